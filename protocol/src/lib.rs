@@ -1,0 +1,32 @@
+//! Shelfcast's shared language: the wire types every party exchanges and the pure inventory
+//! rules that decide what an event or a reservation does to stock.
+//!
+//! Nothing here performs I/O or reads a clock: time comes in as an argument (milliseconds since
+//! the Unix epoch), so the hub, the edge node and the browser element all compute the same answer
+//! from the same inputs, and the rules are tested without waiting for anything.
+//!
+//! # Layout
+//! - [`ids`]: parsed identifiers (`Sku`, `LocationId`, `EventId`, `PositionKey`, `ReservationKey`).
+//! - [`event`]: stock events as devices send them, and their validation.
+//! - [`stock`]: the stock of one position, and how events and holds change it.
+//! - [`reservation`]: the life of a click-and-collect reservation.
+//! - [`position`]: the `Position` a reader sees, and its in/low/out-of-stock status.
+//! - [`ledger`]: a complete in-memory model (dedupe + positions + reservations), the reference the
+//!   stores are tested against.
+//! - [`wire`]: request and response bodies of the HTTP API, and the error body.
+//! - [`clock`]: RFC 3339 formatting and parsing of millisecond timestamps.
+
+pub mod clock;
+pub mod event;
+pub mod ids;
+pub mod ledger;
+pub mod position;
+pub mod reservation;
+pub mod stock;
+pub mod wire;
+
+pub use event::{Event, EventError, EventKind};
+pub use ids::{EventId, IdError, LocationId, PositionKey, ReservationKey, Sku};
+pub use position::{Position, Status, DEFAULT_LOW_STOCK};
+pub use reservation::{Action, Reservation, ReservationStatus, TransitionError};
+pub use stock::{Hold, Insufficient, Stock};

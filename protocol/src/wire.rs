@@ -1,0 +1,76 @@
+//! Bodies of the HTTP API, exactly as `CONTRACT.md` spells them.
+
+use serde::{Deserialize, Serialize};
+
+use crate::position::Position;
+use crate::reservation::ReservationStatus;
+
+/// `{"error":{"code":…,"message":…, …details}}`: the body of every 4xx and 5xx answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    pub code: String,
+    pub message: String,
+    /// Set on `insufficient_stock`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub available: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStatus {
+    Applied,
+    Duplicate,
+    Rejected,
+}
+
+/// One event's outcome in an ingest response.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EventResult {
+    /// The event's `id` as sent; `null` when it had none usable.
+    pub id: Option<String>,
+    pub status: ResultStatus,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<ErrorDetail>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct IngestResponse {
+    pub applied: usize,
+    pub duplicates: usize,
+    pub rejected: usize,
+    pub results: Vec<EventResult>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PositionsResponse {
+    pub positions: Vec<Position>,
+}
+
+/// `POST /v1/reservations`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReserveRequest {
+    pub sku: String,
+    pub location: String,
+    pub qty: i64,
+    pub key: String,
+}
+
+/// A reservation as its holder sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReservationView {
+    pub id: String,
+    pub sku: String,
+    pub location: String,
+    pub qty: i64,
+    pub status: ReservationStatus,
+    /// RFC 3339 while held; `null` once confirmed or closed.
+    pub expires_at: Option<String>,
+    /// The holder's secret; present only in answers to the holder.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub token: Option<String>,
+}
