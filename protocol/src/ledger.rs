@@ -78,7 +78,7 @@ impl Ledger {
     /// Confirms, releases or fulfils a reservation.
     pub fn act(&mut self, id: &str, action: Action, now: Millis) -> Result<(), TransitionError> {
         let rec = self.reservations.get_mut(id).expect("known reservation");
-        let next = rec.reservation.decide(action, now)?;
+        let Some(next) = rec.reservation.decide(action, now)? else { return Ok(()) };
         let stock = self.stocks.get_mut(&rec.key).expect("a reservation's position exists");
         match action {
             Action::Confirm => {

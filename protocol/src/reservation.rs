@@ -102,17 +102,22 @@ impl Reservation {
         }
     }
 
-    /// Decides `action` at `now`; the result is the reservation after it.
-    pub fn decide(&self, action: Action, now: Millis) -> Result<Reservation, TransitionError> {
+    /// Decides `action` at `now`: `Ok(Some(next))` to move, `Ok(None)` when the reservation is
+    /// already where the action leads (a retried request changes nothing and succeeds), or why not.
+    pub fn decide(&self, action: Action, now: Millis) -> Result<Option<Reservation>, TransitionError> {
         use ReservationStatus::*;
         let status = self.status_at(now);
         let next = match (status, action) {
             (Held, Action::Confirm) => Confirmed,
             (Held | Confirmed, Action::Release) => Released,
             (Held | Confirmed, Action::Fulfil) => Fulfilled,
+            // Already there: releasing a lapsed hold frees nothing more, and is no error.
+            (Confirmed, Action::Confirm) | (Released | Expired, Action::Release) | (Fulfilled, Action::Fulfil) => {
+                return Ok(None)
+            }
             _ => return Err(TransitionError { status, action }),
         };
-        Ok(Reservation { status: next, qty: self.qty, expires_at: None })
+        Ok(Some(Reservation { status: next, qty: self.qty, expires_at: None }))
     }
 
     /// The sweeper's move: a held reservation past its time becomes expired.
@@ -130,10 +135,13 @@ mod tests {
     #[test]
     fn the_happy_path() {
         let r = Reservation::held(1, 1_000);
-        let r = r.decide(Action::Confirm, 10).unwrap();
+        let r = r.decide(Action::Confirm, 10).unwrap().unwrap();
         assert_eq!((r.status, r.expires_at), (Confirmed, None));
         assert_eq!(r.status_at(i64::MAX), Confirmed);
-        assert_eq!(r.decide(Action::Fulfil, 5_000).unwrap().status, Fulfilled);
+        assert_eq!(r.decide(Action::Confirm, 20), Ok(None), "confirming twice is a no-op");
+        let done = r.decide(Action::Fulfil, 5_000).unwrap().unwrap();
+        assert_eq!(done.status, Fulfilled);
+        assert_eq!(done.decide(Action::Fulfil, 6_000), Ok(None));
     }
 
     #[test]
@@ -148,14 +156,24 @@ mod tests {
 
     #[test]
     fn closed_reservations_stay_closed() {
-        for closed in [Fulfilled, Released, Expired] {
+        // (status, action) -> Ok(None) = already there, Err = refused; nothing closed ever moves.
+        for (closed, action, noop) in [
+            (Fulfilled, Action::Fulfil, true),
+            (Fulfilled, Action::Confirm, false),
+            (Released, Action::Release, true),
+            (Released, Action::Confirm, false),
+            (Released, Action::Fulfil, false),
+            (Expired, Action::Release, true),
+            (Expired, Action::Confirm, false),
+            (Expired, Action::Fulfil, false),
+        ] {
             let r = Reservation { status: closed, qty: 1, expires_at: None };
-            for action in [Action::Confirm, Action::Release, Action::Fulfil] {
-                assert!(r.decide(action, 0).is_err(), "{closed:?} {action:?}");
-            }
+            assert_eq!(r.decide(action, 0).is_ok(), noop, "{closed:?} {action:?}");
+            assert_eq!(r.decide(action, 0).ok().flatten(), None);
         }
+        let fulfilled = Reservation { status: Fulfilled, qty: 1, expires_at: None };
+        assert!(fulfilled.decide(Action::Release, 0).is_err(), "picked-up goods cannot be released");
         let confirmed = Reservation { status: Confirmed, qty: 1, expires_at: None };
-        assert!(confirmed.decide(Action::Confirm, 0).is_err());
         assert!(confirmed.expire(i64::MAX).is_none());
     }
 }

@@ -1,1 +1,37 @@
-fn main(){}
+use std::io::Write;
+
+use clap::Parser;
+use shelfcast_server::cli::{Cli, Command};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_env("SHELFCAST_LOG").unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match Cli::parse().command {
+        Command::Serve(args) => {
+            let config = args.config().map_err(anyhow::Error::msg)?;
+            let listener = tokio::net::TcpListener::bind(config.listen).await?;
+            println!("listening on http://{}", listener.local_addr()?);
+            std::io::stdout().flush()?;
+            let shutdown = CancellationToken::new();
+            tokio::spawn(stop_on_signal(shutdown.clone()));
+            shelfcast_server::run(config, listener, shutdown).await
+        }
+        Command::Simulate(args) => shelfcast_server::simulate::run(args).await.map(|_| ()),
+    }
+}
+
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("shutting down: no new connections, closing streams, finishing commits");
+    shutdown.cancel();
+}

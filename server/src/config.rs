@@ -1,0 +1,48 @@
+//! What the hub is told at start.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use shelfcast_protocol::DEFAULT_LOW_STOCK;
+
+use crate::auth::DeviceTokens;
+use crate::clock::Clock;
+
+#[derive(Clone, Debug)]
+pub struct HubConfig {
+    pub listen: SocketAddr,
+    pub data: PathBuf,
+    pub tokens: DeviceTokens,
+    pub allow_origins: Vec<String>,
+    pub hold_ttl: Duration,
+    pub low_stock: i64,
+    pub demo: bool,
+    pub clock: Clock,
+    /// How often the sweeper looks for lapsed holds.
+    pub sweep_interval: Duration,
+    /// How often an idle stream sends a comment line so proxies keep it open.
+    pub heartbeat: Duration,
+}
+
+impl HubConfig {
+    pub fn new(data: PathBuf) -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("a valid address"),
+            data,
+            tokens: DeviceTokens::default(),
+            allow_origins: Vec::new(),
+            hold_ttl: Duration::from_secs(15 * 60),
+            low_stock: DEFAULT_LOW_STOCK,
+            demo: false,
+            clock: Clock::System,
+            sweep_interval: Duration::from_millis(250),
+            heartbeat: Duration::from_secs(10),
+        }
+    }
+
+    pub fn with_device_token(mut self, spec: &str) -> Result<Self, String> {
+        self.tokens.add_spec(spec)?;
+        Ok(self)
+    }
+}

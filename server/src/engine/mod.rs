@@ -1,0 +1,10 @@
+//! The hub's core: one writer thread that owns the database and decides every change, and the
+//! in-memory state it publishes to readers and streams after each commit.
+
+pub mod fanout;
+pub mod state;
+pub mod sweeper;
+pub mod writer;
+
+pub use state::State;
+pub use writer::{ActAuth, WriteError, Writer};

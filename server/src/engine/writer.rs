@@ -1,0 +1,392 @@
+//! The single writer. Requests queue as commands; the writer thread takes every command waiting,
+//! decides each one with the pure rules against the current state, writes them all in ONE
+//! transaction, commits (fsync), then publishes the new positions and answers every request.
+//! Many concurrent requests thus share one fsync (group commit), and no lock is ever held across
+//! disk I/O: readers see the previous state until the commit is durable.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use sha2::{Digest, Sha256};
+use shelfcast_protocol::clock::Millis;
+use shelfcast_protocol::ledger::Outcome;
+use shelfcast_protocol::{Action, Event, PositionKey, Reservation, ReservationKey, ReservationStatus, Stock, TransitionError};
+use subtle::ConstantTimeEq;
+use tokio::sync::{mpsc, oneshot};
+
+use super::state::{Entry, State};
+use crate::auth::Scope;
+use crate::metrics::Metrics;
+use crate::store::{ReservationRow, Store, Txn};
+
+/// A commit takes at most this many events, so one huge backlog cannot starve a reservation.
+const MAX_BATCH_EVENTS: usize = 50_000;
+const MAX_BATCH_COMMANDS: usize = 4_096;
+const QUEUE: usize = 8_192;
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum WriteError {
+    #[error("storage unavailable")]
+    Unavailable,
+    #[error("no such reservation")]
+    NotFound,
+    #[error("the device token does not cover this location")]
+    Forbidden,
+    #[error("insufficient stock: {available} available")]
+    Insufficient { available: i64 },
+    #[error("idempotency key reused")]
+    KeyReused,
+    #[error("{0}")]
+    Transition(TransitionError),
+}
+
+/// Who asks for a change to a reservation.
+pub enum ActAuth {
+    /// The shopper, with the reservation's token.
+    Holder(String),
+    /// A store device, with its scope.
+    Device(Scope),
+}
+
+pub struct Reserved {
+    pub row: ReservationRow,
+    /// `false` when the key had already been granted this reservation.
+    pub created: bool,
+}
+
+enum Command {
+    Ingest { events: Vec<Event>, reply: oneshot::Sender<Result<Vec<Outcome>, WriteError>> },
+    Reserve { key: ReservationKey, position: PositionKey, qty: i64, reply: oneshot::Sender<Result<Reserved, WriteError>> },
+    Act { id: String, auth: ActAuth, action: Action, reply: oneshot::Sender<Result<ReservationRow, WriteError>> },
+    Sweep,
+}
+
+impl Command {
+    fn weight(&self) -> usize {
+        match self {
+            Command::Ingest { events, .. } => events.len(),
+            _ => 1,
+        }
+    }
+}
+
+/// Sends commands to the writer thread; cheap to clone.
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Command>,
+}
+
+impl Writer {
+    /// Starts the writer thread over `store`, publishing into `state`.
+    pub fn spawn(store: Store, state: Arc<State>, metrics: Arc<Metrics>, hold_ttl: Millis) -> (Writer, JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let handle = std::thread::Builder::new()
+            .name("shelfcast-writer".into())
+            .spawn(move || Engine { state, metrics, hold_ttl, expiries: BTreeMap::new() }.run(store, rx))
+            .expect("spawn writer thread");
+        (Writer { tx }, handle)
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, WriteError>>) -> Command) -> Result<T, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).await.map_err(|_| WriteError::Unavailable)?;
+        rx.await.map_err(|_| WriteError::Unavailable)?
+    }
+
+    /// Applies valid events once each; answers only when they are durable.
+    pub async fn ingest(&self, events: Vec<Event>) -> Result<Vec<Outcome>, WriteError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.ask(|reply| Command::Ingest { events, reply }).await
+    }
+
+    pub async fn reserve(&self, key: ReservationKey, position: PositionKey, qty: i64) -> Result<Reserved, WriteError> {
+        self.ask(|reply| Command::Reserve { key, position, qty, reply }).await
+    }
+
+    pub async fn act(&self, id: String, auth: ActAuth, action: Action) -> Result<ReservationRow, WriteError> {
+        self.ask(|reply| Command::Act { id, auth, action, reply }).await
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.tx.is_closed()
+    }
+
+    /// Asks the writer to expire lapsed holds; does not wait.
+    pub fn sweep(&self) {
+        let _ = self.tx.try_send(Command::Sweep);
+    }
+}
+
+/// A decided command's answer, sent only after the commit.
+enum Answer {
+    Ingest(oneshot::Sender<Result<Vec<Outcome>, WriteError>>, Result<Vec<Outcome>, WriteError>),
+    Reserve(oneshot::Sender<Result<Reserved, WriteError>>, Result<Reserved, WriteError>),
+    Act(oneshot::Sender<Result<ReservationRow, WriteError>>, Result<ReservationRow, WriteError>),
+    None,
+}
+
+impl Answer {
+    fn send(self, failed: bool) {
+        fn fail<T>() -> Result<T, WriteError> {
+            Err(WriteError::Unavailable)
+        }
+        match self {
+            Answer::Ingest(tx, r) => drop(tx.send(if failed { fail() } else { r })),
+            Answer::Reserve(tx, r) => drop(tx.send(if failed { fail() } else { r })),
+            Answer::Act(tx, r) => drop(tx.send(if failed { fail() } else { r })),
+            Answer::None => {}
+        }
+    }
+}
+
+struct Engine {
+    state: Arc<State>,
+    metrics: Arc<Metrics>,
+    hold_ttl: Millis,
+    /// Held reservations by expiry, so a sweep touches only what has lapsed.
+    expiries: BTreeMap<(Millis, String), PositionKey>,
+}
+
+/// The positions one batch reads and changes, starting from the published state.
+struct Overlay<'s> {
+    state: &'s State,
+    stocks: HashMap<PositionKey, Stock>,
+}
+
+impl Overlay<'_> {
+    /// The positions whose stock this batch really changed (a refused hold changes nothing).
+    fn changed(self) -> Vec<(PositionKey, Stock)> {
+        let state = self.state;
+        self.stocks
+            .into_iter()
+            .filter(|(k, s)| state.entry(k).map(|e| e.stock).unwrap_or_default() != *s)
+            .collect()
+    }
+
+    fn stock(&mut self, key: &PositionKey) -> &mut Stock {
+        if !self.stocks.contains_key(key) {
+            let stock = self.state.entry(key).map(|e| e.stock).unwrap_or_default();
+            self.stocks.insert(key.clone(), stock);
+        }
+        self.stocks.get_mut(key).expect("just inserted")
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    getrandom::fill(&mut buf).expect("the OS random number generator");
+    hex::encode(buf)
+}
+
+impl Engine {
+    fn run(mut self, mut store: Store, mut rx: mpsc::Receiver<Command>) {
+        for (t, reservation, key) in self.state.expiring_holds() {
+            self.expiries.insert((t, reservation), key);
+        }
+        while let Some(first) = rx.blocking_recv() {
+            let mut weight = first.weight();
+            let mut batch = vec![first];
+            while weight < MAX_BATCH_EVENTS && batch.len() < MAX_BATCH_COMMANDS {
+                match rx.try_recv() {
+                    Ok(c) => {
+                        weight += c.weight();
+                        batch.push(c);
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.commit_batch(&mut store, batch, weight);
+        }
+        tracing::info!("writer stopped: every acknowledged change is committed");
+    }
+
+    fn commit_batch(&mut self, store: &mut Store, batch: Vec<Command>, weight: usize) {
+        let started = Instant::now();
+        let now = self.state.clock.now();
+        let state = self.state.clone();
+        let mut overlay = Overlay { state: &state, stocks: HashMap::new() };
+        let mut answers = Vec::with_capacity(batch.len());
+        let commands = batch.len();
+        let result = (|| -> rusqlite::Result<Option<(Vec<(PositionKey, Stock)>, u64)>> {
+            let txn = store.begin()?;
+            let mut wrote = false;
+            for command in batch {
+                answers.push(self.decide(&txn, &mut overlay, command, now, &mut wrote)?);
+            }
+            if !wrote {
+                return Ok(None);
+            }
+            let changed = overlay.changed();
+            let mut version = self.state.published();
+            for (key, stock) in &changed {
+                version += 1;
+                txn.save_position(key, stock.on_hand, version)?;
+            }
+            txn.commit()?;
+            Ok(Some((changed, version)))
+        })();
+        match result {
+            Ok(None) => answers.into_iter().for_each(|a| a.send(false)),
+            Ok(Some((changed, version))) => {
+                let changes = self.versioned(changed, version);
+                let next_expiry = self.expiries.keys().next().map(|(t, _)| *t).unwrap_or(i64::MAX);
+                self.state.publish(changes, version, next_expiry);
+                self.metrics.positions.set(self.state.len() as i64);
+                for a in answers {
+                    a.send(false);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, commands, "group commit failed and was rolled back; requests answered 503");
+                self.metrics.commit_failures.with_label_values(&["storage"]).inc();
+                for a in answers {
+                    a.send(true);
+                }
+            }
+        }
+        self.metrics.commit_batch_commands.observe(commands as f64);
+        self.metrics.commit_batch_events.observe(weight as f64);
+        self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Gives each changed position its version (in the order `commit_batch` wrote them) and
+    /// brings the expiry index up to date with the holds as committed.
+    fn versioned(&mut self, stocks: Vec<(PositionKey, Stock)>, last: u64) -> Vec<(PositionKey, Entry)> {
+        let first = last + 1 - stocks.len() as u64;
+        let mut out = Vec::with_capacity(stocks.len());
+        for (i, (key, stock)) in stocks.into_iter().enumerate() {
+            if let Some(old) = self.state.entry(&key) {
+                for h in old.stock.holds.iter().filter(|h| h.expires_at.is_some()) {
+                    self.expiries.remove(&(h.expires_at.unwrap_or_default(), h.reservation.clone()));
+                }
+            }
+            for h in &stock.holds {
+                if let Some(t) = h.expires_at {
+                    self.expiries.insert((t, h.reservation.clone()), key.clone());
+                }
+            }
+            out.push((key, Entry { stock, version: first + i as u64 }));
+        }
+        out
+    }
+
+    fn decide(
+        &mut self,
+        txn: &Txn<'_>,
+        overlay: &mut Overlay<'_>,
+        command: Command,
+        now: Millis,
+        changed: &mut bool,
+    ) -> rusqlite::Result<Answer> {
+        Ok(match command {
+            Command::Ingest { events, reply } => {
+                let mut outcomes = Vec::with_capacity(events.len());
+                for e in &events {
+                    if txn.insert_event(e, now)? {
+                        overlay.stock(&e.key).apply(e.kind, e.qty);
+                        *changed = true;
+                        outcomes.push(Outcome::Applied);
+                    } else {
+                        outcomes.push(Outcome::Duplicate);
+                    }
+                }
+                Answer::Ingest(reply, Ok(outcomes))
+            }
+            Command::Reserve { key, position, qty, reply } => {
+                let key_hash: [u8; 32] = Sha256::digest(key.as_str().as_bytes()).into();
+                let answer = match txn.reservation_by_key(&key_hash)? {
+                    Some(row) if row.key == position && row.qty == qty => Ok(Reserved { row, created: false }),
+                    Some(_) => Err(WriteError::KeyReused),
+                    None => {
+                        let id = format!("res_{}", random_hex(12));
+                        let expires_at = now + self.hold_ttl;
+                        match overlay.stock(&position).try_hold(&id, qty, expires_at, now) {
+                            Err(i) => Err(WriteError::Insufficient { available: i.available }),
+                            Ok(()) => {
+                                let row = ReservationRow {
+                                    id,
+                                    token: random_hex(32),
+                                    key: position,
+                                    qty,
+                                    status: ReservationStatus::Held,
+                                    expires_at: Some(expires_at),
+                                };
+                                txn.insert_reservation(&row, &key_hash, now)?;
+                                *changed = true;
+                                Ok(Reserved { row, created: true })
+                            }
+                        }
+                    }
+                };
+                Answer::Reserve(reply, answer)
+            }
+            Command::Act { id, auth, action, reply } => {
+                let answer = match txn.reservation(&id)? {
+                    None => Err(WriteError::NotFound),
+                    Some(row) => match &auth {
+                        ActAuth::Holder(t) if !bool::from(t.as_bytes().ct_eq(row.token.as_bytes())) => {
+                            Err(WriteError::NotFound)
+                        }
+                        ActAuth::Device(scope) if !scope.allows(&row.key.location) => Err(WriteError::Forbidden),
+                        _ => self.act(txn, overlay, row, action, now, changed)?,
+                    },
+                };
+                Answer::Act(reply, answer)
+            }
+            Command::Sweep => {
+                let due: Vec<(Millis, String)> = self.expiries.range(..=(now, String::from("\u{10FFFF}"))).map(|(k, _)| k.clone()).collect();
+                for (t, rid) in due {
+                    let Some(key) = self.expiries.get(&(t, rid)).cloned() else { continue };
+                    for expired in overlay.stock(&key).expire(now) {
+                        txn.expire_reservation(&expired, now)?;
+                        self.metrics.reservations.with_label_values(&["expired"]).inc();
+                        *changed = true;
+                    }
+                }
+                Answer::None
+            }
+        })
+    }
+
+    fn act(
+        &mut self,
+        txn: &Txn<'_>,
+        overlay: &mut Overlay<'_>,
+        mut row: ReservationRow,
+        action: Action,
+        now: Millis,
+        changed: &mut bool,
+    ) -> rusqlite::Result<Result<ReservationRow, WriteError>> {
+        let current = Reservation { status: row.status, qty: row.qty, expires_at: row.expires_at };
+        let next = match current.decide(action, now) {
+            Err(e) => return Ok(Err(WriteError::Transition(e))),
+            Ok(None) => {
+                row.status = current.status_at(now);
+                return Ok(Ok(row));
+            }
+            Ok(Some(next)) => next,
+        };
+        let stock = overlay.stock(&row.key);
+        match action {
+            Action::Confirm => {
+                stock.confirm(&row.id);
+            }
+            Action::Release => {
+                stock.release(&row.id);
+            }
+            Action::Fulfil => {
+                stock.fulfil(&row.id);
+                txn.insert_fulfilment(&row.id, &row.key, row.qty, now)?;
+            }
+        }
+        txn.set_reservation(&row.id, next.status, next.expires_at, now)?;
+        *changed = true;
+        row.status = next.status;
+        row.expires_at = next.expires_at;
+        Ok(Ok(row))
+    }
+}

@@ -1,0 +1,137 @@
+//! The one error type of the HTTP API. Every 4xx and 5xx leaves as
+//! `{"error":{"code":…,"message":…}}`, including the ones axum produces before a handler runs.
+
+use axum::body::Body;
+use axum::http::{header, HeaderValue, Response, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use shelfcast_protocol::wire::{ErrorBody, ErrorDetail};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 400: the request itself is malformed.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// 401: no usable credentials.
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 403: the credentials do not cover this location.
+    #[error("{0}")]
+    Forbidden(String),
+    /// 404: nothing here, or not for this token.
+    #[error("{0}")]
+    NotFound(String),
+    /// 409: the stock is not there.
+    #[error("only {available} available")]
+    InsufficientStock { available: i64, location: String },
+    /// 409: the reservation is not in a state that allows this.
+    #[error("{0}")]
+    Conflict(String),
+    /// 413: over the size or count limits.
+    #[error("{message}")]
+    TooLarge { code: &'static str, message: String },
+    /// 415: not a content type this endpoint reads.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// 422: an idempotency key reused for a different request.
+    #[error("this key was already used for a different reservation")]
+    KeyReused,
+    /// 503: storage cannot take writes right now; nothing was changed.
+    #[error("storage unavailable")]
+    Unavailable,
+    /// 500: a bug. Logged with detail, shown without.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::BadRequest { code, message: message.into() }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, String, Option<i64>) {
+        match self {
+            ApiError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.clone(), None),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden_location", m.clone(), None),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone(), None),
+            ApiError::InsufficientStock { available, location } => (
+                StatusCode::CONFLICT,
+                "insufficient_stock",
+                format!("Only {available} left at {location}: reserve fewer, or choose another store."),
+                Some(*available),
+            ),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, "invalid_transition", m.clone(), None),
+            ApiError::TooLarge { code, message } => (StatusCode::PAYLOAD_TOO_LARGE, code, message.clone(), None),
+            ApiError::UnsupportedMediaType(m) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m.clone(), None)
+            }
+            ApiError::KeyReused => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "This key was already used for a different sku, location or quantity: use a fresh key.".into(),
+                None,
+            ),
+            ApiError::Unavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "storage_unavailable",
+                "The hub cannot store changes right now; nothing was changed. Retry shortly.".into(),
+                None,
+            ),
+            ApiError::Internal(_) => (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "Something went wrong inside the hub; nothing you sent was lost. Retry shortly.".into(),
+                None,
+            ),
+        }
+    }
+}
+
+pub fn error_response(status: StatusCode, code: &str, message: String, available: Option<i64>) -> Response<Body> {
+    let body = ErrorBody { error: ErrorDetail { code: code.to_string(), message, available } };
+    (status, Json(body)).into_response()
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response<Body> {
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        let (status, code, message, available) = self.parts();
+        error_response(status, code, message, available)
+    }
+}
+
+/// Turns any error answer that is not already JSON (axum's 404, 405, 413, 415 and the like) into
+/// the contract's JSON shape, so clients parse one format whatever went wrong.
+pub async fn json_errors(res: Response<Body>) -> Response<Body> {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (code, message) = match status {
+        StatusCode::NOT_FOUND => ("not_found", "There is nothing at this path. The API is described in the Shelfcast contract."),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "This path does not take that HTTP method."),
+        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "Send the body as application/json."),
+        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long to arrive."),
+        s if s.is_server_error() => ("internal_error", "Something went wrong inside the hub. Retry shortly."),
+        _ => ("bad_request", "The request could not be understood."),
+    };
+    let mut out = error_response(status, code, message.to_string(), None);
+    if let Some(allow) = res.headers().get(header::ALLOW) {
+        out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    for (name, value) in res.headers() {
+        if name.as_str().starts_with("access-control-") {
+            out.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    out.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    out
+}

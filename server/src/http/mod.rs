@@ -1,0 +1,91 @@
+//! The HTTP API: one file per part of the contract.
+
+mod ingest;
+mod ops;
+mod read;
+mod reservations;
+mod selection;
+mod stream;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::map_response;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use axum::Router;
+use tokio_util::sync::CancellationToken;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::auth::DeviceTokens;
+use crate::engine::{State, Writer};
+use crate::error::{error_response, json_errors, ApiError};
+use crate::metrics::Metrics;
+
+/// Everything a request handler may touch.
+#[derive(Clone)]
+pub struct AppState {
+    pub state: Arc<State>,
+    pub writer: Writer,
+    pub tokens: DeviceTokens,
+    pub metrics: Arc<Metrics>,
+    /// Reads beside the writer (reservation lookups, readiness).
+    pub reader: Arc<Mutex<rusqlite::Connection>>,
+    pub heartbeat: Duration,
+    pub shutdown: CancellationToken,
+}
+
+pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>) -> Router {
+    let router = Router::new()
+        .route("/v1/events", post(ingest::post_events))
+        .route("/v1/availability", get(read::availability))
+        .route("/v1/stream", get(stream::stream))
+        .route("/v1/reservations", post(reservations::create))
+        .route("/v1/reservations/{id}", get(reservations::get).delete(reservations::release))
+        .route("/v1/reservations/{id}/confirm", post(reservations::confirm))
+        .route("/v1/reservations/{id}/fulfil", post(reservations::fulfil))
+        .route("/healthz", get(ops::healthz))
+        .route("/readyz", get(ops::readyz))
+        .route("/metrics", get(ops::metrics))
+        .merge(extra)
+        .fallback(not_found)
+        .with_state(app);
+    let router = router.layer(CatchPanicLayer::custom(|_| {
+        error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "Something went wrong inside the hub; nothing you sent was lost. Retry shortly.".into(),
+            None,
+        )
+    }));
+    let router = match cors(allow_origins) {
+        Some(layer) => router.layer(layer),
+        None => router,
+    };
+    router.layer(map_response(json_errors)).layer(TraceLayer::new_for_http())
+}
+
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    if origins.is_empty() {
+        return None;
+    }
+    let allow = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o.trim_end_matches('/')).ok()))
+    };
+    Some(
+        CorsLayer::new()
+            .allow_origin(allow)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION, header::HeaderName::from_static("last-event-id")])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+async fn not_found() -> impl IntoResponse {
+    ApiError::NotFound("There is nothing at this path.".into())
+}

@@ -1,0 +1,161 @@
+//! Click and collect: `POST /v1/reservations`, and `GET`/`DELETE`/`confirm`/`fulfil` on one.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+use serde::Deserialize;
+use serde_json::Value;
+use shelfcast_protocol::clock::{format_rfc3339, Millis};
+use shelfcast_protocol::reservation::{MAX_RESERVATION_QTY, MIN_RESERVATION_QTY};
+use shelfcast_protocol::wire::ReservationView;
+use shelfcast_protocol::{Action, LocationId, PositionKey, Reservation, ReservationKey, ReservationStatus, Sku};
+use subtle::ConstantTimeEq;
+
+use super::ingest::content_type;
+use super::AppState;
+use crate::auth;
+use crate::engine::{ActAuth, WriteError};
+use crate::error::ApiError;
+use crate::store::{sqlite, ReservationRow};
+
+const MAX_BODY: usize = 16 * 1024;
+
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Unavailable => ApiError::Unavailable,
+            WriteError::NotFound => not_found(),
+            WriteError::Forbidden => ApiError::Forbidden("This device token may not act for that location.".into()),
+            WriteError::Insufficient { available } => ApiError::InsufficientStock { available, location: String::new() },
+            WriteError::KeyReused => ApiError::KeyReused,
+            WriteError::Transition(t) => ApiError::Conflict(format!("{t}.")),
+        }
+    }
+}
+
+fn not_found() -> ApiError {
+    ApiError::NotFound("No such reservation for this token.".into())
+}
+
+pub fn view(row: &ReservationRow, now: Millis, with_token: bool) -> ReservationView {
+    let r = Reservation { status: row.status, qty: row.qty, expires_at: row.expires_at };
+    let status = r.status_at(now);
+    ReservationView {
+        id: row.id.clone(),
+        sku: row.key.sku.to_string(),
+        location: row.key.location.to_string(),
+        qty: row.qty,
+        status,
+        expires_at: (status == ReservationStatus::Held).then(|| row.expires_at.map(format_rfc3339)).flatten(),
+        token: with_token.then(|| row.token.clone()),
+    }
+}
+
+#[derive(Deserialize)]
+struct Body_ {
+    sku: Option<Value>,
+    location: Option<Value>,
+    qty: Option<Value>,
+    key: Option<Value>,
+}
+
+fn string_field<'a>(v: &'a Option<Value>, name: &str, code: &'static str) -> Result<&'a str, ApiError> {
+    v.as_ref()
+        .and_then(Value::as_str)
+        .ok_or_else(|| ApiError::bad(code, format!("`{name}` is required and must be a string")))
+}
+
+pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Result<impl IntoResponse, ApiError> {
+    if content_type(&headers) != Some("application/json") {
+        return Err(ApiError::UnsupportedMediaType("Send the reservation as application/json.".into()));
+    }
+    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| ApiError::TooLarge {
+        code: "payload_too_large",
+        message: "A reservation request is a small JSON object: at most 16 KiB.".into(),
+    })?;
+    let b: Body_ = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad("malformed_body", format!("the body is not a JSON object ({e})")))?;
+    let sku = Sku::parse(string_field(&b.sku, "sku", "invalid_sku")?)
+        .map_err(|e| ApiError::bad("invalid_sku", format!("`sku` {e}")))?;
+    let location = LocationId::parse(string_field(&b.location, "location", "invalid_location")?)
+        .map_err(|e| ApiError::bad("invalid_location", format!("`location` {e}")))?;
+    let qty = b
+        .qty
+        .as_ref()
+        .and_then(Value::as_i64)
+        .filter(|q| (MIN_RESERVATION_QTY..=MAX_RESERVATION_QTY).contains(q))
+        .ok_or_else(|| {
+            ApiError::bad("invalid_qty", format!("`qty` must be a whole number from {MIN_RESERVATION_QTY} to {MAX_RESERVATION_QTY}"))
+        })?;
+    let key = ReservationKey::parse(string_field(&b.key, "key", "invalid_key")?).map_err(|e| {
+        ApiError::bad("invalid_key", format!("`key` {e}: use 16 to 128 printable ASCII characters, e.g. a random UUID"))
+    })?;
+    let position = PositionKey::new(sku, location);
+    let outcome = app.writer.reserve(key, position.clone(), qty).await;
+    let label = match &outcome {
+        Ok(r) if r.created => "created",
+        Ok(_) => "replayed",
+        Err(WriteError::Insufficient { .. }) => "insufficient_stock",
+        Err(WriteError::KeyReused) => "key_reused",
+        Err(_) => "unavailable",
+    };
+    app.metrics.reservations.with_label_values(&[label]).inc();
+    let reserved = outcome.map_err(|e| match e {
+        WriteError::Insufficient { available } => {
+            ApiError::InsufficientStock { available, location: position.location.to_string() }
+        }
+        e => e.into(),
+    })?;
+    let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };
+    Ok((status, Json(view(&reserved.row, app.state.clock.now(), true))))
+}
+
+fn holder(headers: &HeaderMap) -> Result<String, ApiError> {
+    auth::bearer(headers)
+        .map(str::to_owned)
+        .ok_or_else(|| ApiError::Unauthorized("Send the reservation's token as `Authorization: Bearer <token>`.".into()))
+}
+
+pub async fn get(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
+    let token = holder(&headers)?;
+    let reader = app.reader.clone();
+    let row = tokio::task::spawn_blocking(move || {
+        let conn = reader.lock().map_err(|_| ApiError::Unavailable)?;
+        sqlite::reservation(&conn, &id).map_err(|_| ApiError::Unavailable)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    match row {
+        Some(row) if bool::from(row.token.as_bytes().ct_eq(token.as_bytes())) => {
+            Ok(Json(view(&row, app.state.clock.now(), false)))
+        }
+        _ => Err(not_found()),
+    }
+}
+
+async fn act(app: &AppState, id: String, auth: ActAuth, action: Action, label: &str) -> Result<Json<ReservationView>, ApiError> {
+    let row = app.writer.act(id, auth, action).await?;
+    app.metrics.reservations.with_label_values(&[label]).inc();
+    Ok(Json(view(&row, app.state.clock.now(), false)))
+}
+
+/// `DELETE`: the shopper lets go; the units are available again at once.
+pub async fn release(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
+    act(&app, id, ActAuth::Holder(holder(&headers)?), Action::Release, "released").await
+}
+
+/// The order is placed: the hold no longer expires.
+pub async fn confirm(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
+    act(&app, id, ActAuth::Holder(holder(&headers)?), Action::Confirm, "confirmed").await
+}
+
+/// Picked up at the store, by a device of that location.
+pub async fn fulfil(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
+    let scope = auth::bearer(&headers)
+        .and_then(|t| app.tokens.scope(t))
+        .ok_or_else(|| ApiError::Unauthorized("Fulfilment needs the location's device token.".into()))?
+        .clone();
+    act(&app, id, ActAuth::Device(scope), Action::Fulfil, "fulfilled").await
+}

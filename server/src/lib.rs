@@ -1,0 +1,35 @@
+//! The Shelfcast hub: idempotent event ingest into a durable ledger, reservations that never
+//! oversell, and live Server-Sent-Events streams of every position a page watches.
+//!
+//! # Layout
+//! - [`config`]: what `shelfcast serve` is told (listen address, data directory, tokens, CORS).
+//! - [`cli`]: the command line, every flag also read from `SHELFCAST_<FLAG>`.
+//! - `clock`: wall time, or a hand-moved clock in tests.
+//! - `auth`: device tokens (kept hashed) and the locations each may write.
+//! - `error`: the one error type of the HTTP API and its JSON body.
+//! - `engine`: the single writer with group commit (`engine::writer`), the in-memory positions
+//!   readers and streams see (`engine::state`), who watches which position (`engine::fanout`) and
+//!   the sweeper that expires holds (`engine::sweeper`).
+//! - `store`: the SQLite ledger: schema, loading at start, and the writes of one commit.
+//! - `http`: the axum routes, one file per part of the API.
+//! - `metrics`: Prometheus counters and histograms.
+//! - [`simulate`]: the `shelfcast simulate` traffic generator.
+//! - `demo`: seeded catalogue and simulated tills for `serve --demo`.
+//! - [`server`]: wiring: open storage, start the writer, serve until shutdown.
+
+mod auth;
+pub mod cli;
+mod clock;
+pub mod config;
+mod demo;
+mod engine;
+mod error;
+mod http;
+mod metrics;
+pub mod server;
+pub mod simulate;
+mod store;
+
+pub use clock::Clock;
+pub use config::HubConfig;
+pub use server::{run, Hub};

@@ -1,0 +1,86 @@
+//! Prometheus metrics, served at `/metrics`.
+
+use prometheus::{
+    exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+pub struct Metrics {
+    registry: Registry,
+    /// `result`: applied, duplicate, rejected.
+    pub events: IntCounterVec,
+    /// `outcome`: created, replayed, insufficient_stock, key_reused, confirmed, released, fulfilled, expired.
+    pub reservations: IntCounterVec,
+    pub open_streams: IntGauge,
+    pub positions: IntGauge,
+    pub commit_batch_commands: Histogram,
+    pub commit_batch_events: Histogram,
+    pub commit_seconds: Histogram,
+    pub commit_failures: IntCounterVec,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let events = IntCounterVec::new(
+            Opts::new("shelfcast_events_total", "Ingested events by result"),
+            &["result"],
+        )
+        .expect("metric");
+        let reservations = IntCounterVec::new(
+            Opts::new("shelfcast_reservations_total", "Reservation requests and changes by outcome"),
+            &["outcome"],
+        )
+        .expect("metric");
+        let open_streams = IntGauge::new("shelfcast_open_streams", "Open SSE streams").expect("metric");
+        let positions = IntGauge::new("shelfcast_positions", "Positions held in memory").expect("metric");
+        let commit_batch_commands = Histogram::with_opts(
+            HistogramOpts::new("shelfcast_commit_batch_commands", "Requests sharing one group commit")
+                .buckets(exponential_buckets(1.0, 2.0, 12).expect("buckets")),
+        )
+        .expect("metric");
+        let commit_batch_events = Histogram::with_opts(
+            HistogramOpts::new("shelfcast_commit_batch_events", "Events written by one group commit")
+                .buckets(exponential_buckets(1.0, 4.0, 10).expect("buckets")),
+        )
+        .expect("metric");
+        let commit_seconds = Histogram::with_opts(
+            HistogramOpts::new("shelfcast_commit_seconds", "Time from batch start to durable commit")
+                .buckets(exponential_buckets(0.000_05, 2.0, 16).expect("buckets")),
+        )
+        .expect("metric");
+        let commit_failures = IntCounterVec::new(
+            Opts::new("shelfcast_commit_failures_total", "Group commits that failed and were rolled back"),
+            &["kind"],
+        )
+        .expect("metric");
+        for c in [
+            Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(reservations.clone()),
+            Box::new(open_streams.clone()),
+            Box::new(positions.clone()),
+            Box::new(commit_batch_commands.clone()),
+            Box::new(commit_batch_events.clone()),
+            Box::new(commit_seconds.clone()),
+            Box::new(commit_failures.clone()),
+        ] {
+            registry.register(c).expect("unique metric");
+        }
+        Self {
+            registry,
+            events,
+            reservations,
+            open_streams,
+            positions,
+            commit_batch_commands,
+            commit_batch_events,
+            commit_seconds,
+            commit_failures,
+        }
+    }
+
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buf).expect("text encoding");
+        String::from_utf8(buf).expect("prometheus text is UTF-8")
+    }
+}

@@ -1,0 +1,114 @@
+//! Wiring: open the ledger, load the positions, start the writer and the sweeper, serve HTTP
+//! until told to stop, then drain: streams close, in-flight commits finish, the writer exits.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::HubConfig;
+use crate::demo;
+use crate::engine::state::Entry;
+use crate::engine::{sweeper, State, Writer};
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// A hub running in this process: what tests and `main` hold on to.
+pub struct Hub {
+    pub addr: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Hub {
+    /// Binds `config.listen` and starts serving in the background.
+    pub async fn start(config: HubConfig) -> anyhow::Result<Hub> {
+        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let addr = listener.local_addr()?;
+        let shutdown = CancellationToken::new();
+        let ready = prepare(config, shutdown.clone())?;
+        let task = tokio::spawn(ready.serve(listener));
+        Ok(Hub { addr, shutdown, task })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Graceful stop: stop accepting, close streams, finish in-flight commits.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.task.await?
+    }
+}
+
+/// Runs a hub on `listener` until `shutdown` is cancelled.
+pub async fn run(config: HubConfig, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
+    prepare(config, shutdown)?.serve(listener).await
+}
+
+struct Prepared {
+    router: Router,
+    writer: Writer,
+    writer_thread: std::thread::JoinHandle<()>,
+    shutdown: CancellationToken,
+}
+
+fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<Prepared> {
+    let store = Store::open(&config.data).with_context(|| format!("opening the ledger in {}", config.data.display()))?;
+    let loaded = store.load().context("loading positions")?;
+    let positions: HashMap<_, _> =
+        loaded.positions.into_iter().map(|(k, (stock, version))| (k, Entry { stock, version })).collect();
+    tracing::info!(positions = positions.len(), version = loaded.version, data = %config.data.display(), "ledger loaded");
+    let state = Arc::new(State::new(positions, loaded.version, config.clock.clone(), config.low_stock));
+    let metrics = Arc::new(Metrics::new());
+    let hold_ttl = config.hold_ttl.as_millis() as i64;
+    let (writer, writer_thread) = Writer::spawn(store, state.clone(), metrics.clone(), hold_ttl);
+    let reader = Store::open_reader(&config.data).context("opening a reader")?;
+
+    sweeper::spawn(state.clone(), writer.clone(), config.sweep_interval, shutdown.clone());
+    let mut tokens = config.tokens.clone();
+    let mut extra = Router::new();
+    if config.demo {
+        let demo_token = demo::start(&state, &writer, &mut tokens, shutdown.clone());
+        tracing::info!("demo mode: simulated tills running; device token for /v1/events printed on stdout");
+        println!("demo device token: {demo_token}");
+        extra = demo::routes();
+    }
+    if tokens.is_empty() {
+        tracing::warn!("no --device-token given: every ingest request will be answered 401");
+    }
+    let app = AppState {
+        state,
+        writer: writer.clone(),
+        tokens,
+        metrics,
+        reader: Arc::new(Mutex::new(reader)),
+        heartbeat: config.heartbeat,
+        shutdown: shutdown.clone(),
+    };
+    let router = http::app(app, &config.allow_origins, extra);
+    Ok(Prepared { router, writer, writer_thread, shutdown })
+}
+
+impl Prepared {
+    async fn serve(self, listener: TcpListener) -> anyhow::Result<()> {
+        let Prepared { router, writer, writer_thread, shutdown } = self;
+        let stop = shutdown.clone();
+        axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await?;
+        // The router (and its writer handles) is gone; the sweeper and tills stop on the token.
+        shutdown.cancel();
+        drop(writer);
+        tokio::task::spawn_blocking(move || writer_thread.join())
+            .await?
+            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        tracing::info!("hub stopped");
+        Ok(())
+    }
+}

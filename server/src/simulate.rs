@@ -1,0 +1,208 @@
+//! `shelfcast simulate`: tills, return desks and goods-in scanners sending events to a hub or an
+//! edge node at a steady rate, with a progress line every second and a summary at the end.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use rand::Rng;
+use serde_json::json;
+use shelfcast_protocol::wire::IngestResponse;
+
+use crate::cli::duration;
+
+#[derive(Args, Debug, Clone)]
+pub struct SimulateArgs {
+    /// Base URL of the hub or edge node.
+    #[arg(long, env = "SHELFCAST_TARGET")]
+    pub target: String,
+    /// Device token allowed to write the simulated locations.
+    #[arg(long, env = "SHELFCAST_TOKEN")]
+    pub token: String,
+    /// Events per second in total; 0 sends as fast as the target acknowledges.
+    #[arg(long, env = "SHELFCAST_RATE", default_value_t = 1000)]
+    pub rate: u64,
+    #[arg(long, env = "SHELFCAST_DURATION", default_value = "60s", value_parser = duration)]
+    pub duration: Duration,
+    /// How many SKUs the traffic spreads over.
+    #[arg(long, env = "SHELFCAST_SKUS", default_value_t = 100)]
+    pub skus: u32,
+    #[arg(long, env = "SHELFCAST_LOCATIONS", value_delimiter = ',', default_value = "store-1,store-2,store-3")]
+    pub locations: Vec<String>,
+    /// Events per request (a till sends 1; a store's back office may send 100).
+    #[arg(long, env = "SHELFCAST_BATCH", default_value_t = 1)]
+    pub batch: usize,
+    /// Devices sending at once, each waiting for its answer before the next request.
+    #[arg(long, env = "SHELFCAST_CONCURRENCY", default_value_t = 16)]
+    pub concurrency: usize,
+}
+
+/// What a run achieved.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub requests: u64,
+    pub failed_requests: u64,
+    pub applied: u64,
+    pub duplicates: u64,
+    pub rejected: u64,
+    pub seconds: f64,
+    pub events_per_second: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+#[derive(Default)]
+struct Counters {
+    requests: AtomicU64,
+    failed: AtomicU64,
+    applied: AtomicU64,
+    duplicates: AtomicU64,
+    rejected: AtomicU64,
+    /// Acknowledgement latencies, in microseconds, of the current second and of the whole run.
+    window: Mutex<Vec<u32>>,
+    all: Mutex<Vec<u32>>,
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i] as f64 / 1000.0
+}
+
+fn one_event(rng: &mut impl Rng, id: String, args: &SimulateArgs) -> serde_json::Value {
+    let sku = format!("SKU-{:05}", rng.random_range(0..args.skus.max(1)));
+    let location = &args.locations[rng.random_range(0..args.locations.len())];
+    let (kind, qty) = match rng.random_range(0..10) {
+        0..=6 => ("sale", rng.random_range(1..=3)),
+        7 => ("return", 1),
+        _ => ("receipt", rng.random_range(5..=20)),
+    };
+    json!({"id": id, "type": kind, "sku": sku, "location": location, "qty": qty})
+}
+
+pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
+    anyhow::ensure!(!args.locations.is_empty(), "give at least one location");
+    anyhow::ensure!(args.batch >= 1 && args.batch <= 10_000, "--batch must be from 1 to 10000");
+    anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
+    let url = format!("{}/v1/events", args.target.trim_end_matches('/'));
+    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let counters = Arc::new(Counters::default());
+    let mut run_id = [0u8; 4];
+    getrandom::fill(&mut run_id)?;
+    let run_id = hex::encode(run_id);
+    let started = Instant::now();
+    let deadline = started + args.duration;
+    eprintln!(
+        "simulating {} events/s for {:?} against {url} ({} devices, {} events per request)",
+        if args.rate == 0 { "max".to_string() } else { args.rate.to_string() },
+        args.duration,
+        args.concurrency,
+        args.batch
+    );
+
+    let mut workers = Vec::new();
+    for w in 0..args.concurrency {
+        let (client, url, args, counters, run_id) = (client.clone(), url.clone(), args.clone(), counters.clone(), run_id.clone());
+        workers.push(tokio::spawn(async move {
+            let per_worker = args.rate as f64 / args.concurrency as f64;
+            let mut pace = (args.rate > 0).then(|| {
+                let mut i = tokio::time::interval(Duration::from_secs_f64(args.batch as f64 / per_worker));
+                i.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                i
+            });
+            let mut seq = 0u64;
+            while Instant::now() < deadline {
+                if let Some(p) = pace.as_mut() {
+                    p.tick().await;
+                }
+                let body: Vec<_> = {
+                    let mut rng = rand::rng();
+                    (0..args.batch)
+                        .map(|_| {
+                            seq += 1;
+                            one_event(&mut rng, format!("sim-{run_id}-{w}-{seq}"), &args)
+                        })
+                        .collect()
+                };
+                let sent = Instant::now();
+                let res = client.post(&url).bearer_auth(&args.token).json(&body).send().await;
+                let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                counters.requests.fetch_add(1, Ordering::Relaxed);
+                match res {
+                    Ok(r) if r.status().is_success() => match r.json::<IngestResponse>().await {
+                        Ok(ack) => {
+                            counters.applied.fetch_add(ack.applied as u64, Ordering::Relaxed);
+                            counters.duplicates.fetch_add(ack.duplicates as u64, Ordering::Relaxed);
+                            counters.rejected.fetch_add(ack.rejected as u64, Ordering::Relaxed);
+                            counters.window.lock().expect("lock").push(micros);
+                        }
+                        Err(_) => drop(counters.failed.fetch_add(1, Ordering::Relaxed)),
+                    },
+                    Ok(r) => {
+                        counters.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(status = %r.status(), "request refused");
+                    }
+                    Err(e) => {
+                        counters.failed.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(error = %e, "request failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        }));
+    }
+
+    let progress = {
+        let counters = counters.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            tick.tick().await;
+            let mut last = 0;
+            loop {
+                tick.tick().await;
+                let mut window = std::mem::take(&mut *counters.window.lock().expect("lock"));
+                window.sort_unstable();
+                let acked = counters.applied.load(Ordering::Relaxed) + counters.duplicates.load(Ordering::Relaxed);
+                eprintln!(
+                    "[{:>4.0}s] {acked} events acknowledged, {}/s, p99 {:.1} ms, {} rejected, {} failed requests",
+                    started.elapsed().as_secs_f64(),
+                    acked - last,
+                    percentile(&window, 0.99),
+                    counters.rejected.load(Ordering::Relaxed),
+                    counters.failed.load(Ordering::Relaxed),
+                );
+                last = acked;
+                counters.all.lock().expect("lock").extend(window);
+            }
+        })
+    };
+    for w in workers {
+        w.await?;
+    }
+    progress.abort();
+    let seconds = started.elapsed().as_secs_f64();
+    let mut all = std::mem::take(&mut *counters.all.lock().expect("lock"));
+    all.extend(counters.window.lock().expect("lock").drain(..));
+    all.sort_unstable();
+    let applied = counters.applied.load(Ordering::Relaxed);
+    let duplicates = counters.duplicates.load(Ordering::Relaxed);
+    let s = Summary {
+        requests: counters.requests.load(Ordering::Relaxed),
+        failed_requests: counters.failed.load(Ordering::Relaxed),
+        applied,
+        duplicates,
+        rejected: counters.rejected.load(Ordering::Relaxed),
+        seconds,
+        events_per_second: (applied + duplicates) as f64 / seconds,
+        p50_ms: percentile(&all, 0.50),
+        p99_ms: percentile(&all, 0.99),
+    };
+    println!(
+        "simulated {:.1}s: {} requests ({} failed), {} applied, {} duplicates, {} rejected; {:.0} events/s acknowledged; ack latency p50 {:.2} ms, p99 {:.2} ms",
+        s.seconds, s.requests, s.failed_requests, s.applied, s.duplicates, s.rejected, s.events_per_second, s.p50_ms, s.p99_ms
+    );
+    Ok(s)
+}

@@ -1,0 +1,260 @@
+//! The SQLite ledger: one file in WAL mode with `synchronous=FULL`, so a commit is on disk when
+//! it returns. Only the writer thread writes; request handlers read through their own
+//! connection, which WAL lets run beside the writer.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+use shelfcast_protocol::clock::Millis;
+use shelfcast_protocol::{Event, Hold, LocationId, PositionKey, ReservationStatus, Sku, Stock};
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS events (
+    seq         INTEGER PRIMARY KEY,   -- order of application
+    id          TEXT NOT NULL UNIQUE,  -- kept forever: a duplicate is known however late it comes
+    type        TEXT NOT NULL,
+    sku         TEXT NOT NULL,
+    location    TEXT NOT NULL,
+    qty         INTEGER NOT NULL,
+    at          INTEGER,               -- when it happened at the source, ms
+    recorded_at INTEGER NOT NULL       -- when the hub committed it, ms
+);
+CREATE TABLE IF NOT EXISTS positions (
+    sku      TEXT NOT NULL,
+    location TEXT NOT NULL,
+    on_hand  INTEGER NOT NULL,
+    version  INTEGER NOT NULL,
+    PRIMARY KEY (sku, location)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS reservations (
+    id         TEXT PRIMARY KEY,
+    key_hash   BLOB NOT NULL UNIQUE,
+    token      TEXT NOT NULL,
+    sku        TEXT NOT NULL,
+    location   TEXT NOT NULL,
+    qty        INTEGER NOT NULL,
+    status     TEXT NOT NULL,
+    expires_at INTEGER,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS reservations_open ON reservations (status) WHERE status IN ('held', 'confirmed');
+";
+
+/// The ledger entry a pickup leaves. Its id holds a space, which device event ids cannot, so it
+/// never collides with one.
+const FULFIL_TYPE: &str = "fulfil";
+
+pub fn database_path(dir: &Path) -> PathBuf {
+    dir.join("shelfcast.db")
+}
+
+/// A reservation as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationRow {
+    pub id: String,
+    pub token: String,
+    pub key: PositionKey,
+    pub qty: i64,
+    pub status: ReservationStatus,
+    pub expires_at: Option<Millis>,
+}
+
+pub struct Store {
+    conn: Connection,
+}
+
+/// Everything the hub holds in memory, as the database says after a restart.
+pub struct Loaded {
+    pub positions: HashMap<PositionKey, (Stock, u64)>,
+    pub version: u64,
+}
+
+impl Store {
+    pub fn open(dir: &Path) -> rusqlite::Result<Store> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN), Some(e.to_string()))
+        })?;
+        let conn = Connection::open(database_path(dir))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        // FULL: the WAL is fsynced at every commit, so an acknowledged write survives power loss.
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "busy_timeout", 5_000)?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Store { conn })
+    }
+
+    /// A connection for readers beside the writer.
+    pub fn open_reader(dir: &Path) -> rusqlite::Result<Connection> {
+        let conn = Connection::open_with_flags(
+            database_path(dir),
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.pragma_update(None, "busy_timeout", 5_000)?;
+        Ok(conn)
+    }
+
+    pub fn load(&self) -> rusqlite::Result<Loaded> {
+        let mut positions = HashMap::new();
+        let mut version = 0;
+        let mut stmt = self.conn.prepare("SELECT sku, location, on_hand, version FROM positions")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let key = key_of(r.get(0)?, r.get(1)?)?;
+            let v: i64 = r.get(3)?;
+            version = version.max(v as u64);
+            positions.insert(key, (Stock { on_hand: r.get(2)?, holds: Vec::new() }, v as u64));
+        }
+        let mut stmt = self.conn.prepare(
+            "SELECT id, sku, location, qty, expires_at FROM reservations WHERE status IN ('held', 'confirmed')",
+        )?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let key = key_of(r.get(1)?, r.get(2)?)?;
+            let hold = Hold { reservation: r.get(0)?, qty: r.get(3)?, expires_at: r.get(4)? };
+            positions.entry(key).or_insert_with(|| (Stock::default(), 0)).0.holds.push(hold);
+        }
+        Ok(Loaded { positions, version })
+    }
+
+    pub fn begin(&mut self) -> rusqlite::Result<Txn<'_>> {
+        Ok(Txn { tx: self.conn.transaction()? })
+    }
+}
+
+fn key_of(sku: String, location: String) -> rusqlite::Result<PositionKey> {
+    let bad = |e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(IdErr(e)));
+    Ok(PositionKey::new(Sku::try_from(sku).map_err(bad)?, LocationId::try_from(location).map_err(bad)?))
+}
+
+#[derive(Debug)]
+struct IdErr(shelfcast_protocol::IdError);
+impl std::fmt::Display for IdErr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "stored identifier {}", self.0)
+    }
+}
+impl std::error::Error for IdErr {}
+
+/// The writes of one group commit.
+pub struct Txn<'a> {
+    tx: rusqlite::Transaction<'a>,
+}
+
+impl Txn<'_> {
+    /// Records an event; `false` if its id was recorded before (a duplicate).
+    pub fn insert_event(&self, e: &Event, now: Millis) -> rusqlite::Result<bool> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO events (id, type, sku, location, qty, at, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             ON CONFLICT (id) DO NOTHING",
+        )?;
+        let n = stmt.execute(params![
+            e.id.as_str(),
+            e.kind.as_str(),
+            e.key.sku.as_str(),
+            e.key.location.as_str(),
+            e.qty,
+            e.at,
+            now
+        ])?;
+        Ok(n == 1)
+    }
+
+    /// A pickup takes units off the shelf: it goes into the ledger beside device events, so the
+    /// on-hand can always be recomputed from the ledger alone.
+    pub fn insert_fulfilment(&self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> rusqlite::Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO events (id, type, sku, location, qty, at, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)",
+        )?;
+        stmt.execute(params![
+            format!("{FULFIL_TYPE} {reservation}"),
+            FULFIL_TYPE,
+            key.sku.as_str(),
+            key.location.as_str(),
+            qty,
+            now
+        ])?;
+        Ok(())
+    }
+
+    pub fn save_position(&self, key: &PositionKey, on_hand: i64, version: u64) -> rusqlite::Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO positions (sku, location, on_hand, version) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, version = excluded.version",
+        )?;
+        stmt.execute(params![key.sku.as_str(), key.location.as_str(), on_hand, version as i64])?;
+        Ok(())
+    }
+
+    pub fn reservation_by_key(&self, key_hash: &[u8]) -> rusqlite::Result<Option<ReservationRow>> {
+        let mut stmt = self.tx.prepare_cached(&format!("{SELECT_RESERVATION} WHERE key_hash = ?1"))?;
+        stmt.query_row([key_hash], row_of).optional()
+    }
+
+    pub fn reservation(&self, id: &str) -> rusqlite::Result<Option<ReservationRow>> {
+        reservation(&self.tx, id)
+    }
+
+    pub fn insert_reservation(&self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> rusqlite::Result<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO reservations (id, key_hash, token, sku, location, qty, status, expires_at, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+        )?;
+        stmt.execute(params![
+            r.id,
+            key_hash,
+            r.token,
+            r.key.sku.as_str(),
+            r.key.location.as_str(),
+            r.qty,
+            r.status.as_str(),
+            r.expires_at,
+            now
+        ])?;
+        Ok(())
+    }
+
+    pub fn set_reservation(&self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> rusqlite::Result<()> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("UPDATE reservations SET status = ?2, expires_at = ?3, updated_at = ?4 WHERE id = ?1")?;
+        stmt.execute(params![id, status.as_str(), expires_at, now])?;
+        Ok(())
+    }
+
+    /// The sweeper's write: the hold lapsed. `expires_at` stays, as the record of when.
+    pub fn expire_reservation(&self, id: &str, now: Millis) -> rusqlite::Result<()> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("UPDATE reservations SET status = 'expired', updated_at = ?2 WHERE id = ?1 AND status = 'held'")?;
+        stmt.execute(params![id, now])?;
+        Ok(())
+    }
+
+    pub fn commit(self) -> rusqlite::Result<()> {
+        self.tx.commit()
+    }
+}
+
+const SELECT_RESERVATION: &str = "SELECT id, token, sku, location, qty, status, expires_at FROM reservations";
+
+fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReservationRow> {
+    let status: String = r.get(5)?;
+    Ok(ReservationRow {
+        id: r.get(0)?,
+        token: r.get(1)?,
+        key: key_of(r.get(2)?, r.get(3)?)?,
+        qty: r.get(4)?,
+        status: ReservationStatus::parse(&status).ok_or_else(|| {
+            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, format!("status {status}").into())
+        })?,
+        expires_at: r.get(6)?,
+    })
+}
+
+/// Reads one reservation, from the writer's transaction or a reader's connection.
+pub fn reservation(conn: &Connection, id: &str) -> rusqlite::Result<Option<ReservationRow>> {
+    let mut stmt = conn.prepare_cached(&format!("{SELECT_RESERVATION} WHERE id = ?1"))?;
+    stmt.query_row([id], row_of).optional()
+}
