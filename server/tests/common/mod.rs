@@ -1,0 +1,205 @@
+//! Test harness: a hub in this process (for controlled time) or as a child process (for kill -9),
+//! always on 127.0.0.1 with a real SQLite file, and a real SSE client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use eventsource_stream::{Event, Eventsource};
+use futures_util::{Stream, StreamExt};
+use serde_json::{json, Value};
+use shelfcast_server::{Clock, Hub, HubConfig};
+
+pub const TOKEN: &str = "till-token";
+pub const BERLIN_ONLY: &str = "berlin-token";
+
+pub fn config(dir: &Path) -> HubConfig {
+    let mut c = HubConfig::new(dir.to_path_buf())
+        .with_device_token(&format!("{TOKEN}=*"))
+        .unwrap()
+        .with_device_token(&format!("{BERLIN_ONLY}=berlin"))
+        .unwrap();
+    c.listen = "127.0.0.1:0".parse().unwrap();
+    c.allow_origins = vec!["https://shop.example".into()];
+    c
+}
+
+/// A hub in this process. `clock` is the hand-moved clock when the test asked for one.
+pub struct TestHub {
+    pub hub: Option<Hub>,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    pub clock: Clock,
+}
+
+impl TestHub {
+    pub async fn start() -> TestHub {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(tweak: impl FnOnce(&mut HubConfig)) -> TestHub {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = config(dir.path());
+        tweak(&mut c);
+        let clock = c.clock.clone();
+        let hub = Hub::start(c).await.unwrap();
+        TestHub { url: hub.url(), hub: Some(hub), dir, clock }
+    }
+
+    /// Stops gracefully and starts again on the same data directory (and a new port).
+    pub async fn restart(&mut self, tweak: impl FnOnce(&mut HubConfig)) {
+        self.hub.take().unwrap().stop().await.unwrap();
+        let mut c = config(self.dir.path());
+        c.clock = self.clock.clone();
+        tweak(&mut c);
+        let hub = Hub::start(c).await.unwrap();
+        self.url = hub.url();
+        self.hub = Some(hub);
+    }
+
+    pub fn client(&self) -> Api {
+        Api { base: self.url.clone(), http: reqwest::Client::new() }
+    }
+}
+
+/// A `shelfcast serve` child process.
+pub struct ChildHub {
+    pub child: Child,
+    pub url: String,
+}
+
+impl ChildHub {
+    pub fn spawn(data: &Path, extra: &[&str]) -> ChildHub {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shelfcast"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(data)
+            .args(["--device-token", &format!("{TOKEN}=*")])
+            .args(extra)
+            .env("SHELFCAST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start shelfcast serve");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().strip_prefix("listening on ").expect("first line names the address").to_string();
+        ChildHub { child, url }
+    }
+
+    pub fn kill9(mut self) {
+        self.child.kill().unwrap(); // SIGKILL on Unix
+        self.child.wait().unwrap();
+    }
+
+    pub fn client(&self) -> Api {
+        Api { base: self.url.clone(), http: reqwest::Client::new() }
+    }
+}
+
+impl Drop for ChildHub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("data");
+    (d, p)
+}
+
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+pub fn ev(id: &str, kind: &str, sku: &str, location: &str, qty: i64) -> Value {
+    json!({"id": id, "type": kind, "sku": sku, "location": location, "qty": qty})
+}
+
+impl Api {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post_events(&self, token: &str, events: &Value) -> (u16, Value) {
+        let r = self.http.post(self.url("/v1/events")).bearer_auth(token).json(events).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    pub async fn raw(&self, method: reqwest::Method, path: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Body>) -> (u16, reqwest::header::HeaderMap, String) {
+        let mut req = self.http.request(method, self.url(path)).body(body);
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        let (status, headers) = (r.status().as_u16(), r.headers().clone());
+        (status, headers, r.text().await.unwrap())
+    }
+
+    pub async fn get_json(&self, path: &str) -> (u16, Value) {
+        let r = self.http.get(self.url(path)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    /// `(on_hand, reserved, available, version)` of one position.
+    pub async fn position(&self, sku: &str, location: &str) -> (i64, i64, i64, u64) {
+        let (s, v) = self.get_json(&format!("/v1/availability?sku={sku}&location={location}")).await;
+        assert_eq!(s, 200, "{v}");
+        let p = &v["positions"][0];
+        (p["on_hand"].as_i64().unwrap(), p["reserved"].as_i64().unwrap(), p["available"].as_i64().unwrap(), p["version"].as_u64().unwrap())
+    }
+
+    pub async fn reserve(&self, sku: &str, location: &str, qty: i64, key: &str) -> (u16, Value) {
+        let body = json!({"sku": sku, "location": location, "qty": qty, "key": key});
+        let r = self.http.post(self.url("/v1/reservations")).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap())
+    }
+
+    /// Opens an SSE stream with a real client; `last_event_id` goes in the header.
+    pub async fn stream(&self, query: &str, last_event_id: Option<&str>) -> (reqwest::header::HeaderMap, impl Stream<Item = Event> + Unpin) {
+        let mut req = self.http.get(self.url(&format!("/v1/stream?{query}")));
+        if let Some(id) = last_event_id {
+            req = req.header("Last-Event-ID", id);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        let headers = r.headers().clone();
+        let events = r.bytes_stream().eventsource().map(|e| e.expect("well-formed SSE"));
+        (headers, Box::pin(events))
+    }
+}
+
+/// The next event on a stream, or a panic naming what was awaited.
+pub async fn next(events: &mut (impl Stream<Item = Event> + Unpin), what: &str) -> Event {
+    tokio::time::timeout(Duration::from_secs(10), events.next())
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+        .unwrap_or_else(|| panic!("stream ended while waiting for {what}"))
+}
+
+/// Positions from a stream: skips the leading `retry` event.
+pub async fn next_position(events: &mut (impl Stream<Item = Event> + Unpin), what: &str) -> Value {
+    loop {
+        let e = next(events, what).await;
+        if e.event == "position" {
+            let v: Value = serde_json::from_str(&e.data).unwrap();
+            assert_eq!(e.id, v["version"].to_string(), "the SSE id is the version");
+            return v;
+        }
+    }
+}
+
+/// Asserts nothing more arrives on the stream for a short while.
+pub async fn quiet(events: &mut (impl Stream<Item = Event> + Unpin), ms: u64) {
+    if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(ms), events.next()).await {
+        panic!("unexpected event {e:?}");
+    }
+}

@@ -1,0 +1,135 @@
+//! Errors before handlers run, CORS, health, metrics, the command line, signals, simulate.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+#[tokio::test]
+async fn every_error_is_json_even_before_a_handler_runs() {
+    let hub = TestHub::start().await;
+    let api = hub.client();
+    for (method, path, headers, status, code) in [
+        (Method::GET, "/nowhere", vec![], 404, "not_found"),
+        (Method::PUT, "/v1/events", vec![], 405, "method_not_allowed"),
+        (Method::DELETE, "/v1/availability?sku=S&location=a", vec![], 405, "method_not_allowed"),
+        (Method::GET, "/v1/availability?sku=S", vec![], 400, "invalid_query"),
+        (Method::GET, "/v1/reservations/x", vec![], 401, "unauthorized"),
+        (Method::POST, "/v1/events", vec![("authorization", "Bearer till-token"), ("content-type", "text/csv")], 415, "unsupported_media_type"),
+    ] {
+        let (s, h, b) = api.raw(method.clone(), path, &headers, "").await;
+        assert_eq!(s, status, "{method} {path}: {b}");
+        assert_eq!(h["content-type"], "application/json", "{method} {path}");
+        let v: Value = serde_json::from_str(&b).unwrap_or_else(|_| panic!("{method} {path}: not JSON: {b}"));
+        assert_eq!(v["error"]["code"], code, "{method} {path}");
+        assert!(v["error"]["message"].as_str().unwrap().ends_with('.') || v["error"]["message"].as_str().unwrap().len() > 10);
+    }
+}
+
+#[tokio::test]
+async fn cors_answers_configured_shop_origins_only() {
+    let hub = TestHub::start().await;
+    let api = hub.client();
+    let (s, h, _) = api
+        .raw(Method::OPTIONS, "/v1/reservations", &[("origin", "https://shop.example"), ("access-control-request-method", "POST"), ("access-control-request-headers", "content-type")], "")
+        .await;
+    assert!(s == 200 || s == 204, "{s}");
+    assert_eq!(h["access-control-allow-origin"], "https://shop.example");
+    assert!(h["access-control-allow-headers"].to_str().unwrap().contains("content-type"));
+    for path in ["/v1/availability?sku=S&location=a", "/v1/stream?sku=S&location=a"] {
+        let r = api.http.get(api.url(path)).header("origin", "https://shop.example").send().await.unwrap();
+        assert_eq!(r.headers()["access-control-allow-origin"], "https://shop.example", "{path}");
+    }
+    let (_, h, _) = api.raw(Method::GET, "/v1/availability?sku=S&location=a", &[("origin", "https://evil.example")], "").await;
+    assert!(h.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn health_readiness_and_metrics() {
+    let hub = TestHub::start().await;
+    let api = hub.client();
+    assert_eq!(api.get_json("/healthz").await.0, 200);
+    let (s, b) = api.get_json("/readyz").await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("ready")));
+    api.post_events(TOKEN, &json!([ev("m1", "receipt", "S", "berlin", 1), ev("m1", "receipt", "S", "berlin", 1), ev("m2", "sale", "S", "berlin", -1)])).await;
+    api.reserve("S", "berlin", 5, "metrics-key-0000000").await;
+    let (_, _stream) = api.stream("sku=S&location=berlin", None).await;
+    let (s, h, m) = api.raw(Method::GET, "/metrics", &[], "").await;
+    assert_eq!(s, 200);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/plain"));
+    for line in [
+        "shelfcast_events_total{result=\"applied\"} 1",
+        "shelfcast_events_total{result=\"duplicate\"} 1",
+        "shelfcast_events_total{result=\"rejected\"} 1",
+        "shelfcast_reservations_total{outcome=\"insufficient_stock\"} 1",
+        "shelfcast_open_streams 1",
+        "shelfcast_commit_batch_events_count",
+        "shelfcast_commit_seconds_bucket",
+    ] {
+        assert!(m.contains(line), "missing {line} in\n{m}");
+    }
+}
+
+#[tokio::test]
+async fn flags_come_from_the_environment_too_and_sigterm_stops_cleanly() {
+    let (_tmp, data) = data_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shelfcast"))
+        .arg("serve")
+        .env("SHELFCAST_LISTEN", "127.0.0.1:0")
+        .env("SHELFCAST_DATA", &data)
+        .env("SHELFCAST_DEVICE_TOKEN", "t1=berlin,hamburg;t2=*")
+        .env("SHELFCAST_LOW_STOCK", "5")
+        .env("SHELFCAST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert!(line.starts_with("listening on http://127.0.0.1:"), "{line}");
+    let api = Api { base: line.trim().strip_prefix("listening on ").unwrap().into(), http: reqwest::Client::new() };
+    let batch = json!([ev("e1", "receipt", "S", "hamburg", 5), ev("e2", "receipt", "S", "paris", 5)]);
+    let (_, b) = api.post_events("t1", &batch).await;
+    assert_eq!(b["results"][1]["error"]["code"], "forbidden_location");
+    let (_, b) = api.post_events("t2", &batch).await;
+    assert_eq!(b["results"][1]["status"], "applied");
+    let (_, v) = api.get_json("/v1/availability?sku=S&location=hamburg").await;
+    assert_eq!(v["positions"][0]["status"], "low_stock", "--low-stock 5 from the environment");
+
+    let (_, mut events) = api.stream("sku=S&location=hamburg", None).await;
+    next_position(&mut events, "initial").await;
+    send_signal(child.id() as i32, 15);
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(status.success(), "{status:?}");
+    let end = tokio::time::timeout(Duration::from_secs(5), futures_util::StreamExt::next(&mut events)).await.unwrap();
+    assert!(end.is_none(), "the stream was closed");
+}
+
+fn send_signal(pid: i32, sig: i32) {
+    let ok = Command::new("kill").arg(format!("-{sig}")).arg(pid.to_string()).status().unwrap();
+    assert!(ok.success());
+}
+
+#[tokio::test]
+async fn simulate_drives_traffic_and_reports() {
+    let hub = TestHub::start().await;
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shelfcast"))
+        .args(["simulate", "--target", &hub.url, "--token", TOKEN, "--rate", "400", "--duration", "2s", "--skus", "5", "--locations", "berlin,hamburg", "--concurrency", "4"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("events acknowledged"), "a progress line: {stderr}");
+    assert!(stdout.contains("events/s acknowledged"), "{stdout}");
+    let applied: u64 = stdout.split(" applied").next().unwrap().rsplit(' ').next().unwrap().parse().unwrap();
+    assert!(applied > 100, "{stdout}");
+    // What simulate says it applied is what the hub holds, as positions moved by those events.
+    let m = reqwest::get(format!("{}/metrics", hub.url)).await.unwrap().text().await.unwrap();
+    assert!(m.contains(&format!("shelfcast_events_total{{result=\"applied\"}} {applied}")), "{stdout}\n{m}");
+}
