@@ -1,1 +1,75 @@
+//! `<shelfcast-availability>`: live stock and pickup reservations on any product page.
+//!
+//! A small JS shim (`pkg/index.js`) defines the custom element, attaches its shadow root and
+//! forwards attribute changes to a [`ShelfcastElement`], which mounts the Leptos view into the
+//! shadow root and unmounts it when the element is removed.
+//!
+//! # Layout
+//! - [`config`]: the element's attributes, parsed into what to show and where to ask.
+//! - `i18n`: words and number/time formats for en, de and fr.
+//! - `live`: one Server-Sent-Events connection per hub, shared by every element of the page.
+//! - `reserve`: reservations over HTTP, optimistic holds and their persistence across reloads.
+//! - [`display`]: the pure rules from a position and a hold to what the shopper sees.
+//! - `view`: the Leptos components.
+//! - `dom`: DOM events (`shelfcast:*`) and small browser helpers.
 
+pub mod config;
+pub mod display;
+mod dom;
+mod i18n;
+mod live;
+mod reserve;
+mod view;
+
+use std::collections::HashMap;
+
+use leptos::prelude::*;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{HtmlElement, ShadowRoot};
+
+pub use config::Attrs;
+
+/// One `<shelfcast-availability>` on the page. Dropping it (the JS `free()`) unmounts the view
+/// and lets go of its share of the hub's stream.
+#[wasm_bindgen]
+pub struct ShelfcastElement {
+    attrs: RwSignal<Attrs>,
+    _mounted: Box<dyn std::any::Any>,
+}
+
+#[wasm_bindgen]
+impl ShelfcastElement {
+    /// Mounts the view into `root`; `attrs` is a plain object of the element's attributes and
+    /// `default_hub` the origin the script was loaded from.
+    #[wasm_bindgen(constructor)]
+    pub fn new(host: HtmlElement, root: ShadowRoot, default_hub: String, attrs: JsValue) -> Result<ShelfcastElement, JsValue> {
+        let initial: HashMap<String, String> = serde_wasm_bindgen::from_value(attrs).unwrap_or_default();
+        let doc = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
+        let container: HtmlElement = doc.create_element("div")?.unchecked_into();
+        container.set_class_name("shelfcast");
+        root.append_child(&container)?;
+        let page_lang = doc.document_element().map(|e| e.get_attribute("lang").unwrap_or_default()).unwrap_or_default();
+        let slot = std::rc::Rc::new(std::cell::Cell::new(None));
+        let out = slot.clone();
+        let mounted = mount_to(container, move || {
+            let attrs = RwSignal::new(Attrs { values: initial, default_hub, page_lang });
+            out.set(Some(attrs));
+            view::Root(view::RootProps { host, attrs })
+        });
+        let attrs = slot.take().ok_or("the view did not start")?;
+        Ok(ShelfcastElement { attrs, _mounted: Box::new(mounted) })
+    }
+
+    /// Called by the shim for every observed attribute change; `None` when removed.
+    pub fn attribute_changed(&self, name: String, value: Option<String>) {
+        self.attrs.update(|a| match value {
+            Some(v) => {
+                a.values.insert(name, v);
+            }
+            None => {
+                a.values.remove(&name);
+            }
+        });
+    }
+}

@@ -1,5 +1,6 @@
 //! The HTTP API: one file per part of the contract.
 
+mod embed;
 mod ingest;
 mod ops;
 mod read;
@@ -17,6 +18,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
@@ -50,6 +52,7 @@ pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>) -> 
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/embed/{*path}", get(embed::file).layer(CompressionLayer::new()))
         .merge(extra)
         .fallback(not_found)
         .with_state(app);

@@ -1,0 +1,74 @@
+/** Options shared by `define` and `mount`. */
+export interface LoadOptions {
+  /** Where the WebAssembly lives, if not beside this module (e.g. a bundler's asset URL). */
+  wasm?: string | URL | Request | Response | BufferSource | WebAssembly.Module;
+}
+
+export interface DefineOptions extends LoadOptions {
+  /** The hub every element talks to unless its `hub` attribute says otherwise. */
+  hub?: string;
+}
+
+export interface MountOptions extends LoadOptions {
+  sku: string;
+  /** One store. */
+  location?: string;
+  /** A store list, shown as one row each over a single stream. */
+  locations?: string | string[];
+  hub?: string;
+  /** `en`, `de` or `fr`; defaults to the page's `lang`. */
+  locale?: string;
+  /** Show "Only n left" at or below this many (default 3). */
+  lowStock?: number;
+  /** Offer "Reserve for pickup". */
+  reservable?: boolean;
+}
+
+export interface MountHandle {
+  update(options: Partial<MountOptions>): void;
+  unmount(): void;
+}
+
+/** A stock position as the hub reports it (`detail` of `shelfcast:change`). */
+export interface Position {
+  sku: string;
+  location: string;
+  on_hand: number;
+  reserved: number;
+  available: number;
+  status: "in_stock" | "low_stock" | "out_of_stock";
+  version: number;
+}
+
+export interface ReservationDetail {
+  id: string;
+  sku: string;
+  location: string;
+  qty: number;
+  /** Milliseconds since the epoch, on `shelfcast:reserved`. */
+  expires_at?: number;
+  /** On `shelfcast:released`: `cancelled` or `expired`. */
+  reason?: "cancelled" | "expired";
+}
+
+export interface ErrorDetail {
+  code: string;
+  message: string;
+}
+
+export declare const TAG: "shelfcast-availability";
+export declare class ShelfcastAvailability extends HTMLElement {}
+export declare function define(options?: DefineOptions): Promise<unknown>;
+export declare function mount(element: HTMLElement, options: MountOptions): Promise<MountHandle>;
+
+declare global {
+  interface HTMLElementTagNameMap {
+    "shelfcast-availability": ShelfcastAvailability;
+  }
+  interface HTMLElementEventMap {
+    "shelfcast:change": CustomEvent<Position>;
+    "shelfcast:reserved": CustomEvent<ReservationDetail>;
+    "shelfcast:released": CustomEvent<ReservationDetail>;
+    "shelfcast:error": CustomEvent<ErrorDetail>;
+  }
+}

@@ -1,0 +1,69 @@
+//! What the shopper sees, decided from the latest position, the shopper's own hold and the
+//! state of the connection. Pure, so the browser tests can pin every case.
+
+use shelfcast_protocol::{Position, Status};
+
+/// The state of the page's stream to the hub.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Link {
+    #[default]
+    Connecting,
+    Live,
+    /// It was live and dropped; the browser is reconnecting with `Last-Event-ID`.
+    Reconnecting,
+    /// It never connected: the hub cannot be reached.
+    Unreachable,
+}
+
+/// The shopper's own reservation at one position, as far as this page knows.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Hold {
+    #[default]
+    None,
+    /// Asked for, answer pending: shown at once as held.
+    Pending { qty: i64, seen_version: u64 },
+    /// Granted by the hub. `seen_version` is the position's version when it was asked for: until
+    /// the stream shows a newer one, the hold is not yet in `available` and is subtracted here.
+    Held { id: String, token: String, qty: i64, expires_at: f64, seen_version: u64 },
+    /// Rolled back, with the reason shown to the shopper.
+    Failed { reason: Failure },
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Failure {
+    SoldOut,
+    Expired,
+    Other(String),
+}
+
+impl Hold {
+    /// Units this hold takes off the displayed count that the hub's position does not yet show.
+    pub fn unreflected(&self, position_version: u64) -> i64 {
+        match self {
+            Hold::Pending { qty, .. } => *qty,
+            Hold::Held { qty, seen_version, .. } if position_version <= *seen_version => *qty,
+            _ => 0,
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        matches!(self, Hold::Pending { .. } | Hold::Held { .. })
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Shown {
+    Loading,
+    /// `available` as the shopper should read it (never below zero: oversold is out of stock).
+    Stock { status: Status, available: i64, stale: bool },
+}
+
+pub fn shown(position: Option<&Position>, hold: &Hold, link: Link, low_stock: i64) -> Shown {
+    let Some(p) = position else { return Shown::Loading };
+    let available = p.available - hold.unreflected(p.version);
+    Shown::Stock {
+        status: Status::of(available, low_stock),
+        available: available.max(0),
+        stale: link != Link::Live,
+    }
+}

@@ -1,0 +1,203 @@
+//! One Server-Sent-Events connection per hub for the whole page. Browsers allow six HTTP/1.1
+//! connections per origin, so elements never open their own: each registers the positions it
+//! shows, and the page's connection for that hub watches the union (in streams of at most 50
+//! positions). When the union changes, the connection is replaced on the next tick, so twenty
+//! elements appearing at once cause one request, not twenty; when the last element goes, so
+//! does the connection.
+
+use std::cell::{Cell, RefCell};
+use std::collections::{BTreeSet, HashMap};
+use std::rc::{Rc, Weak};
+use std::time::Duration;
+
+use leptos::prelude::*;
+use shelfcast_protocol::{Position, PositionKey};
+use wasm_bindgen::prelude::*;
+use web_sys::{EventSource, MessageEvent};
+
+use crate::display::Link;
+use crate::dom::parse_json;
+
+const MAX_PER_STREAM: usize = 50;
+
+pub type Positions = RwSignal<HashMap<PositionKey, Position>>;
+
+pub struct HubLink {
+    base: String,
+    pub positions: Positions,
+    pub link: RwSignal<Link>,
+    interests: RefCell<HashMap<u64, Vec<PositionKey>>>,
+    watching: RefCell<BTreeSet<PositionKey>>,
+    sources: RefCell<Vec<Source>>,
+    rebuild_queued: Cell<bool>,
+    ever_open: Cell<bool>,
+    backoff_ms: Cell<u32>,
+    _owner: Owner,
+}
+
+/// An open `EventSource` and the callbacks it holds; closing it is dropping it.
+struct Source {
+    es: EventSource,
+    _on_position: Closure<dyn FnMut(MessageEvent)>,
+    _on_open: Closure<dyn FnMut(web_sys::Event)>,
+    _on_error: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        self.es.close();
+    }
+}
+
+thread_local! {
+    static HUBS: RefCell<HashMap<String, Rc<HubLink>>> = RefCell::new(HashMap::new());
+    static NEXT_ID: Cell<u64> = const { Cell::new(0) };
+}
+
+/// An element's registration; dropping it withdraws the element's positions.
+pub struct Interest {
+    pub hub: Rc<HubLink>,
+    id: u64,
+}
+
+impl Drop for Interest {
+    fn drop(&mut self) {
+        self.hub.interests.borrow_mut().remove(&self.id);
+        queue_rebuild(&self.hub);
+    }
+}
+
+/// Registers `keys` with the page's connection to `base`, opening it if needed.
+pub fn watch(base: &str, keys: &[PositionKey]) -> Interest {
+    let hub = HUBS.with(|hubs| {
+        hubs.borrow_mut()
+            .entry(base.to_string())
+            .or_insert_with(|| {
+                // The hub's signals outlive any one element: they belong to a root owner.
+                let owner = Owner::new_root(None);
+                let (positions, link) = owner.with(|| (RwSignal::new(HashMap::new()), RwSignal::new(Link::Connecting)));
+                Rc::new(HubLink {
+                    base: base.to_string(),
+                    positions,
+                    link,
+                    interests: RefCell::default(),
+                    watching: RefCell::default(),
+                    sources: RefCell::default(),
+                    rebuild_queued: Cell::new(false),
+                    ever_open: Cell::new(false),
+                    backoff_ms: Cell::new(1_000),
+                    _owner: owner,
+                })
+            })
+            .clone()
+    });
+    let id = NEXT_ID.with(|n| {
+        n.set(n.get() + 1);
+        n.get()
+    });
+    hub.interests.borrow_mut().insert(id, keys.to_vec());
+    queue_rebuild(&hub);
+    Interest { hub, id }
+}
+
+fn queue_rebuild(hub: &Rc<HubLink>) {
+    if hub.rebuild_queued.replace(true) {
+        return;
+    }
+    let weak = Rc::downgrade(hub);
+    set_timeout(
+        move || {
+            if let Some(hub) = weak.upgrade() {
+                hub.rebuild_queued.set(false);
+                rebuild(&hub, false);
+            }
+        },
+        Duration::ZERO,
+    );
+}
+
+/// Opens streams for the union of all interests, unless they already watch exactly that.
+fn rebuild(hub: &Rc<HubLink>, force: bool) {
+    let union: BTreeSet<PositionKey> = hub.interests.borrow().values().flatten().cloned().collect();
+    if union.is_empty() {
+        hub.sources.borrow_mut().clear();
+        hub.watching.borrow_mut().clear();
+        HUBS.with(|hubs| {
+            let mut hubs = hubs.borrow_mut();
+            if hubs.get(&hub.base).is_some_and(|h| Rc::ptr_eq(h, hub)) {
+                hubs.remove(&hub.base);
+            }
+        });
+        return;
+    }
+    if !force && *hub.watching.borrow() == union {
+        return;
+    }
+    let keys: Vec<PositionKey> = union.iter().cloned().collect();
+    *hub.watching.borrow_mut() = union;
+    let mut sources = Vec::new();
+    for chunk in keys.chunks(MAX_PER_STREAM) {
+        let list: Vec<String> = chunk.iter().map(|k| k.to_string()).collect();
+        let url = format!("{}/v1/stream?positions={}", hub.base, js_sys::encode_uri_component(&list.join(",")));
+        match open(hub, &url) {
+            Ok(s) => sources.push(s),
+            Err(_) => hub.link.set(Link::Unreachable),
+        }
+    }
+    // Replace only after the new ones exist, so no change falls between two streams.
+    *hub.sources.borrow_mut() = sources;
+}
+
+fn open(hub: &Rc<HubLink>, url: &str) -> Result<Source, JsValue> {
+    let es = EventSource::new(url)?;
+    let weak: Weak<HubLink> = Rc::downgrade(hub);
+
+    let w = weak.clone();
+    let on_position = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        let Some(hub) = w.upgrade() else { return };
+        let Some(text) = e.data().as_string() else { return };
+        let Some(p) = parse_json(&text).and_then(|v| serde_wasm_bindgen::from_value::<Position>(v).ok()) else { return };
+        let key = PositionKey::new(p.sku.clone(), p.location.clone());
+        // The hub is the truth: even a lower version (a hub restored from backup) replaces ours.
+        hub.positions.update(|m| {
+            m.insert(key, p);
+        });
+    });
+    es.add_event_listener_with_callback("position", on_position.as_ref().unchecked_ref())?;
+
+    let w = weak.clone();
+    let on_open = Closure::<dyn FnMut(web_sys::Event)>::new(move |_| {
+        if let Some(hub) = w.upgrade() {
+            hub.ever_open.set(true);
+            hub.backoff_ms.set(1_000);
+            hub.link.set(Link::Live);
+        }
+    });
+    es.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+
+    let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+        let Some(hub) = weak.upgrade() else { return };
+        let closed = e
+            .target()
+            .and_then(|t| t.dyn_into::<EventSource>().ok())
+            .is_some_and(|es| es.ready_state() == EventSource::CLOSED);
+        hub.link.set(if hub.ever_open.get() && !closed { Link::Reconnecting } else { Link::Unreachable });
+        if closed {
+            // The browser gave up (a non-200 answer): try again ourselves, backing off.
+            let delay = hub.backoff_ms.get();
+            hub.backoff_ms.set((delay * 2).min(30_000));
+            let w = Rc::downgrade(&hub);
+            set_timeout(
+                move || {
+                    if let Some(hub) = w.upgrade() {
+                        rebuild(&hub, true);
+                    }
+                },
+                Duration::from_millis(delay as u64),
+            );
+        }
+    });
+    es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+
+    Ok(Source { es, _on_position: on_position, _on_open: on_open, _on_error: on_error })
+}

@@ -1,0 +1,129 @@
+//! Reservations: the HTTP calls (through gloo-net), retried with the same idempotency key when
+//! the network fails, and the shopper's holds kept in localStorage so they survive a reload.
+
+use std::time::Duration;
+
+use gloo_net::http::Request;
+use serde::{Deserialize, Serialize};
+use shelfcast_protocol::wire::{ErrorBody, ReservationView};
+use shelfcast_protocol::{PositionKey, ReservationStatus};
+
+use crate::dom::{parse_json, storage, to_js};
+
+/// What the hub answered to a reservation request.
+pub enum Answer {
+    Granted(ReservationView),
+    SoldOut,
+    Refused { code: String, message: String },
+    /// The network failed every try.
+    Unreachable,
+}
+
+fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Option<T> {
+    serde_wasm_bindgen::from_value(parse_json(text)?).ok()
+}
+
+#[derive(Serialize)]
+struct ReserveBody<'a> {
+    sku: &'a str,
+    location: &'a str,
+    qty: i64,
+    key: &'a str,
+}
+
+/// `POST /v1/reservations`, up to four tries on network failure or 5xx, always with `key`.
+pub async fn reserve(hub: &str, position: &PositionKey, qty: i64, key: &str) -> Answer {
+    let body = ReserveBody { sku: position.sku.as_str(), location: position.location.as_str(), qty, key };
+    let body = js_sys::JSON::stringify(&to_js(&body)).map(String::from).unwrap_or_default();
+    let mut delay = 300;
+    for attempt in 0..4 {
+        if attempt > 0 {
+            sleep(delay).await;
+            delay *= 2;
+        }
+        let sent = Request::post(&format!("{hub}/v1/reservations"))
+            .header("content-type", "application/json")
+            .body(body.clone());
+        let Ok(req) = sent else { return Answer::Unreachable };
+        let Ok(res) = req.send().await else { continue };
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        if status >= 500 {
+            continue;
+        }
+        if status == 200 || status == 201 {
+            if let Some(v) = parse::<ReservationView>(&text) {
+                return Answer::Granted(v);
+            }
+        }
+        let err = parse::<ErrorBody>(&text);
+        return match err {
+            Some(e) if e.error.code == "insufficient_stock" => Answer::SoldOut,
+            Some(e) => Answer::Refused { code: e.error.code, message: e.error.message },
+            None => Answer::Refused { code: "unexpected_answer".into(), message: format!("HTTP {status}") },
+        };
+    }
+    Answer::Unreachable
+}
+
+/// `DELETE /v1/reservations/{id}`: true once the hub no longer holds it.
+pub async fn release(hub: &str, id: &str, token: &str) -> bool {
+    let res = Request::delete(&format!("{hub}/v1/reservations/{id}"))
+        .header("authorization", &format!("Bearer {token}"))
+        .send()
+        .await;
+    matches!(res.map(|r| r.status()), Ok(200) | Ok(404))
+}
+
+/// The hub's view of a stored hold: `None` when it is gone (or the network is).
+pub async fn status(hub: &str, id: &str, token: &str) -> Option<Result<ReservationStatus, ()>> {
+    let res = Request::get(&format!("{hub}/v1/reservations/{id}"))
+        .header("authorization", &format!("Bearer {token}"))
+        .send()
+        .await
+        .ok()?;
+    if res.status() == 404 {
+        return Some(Err(()));
+    }
+    let text = res.text().await.ok()?;
+    parse::<ReservationView>(&text).map(|v| Ok(v.status))
+}
+
+async fn sleep(ms: u32) {
+    let (tx, rx) = futures_channel::oneshot::channel::<()>();
+    leptos::prelude::set_timeout(move || {
+        let _ = tx.send(());
+    }, Duration::from_millis(ms as u64));
+    let _ = rx.await;
+}
+
+/// A hold as kept in localStorage, under one key per hub and position.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct StoredHold {
+    pub id: String,
+    pub token: String,
+    pub qty: i64,
+    /// Milliseconds since the epoch.
+    pub expires_at: f64,
+}
+
+fn storage_key(hub: &str, position: &PositionKey) -> String {
+    format!("shelfcast:hold:{hub}:{position}")
+}
+
+pub fn load(hub: &str, position: &PositionKey) -> Option<StoredHold> {
+    let text = storage()?.get_item(&storage_key(hub, position)).ok()??;
+    parse(&text)
+}
+
+pub fn save(hub: &str, position: &PositionKey, hold: &StoredHold) {
+    if let (Some(s), Ok(text)) = (storage(), js_sys::JSON::stringify(&to_js(hold))) {
+        let _ = s.set_item(&storage_key(hub, position), &String::from(text));
+    }
+}
+
+pub fn forget(hub: &str, position: &PositionKey) {
+    if let Some(s) = storage() {
+        let _ = s.remove_item(&storage_key(hub, position));
+    }
+}
