@@ -73,3 +73,20 @@ impl ShelfcastElement {
         });
     }
 }
+
+/// Hooks for the browser tests of the view: they stand in for the hub's stream so every state
+/// can be rendered on demand. The stream itself is tested end to end against a real hub.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::display::Link;
+
+    /// Delivers a position as if the page's stream to `hub` had sent it.
+    pub fn publish(hub: &str, position_json: &str) {
+        crate::live::inject(hub, position_json, None);
+    }
+
+    /// Sets the state of the page's stream to `hub`.
+    pub fn set_link(hub: &str, link: Link) {
+        crate::live::inject(hub, "", Some(link));
+    }
+}

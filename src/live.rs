@@ -155,13 +155,9 @@ fn open(hub: &Rc<HubLink>, url: &str) -> Result<Source, JsValue> {
     let w = weak.clone();
     let on_position = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
         let Some(hub) = w.upgrade() else { return };
-        let Some(text) = e.data().as_string() else { return };
-        let Some(p) = parse_json(&text).and_then(|v| serde_wasm_bindgen::from_value::<Position>(v).ok()) else { return };
-        let key = PositionKey::new(p.sku.clone(), p.location.clone());
-        // The hub is the truth: even a lower version (a hub restored from backup) replaces ours.
-        hub.positions.update(|m| {
-            m.insert(key, p);
-        });
+        if let Some(text) = e.data().as_string() {
+            receive(&hub, &text);
+        }
     });
     es.add_event_listener_with_callback("position", on_position.as_ref().unchecked_ref())?;
 
@@ -200,4 +196,22 @@ fn open(hub: &Rc<HubLink>, url: &str) -> Result<Source, JsValue> {
     es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
 
     Ok(Source { es, _on_position: on_position, _on_open: on_open, _on_error: on_error })
+}
+
+/// A `position` event's data: the hub is the truth, so even a lower version (a hub restored
+/// from a backup) replaces what the page had.
+fn receive(hub: &HubLink, data: &str) {
+    let Some(p) = parse_json(data).and_then(|v| serde_wasm_bindgen::from_value::<Position>(v).ok()) else { return };
+    hub.positions.update(|m| {
+        m.insert(PositionKey::new(p.sku.clone(), p.location.clone()), p);
+    });
+}
+
+/// For the view's browser tests: deliver a position or a link state without a hub.
+pub(crate) fn inject(base: &str, position_json: &str, link: Option<Link>) {
+    let Some(hub) = HUBS.with(|h| h.borrow().get(base).cloned()) else { return };
+    if let Some(l) = link {
+        hub.link.set(l);
+    }
+    receive(&hub, position_json);
 }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Runs every Shelfcast test: the shared rules, the hub over real HTTP and SQLite, the element
+# in headless Chromium, and the end-to-end and npm-consumer tests against a real hub.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+bash scripts/setup.sh
+
+say "building the element (wasm)"
+bash scripts/build-element.sh
+
+say "shared rules and hub (native)"
+cargo test --workspace --exclude shelfcast-element
+
+say "the shared crate compiles to wasm32 too"
+cargo check -p shelfcast-protocol --target wasm32-unknown-unknown
+
+say "element components in headless Chromium"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p shelfcast-element --target wasm32-unknown-unknown
+
+say "end to end: hub + element in Chromium, npm package in a Vite app"
+cargo build --release -p shelfcast-server
+(cd e2e && npm ci --no-audit --no-fund && npm test)
