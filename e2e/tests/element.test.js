@@ -1,0 +1,208 @@
+// The element end to end: a real hub, the page on another origin, a real Chromium.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startHub, startPages, browser, postEvents, event, availability, reserve, metric, freePort, shadowText, pagesDir } from "./harness.js";
+
+let chromium;
+before(async () => {
+  chromium = await browser();
+});
+after(async () => {
+  await chromium?.close();
+});
+
+/** A hub stocked with `stock` at each location, the page server, and a fresh browser context. */
+async function setup({ stock = { berlin: 5, hamburg: 2, munich: 0 }, port = 0, holdTtl } = {}) {
+  let hubUrl;
+  const pages = await startPages(pagesDir, () => hubUrl);
+  const hub = await startHub({ port, origins: [pages.url], holdTtl });
+  hubUrl = hub.url;
+  const evs = Object.entries(stock).filter(([, q]) => q > 0).map(([loc, q]) => event("receipt", "E2E-1", loc, q));
+  evs.push(event("receipt", "E2E-2", "berlin", 9));
+  await postEvents(hub, evs);
+  const context = await chromium.newContext();
+  const s = { hub, pages, context };
+  // `s.hub`, not `hub`: a test may have replaced the hub with a restarted one.
+  s.cleanup = async () => {
+    await context.close();
+    await s.hub.stop();
+    await pages.close();
+  };
+  return s;
+}
+
+async function open(context, url) {
+  const page = await context.newPage();
+  const streams = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/v1/stream")) streams.push(r);
+  });
+  page.on("pageerror", (e) => console.error("page error:", e.message));
+  await page.goto(url);
+  return { page, streams };
+}
+
+const until = async (fn, what, ms = 10_000) => {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+};
+
+const textIs = (page, sel, needle) => until(async () => (await shadowText(page, sel)).includes(needle), `${sel} to show "${needle}"`);
+
+test("the element appears and a sale through the API shows without reload", async () => {
+  const s = await setup();
+  try {
+    const { page } = await open(s.context, `${s.pages.url}/product.html`);
+    await textIs(page, "#one", "In stock: 5");
+    await textIs(page, "#one", "Live");
+    await postEvents(s.hub, [event("sale", "E2E-1", "berlin", 3)]);
+    await textIs(page, "#one", "Only 2 left");
+    const changes = await page.evaluate(() => window.shelfcastEvents.filter((e) => e.name === "change" && e.detail.location === "berlin" && e.detail.sku === "E2E-1"));
+    assert.ok(changes.some((c) => c.detail.available === 2), "shelfcast:change carried the new position");
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("one stream per page, however many elements, and it closes with the last one", async () => {
+  const s = await setup();
+  try {
+    const { page, streams } = await open(s.context, `${s.pages.url}/product.html`);
+    await textIs(page, "#list", "Hamburg");
+    await textIs(page, "#list", "Only 2 left");
+    await textIs(page, "#list", "Out of stock");
+    await textIs(page, "#other", "In stock: 9");
+    assert.equal(streams.length, 1, `one stream request for three elements, got ${streams.map((r) => r.url())}`);
+    const url = decodeURIComponent(streams[0].url());
+    for (const p of ["E2E-1@berlin", "E2E-1@hamburg", "E2E-1@munich", "E2E-2@berlin"]) assert.ok(url.includes(p), url);
+    assert.equal(await metric(s.hub, "shelfcast_open_streams"), 1);
+    await page.evaluate(() => document.querySelectorAll("shelfcast-availability").forEach((e) => e.remove()));
+    await until(async () => (await metric(s.hub, "shelfcast_open_streams")) === 0, "the stream to close");
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("changing sku or location re-subscribes", async () => {
+  const s = await setup();
+  try {
+    const { page } = await open(s.context, `${s.pages.url}/product.html`);
+    await textIs(page, "#one", "In stock: 5");
+    await page.evaluate(() => document.querySelector("#one").setAttribute("location", "hamburg"));
+    await textIs(page, "#one", "Only 2 left");
+    await postEvents(s.hub, [event("sale", "E2E-1", "hamburg", 2)]);
+    await textIs(page, "#one", "Out of stock");
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("reserve: the hold shows, a second shopper sees the count drop, reload keeps it, cancel frees it", async () => {
+  const s = await setup();
+  try {
+    const { page } = await open(s.context, `${s.pages.url}/product.html`);
+    const other = await open(await chromium.newContext(), `${s.pages.url}/product.html`);
+    await textIs(page, "#one", "In stock: 5");
+    await textIs(other.page, "#one", "In stock: 5");
+    await page.locator("#one").locator("button.reserve").click();
+    await textIs(page, "#one", "Reserved for you: 1");
+    await textIs(page, "#one", "In stock: 4");
+    await textIs(other.page, "#one", "In stock: 4");
+    const reserved = await page.evaluate(() => window.shelfcastEvents.find((e) => e.name === "reserved"));
+    assert.equal(reserved.detail.sku, "E2E-1");
+    assert.equal((await availability(s.hub, "E2E-1", "berlin")).reserved, 1);
+
+    await page.reload();
+    await textIs(page, "#one", "Reserved for you: 1");
+    await textIs(page, "#one", "In stock: 4");
+    assert.match(await shadowText(page, "#one"), /\d+:\d\d left/);
+
+    await page.locator("#one").locator("button.cancel").click();
+    await textIs(page, "#one", "Reserve for pickup");
+    await until(async () => (await availability(s.hub, "E2E-1", "berlin")).reserved === 0, "the hub to release");
+    await textIs(other.page, "#one", "In stock: 5");
+    const released = await page.evaluate(() => window.shelfcastEvents.find((e) => e.name === "released"));
+    assert.equal(released.detail.reason, "cancelled");
+    await other.page.context().close();
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("a reservation the hub refuses rolls back with the reason", async () => {
+  const s = await setup({ stock: { berlin: 1 } });
+  try {
+    const { page } = await open(s.context, `${s.pages.url}/product.html`);
+    await textIs(page, "#one", "Only 1 left");
+    // Another shopper takes the last unit while this page's request is on its way.
+    await page.route("**/v1/reservations", async (route) => {
+      const taken = await reserve(s.hub, "E2E-1", "berlin");
+      assert.equal(taken.status, 201);
+      await route.continue();
+    });
+    await page.locator("#one").locator("button.reserve").click();
+    await textIs(page, "#one", "Just sold out at Berlin.");
+    await textIs(page, "#one", "Out of stock");
+    const error = await page.evaluate(() => window.shelfcastEvents.find((e) => e.name === "error"));
+    assert.equal(error.detail.code, "insufficient_stock");
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("keyboard only: tab to the button, press Enter, the hold shows", async () => {
+  const s = await setup();
+  try {
+    const { page } = await open(s.context, `${s.pages.url}/product.html`);
+    await textIs(page, "#one", "In stock: 5");
+    let focused = "";
+    for (let i = 0; i < 10 && focused !== "reserve"; i++) {
+      await page.keyboard.press("Tab");
+      focused = await page.evaluate(() => document.activeElement?.shadowRoot?.activeElement?.className ?? "");
+    }
+    assert.equal(focused, "reserve", "the reserve button is reachable by Tab");
+    await page.keyboard.press("Enter");
+    await textIs(page, "#one", "Reserved for you: 1");
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("the page's language picks the words", async () => {
+  const s = await setup();
+  try {
+    const { page } = await open(s.context, `${s.pages.url}/german.html`);
+    await textIs(page, "#one", "Auf Lager: 5");
+    await textIs(page, "#one", "Zur Abholung reservieren");
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("hub restart: reconnecting, then caught up through Last-Event-ID", async () => {
+  const port = await freePort();
+  const s = await setup({ port });
+  try {
+    const { page, streams } = await open(s.context, `${s.pages.url}/product.html`);
+    await textIs(page, "#one", "In stock: 5");
+    await textIs(page, "#one", "Live");
+    await s.hub.stop();
+    await textIs(page, "#one", "Reconnecting");
+    const row = await page.locator("#one").evaluate((el) => el.shadowRoot.querySelector(".row").className);
+    assert.match(row, /stale/, "the last known value is marked stale");
+    s.hub = await startHub({ port, data: s.hub.data, origins: [s.pages.url] });
+    await postEvents(s.hub, [event("sale", "E2E-1", "berlin", 4)]);
+    await textIs(page, "#one", "Only 1 left");
+    await textIs(page, "#one", "Live");
+    const resumed = (await Promise.all(streams.slice(1).map((r) => r.allHeaders()))).map((h) => h["last-event-id"]);
+    assert.ok(resumed.some((id) => Number(id) > 0), `the browser resumed with Last-Event-ID: ${resumed}`);
+  } finally {
+    await s.cleanup();
+  }
+});

@@ -1,0 +1,121 @@
+// A real hub (the release binary, on loopback, with its own SQLite directory), a static page
+// server on another origin, and a real Chromium.
+import { spawn } from "node:child_process";
+import { createServer } from "node:http";
+import { mkdtempSync, readFileSync, existsSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname, extname, normalize } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repo = join(here, "..", "..");
+export const TOKEN = "e2e-till";
+
+const BIN = join(repo, "target", "release", "shelfcast");
+
+/** Starts `shelfcast serve`; `port` 0 picks one. */
+export async function startHub({ port = 0, data, origins = [], holdTtl = "15m" } = {}) {
+  data ??= mkdtempSync(join(tmpdir(), "shelfcast-e2e-"));
+  const args = ["serve", "--listen", `127.0.0.1:${port}`, "--data", data, "--device-token", `${TOKEN}=*`, "--hold-ttl", holdTtl];
+  for (const o of origins) args.push("--allow-origin", o);
+  const child = spawn(BIN, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, SHELFCAST_LOG: "warn" } });
+  const line = await new Promise((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout });
+    rl.once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`hub exited with ${code}`)));
+  });
+  const url = line.replace("listening on ", "").trim();
+  return {
+    url,
+    data,
+    port: Number(new URL(url).port),
+    child,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null) return;
+      const done = new Promise((r) => child.once("exit", r));
+      child.kill(signal);
+      await done;
+    },
+  };
+}
+
+export async function postEvents(hub, events) {
+  const r = await fetch(`${hub.url}/v1/events`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+    body: JSON.stringify(events),
+  });
+  if (r.status !== 200) throw new Error(`ingest answered ${r.status}`);
+  return r.json();
+}
+
+let seq = 0;
+export function event(type, sku, location, qty) {
+  return { id: `e2e-${process.pid}-${Date.now()}-${seq++}`, type, sku, location, qty };
+}
+
+export async function availability(hub, sku, location) {
+  const r = await fetch(`${hub.url}/v1/availability?sku=${sku}&location=${location}`);
+  return (await r.json()).positions[0];
+}
+
+export async function reserve(hub, sku, location, qty = 1) {
+  const r = await fetch(`${hub.url}/v1/reservations`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ sku, location, qty, key: `e2e-${crypto.randomUUID()}` }),
+  });
+  return { status: r.status, body: await r.json() };
+}
+
+export async function metric(hub, name) {
+  const text = await (await fetch(`${hub.url}/metrics`)).text();
+  const line = text.split("\n").find((l) => l.startsWith(name + " "));
+  return line ? Number(line.split(" ")[1]) : undefined;
+}
+
+const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css" };
+
+/** Serves `root` on its own origin; `{{HUB}}` in HTML files becomes the hub's URL. */
+export async function startPages(root, hubUrl) {
+  const server = createServer((req, res) => {
+    const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
+    let file = join(root, path);
+    if (existsSync(file) && statSync(file).isDirectory()) file = join(file, "index.html");
+    if (!existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    let body = readFileSync(file);
+    if (file.endsWith(".html")) body = body.toString().replaceAll("{{HUB}}", hubUrl());
+    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(body);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${server.address().port}`;
+  return { url, close: () => new Promise((r) => server.close(r)) };
+}
+
+export async function browser() {
+  return chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"],
+  });
+}
+
+/** A free loopback port, for a hub that must come back on the same address. */
+export async function freePort() {
+  const s = createServer();
+  await new Promise((r) => s.listen(0, "127.0.0.1", r));
+  const port = s.address().port;
+  await new Promise((r) => s.close(r));
+  return port;
+}
+
+/** Text of the element's shadow root (Playwright pierces open shadow roots). */
+export async function shadowText(page, selector) {
+  return page.locator(selector).evaluate((el) => el.shadowRoot?.textContent ?? "");
+}
+
+export const pagesDir = join(here, "..", "pages");
