@@ -22,4 +22,4 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
 
 say "end to end: hub + element in Chromium, npm package in a Vite app"
 cargo build --release -p shelfcast-server
-(cd e2e && npm ci --no-audit --no-fund && npm test)
+(cd e2e && npm ci --no-audit --no-fund && (cd vite-app && npm ci --no-audit --no-fund) && npm test)

@@ -1,0 +1,103 @@
+// Element budgets, measured against a real hub in Chromium on this machine:
+//   1. bytes a browser downloads for the element (raw, gzip, brotli);
+//   2. script load → first availability painted, median of 20 cold loads;
+//   3. till event sent → element DOM updated, over 200 events (p50/p99).
+// Run: cd e2e && node bench/element.js   (after scripts/build-element.sh and a release build)
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { gzipSync, brotliCompressSync, constants } from "node:zlib";
+import { startHub, startPages, browser, postEvents, event, repo, TOKEN } from "../tests/harness.js";
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil(s.length * p) - 1)];
+};
+
+// 1. Sizes.
+const files = ["embed.js", "index.js", "dist/shelfcast_element.js", "dist/shelfcast_element_bg.wasm"];
+let total = { raw: 0, gzip: 0, br: 0 };
+console.log("file                                   raw      gzip    brotli");
+for (const f of files) {
+  const b = readFileSync(join(repo, "pkg", f));
+  const row = { raw: b.length, gzip: gzipSync(b, { level: 9 }).length, br: brotliCompressSync(b, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length };
+  for (const k in total) total[k] += row[k];
+  console.log(`${f.padEnd(34)} ${String(row.raw).padStart(8)} ${String(row.gzip).padStart(8)} ${String(row.br).padStart(8)}`);
+}
+console.log(`${"total".padEnd(34)} ${String(total.raw).padStart(8)} ${String(total.gzip).padStart(8)} ${String(total.br).padStart(8)}`);
+
+// A page that notes when the element first paints availability, and can time updates.
+const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<script type="module" src="{{HUB}}/embed/shelfcast.js"></script></head><body>
+<shelfcast-availability sku="BENCH" location="bench-store"></shelfcast-availability>
+<script>
+  const el = document.querySelector("shelfcast-availability");
+  const text = () => el.shadowRoot?.textContent ?? "";
+  (function poll() {
+    if (text().includes("In stock")) window.firstPaint = performance.now();
+    else requestAnimationFrame(poll);
+  })();
+  // Sends a sale as a till would and resolves when the element shows the new count.
+  window.saleToDom = async (hub, token, id, expected) => {
+    const seen = new Promise((resolve) => {
+      const check = () => text().includes("In stock: " + expected) && (obs.disconnect(), resolve(performance.now()));
+      const obs = new MutationObserver(check);
+      obs.observe(el.shadowRoot, { subtree: true, childList: true, characterData: true });
+    });
+    const t0 = performance.now();
+    const r = await fetch(hub + "/v1/events", { method: "POST", headers: { "content-type": "application/json", authorization: "Bearer " + token },
+      body: JSON.stringify([{ id, type: "sale", sku: "BENCH", location: "bench-store", qty: 1 }]) });
+    const acked = performance.now();
+    if (r.status !== 200) throw new Error("ingest " + r.status);
+    const t1 = await seen;
+    return { sent: t1 - t0, acked: t1 - acked };
+  };
+</script></body></html>`;
+
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+const dir = mkdtempSync(join(tmpdir(), "shelfcast-bench-"));
+writeFileSync(join(dir, "index.html"), PAGE);
+let hubUrl;
+const pages = await startPages(dir, () => hubUrl);
+const hub = await startHub({ origins: [pages.url] });
+hubUrl = hub.url;
+await postEvents(hub, [event("receipt", "BENCH", "bench-store", 100000)]);
+const chromium = await browser();
+try {
+  // 2. Cold loads: a new context each time, so nothing is cached.
+  const loads = [];
+  for (let i = 0; i < 20; i++) {
+    const ctx = await chromium.newContext();
+    const page = await ctx.newPage();
+    await page.goto(pages.url + "/");
+    await page.waitForFunction(() => window.firstPaint !== undefined, null, { timeout: 10_000 });
+    loads.push(await page.evaluate(() => window.firstPaint));
+    await ctx.close();
+    process.stderr.write(`\rcold load ${i + 1}/20`);
+  }
+  console.error();
+  console.log(`navigation start → first availability painted, 20 cold loads: median ${pct(loads, 0.5).toFixed(1)} ms, min ${Math.min(...loads).toFixed(1)} ms, max ${Math.max(...loads).toFixed(1)} ms`);
+
+  // 3. Till event → DOM.
+  const ctx = await chromium.newContext();
+  const page = await ctx.newPage();
+  await page.goto(pages.url + "/");
+  await page.waitForFunction(() => window.firstPaint !== undefined);
+  let stock = 100000;
+  const sent = [];
+  const acked = [];
+  for (let i = 0; i < 200; i++) {
+    stock -= 1;
+    const r = await page.evaluate(([h, t, id, exp]) => window.saleToDom(h, t, id, exp), [hub.url, TOKEN, `bench-${Date.now()}-${i}`, stock.toLocaleString("en")]);
+    sent.push(r.sent);
+    acked.push(r.acked);
+    if (i % 20 === 19) process.stderr.write(`\rupdates ${i + 1}/200`);
+  }
+  console.error();
+  console.log(`till event sent → DOM updated, 200 events: p50 ${pct(sent, 0.5).toFixed(1)} ms, p99 ${pct(sent, 0.99).toFixed(1)} ms (from the acknowledgement: p50 ${pct(acked, 0.5).toFixed(1)} ms, p99 ${pct(acked, 0.99).toFixed(1)} ms)`);
+  await ctx.close();
+} finally {
+  await chromium.close();
+  await hub.stop();
+  await pages.close();
+}
