@@ -133,3 +133,59 @@ async fn simulate_drives_traffic_and_reports() {
     let m = reqwest::get(format!("{}/metrics", hub.url)).await.unwrap().text().await.unwrap();
     assert!(m.contains(&format!("shelfcast_events_total{{result=\"applied\"}} {applied}")), "{stdout}\n{m}");
 }
+
+#[tokio::test]
+async fn demo_mode_serves_the_page_seeds_stock_and_keeps_selling() {
+    let (_tmp, data) = data_dir();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_shelfcast"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data"])
+        .arg(&data)
+        .env("SHELFCAST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let (mut first, mut second) = (String::new(), String::new());
+    out.read_line(&mut first).unwrap();
+    out.read_line(&mut second).unwrap();
+    let base = first.trim().strip_prefix("listening on ").unwrap().to_string();
+    let token = second.trim().strip_prefix("demo device token: ").expect("the demo prints its token").to_string();
+    let api = Api { base, http: reqwest::Client::new() };
+
+    let (s, h, page) = api.raw(Method::GET, "/", &[], "").await;
+    assert_eq!(s, 200);
+    assert!(h["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(page.contains("<shelfcast-availability") && page.contains("/embed/shelfcast.js"));
+    assert!(h.get("content-security-policy").is_some());
+
+    let stores = "berlin-mitte,hamburg-altona,munich-center";
+    let versions = |v: &Value| v["positions"].as_array().unwrap().iter().map(|p| p["version"].as_u64().unwrap()).max().unwrap();
+    let mut seeded = Value::Null;
+    for _ in 0..50 {
+        seeded = api.get_json(&format!("/v1/availability?sku=TRAIL-RUNNER-42&location={stores}")).await.1;
+        if versions(&seeded) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(seeded["positions"].as_array().unwrap().iter().all(|p| p["version"].as_u64() > Some(0)), "seeded: {seeded}");
+    // The tills keep selling somewhere in the catalogue.
+    let all: String = ["TRAIL-RUNNER-42", "RAIN-JACKET-M", "THERMO-MUG-350", "WOOL-SOCKS-3P"]
+        .iter()
+        .flat_map(|s| stores.split(',').map(move |l| format!("{s}@{l}")))
+        .collect::<Vec<_>>()
+        .join(",");
+    let before = versions(&api.get_json(&format!("/v1/availability?positions={all}")).await.1);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let after = versions(&api.get_json(&format!("/v1/availability?positions={all}")).await.1);
+    assert!(after > before, "simulated tills changed stock ({before} → {after})");
+    // The printed token writes; the page's till panel records a sale too.
+    let (_, b) = api.post_events(&token, &json!([ev("demo-test:1", "receipt", "TRAIL-RUNNER-42", "berlin-mitte", 1)])).await;
+    assert_eq!(b["applied"], 1);
+    let (s, _, _) = api
+        .raw(Method::POST, "/demo/till", &[("content-type", "application/json")], r#"{"sku":"TRAIL-RUNNER-42","location":"berlin-mitte","type":"sale"}"#)
+        .await;
+    assert_eq!(s, 200);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
