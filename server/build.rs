@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-const FILES: [(&str, &str); 4] = [
+const FILES: [(&str, &str); 5] = [
     ("shelfcast.js", "embed.js"),
     ("index.js", "index.js"),
+    ("element.js", "element.js"),
     ("dist/shelfcast_element.js", "dist/shelfcast_element.js"),
     ("dist/shelfcast_element_bg.wasm", "dist/shelfcast_element_bg.wasm"),
 ];

@@ -14,7 +14,7 @@ const pct = (xs, p) => {
 };
 
 // 1. Sizes.
-const files = ["embed.js", "index.js", "dist/shelfcast_element.js", "dist/shelfcast_element_bg.wasm"];
+const files = ["embed.js", "index.js", "element.js", "dist/shelfcast_element.js", "dist/shelfcast_element_bg.wasm"];
 let total = { raw: 0, gzip: 0, br: 0 };
 console.log("file                                   raw      gzip    brotli");
 for (const f of files) {

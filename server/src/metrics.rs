@@ -11,6 +11,8 @@ pub struct Metrics {
     /// `outcome`: created, replayed, insufficient_stock, key_reused, confirmed, released, fulfilled, expired.
     pub reservations: IntCounterVec,
     pub open_streams: IntGauge,
+    /// Positions with negative `available`.
+    pub oversold: IntGauge,
     pub positions: IntGauge,
     pub commit_batch_commands: Histogram,
     pub commit_batch_events: Histogram,
@@ -33,6 +35,7 @@ impl Metrics {
         .expect("metric");
         let open_streams = IntGauge::new("shelfcast_open_streams", "Open SSE streams").expect("metric");
         let positions = IntGauge::new("shelfcast_positions", "Positions held in memory").expect("metric");
+        let oversold = IntGauge::new("shelfcast_oversold_positions", "Positions where holds exceed on-hand").expect("metric");
         let commit_batch_commands = Histogram::with_opts(
             HistogramOpts::new("shelfcast_commit_batch_commands", "Requests sharing one group commit")
                 .buckets(exponential_buckets(1.0, 2.0, 12).expect("buckets")),
@@ -58,6 +61,7 @@ impl Metrics {
             Box::new(reservations.clone()),
             Box::new(open_streams.clone()),
             Box::new(positions.clone()),
+            Box::new(oversold.clone()),
             Box::new(commit_batch_commands.clone()),
             Box::new(commit_batch_events.clone()),
             Box::new(commit_seconds.clone()),
@@ -70,6 +74,7 @@ impl Metrics {
             events,
             reservations,
             open_streams,
+            oversold,
             positions,
             commit_batch_commands,
             commit_batch_events,

@@ -213,3 +213,40 @@ async fn holds_and_confirmations_survive_a_restart() {
     assert_eq!((s, &again["id"]), (200, &held["id"]));
     assert_eq!(again["status"], "expired");
 }
+
+#[tokio::test]
+async fn a_sale_of_held_units_is_reported_oversold_never_hidden() {
+    let hub = TestHub::start().await;
+    let api = stocked(&hub, "LAST", "berlin", 1).await;
+    stocked(&hub, "FINE", "berlin", 3).await;
+    stocked(&hub, "LAST", "paris", 1).await;
+    let (s, _) = api.reserve("LAST", "berlin", 1, &key(1)).await;
+    assert_eq!(s, 201);
+    api.reserve("LAST", "paris", 1, &key(2)).await;
+    api.post_events(TOKEN, &json!([ev("till:paris", "sale", "LAST", "paris", 1)])).await;
+    // A till sells the same last unit (it could not know of the online hold).
+    api.post_events(TOKEN, &json!([ev("till:last", "sale", "LAST", "berlin", 1)])).await;
+    assert_eq!(api.position("LAST", "berlin").await, (0, 1, -1, 7)); // version 7: seven changes so far
+
+    let get = |token: &'static str| {
+        let api = api.clone();
+        async move {
+            let r = api.http.get(api.url("/v1/oversold")).bearer_auth(token).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, b) = get(TOKEN).await;
+    assert_eq!(s, 200);
+    let list = b["positions"].as_array().unwrap();
+    assert_eq!(list.len(), 2, "{b}");
+    assert_eq!(
+        (list[0]["sku"].as_str(), list[0]["location"].as_str(), list[0]["available"].as_i64(), list[0]["status"].as_str()),
+        (Some("LAST"), Some("berlin"), Some(-1), Some("out_of_stock"))
+    );
+    let berlin = get(BERLIN_ONLY).await.1;
+    assert_eq!(berlin["positions"].as_array().unwrap().len(), 1, "a token sees only its locations: {berlin}");
+    let (s, _, _) = api.raw(Method::GET, "/v1/oversold", &[], "").await;
+    assert_eq!(s, 401);
+    let m = reqwest::get(format!("{}/metrics", hub.url)).await.unwrap().text().await.unwrap();
+    assert!(m.contains("shelfcast_oversold_positions 2"), "{m}");
+}

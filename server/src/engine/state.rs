@@ -97,6 +97,20 @@ impl State {
         self.fanout.changed(&keys);
     }
 
+    /// Positions whose holds exceed their on-hand (negative `available`) as of `now`, in
+    /// key order: offline sales took units that shoppers had reserved.
+    pub fn oversold(&self, now: Millis, keep: impl Fn(&PositionKey) -> bool) -> Vec<Position> {
+        let map = self.positions.read().expect("positions lock");
+        let mut out: Vec<Position> = map
+            .iter()
+            .filter(|(k, e)| e.stock.available_at(now) < 0 && keep(k))
+            .map(|(k, e)| e.stock.position(k, e.version, now, self.low_stock))
+            .collect();
+        drop(map);
+        out.sort_by(|a, b| (&a.sku, &a.location).cmp(&(&b.sku, &b.location)));
+        out
+    }
+
     /// Every hold that can lapse: `(expires_at, reservation, position)`.
     pub fn expiring_holds(&self) -> Vec<(Millis, String, PositionKey)> {
         let map = self.positions.read().expect("positions lock");

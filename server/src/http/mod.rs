@@ -44,6 +44,7 @@ pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>) -> 
     let router = Router::new()
         .route("/v1/events", post(ingest::post_events))
         .route("/v1/availability", get(read::availability))
+        .route("/v1/oversold", get(read::oversold))
         .route("/v1/stream", get(stream::stream))
         .route("/v1/reservations", post(reservations::create))
         .route("/v1/reservations/{id}", get(reservations::get).delete(reservations::release))

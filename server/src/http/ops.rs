@@ -30,5 +30,6 @@ pub async fn readyz(State(app): State<AppState>) -> Result<impl IntoResponse, Ap
 
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     app.metrics.open_streams.set(app.state.fanout.open_streams() as i64);
+    app.metrics.oversold.set(app.state.oversold(app.state.clock.now(), |_| true).len() as i64);
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render())
 }

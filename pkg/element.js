@@ -1,0 +1,96 @@
+// The custom element around the WebAssembly view, independent of how the wasm was loaded:
+// index.js uses it with the packaged build, the demo page with `trunk serve`'s build.
+
+export const TAG = "shelfcast-availability";
+export const ATTRIBUTES = ["sku", "location", "locations", "hub", "locale", "low-stock", "reservable"];
+
+const OPTION_ATTRIBUTES = {
+  sku: "sku",
+  location: "location",
+  locations: "locations",
+  hub: "hub",
+  locale: "locale",
+  lowStock: "low-stock",
+  reservable: "reservable",
+};
+
+/** `mount()` options as attributes: arrays joined, `true` as a present boolean attribute. */
+export function toAttributes(options) {
+  const out = {};
+  for (const [key, name] of Object.entries(OPTION_ATTRIBUTES)) {
+    const value = options[key];
+    if (value === undefined || value === null || value === false) continue;
+    out[name] = Array.isArray(value) ? value.join(",") : value === true ? "" : String(value);
+  }
+  return out;
+}
+
+function attributesOf(element) {
+  const out = {};
+  for (const name of ATTRIBUTES) {
+    const value = element.getAttribute(name);
+    if (value !== null) out[name] = value;
+  }
+  return out;
+}
+
+/**
+ * Ties views to hosts. `View` is the wasm's `ShelfcastElement`, `ready()` resolves once the wasm
+ * is loaded, `hub()` is the default hub.
+ */
+export function binding(View, ready, hub) {
+  const start = (host, attributes) => {
+    const root = host.shadowRoot ?? host.attachShadow({ mode: "open" });
+    return new View(host, root, hub(), attributes);
+  };
+
+  class ShelfcastAvailability extends HTMLElement {
+    static get observedAttributes() {
+      return ATTRIBUTES;
+    }
+
+    connectedCallback() {
+      ready().then(() => {
+        // Removed again before the wasm loaded, or already running: nothing to do.
+        if (!this.isConnected || this._view) return;
+        this._view = start(this, attributesOf(this));
+      });
+    }
+
+    disconnectedCallback() {
+      this._view?.free();
+      this._view = undefined;
+      this.shadowRoot?.replaceChildren();
+    }
+
+    attributeChangedCallback(name, _old, value) {
+      this._view?.attribute_changed(name, value ?? undefined);
+    }
+  }
+
+  async function mount(element, options = {}) {
+    await ready(options.wasm);
+    let view = start(element, toAttributes(options));
+    let current = toAttributes(options);
+    return {
+      update(next) {
+        const attributes = toAttributes({ ...options, ...next });
+        for (const name of new Set([...Object.keys(current), ...Object.keys(attributes)])) {
+          if (current[name] !== attributes[name]) view?.attribute_changed(name, attributes[name]);
+        }
+        current = attributes;
+      },
+      unmount() {
+        view?.free();
+        view = undefined;
+        element.shadowRoot?.replaceChildren();
+      },
+    };
+  }
+
+  function define() {
+    if (!customElements.get(TAG)) customElements.define(TAG, ShelfcastAvailability);
+  }
+
+  return { ShelfcastAvailability, mount, define };
+}
