@@ -74,3 +74,27 @@ pub struct ReservationView {
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub token: Option<String>,
 }
+
+/// `GET /v1/locations/{location}/changes?since=V`: what an edge node needs to follow the hub.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LocationChanges {
+    /// Ask with `since` = this next time: every change up to it is in this answer.
+    pub version: u64,
+    /// The location's positions changed after `since`, in ascending version order.
+    pub positions: Vec<Position>,
+    /// The location's open reservations (held or confirmed), without tokens.
+    pub reservations: Vec<ReservationView>,
+}
+
+/// `GET /v1/sync` on an edge node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncStatus {
+    pub online: bool,
+    /// Events accepted here and not yet acknowledged by the hub.
+    pub pending: u64,
+    pub last_sync_at: Option<String>,
+    pub last_error: Option<String>,
+    /// Events the hub refused (kept here, never dropped silently), most recent first.
+    pub rejected: Vec<EventResult>,
+    pub rejected_total: u64,
+}

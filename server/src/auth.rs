@@ -56,6 +56,19 @@ impl DeviceTokens {
         Ok(())
     }
 
+    /// The same tokens, each narrowed to `location`: an edge node writes only its own store.
+    pub fn restricted_to(&self, location: &LocationId) -> DeviceTokens {
+        let by_digest = self
+            .by_digest
+            .iter()
+            .map(|(d, s)| {
+                let narrowed = if s.allows(location) { vec![location.clone()] } else { Vec::new() };
+                (*d, Scope::Locations(narrowed))
+            })
+            .collect();
+        DeviceTokens { by_digest: Arc::new(by_digest) }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.by_digest.is_empty()
     }

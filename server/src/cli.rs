@@ -21,6 +21,8 @@ pub struct Cli {
 pub enum Command {
     /// Run the hub on embedded SQLite.
     Serve(ServeArgs),
+    /// Run an edge node in a store: tills keep selling while the hub is unreachable.
+    Edge(EdgeArgs),
     /// Drive till, return and receipt traffic at a hub or edge node.
     Simulate(SimulateArgs),
 }
@@ -71,6 +73,60 @@ impl ServeArgs {
         }
         c.low_stock = self.low_stock;
         c.demo = self.demo;
+        Ok(c)
+    }
+}
+
+#[derive(Args, Debug)]
+pub struct EdgeArgs {
+    /// The store this node serves.
+    #[arg(long, env = "SHELFCAST_LOCATION")]
+    pub location: String,
+    /// Base URL of the hub.
+    #[arg(long, env = "SHELFCAST_HUB")]
+    pub hub: String,
+    /// The store's device token at the hub (it must cover `--location`).
+    #[arg(long, env = "SHELFCAST_TOKEN")]
+    pub token: String,
+    #[arg(long, env = "SHELFCAST_LISTEN", default_value = "127.0.0.1:7070")]
+    pub listen: SocketAddr,
+    /// Directory of the edge's own SQLite ledger.
+    #[arg(long, env = "SHELFCAST_DATA", default_value = "./shelfcast-edge")]
+    pub data: PathBuf,
+    /// Local device tokens (`TOKEN=LOC` or `TOKEN=*`), narrowed to `--location`. Repeatable.
+    /// Without any, the hub token is also accepted from the store's devices.
+    #[arg(long = "device-token", env = "SHELFCAST_DEVICE_TOKEN", value_delimiter = ';')]
+    pub device_tokens: Vec<String>,
+    #[arg(long = "allow-origin", env = "SHELFCAST_ALLOW_ORIGIN", value_delimiter = ';')]
+    pub allow_origins: Vec<String>,
+    #[arg(long, env = "SHELFCAST_LOW_STOCK", default_value_t = shelfcast_protocol::DEFAULT_LOW_STOCK)]
+    pub low_stock: i64,
+    /// How often to fetch the hub's changes for the store.
+    #[arg(long, env = "SHELFCAST_FOLLOW_EVERY", default_value = "1s", value_parser = duration)]
+    pub follow_every: Duration,
+}
+
+impl EdgeArgs {
+    pub fn config(&self) -> Result<HubConfig, String> {
+        let location = shelfcast_protocol::LocationId::parse(&self.location).map_err(|e| format!("--location {e}"))?;
+        let mut c = HubConfig::new(self.data.clone());
+        c.listen = self.listen;
+        let specs: Vec<String> = if self.device_tokens.iter().all(|s| s.trim().is_empty()) {
+            vec![format!("{}={}", self.token, location)]
+        } else {
+            self.device_tokens.clone()
+        };
+        for spec in specs.iter().filter(|s| !s.trim().is_empty()) {
+            c = c.with_device_token(spec.trim())?;
+        }
+        c.allow_origins = self.allow_origins.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        c.low_stock = self.low_stock;
+        c.edge = Some(crate::edge::EdgeLink {
+            location,
+            hub: self.hub.trim_end_matches('/').to_string(),
+            token: self.token.clone(),
+            follow_every: self.follow_every,
+        });
         Ok(c)
     }
 }

@@ -23,6 +23,8 @@ pub struct HubConfig {
     pub sweep_interval: Duration,
     /// How often an idle stream sends a comment line so proxies keep it open.
     pub heartbeat: Duration,
+    /// Set when this process is an edge node rather than the hub.
+    pub edge: Option<crate::edge::EdgeLink>,
 }
 
 impl HubConfig {
@@ -38,6 +40,7 @@ impl HubConfig {
             clock: Clock::System,
             sweep_interval: Duration::from_millis(250),
             heartbeat: Duration::from_secs(10),
+            edge: None,
         }
     }
 

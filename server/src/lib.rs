@@ -15,6 +15,7 @@
 //! - `metrics`: Prometheus counters and histograms.
 //! - [`simulate`]: the `shelfcast simulate` traffic generator.
 //! - `demo`: seeded catalogue and simulated tills for `serve --demo`.
+//! - [`edge`]: the edge node: the same engine in a store, forwarding to and following the hub.
 //! - [`server`]: wiring: open storage, start the writer, serve until shutdown.
 
 mod auth;
@@ -22,6 +23,7 @@ pub mod cli;
 mod clock;
 pub mod config;
 mod demo;
+pub mod edge;
 mod engine;
 mod error;
 mod http;

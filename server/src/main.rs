@@ -9,18 +9,18 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("SHELFCAST_LOG").unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    match Cli::parse().command {
-        Command::Serve(args) => {
-            let config = args.config().map_err(anyhow::Error::msg)?;
-            let listener = tokio::net::TcpListener::bind(config.listen).await?;
-            println!("listening on http://{}", listener.local_addr()?);
-            std::io::stdout().flush()?;
-            let shutdown = CancellationToken::new();
-            tokio::spawn(stop_on_signal(shutdown.clone()));
-            shelfcast_server::run(config, listener, shutdown).await
-        }
-        Command::Simulate(args) => shelfcast_server::simulate::run(args).await.map(|_| ()),
+    let config = match Cli::parse().command {
+        Command::Serve(args) => args.config(),
+        Command::Edge(args) => args.config(),
+        Command::Simulate(args) => return shelfcast_server::simulate::run(args).await.map(|_| ()),
     }
+    .map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    println!("listening on http://{}", listener.local_addr()?);
+    std::io::stdout().flush()?;
+    let shutdown = CancellationToken::new();
+    tokio::spawn(stop_on_signal(shutdown.clone()));
+    shelfcast_server::run(config, listener, shutdown).await
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

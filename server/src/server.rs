@@ -62,6 +62,9 @@ struct Prepared {
 
 fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<Prepared> {
     let store = Store::open(&config.data).with_context(|| format!("opening the ledger in {}", config.data.display()))?;
+    if config.edge.is_some() {
+        store.enable_edge().context("preparing the edge ledger")?;
+    }
     let loaded = store.load().context("loading positions")?;
     let positions: HashMap<_, _> =
         loaded.positions.into_iter().map(|(k, (stock, version))| (k, Entry { stock, version })).collect();
@@ -75,6 +78,14 @@ fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<Pre
     sweeper::spawn(state.clone(), writer.clone(), config.sweep_interval, shutdown.clone());
     let mut tokens = config.tokens.clone();
     let mut extra = Router::new();
+    let mut edge = None;
+    if let Some(link) = config.edge.clone() {
+        tokens = tokens.restricted_to(&link.location);
+        let db = Store::open_sync(&config.data).context("opening the sync bookkeeping")?;
+        tracing::info!(location = %link.location, hub = %link.hub, "edge node: forwarding to and following the hub");
+        edge = Some(crate::edge::start(link, db, state.clone(), writer.clone(), shutdown.clone()));
+        extra = crate::edge::routes::routes();
+    }
     if config.demo {
         let demo_token = demo::start(&state, &writer, &mut tokens, shutdown.clone());
         tracing::info!("demo mode: simulated tills running; device token for /v1/events printed on stdout");
@@ -92,8 +103,9 @@ fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<Pre
         reader: Arc::new(Mutex::new(reader)),
         heartbeat: config.heartbeat,
         shutdown: shutdown.clone(),
+        edge,
     };
-    let router = http::app(app, &config.allow_origins, extra);
+    let router = http::app(app, &config.allow_origins, extra, config.edge.is_none());
     Ok(Prepared { router, writer, writer_thread, shutdown })
 }
 

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
 use shelfcast_protocol::clock::Millis;
-use shelfcast_protocol::{Position, PositionKey, Stock};
+use shelfcast_protocol::{LocationId, Position, PositionKey, Stock};
 
 use super::fanout::Fanout;
 use crate::clock::Clock;
@@ -108,6 +108,19 @@ impl State {
             .collect();
         drop(map);
         out.sort_by(|a, b| (&a.sku, &a.location).cmp(&(&b.sku, &b.location)));
+        out
+    }
+
+    /// A location's positions whose version is above `since`, in ascending version order.
+    pub fn changed_at(&self, location: &LocationId, since: u64, now: Millis) -> Vec<Position> {
+        let map = self.positions.read().expect("positions lock");
+        let mut out: Vec<Position> = map
+            .iter()
+            .filter(|(k, e)| &k.location == location && e.version > since)
+            .map(|(k, e)| e.stock.position(k, e.version, now, self.low_stock))
+            .collect();
+        drop(map);
+        out.sort_by_key(|p| p.version);
         out
     }
 

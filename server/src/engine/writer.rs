@@ -12,7 +12,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::ledger::Outcome;
-use shelfcast_protocol::{Action, Event, PositionKey, Reservation, ReservationKey, ReservationStatus, Stock, TransitionError};
+use shelfcast_protocol::{Action, Event, EventKind, Hold, PositionKey, Reservation, ReservationKey, ReservationStatus, Stock, TransitionError};
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
@@ -61,12 +61,16 @@ enum Command {
     Reserve { key: ReservationKey, position: PositionKey, qty: i64, reply: oneshot::Sender<Result<Reserved, WriteError>> },
     Act { id: String, auth: ActAuth, action: Action, reply: oneshot::Sender<Result<ReservationRow, WriteError>> },
     Sweep,
+    /// An edge node learned the hub's view of positions: each becomes the hub's on-hand plus
+    /// this node's events the hub has not acknowledged yet, with the hub's holds.
+    Rebase { positions: Vec<(PositionKey, i64, Vec<Hold>)> },
 }
 
 impl Command {
     fn weight(&self) -> usize {
         match self {
             Command::Ingest { events, .. } => events.len(),
+            Command::Rebase { positions } => positions.len(),
             _ => 1,
         }
     }
@@ -113,6 +117,13 @@ impl Writer {
 
     pub fn is_closed(&self) -> bool {
         self.tx.is_closed()
+    }
+
+    /// For an edge node: adopt the hub's positions (see `Command::Rebase`); does not wait.
+    pub async fn rebase(&self, positions: Vec<(PositionKey, i64, Vec<Hold>)>) {
+        if !positions.is_empty() {
+            let _ = self.tx.send(Command::Rebase { positions }).await;
+        }
     }
 
     /// Asks the writer to expire lapsed holds; does not wait.
@@ -336,6 +347,19 @@ impl Engine {
                     },
                 };
                 Answer::Act(reply, answer)
+            }
+            Command::Rebase { positions } => {
+                for (key, hub_on_hand, holds) in positions {
+                    let mut stock = Stock { on_hand: hub_on_hand, holds };
+                    for (kind, qty) in txn.unacknowledged(&key)? {
+                        if let Some(kind) = EventKind::parse(&kind) {
+                            stock.apply(kind, qty);
+                        }
+                    }
+                    *overlay.stock(&key) = stock;
+                    *changed = true;
+                }
+                Answer::None
             }
             Command::Sweep => {
                 let due: Vec<(Millis, String)> = self.expiries.range(..=(now, String::from("\u{10FFFF}"))).map(|(k, _)| k.clone()).collect();

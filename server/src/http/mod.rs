@@ -38,18 +38,27 @@ pub struct AppState {
     pub reader: Arc<Mutex<rusqlite::Connection>>,
     pub heartbeat: Duration,
     pub shutdown: CancellationToken,
+    /// Set on an edge node.
+    pub edge: Option<Arc<crate::edge::Edge>>,
 }
 
-pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>) -> Router {
-    let router = Router::new()
+/// The routes of a hub, or (`hub == false`) the subset an edge node serves to its store:
+/// ingest, reads and streams, without reservations, which only the hub decides.
+pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>, hub: bool) -> Router {
+    let mut router = Router::new()
         .route("/v1/events", post(ingest::post_events))
         .route("/v1/availability", get(read::availability))
-        .route("/v1/oversold", get(read::oversold))
-        .route("/v1/stream", get(stream::stream))
-        .route("/v1/reservations", post(reservations::create))
-        .route("/v1/reservations/{id}", get(reservations::get).delete(reservations::release))
-        .route("/v1/reservations/{id}/confirm", post(reservations::confirm))
-        .route("/v1/reservations/{id}/fulfil", post(reservations::fulfil))
+        .route("/v1/stream", get(stream::stream));
+    if hub {
+        router = router
+            .route("/v1/oversold", get(read::oversold))
+            .route("/v1/locations/{location}/changes", get(read::location_changes))
+            .route("/v1/reservations", post(reservations::create))
+            .route("/v1/reservations/{id}", get(reservations::get).delete(reservations::release))
+            .route("/v1/reservations/{id}/confirm", post(reservations::confirm))
+            .route("/v1/reservations/{id}/fulfil", post(reservations::fulfil));
+    }
+    let router = router
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

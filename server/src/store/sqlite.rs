@@ -42,6 +42,22 @@ CREATE TABLE IF NOT EXISTS reservations (
 CREATE INDEX IF NOT EXISTS reservations_open ON reservations (status) WHERE status IN ('held', 'confirmed');
 ";
 
+const EDGE_SCHEMA: &str = "
+CREATE INDEX IF NOT EXISTS events_position ON events (sku, location, seq);
+CREATE TABLE IF NOT EXISTS sync_state (
+    k TEXT PRIMARY KEY,
+    v INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO sync_state (k, v) VALUES ('acked_seq', 0);
+CREATE TABLE IF NOT EXISTS sync_rejections (
+    seq     INTEGER PRIMARY KEY,   -- the event's place in this ledger
+    id      TEXT NOT NULL,
+    code    TEXT NOT NULL,
+    message TEXT NOT NULL,
+    at      INTEGER NOT NULL
+);
+";
+
 /// The ledger entry a pickup leaves. Its id holds a space, which device event ids cannot, so it
 /// never collides with one.
 const FULFIL_TYPE: &str = "fulfil";
@@ -85,6 +101,15 @@ impl Store {
         Ok(Store { conn })
     }
 
+    /// A second writing connection, for an edge node's sync bookkeeping beside the writer
+    /// (WAL lets it read while the writer writes; its own short writes wait their turn).
+    pub fn open_sync(dir: &Path) -> rusqlite::Result<Connection> {
+        let conn = Connection::open(database_path(dir))?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "busy_timeout", 5_000)?;
+        Ok(conn)
+    }
+
     /// A connection for readers beside the writer.
     pub fn open_reader(dir: &Path) -> rusqlite::Result<Connection> {
         let conn = Connection::open_with_flags(
@@ -116,6 +141,12 @@ impl Store {
             positions.entry(key).or_insert_with(|| (Stock::default(), 0)).0.holds.push(hold);
         }
         Ok(Loaded { positions, version })
+    }
+
+    /// An edge node's extra bookkeeping: how far the hub has acknowledged its ledger, what the
+    /// hub refused, and an index to find a position's unacknowledged events.
+    pub fn enable_edge(&self) -> rusqlite::Result<()> {
+        self.conn.execute_batch(EDGE_SCHEMA)
     }
 
     pub fn begin(&mut self) -> rusqlite::Result<Txn<'_>> {
@@ -223,6 +254,16 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// An edge node's events the hub has not yet acknowledged at one position, in order.
+    pub fn unacknowledged(&self, key: &PositionKey) -> rusqlite::Result<Vec<(String, i64)>> {
+        let mut stmt = self.tx.prepare_cached(
+            "SELECT type, qty FROM events WHERE sku = ?1 AND location = ?2
+               AND seq > (SELECT v FROM sync_state WHERE k = 'acked_seq') ORDER BY seq",
+        )?;
+        let rows = stmt.query_map(params![key.sku.as_str(), key.location.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        rows.collect()
+    }
+
     /// The sweeper's write: the hold lapsed. `expires_at` stays, as the record of when.
     pub fn expire_reservation(&self, id: &str, now: Millis) -> rusqlite::Result<()> {
         let mut stmt = self
@@ -251,6 +292,15 @@ fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReservationRow> {
         })?,
         expires_at: r.get(6)?,
     })
+}
+
+/// The open (held or confirmed) reservations at a location.
+pub fn open_reservations(conn: &Connection, location: &str) -> rusqlite::Result<Vec<ReservationRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{SELECT_RESERVATION} WHERE location = ?1 AND status IN ('held', 'confirmed') ORDER BY id"
+    ))?;
+    let rows = stmt.query_map([location], row_of)?;
+    rows.collect()
 }
 
 /// Reads one reservation, from the writer's transaction or a reader's connection.

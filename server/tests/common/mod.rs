@@ -72,11 +72,18 @@ pub struct ChildHub {
 
 impl ChildHub {
     pub fn spawn(data: &Path, extra: &[&str]) -> ChildHub {
+        let mut args = vec!["--device-token".to_string(), format!("{TOKEN}=*")];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        Self::spawn_with(&["serve", "--listen", "127.0.0.1:0", "--data"], data, &args)
+    }
+
+    /// `shelfcast <before> DATA <after>`, waiting for its `listening on` line.
+    pub fn spawn_with(before: &[&str], data: &Path, after: &[&str]) -> ChildHub {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shelfcast"))
-            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .args(before)
             .arg(data)
-            .args(["--device-token", &format!("{TOKEN}=*")])
-            .args(extra)
+            .args(after)
             .env("SHELFCAST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

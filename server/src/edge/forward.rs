@@ -1,0 +1,134 @@
+//! Sends the edge's ledger to the hub: every event, in ledger order (so in order per device),
+//! with its original id, in batches of up to 10,000. Only after the hub's answer is the
+//! acknowledged position moved; a crash in between resends, and the hub's dedupe makes the
+//! resend harmless. Events the hub rejects are kept, with the reason, for `GET /v1/sync`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rusqlite::params;
+use serde_json::{json, Value};
+use shelfcast_protocol::wire::{IngestResponse, ResultStatus};
+use tokio_util::sync::CancellationToken;
+
+use super::{backoff, Edge};
+use crate::engine::State;
+
+const BATCH: usize = 10_000;
+
+struct Pending {
+    last_seq: i64,
+    seqs: Vec<i64>,
+    body: Vec<Value>,
+}
+
+fn next_batch(edge: &Edge) -> rusqlite::Result<Pending> {
+    let db = edge.db.lock().expect("sync db lock");
+    let mut stmt = db.prepare_cached(
+        "SELECT seq, id, type, sku, location, qty, at FROM events
+          WHERE seq > (SELECT v FROM sync_state WHERE k = 'acked_seq') ORDER BY seq LIMIT ?1",
+    )?;
+    let mut p = Pending { last_seq: 0, seqs: Vec::new(), body: Vec::new() };
+    let mut rows = stmt.query([BATCH as i64])?;
+    while let Some(r) = rows.next()? {
+        let seq: i64 = r.get(0)?;
+        let at: Option<i64> = r.get(6)?;
+        let mut e = json!({"id": r.get::<_, String>(1)?, "type": r.get::<_, String>(2)?, "sku": r.get::<_, String>(3)?,
+                           "location": r.get::<_, String>(4)?, "qty": r.get::<_, i64>(5)?});
+        if let Some(at) = at {
+            e["at"] = json!(shelfcast_protocol::clock::format_rfc3339(at));
+        }
+        p.last_seq = seq;
+        p.seqs.push(seq);
+        p.body.push(e);
+    }
+    Ok(p)
+}
+
+fn record(edge: &Edge, p: &Pending, answer: &IngestResponse, now: i64) -> rusqlite::Result<()> {
+    let mut db = edge.db.lock().expect("sync db lock");
+    let tx = db.transaction()?;
+    for (seq, r) in p.seqs.iter().zip(&answer.results) {
+        if r.status == ResultStatus::Rejected {
+            let (code, message) = r.error.as_ref().map(|e| (e.code.as_str(), e.message.as_str())).unwrap_or(("rejected", ""));
+            tx.execute(
+                "INSERT OR REPLACE INTO sync_rejections (seq, id, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![seq, r.id.as_deref().unwrap_or(""), code, message, now],
+            )?;
+        }
+    }
+    tx.execute("UPDATE sync_state SET v = ?1 WHERE k = 'acked_seq'", [p.last_seq])?;
+    tx.commit()
+}
+
+pub async fn run(edge: Arc<Edge>, client: reqwest::Client, state: Arc<State>, shutdown: CancellationToken) {
+    let url = format!("{}/v1/events", edge.link.hub);
+    let mut failures = 0u32;
+    loop {
+        let e = edge.clone();
+        let batch = match tokio::task::spawn_blocking(move || next_batch(&e)).await {
+            Ok(Ok(b)) => b,
+            other => {
+                let error = other.err().map(|e| e.to_string()).unwrap_or_else(|| "a storage error".into());
+                tracing::error!(%error, "cannot read the edge ledger");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        if batch.body.is_empty() {
+            // Nothing to send: look again soon (a new event or a shutdown ends the wait).
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(100)) => continue,
+                _ = shutdown.cancelled() => return,
+            }
+        }
+        let n = batch.body.len();
+        let sent = client.post(&url).bearer_auth(&edge.link.token).json(&batch.body).send().await;
+        let outcome = match sent {
+            Ok(r) if r.status().is_success() => r.json::<IngestResponse>().await.map_err(|e| e.to_string()),
+            Ok(r) => Err(format!("the hub answered {}", r.status())),
+            Err(e) => Err(format!("the hub cannot be reached: {e}")),
+        };
+        match outcome {
+            Ok(answer) if answer.results.len() == n => {
+                let (e, now) = (edge.clone(), state.clock.now());
+                let saved = tokio::task::spawn_blocking(move || record(&e, &batch, &answer, now).map(|_| answer)).await;
+                match saved {
+                    Ok(Ok(answer)) => {
+                        failures = 0;
+                        {
+                            let mut info = edge.info.lock().expect("sync info");
+                            info.online = true;
+                            info.last_sync_at = Some(now);
+                            info.last_error = None;
+                        }
+                        tracing::info!(sent = n, applied = answer.applied, duplicates = answer.duplicates, rejected = answer.rejected, "synced to the hub");
+                        edge.synced.notify_one();
+                    }
+                    _ => tracing::error!("cannot record the hub's answer; the batch will be sent again"),
+                }
+            }
+            result => {
+                let error = match result {
+                    Err(e) => e,
+                    Ok(_) => "the hub's answer did not match the batch".into(),
+                };
+                failures += 1;
+                {
+                    let mut info = edge.info.lock().expect("sync info");
+                    info.online = false;
+                    info.last_error = Some(error.clone());
+                }
+                let wait = backoff(failures);
+                tracing::warn!(%error, retry_in_ms = wait.as_millis() as u64, pending = n, "sync failed");
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = shutdown.cancelled() => return,
+                }
+            }
+        }
+        if shutdown.is_cancelled() {
+            return;
+        }
+    }
+}

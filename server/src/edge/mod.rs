@@ -1,0 +1,84 @@
+//! The edge node: the hub's engine running in a store, for that store's location.
+//!
+//! Tills post to the edge exactly as they would to the hub; the edge commits each event to its
+//! own SQLite ledger (fsynced) before answering, so the store keeps selling while the internet
+//! is down. Two tasks connect it to the hub:
+//! - `forward`: sends the ledger to the hub in order, in batches, with the original ids, and
+//!   records how far the hub has acknowledged it. A resend after a crash is harmless: the hub
+//!   answers `duplicate`.
+//! - `follow`: polls the hub's changes for the location, and rebases the local positions on
+//!   them: the hub's on-hand plus the events the hub has not acknowledged yet, with the hub's
+//!   reservation holds, so staff see what to set aside.
+
+mod follow;
+mod forward;
+pub mod routes;
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use shelfcast_protocol::wire::ReservationView;
+use shelfcast_protocol::LocationId;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::{State, Writer};
+
+/// Where an edge node's hub is and how to talk to it.
+#[derive(Clone, Debug)]
+pub struct EdgeLink {
+    pub location: LocationId,
+    pub hub: String,
+    pub token: String,
+    /// How often the hub's changes are fetched while online.
+    pub follow_every: Duration,
+}
+
+/// What the edge knows about its link, for `GET /v1/sync`.
+#[derive(Default)]
+pub struct SyncInfo {
+    pub online: bool,
+    pub last_sync_at: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// Shared between the edge's tasks and its routes.
+pub struct Edge {
+    pub link: EdgeLink,
+    pub info: Mutex<SyncInfo>,
+    pub reservations: RwLock<Vec<ReservationView>>,
+    /// Connection for the sync bookkeeping (acknowledged position, rejections).
+    pub db: Mutex<rusqlite::Connection>,
+    /// Wakes the follower right after a batch was acknowledged.
+    pub synced: tokio::sync::Notify,
+}
+
+pub fn start(
+    link: EdgeLink,
+    db: rusqlite::Connection,
+    state: Arc<State>,
+    writer: Writer,
+    shutdown: CancellationToken,
+) -> Arc<Edge> {
+    let edge = Arc::new(Edge {
+        link,
+        info: Mutex::default(),
+        reservations: RwLock::default(),
+        db: Mutex::new(db),
+        synced: tokio::sync::Notify::new(),
+    });
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("an HTTP client");
+    tokio::spawn(forward::run(edge.clone(), client.clone(), state.clone(), shutdown.clone()));
+    tokio::spawn(follow::run(edge.clone(), client, writer, shutdown));
+    edge
+}
+
+/// Exponential backoff with full jitter: from 100 ms up to 30 s.
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    use rand::Rng;
+    let cap = 100u64.saturating_mul(1 << attempt.min(9)).min(30_000);
+    Duration::from_millis(rand::rng().random_range(cap / 2..=cap))
+}

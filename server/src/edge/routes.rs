@@ -1,0 +1,87 @@
+//! The edge's own routes: `GET /v1/sync` (how the link to the hub is doing) and
+//! `GET /v1/reservations?location=L` (the hub's holds staff must set aside).
+
+use std::sync::Arc;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use shelfcast_protocol::clock::format_rfc3339;
+use shelfcast_protocol::wire::{ErrorDetail, EventResult, ResultStatus, SyncStatus};
+
+use super::Edge;
+use crate::auth;
+use crate::error::ApiError;
+use crate::http::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/sync", get(sync)).route("/v1/reservations", get(reservations))
+}
+
+fn edge(app: &AppState) -> Result<Arc<Edge>, ApiError> {
+    app.edge.clone().ok_or_else(|| ApiError::NotFound("This is not an edge node.".into()))
+}
+
+fn status(edge: &Edge) -> rusqlite::Result<SyncStatus> {
+    let db = edge.db.lock().expect("sync db lock");
+    let pending: i64 = db.query_row(
+        "SELECT count(*) FROM events WHERE seq > (SELECT v FROM sync_state WHERE k = 'acked_seq')",
+        [],
+        |r| r.get(0),
+    )?;
+    let rejected_total: i64 = db.query_row("SELECT count(*) FROM sync_rejections", [], |r| r.get(0))?;
+    let mut stmt = db.prepare_cached("SELECT id, code, message FROM sync_rejections ORDER BY seq DESC LIMIT 100")?;
+    let rejected = stmt
+        .query_map([], |r| {
+            Ok(EventResult {
+                id: Some(r.get(0)?),
+                status: ResultStatus::Rejected,
+                error: Some(ErrorDetail { code: r.get(1)?, message: r.get(2)?, available: None }),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let info = edge.info.lock().expect("sync info");
+    Ok(SyncStatus {
+        online: info.online,
+        pending: pending as u64,
+        last_sync_at: info.last_sync_at.map(format_rfc3339),
+        last_error: info.last_error.clone(),
+        rejected,
+        rejected_total: rejected_total as u64,
+    })
+}
+
+/// `GET /v1/sync`: `{"online":…,"pending":…,"last_sync_at":…,"last_error":…,"rejected":[…]}`.
+async fn sync(State(app): State<AppState>) -> Result<Json<SyncStatus>, ApiError> {
+    let edge = edge(&app)?;
+    let s = tokio::task::spawn_blocking(move || status(&edge))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(|_| ApiError::Unavailable)?;
+    Ok(Json(s))
+}
+
+#[derive(Deserialize)]
+struct Location {
+    location: Option<String>,
+}
+
+/// `GET /v1/reservations?location=L` with a local device token: the open click-and-collect
+/// reservations at this store, as last learned from the hub.
+async fn reservations(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<Location>) -> Result<Json<Value>, ApiError> {
+    let edge = edge(&app)?;
+    let scope = auth::bearer(&headers)
+        .and_then(|t| app.tokens.scope(t))
+        .ok_or_else(|| ApiError::Unauthorized("Send a device token as `Authorization: Bearer <token>`.".into()))?;
+    if !scope.allows(&edge.link.location) {
+        return Err(ApiError::Forbidden("This device token does not cover this store.".into()));
+    }
+    if q.location.as_deref().is_some_and(|l| l != edge.link.location.as_str()) {
+        return Err(ApiError::bad("invalid_location", format!("this edge node serves `{}` only", edge.link.location)));
+    }
+    let list = edge.reservations.read().expect("reservations lock").clone();
+    Ok(Json(json!({"location": edge.link.location, "reservations": list})))
+}

@@ -1,0 +1,309 @@
+//! The edge node with real processes on loopback: the link to the hub runs through a TCP proxy
+//! that the tests cut and restore for real; hub and edge are killed with SIGKILL mid-sync.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+
+const STORE: &str = "store-token";
+const EDGE_TILL: &str = "edge-till";
+
+/// A TCP proxy to the hub that can be cut (listener closed, open connections dropped) and
+/// restored on the same port.
+struct Proxy {
+    addr: SocketAddr,
+    target: Arc<Mutex<SocketAddr>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Proxy {
+    async fn start(target: SocketAddr) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let target = Arc::new(Mutex::new(target));
+        let task = Some(Self::serve(listener, target.clone()));
+        Proxy { addr, target, task }
+    }
+
+    fn serve(listener: TcpListener, target: Arc<Mutex<SocketAddr>>) -> JoinHandle<()> {
+        tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                let to = *target.lock().unwrap();
+                conns.spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(to).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+            // Dropping the JoinSet (when this task is aborted) drops every open connection.
+        })
+    }
+
+    fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn cut(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+    }
+
+    async fn restore(&mut self) {
+        let mut tries = 0;
+        let listener = loop {
+            match TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("cannot listen on {} again: {e}", self.addr),
+            }
+        };
+        self.task = Some(Self::serve(listener, self.target.clone()));
+    }
+
+    fn retarget(&self, to: SocketAddr) {
+        *self.target.lock().unwrap() = to;
+    }
+}
+
+fn hub(data: &Path) -> ChildHub {
+    ChildHub::spawn(data, &["--device-token", &format!("{STORE}=berlin")])
+}
+
+fn edge(data: &Path, hub_url: &str) -> ChildHub {
+    ChildHub::spawn_with(
+        &["edge", "--location", "berlin", "--hub", hub_url, "--token", STORE, "--listen", "127.0.0.1:0", "--data"],
+        data,
+        &["--device-token", &format!("{EDGE_TILL}=berlin"), "--follow-every", "200ms"],
+    )
+}
+
+fn addr(url: &str) -> SocketAddr {
+    url.trim_start_matches("http://").parse().unwrap()
+}
+
+async fn sync_status(edge: &Api) -> Value {
+    edge.get_json("/v1/sync").await.1
+}
+
+async fn until<F: std::future::Future<Output = bool>>(what: &str, secs: u64, mut f: impl FnMut() -> F) {
+    let end = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < end {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn drained(edge: &Api, secs: u64) {
+    until("the edge to drain", secs, || async { sync_status(edge).await["pending"] == 0 }).await;
+}
+
+/// Sales and returns at the store, as two tills would send them: `(events, net on-hand change per sku)`.
+fn till_traffic(prefix: &str, n: usize) -> (Vec<Value>, [i64; 3]) {
+    let mut net = [0i64; 3];
+    let events = (0..n)
+        .map(|i| {
+            let sku = i % 3;
+            let (kind, delta) = if i % 5 == 4 { ("return", 1) } else { ("sale", -1) };
+            net[sku] += delta;
+            ev(&format!("{prefix}:till{}:{i}", i % 2), kind, &format!("S{sku}"), "berlin", 1)
+        })
+        .collect();
+    (events, net)
+}
+
+async fn stock(hub: &Api) {
+    let (s, _) = hub.post_events(TOKEN, &json!([
+        ev("stock:0", "receipt", "S0", "berlin", 1000),
+        ev("stock:1", "receipt", "S1", "berlin", 1000),
+        ev("stock:2", "receipt", "S2", "berlin", 1000),
+    ])).await;
+    assert_eq!(s, 200);
+}
+
+#[tokio::test]
+async fn tills_keep_selling_offline_and_the_hub_gets_everything_once() {
+    let (_h, hub_data) = data_dir();
+    let (_e, edge_data) = data_dir();
+    let hub = hub(&hub_data);
+    let hapi = hub.client();
+    stock(&hapi).await;
+    let mut proxy = Proxy::start(addr(&hub.url)).await;
+    let edge = edge(&edge_data, &proxy.url());
+    let eapi = edge.client();
+    until("the edge to learn the hub's stock", 10, || async { eapi.position("S0", "berlin").await.0 == 1000 }).await;
+
+    proxy.cut();
+    let (events, net) = till_traffic("offline", 300);
+    for chunk in events.chunks(7) {
+        let (s, b) = eapi.post_events(EDGE_TILL, &Value::Array(chunk.to_vec())).await;
+        assert_eq!((s, b["rejected"].as_u64()), (200, Some(0)), "the edge answers while the hub is unreachable");
+    }
+    for (i, n) in net.iter().enumerate() {
+        assert_eq!(eapi.position(&format!("S{i}"), "berlin").await.0, 1000 + n, "the store's own view moved");
+        assert_eq!(hapi.position(&format!("S{i}"), "berlin").await.0, 1000, "the hub has heard nothing yet");
+    }
+    until("the edge to notice it is offline", 10, || async { sync_status(&eapi).await["online"] == false }).await;
+    let s = sync_status(&eapi).await;
+    assert_eq!(s["pending"], 300, "{s}");
+    assert!(s["last_error"].is_string(), "{s}");
+
+    // A browser watching the hub sees the positions arrive when the link returns.
+    let (_, mut stream) = hapi.stream("sku=S0&location=berlin", None).await;
+    assert_eq!(next_position(&mut stream, "initial").await["on_hand"], 1000);
+    proxy.restore().await;
+    drained(&eapi, 20).await;
+    for (i, n) in net.iter().enumerate() {
+        assert_eq!(hapi.position(&format!("S{i}"), "berlin").await.0, 1000 + n, "S{i} exact at the hub");
+    }
+    loop {
+        let p = next_position(&mut stream, "the synced count").await;
+        if p["on_hand"] == 1000 + net[0] {
+            break;
+        }
+    }
+    // Everything arrived once: sending it all again changes nothing.
+    let (_, b) = hapi.post_events(TOKEN, &Value::Array(events)).await;
+    assert_eq!((b["applied"].as_u64(), b["duplicates"].as_u64()), (Some(0), Some(300)));
+    let s = sync_status(&eapi).await;
+    assert_eq!((s["online"].as_bool(), s["pending"].as_u64(), s["last_error"].is_null()), (Some(true), Some(0), true), "{s}");
+    until("the edge to converge with the hub", 10, || async { eapi.position("S1", "berlin").await.0 == 1000 + net[1] }).await;
+}
+
+#[tokio::test]
+async fn kill_9_of_the_edge_mid_sync_loses_and_doubles_nothing() {
+    let (_h, hub_data) = data_dir();
+    let (_e, edge_data) = data_dir();
+    let hub = hub(&hub_data);
+    let hapi = hub.client();
+    stock(&hapi).await;
+    let mut proxy = Proxy::start(addr(&hub.url)).await;
+    let edge1 = edge(&edge_data, &proxy.url());
+    let eapi = edge1.client();
+    proxy.cut();
+    let (events, net) = till_traffic("k9e", 30_000);
+    for chunk in events.chunks(5_000) {
+        assert_eq!(eapi.post_events(EDGE_TILL, &Value::Array(chunk.to_vec())).await.0, 200);
+    }
+    proxy.restore().await;
+    until("the sync to start", 20, || async { hapi.position("S0", "berlin").await.0 != 1000 }).await;
+    edge1.kill9();
+    let edge2 = edge(&edge_data, &proxy.url());
+    let eapi = edge2.client();
+    drained(&eapi, 60).await;
+    for (i, n) in net.iter().enumerate() {
+        assert_eq!(hapi.position(&format!("S{i}"), "berlin").await.0, 1000 + n, "S{i}");
+    }
+}
+
+#[tokio::test]
+async fn kill_9_of_the_hub_mid_sync_is_retried_until_exact() {
+    let (_h, hub_data) = data_dir();
+    let (_e, edge_data) = data_dir();
+    let hub1 = hub(&hub_data);
+    stock(&hub1.client()).await;
+    let mut proxy = Proxy::start(addr(&hub1.url)).await;
+    let edge = edge(&edge_data, &proxy.url());
+    let eapi = edge.client();
+    proxy.cut();
+    let (events, net) = till_traffic("k9h", 30_000);
+    for chunk in events.chunks(5_000) {
+        assert_eq!(eapi.post_events(EDGE_TILL, &Value::Array(chunk.to_vec())).await.0, 200);
+    }
+    proxy.restore().await;
+    let hapi = hub1.client();
+    until("the sync to start", 20, || async { hapi.position("S0", "berlin").await.0 != 1000 }).await;
+    hub1.kill9();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let hub2 = hub(&hub_data);
+    proxy.retarget(addr(&hub2.url));
+    let hapi = hub2.client();
+    drained(&eapi, 60).await;
+    for (i, n) in net.iter().enumerate() {
+        assert_eq!(hapi.position(&format!("S{i}"), "berlin").await.0, 1000 + n, "S{i}");
+    }
+}
+
+#[tokio::test]
+async fn an_online_hold_and_an_offline_sale_of_the_last_unit_are_reported_oversold() {
+    let (_h, hub_data) = data_dir();
+    let (_e, edge_data) = data_dir();
+    let hub = hub(&hub_data);
+    let hapi = hub.client();
+    hapi.post_events(TOKEN, &json!([ev("stock:last", "receipt", "LAST", "berlin", 1)])).await;
+    let mut proxy = Proxy::start(addr(&hub.url)).await;
+    let edge = edge(&edge_data, &proxy.url());
+    let eapi = edge.client();
+    until("the edge to learn the stock", 10, || async { eapi.position("LAST", "berlin").await.0 == 1 }).await;
+    proxy.cut();
+    let (s, _) = hapi.reserve("LAST", "berlin", 1, "online-shopper-key-0001").await;
+    assert_eq!(s, 201, "online, the unit is still available");
+    assert_eq!(eapi.post_events(EDGE_TILL, &json!([ev("offline:last", "sale", "LAST", "berlin", 1)])).await.0, 200);
+    proxy.restore().await;
+    drained(&eapi, 20).await;
+    assert_eq!(hapi.position("LAST", "berlin").await, (0, 1, -1, 3));
+    let r = hapi.http.get(hapi.url("/v1/oversold")).bearer_auth(STORE).send().await.unwrap();
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["positions"][0]["sku"], "LAST", "{b}");
+    assert_eq!(b["positions"][0]["available"], -1);
+}
+
+#[tokio::test]
+async fn reservations_made_while_the_store_was_offline_reach_the_store() {
+    let (_h, hub_data) = data_dir();
+    let (_e, edge_data) = data_dir();
+    let hub = hub(&hub_data);
+    let hapi = hub.client();
+    stock(&hapi).await;
+    let mut proxy = Proxy::start(addr(&hub.url)).await;
+    let edge = edge(&edge_data, &proxy.url());
+    let eapi = edge.client();
+    until("the edge to follow the hub", 10, || async { eapi.position("S2", "berlin").await.0 == 1000 }).await;
+    proxy.cut();
+    let (s, r) = hapi.reserve("S2", "berlin", 2, "pickup-while-offline-0001").await;
+    assert_eq!(s, 201);
+    let list = |api: Api| async move {
+        let r = api.http.get(api.url("/v1/reservations?location=berlin")).bearer_auth(EDGE_TILL).send().await.unwrap();
+        r.json::<Value>().await.unwrap()
+    };
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(list(eapi.clone()).await["reservations"], json!([]), "offline: not known yet");
+    proxy.restore().await;
+    until("the hold to reach the store", 15, || async { list(eapi.clone()).await["reservations"].as_array().unwrap().len() == 1 }).await;
+    let l = list(eapi.clone()).await;
+    assert_eq!((&l["reservations"][0]["id"], l["reservations"][0]["qty"].as_i64()), (&r["id"], Some(2)));
+    assert!(l["reservations"][0].get("token").is_none(), "staff never see the shopper's secret");
+    until("the store's availability to show the hold", 10, || async { eapi.position("S2", "berlin").await.1 == 2 }).await;
+}
+
+#[tokio::test]
+async fn the_edge_takes_only_its_own_location_and_no_reservations() {
+    let (_h, hub_data) = data_dir();
+    let (_e, edge_data) = data_dir();
+    let hub = hub(&hub_data);
+    let edge = edge(&edge_data, &hub.url);
+    let eapi = edge.client();
+    let (_, b) = eapi.post_events(EDGE_TILL, &json!([ev("x:1", "sale", "S", "hamburg", 1)])).await;
+    assert_eq!(b["results"][0]["error"]["code"], "forbidden_location");
+    let (s, _) = eapi.reserve("S", "berlin", 1, "not-at-the-edge-0001").await;
+    assert_eq!(s, 405, "reservations are the hub's");
+    let (s, _) = eapi.post_events("nope", &json!([])).await;
+    assert_eq!(s, 401);
+}
