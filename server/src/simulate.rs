@@ -36,6 +36,9 @@ pub struct SimulateArgs {
     /// Devices sending at once, each waiting for its answer before the next request.
     #[arg(long, env = "SHELFCAST_CONCURRENCY", default_value_t = 16)]
     pub concurrency: usize,
+    /// Stop after about this many events (whole requests), even before `--duration`.
+    #[arg(long, env = "SHELFCAST_EVENTS")]
+    pub events: Option<u64>,
 }
 
 /// What a run achieved.
@@ -114,7 +117,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
                 i
             });
             let mut seq = 0u64;
-            while Instant::now() < deadline {
+            let quota = args.events.map(|n| n.div_ceil(args.concurrency as u64));
+            while Instant::now() < deadline && quota.is_none_or(|q| seq < q) {
                 if let Some(p) = pace.as_mut() {
                     p.tick().await;
                 }
