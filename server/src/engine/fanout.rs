@@ -9,9 +9,12 @@ use std::sync::{Arc, Mutex};
 use shelfcast_protocol::PositionKey;
 use tokio::sync::Notify;
 
+/// The streams watching one position: subscription id and its wake-up.
+type Watchers = Vec<(u64, Arc<Notify>)>;
+
 #[derive(Default)]
 pub struct Fanout {
-    watchers: Mutex<HashMap<PositionKey, Vec<(u64, Arc<Notify>)>>>,
+    watchers: Mutex<HashMap<PositionKey, Watchers>>,
     next_id: AtomicU64,
     open: AtomicUsize,
 }

@@ -222,7 +222,9 @@ impl Engine {
         let mut overlay = Overlay { state: &state, stocks: HashMap::new() };
         let mut answers = Vec::with_capacity(batch.len());
         let commands = batch.len();
-        let result = (|| -> rusqlite::Result<Option<(Vec<(PositionKey, Stock)>, u64)>> {
+        // `None`: nothing to write. `Some((changed positions, last version))`: committed.
+        type Committed = Option<(Vec<(PositionKey, Stock)>, u64)>;
+        let result = (|| -> rusqlite::Result<Committed> {
             let txn = store.begin()?;
             let mut wrote = false;
             for command in batch {
