@@ -101,8 +101,9 @@ pub struct EdgeArgs {
     pub allow_origins: Vec<String>,
     #[arg(long, env = "SHELFCAST_LOW_STOCK", default_value_t = shelfcast_protocol::DEFAULT_LOW_STOCK)]
     pub low_stock: i64,
-    /// How often to fetch the hub's changes for the store.
-    #[arg(long, env = "SHELFCAST_FOLLOW_EVERY", default_value = "1s", value_parser = duration)]
+    /// The least time between two fetches of the hub's changes (each waits at the hub for the
+    /// next change).
+    #[arg(long, env = "SHELFCAST_FOLLOW_EVERY", default_value = "100ms", value_parser = duration)]
     pub follow_every: Duration,
 }
 

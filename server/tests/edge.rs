@@ -184,7 +184,10 @@ async fn tills_keep_selling_offline_and_the_hub_gets_everything_once() {
     assert_eq!((b["applied"].as_u64(), b["duplicates"].as_u64()), (Some(0), Some(300)));
     let s = sync_status(&eapi).await;
     assert_eq!((s["online"].as_bool(), s["pending"].as_u64(), s["last_error"].is_null()), (Some(true), Some(0), true), "{s}");
-    until("the edge to converge with the hub", 10, || async { eapi.position("S1", "berlin").await.0 == 1000 + net[1] }).await;
+    for (i, n) in net.iter().enumerate() {
+        let sku = format!("S{i}");
+        until("the edge to converge with the hub", 10, || async { eapi.position(&sku, "berlin").await.0 == 1000 + n }).await;
+    }
 }
 
 #[tokio::test]

@@ -1,12 +1,12 @@
-//! Follows the hub's view of the edge's location: positions changed since the last answer and
-//! the open reservations. Each changed position is rebased (hub on-hand + this edge's
+//! Follows the hub's view of the edge's location by long polling: positions changed since the
+//! last answer and the open reservations, as soon as the hub has them. Each changed position is rebased (hub on-hand + this edge's
 //! unacknowledged events, with the hub's holds), so in-store screens converge with the hub.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use shelfcast_protocol::clock::parse_rfc3339;
-use shelfcast_protocol::wire::LocationChanges;
+use shelfcast_protocol::wire::{LocationChanges, PositionsResponse};
 use shelfcast_protocol::{Hold, PositionKey};
 use tokio_util::sync::CancellationToken;
 
@@ -18,15 +18,27 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, writer: Writer, shutd
     let mut since = 0u64;
     let mut failures = 0u32;
     loop {
-        let answer = client.get(&url).query(&[("since", since)]).bearer_auth(&edge.link.token).send().await;
+        let keys: Vec<PositionKey> = edge.resync.lock().expect("resync lock").drain().collect();
+        if !keys.is_empty() && resync(&edge, &client, &writer, &keys).await.is_err() {
+            edge.resync.lock().expect("resync lock").extend(keys);
+        }
+        // Long poll: the hub answers at once when something changed, else at the next change.
+        let request = client.get(&url).query(&[("since", since), ("wait", 25)]).bearer_auth(&edge.link.token).send();
+        let answer = tokio::select! {
+            a = request => a,
+            // Events were just acknowledged: rebase their positions first, then ask again.
+            _ = edge.resync_wake.notified() => continue,
+            _ = shutdown.cancelled() => return,
+        };
         let wait = match answer {
             Ok(r) if r.status().is_success() => match r.json::<LocationChanges>().await {
                 Ok(changes) => {
                     failures = 0;
                     // A hub that lost its data starts over below our mark: follow it from scratch.
                     let from_scratch = changes.version < since;
-                    adopt(&writer, &changes).await;
-                    *edge.reservations.write().expect("reservations lock") = changes.reservations;
+                    *edge.reservations.write().expect("reservations lock") = changes.reservations.clone();
+                    let positions = changes.positions.iter().map(|p| (PositionKey::new(p.sku.clone(), p.location.clone()), p.on_hand));
+                    adopt(&edge, &writer, positions.collect()).await;
                     since = if from_scratch { 0 } else { changes.version };
                     edge.link.follow_every
                 }
@@ -48,15 +60,35 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, writer: Writer, shutd
         };
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
-            _ = edge.synced.notified() => {}
+            _ = edge.resync_wake.notified() => {}
             _ = shutdown.cancelled() => return,
         }
     }
 }
 
-async fn adopt(writer: &Writer, changes: &LocationChanges) {
+/// The hub's current state of `keys`, rebased here.
+async fn resync(edge: &Edge, client: &reqwest::Client, writer: &Writer, keys: &[PositionKey]) -> Result<(), reqwest::Error> {
+    let mut positions = Vec::with_capacity(keys.len());
+    for chunk in keys.chunks(50) {
+        let list = chunk.iter().map(|k| k.to_string()).collect::<Vec<_>>().join(",");
+        let answer: PositionsResponse = client
+            .get(format!("{}/v1/availability", edge.link.hub))
+            .query(&[("positions", list)])
+            .send()
+            .await?
+            .error_for_status()?
+            .json()
+            .await?;
+        positions.extend(answer.positions.into_iter().map(|p| (PositionKey::new(p.sku, p.location), p.on_hand)));
+    }
+    adopt(edge, writer, positions).await;
+    Ok(())
+}
+
+/// Rebases `positions` (hub on-hand each) with the hub's holds as last learned.
+async fn adopt(edge: &Edge, writer: &Writer, positions: Vec<(PositionKey, i64)>) {
     let mut holds: HashMap<PositionKey, Vec<Hold>> = HashMap::new();
-    for r in &changes.reservations {
+    for r in edge.reservations.read().expect("reservations lock").iter() {
         let (Ok(sku), Ok(location)) = (r.sku.parse(), r.location.parse()) else { continue };
         holds.entry(PositionKey::new(sku, location)).or_default().push(Hold {
             reservation: r.id.clone(),
@@ -64,13 +96,11 @@ async fn adopt(writer: &Writer, changes: &LocationChanges) {
             expires_at: r.expires_at.as_deref().and_then(parse_rfc3339),
         });
     }
-    let positions = changes
-        .positions
-        .iter()
-        .map(|p| {
-            let key = PositionKey::new(p.sku.clone(), p.location.clone());
+    let positions = positions
+        .into_iter()
+        .map(|(key, on_hand)| {
             let h = holds.remove(&key).unwrap_or_default();
-            (key, p.on_hand, h)
+            (key, on_hand, h)
         })
         .collect();
     writer.rebase(positions).await;

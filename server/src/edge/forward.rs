@@ -6,7 +6,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashSet;
+
 use rusqlite::params;
+use shelfcast_protocol::{LocationId, PositionKey, Sku};
 use serde_json::{json, Value};
 use shelfcast_protocol::wire::{IngestResponse, ResultStatus};
 use tokio_util::sync::CancellationToken;
@@ -20,6 +23,7 @@ struct Pending {
     last_seq: i64,
     seqs: Vec<i64>,
     body: Vec<Value>,
+    keys: HashSet<PositionKey>,
 }
 
 fn next_batch(edge: &Edge) -> rusqlite::Result<Pending> {
@@ -28,7 +32,7 @@ fn next_batch(edge: &Edge) -> rusqlite::Result<Pending> {
         "SELECT seq, id, type, sku, location, qty, at FROM events
           WHERE seq > (SELECT v FROM sync_state WHERE k = 'acked_seq') ORDER BY seq LIMIT ?1",
     )?;
-    let mut p = Pending { last_seq: 0, seqs: Vec::new(), body: Vec::new() };
+    let mut p = Pending { last_seq: 0, seqs: Vec::new(), body: Vec::new(), keys: HashSet::new() };
     let mut rows = stmt.query([BATCH as i64])?;
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
@@ -37,6 +41,9 @@ fn next_batch(edge: &Edge) -> rusqlite::Result<Pending> {
                            "location": r.get::<_, String>(4)?, "qty": r.get::<_, i64>(5)?});
         if let Some(at) = at {
             e["at"] = json!(shelfcast_protocol::clock::format_rfc3339(at));
+        }
+        if let (Ok(sku), Ok(location)) = (Sku::try_from(r.get::<_, String>(3)?), LocationId::try_from(r.get::<_, String>(4)?)) {
+            p.keys.insert(PositionKey::new(sku, location));
         }
         p.last_seq = seq;
         p.seqs.push(seq);
@@ -92,9 +99,11 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, state: Arc<State>, sh
         match outcome {
             Ok(answer) if answer.results.len() == n => {
                 let (e, now) = (edge.clone(), state.clock.now());
-                let saved = tokio::task::spawn_blocking(move || record(&e, &batch, &answer, now).map(|_| answer)).await;
+                let saved = tokio::task::spawn_blocking(move || record(&e, &batch, &answer, now).map(|_| (answer, batch.keys))).await;
                 match saved {
-                    Ok(Ok(answer)) => {
+                    Ok(Ok((answer, keys))) => {
+                        edge.resync.lock().expect("resync lock").extend(keys);
+                        edge.resync_wake.notify_one();
                         failures = 0;
                         {
                             let mut info = edge.info.lock().expect("sync info");
@@ -103,7 +112,6 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, state: Arc<State>, sh
                             info.last_error = None;
                         }
                         tracing::info!(sent = n, applied = answer.applied, duplicates = answer.duplicates, rejected = answer.rejected, "synced to the hub");
-                        edge.synced.notify_one();
                     }
                     _ => tracing::error!("cannot record the hub's answer; the batch will be sent again"),
                 }

@@ -6,7 +6,7 @@
 //! - `forward`: sends the ledger to the hub in order, in batches, with the original ids, and
 //!   records how far the hub has acknowledged it. A resend after a crash is harmless: the hub
 //!   answers `duplicate`.
-//! - `follow`: polls the hub's changes for the location, and rebases the local positions on
+//! - `follow`: long-polls the hub's changes for the location, and rebases the local positions on
 //!   them: the hub's on-hand plus the events the hub has not acknowledged yet, with the hub's
 //!   reservation holds, so staff see what to set aside.
 
@@ -14,11 +14,12 @@ mod follow;
 mod forward;
 pub mod routes;
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use shelfcast_protocol::wire::ReservationView;
-use shelfcast_protocol::LocationId;
+use shelfcast_protocol::{LocationId, PositionKey};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::{State, Writer};
@@ -29,7 +30,8 @@ pub struct EdgeLink {
     pub location: LocationId,
     pub hub: String,
     pub token: String,
-    /// How often the hub's changes are fetched while online.
+    /// The least time between two fetches of the hub's changes (each one waits at the hub
+    /// for the next change, so this only spaces out bursts).
     pub follow_every: Duration,
 }
 
@@ -48,8 +50,10 @@ pub struct Edge {
     pub reservations: RwLock<Vec<ReservationView>>,
     /// Connection for the sync bookkeeping (acknowledged position, rejections).
     pub db: Mutex<rusqlite::Connection>,
-    /// Wakes the follower right after a batch was acknowledged.
-    pub synced: tokio::sync::Notify,
+    /// Positions whose events the hub just acknowledged: the follower rebases them on the
+    /// hub's current state, now that those events no longer count as unacknowledged here.
+    pub resync: Mutex<HashSet<PositionKey>>,
+    pub resync_wake: tokio::sync::Notify,
 }
 
 pub fn start(
@@ -64,7 +68,8 @@ pub fn start(
         info: Mutex::default(),
         reservations: RwLock::default(),
         db: Mutex::new(db),
-        synced: tokio::sync::Notify::new(),
+        resync: Mutex::default(),
+        resync_wake: tokio::sync::Notify::new(),
     });
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use shelfcast_protocol::PositionKey;
+use shelfcast_protocol::{LocationId, PositionKey};
 use tokio::sync::Notify;
 
 /// The streams watching one position: subscription id and its wake-up.
@@ -15,6 +15,8 @@ type Watchers = Vec<(u64, Arc<Notify>)>;
 #[derive(Default)]
 pub struct Fanout {
     watchers: Mutex<HashMap<PositionKey, Watchers>>,
+    /// Edge nodes waiting for any change at their location.
+    locations: Mutex<HashMap<LocationId, Watchers>>,
     next_id: AtomicU64,
     open: AtomicUsize,
 }
@@ -38,11 +40,23 @@ impl Fanout {
         Subscription { fanout: self.clone(), id, keys: keys.to_vec(), notify }
     }
 
-    /// Wakes every stream watching any of `keys`.
-    pub fn changed<'a>(&self, keys: impl IntoIterator<Item = &'a PositionKey>) {
+    /// Wakes every stream watching any of `keys`, and every edge node waiting on their locations.
+    pub fn changed<'a>(&self, keys: impl IntoIterator<Item = &'a PositionKey> + Clone) {
         let w = self.watchers.lock().expect("fanout lock");
-        for k in keys {
+        for k in keys.clone() {
             if let Some(subs) = w.get(k) {
+                for (_, n) in subs {
+                    n.notify_one();
+                }
+            }
+        }
+        drop(w);
+        let l = self.locations.lock().expect("fanout lock");
+        if l.is_empty() {
+            return;
+        }
+        for k in keys {
+            if let Some(subs) = l.get(&k.location) {
                 for (_, n) in subs {
                     n.notify_one();
                 }
@@ -50,8 +64,35 @@ impl Fanout {
         }
     }
 
+    /// A wake-up for the next change at `location`, whatever the SKU.
+    pub fn watch_location(self: &Arc<Self>, location: &LocationId) -> LocationWatch {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let notify = Arc::new(Notify::new());
+        self.locations.lock().expect("fanout lock").entry(location.clone()).or_default().push((id, notify.clone()));
+        LocationWatch { fanout: self.clone(), id, location: location.clone(), notify }
+    }
+
     pub fn open_streams(&self) -> usize {
         self.open.load(Ordering::Relaxed)
+    }
+}
+
+pub struct LocationWatch {
+    fanout: Arc<Fanout>,
+    id: u64,
+    location: LocationId,
+    pub notify: Arc<Notify>,
+}
+
+impl Drop for LocationWatch {
+    fn drop(&mut self) {
+        let mut l = self.fanout.locations.lock().expect("fanout lock");
+        if let Some(subs) = l.get_mut(&self.location) {
+            subs.retain(|(id, _)| *id != self.id);
+            if subs.is_empty() {
+                l.remove(&self.location);
+            }
+        }
     }
 }
 

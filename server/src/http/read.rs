@@ -32,11 +32,15 @@ pub async fn oversold(State(app): State<AppState>, headers: HeaderMap) -> Result
 pub struct Since {
     #[serde(default)]
     since: u64,
+    /// Seconds to wait for a change when there is none yet (long poll), at most 60.
+    #[serde(default)]
+    wait: u64,
 }
 
-/// `GET /v1/locations/{location}/changes?since=V`: an edge node follows its location through
-/// this, with the location's device token: positions changed after `since`, and the open
-/// reservations staff must set aside.
+/// `GET /v1/locations/{location}/changes?since=V[&wait=S]`: an edge node follows its location
+/// through this, with the location's device token: positions changed after `since`, and the
+/// open reservations staff must set aside. With `wait`, an answer with no change is held back
+/// until a change at the location (or `wait` seconds), so the edge hears of changes at once.
 pub async fn location_changes(
     State(app): State<AppState>,
     Path(location): Path<String>,
@@ -50,10 +54,23 @@ pub async fn location_changes(
     if !scope.allows(&location) {
         return Err(ApiError::Forbidden(format!("This device token does not cover `{location}`.")));
     }
-    // Read the version first: everything up to it is in the scan that follows.
-    let version = app.state.published();
+    // Watch before looking, so a change between the look and the wait still wakes us; read
+    // the version before scanning, so everything up to it is in the scan.
+    let watch = app.state.fanout.watch_location(&location);
+    let mut version = app.state.published();
+    let mut positions = app.state.changed_at(&location, q.since, app.state.clock.now());
+    if positions.is_empty() && q.wait > 0 && version >= q.since {
+        let wait = std::time::Duration::from_secs(q.wait.min(60));
+        tokio::select! {
+            _ = watch.notify.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+            _ = app.shutdown.cancelled() => {}
+        }
+        version = app.state.published();
+        positions = app.state.changed_at(&location, q.since, app.state.clock.now());
+    }
+    drop(watch);
     let now = app.state.clock.now();
-    let positions = app.state.changed_at(&location, q.since, now);
     let reader = app.reader.clone();
     let loc = location.to_string();
     let rows = tokio::task::spawn_blocking(move || {
