@@ -81,9 +81,11 @@ pub fn start(
     edge
 }
 
-/// Exponential backoff with full jitter: from 100 ms up to 30 s.
+/// Exponential backoff with jitter: from about 100 ms up to 5 s. A store's link is one client,
+/// so a short cap costs the hub little and brings the store back quickly after an outage;
+/// the jitter keeps many stores from retrying in step after a hub restart.
 pub(crate) fn backoff(attempt: u32) -> Duration {
     use rand::Rng;
-    let cap = 100u64.saturating_mul(1 << attempt.min(9)).min(30_000);
+    let cap = 100u64.saturating_mul(1 << attempt.min(9)).min(5_000);
     Duration::from_millis(rand::rng().random_range(cap / 2..=cap))
 }
