@@ -18,7 +18,7 @@ cargo check -p shelfcast-protocol --target wasm32-unknown-unknown
 
 say "element components in headless Chromium"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
-  cargo test -p shelfcast-element --target wasm32-unknown-unknown
+  cargo test -p shelfcast-element --target wasm32-unknown-unknown --features testing
 
 say "end to end: hub + element in Chromium, npm package in a Vite app"
 cargo build --release -p shelfcast-server

@@ -74,6 +74,7 @@ impl ShelfcastElement {
     }
 }
 
+#[cfg(feature = "testing")]
 /// Hooks for the browser tests of the view: they stand in for the hub's stream so every state
 /// can be rendered on demand. The stream itself is tested end to end against a real hub.
 #[doc(hidden)]

@@ -208,6 +208,7 @@ fn receive(hub: &HubLink, data: &str) {
 }
 
 /// For the view's browser tests: deliver a position or a link state without a hub.
+#[cfg(feature = "testing")]
 pub(crate) fn inject(base: &str, position_json: &str, link: Option<Link>) {
     let Some(hub) = HUBS.with(|h| h.borrow().get(base).cloned()) else { return };
     if let Some(l) = link {

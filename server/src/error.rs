@@ -23,7 +23,7 @@ pub enum ApiError {
     NotFound(String),
     /// 409: the stock is not there.
     #[error("only {available} available")]
-    InsufficientStock { available: i64, location: String },
+    InsufficientStock { available: i64, location: shelfcast_protocol::LocationId },
     /// 409: the reservation is not in a state that allows this.
     #[error("{0}")]
     Conflict(String),

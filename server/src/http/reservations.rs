@@ -28,7 +28,8 @@ impl From<WriteError> for ApiError {
             WriteError::Unavailable => ApiError::Unavailable,
             WriteError::NotFound => not_found(),
             WriteError::Forbidden => ApiError::Forbidden("This device token may not act for that location.".into()),
-            WriteError::Insufficient { available } => ApiError::InsufficientStock { available, location: String::new() },
+            // Only `create` can run short, and it answers with the location itself.
+            WriteError::Insufficient { available } => ApiError::Internal(format!("insufficient stock ({available}) outside create")),
             WriteError::KeyReused => ApiError::KeyReused,
             WriteError::Transition(t) => ApiError::Conflict(format!("{t}.")),
         }
@@ -104,7 +105,7 @@ pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Body)
     app.metrics.reservations.with_label_values(&[label]).inc();
     let reserved = outcome.map_err(|e| match e {
         WriteError::Insufficient { available } => {
-            ApiError::InsufficientStock { available, location: position.location.to_string() }
+            ApiError::InsufficientStock { available, location: position.location.clone() }
         }
         e => e.into(),
     })?;
