@@ -129,50 +129,73 @@ fn till_traffic(prefix: &str, n: usize) -> (Vec<Value>, [i64; 3]) {
     (events, net)
 }
 
-async fn stock(hub: &Api) {
-    let (s, _) = hub.post_events(TOKEN, &json!([
-        ev("stock:0", "receipt", "S0", "berlin", 1000),
-        ev("stock:1", "receipt", "S1", "berlin", 1000),
-        ev("stock:2", "receipt", "S2", "berlin", 1000),
-    ])).await;
-    assert_eq!(s, 200);
+/// A hub stocked with `stock`, and an edge for berlin that reaches it through a proxy and has
+/// already learned that stock.
+struct Linked {
+    hub: ChildHub,
+    hapi: Api,
+    proxy: Proxy,
+    edge: ChildHub,
+    eapi: Api,
+    hub_data: std::path::PathBuf,
+    edge_data: std::path::PathBuf,
+    _dirs: (tempfile::TempDir, tempfile::TempDir),
+}
+
+async fn linked(stock: &[(&str, i64)]) -> Linked {
+    let (h, hub_data) = data_dir();
+    let (e, edge_data) = data_dir();
+    let hub = hub(&hub_data);
+    let hapi = hub.client();
+    let receipts: Vec<Value> = stock.iter().map(|(sku, q)| ev(&format!("stock:{sku}"), "receipt", sku, "berlin", *q)).collect();
+    assert_eq!(hapi.post_events(TOKEN, &Value::Array(receipts)).await.0, 200);
+    let proxy = Proxy::start(addr(&hub.url)).await;
+    let edge = edge(&edge_data, &proxy.url());
+    let eapi = edge.client();
+    for (sku, q) in stock {
+        until("the edge to learn the hub's stock", 10, || async { eapi.position(sku, "berlin").await.0 == *q }).await;
+    }
+    Linked { hub, hapi, proxy, edge, eapi, hub_data, edge_data, _dirs: (h, e) }
+}
+
+const STOCK: [(&str, i64); 3] = [("S0", 1000), ("S1", 1000), ("S2", 1000)];
+
+/// Cuts the link and records `n` till events at the edge while it is down.
+async fn offline_traffic(l: &mut Linked, prefix: &str, n: usize) -> (Vec<Value>, [i64; 3]) {
+    l.proxy.cut();
+    let (events, net) = till_traffic(prefix, n);
+    for chunk in events.chunks(5_000) {
+        let (s, b) = l.eapi.post_events(EDGE_TILL, &Value::Array(chunk.to_vec())).await;
+        assert_eq!((s, b["rejected"].as_u64()), (200, Some(0)), "the edge answers while the hub is unreachable");
+    }
+    (events, net)
+}
+
+async fn hub_exact(hapi: &Api, net: &[i64; 3]) {
+    for (i, n) in net.iter().enumerate() {
+        assert_eq!(hapi.position(&format!("S{i}"), "berlin").await.0, 1000 + n, "S{i} exact at the hub");
+    }
 }
 
 #[tokio::test]
 async fn tills_keep_selling_offline_and_the_hub_gets_everything_once() {
-    let (_h, hub_data) = data_dir();
-    let (_e, edge_data) = data_dir();
-    let hub = hub(&hub_data);
-    let hapi = hub.client();
-    stock(&hapi).await;
-    let mut proxy = Proxy::start(addr(&hub.url)).await;
-    let edge = edge(&edge_data, &proxy.url());
-    let eapi = edge.client();
-    until("the edge to learn the hub's stock", 10, || async { eapi.position("S0", "berlin").await.0 == 1000 }).await;
-
-    proxy.cut();
-    let (events, net) = till_traffic("offline", 300);
-    for chunk in events.chunks(7) {
-        let (s, b) = eapi.post_events(EDGE_TILL, &Value::Array(chunk.to_vec())).await;
-        assert_eq!((s, b["rejected"].as_u64()), (200, Some(0)), "the edge answers while the hub is unreachable");
-    }
+    let mut l = linked(&STOCK).await;
+    let (events, net) = offline_traffic(&mut l, "offline", 300).await;
+    let (hapi, eapi) = (l.hapi.clone(), l.eapi.clone());
     for (i, n) in net.iter().enumerate() {
         assert_eq!(eapi.position(&format!("S{i}"), "berlin").await.0, 1000 + n, "the store's own view moved");
         assert_eq!(hapi.position(&format!("S{i}"), "berlin").await.0, 1000, "the hub has heard nothing yet");
     }
-    until("the edge to notice it is offline", 10, || async { sync_status(&eapi).await["online"] == false }).await;
+    until("the edge to notice it is offline", 10, || async { sync_status(&eapi).await["last_error"].is_string() }).await;
     let s = sync_status(&eapi).await;
-    assert_eq!(s["pending"], 300, "{s}");
-    assert!(s["last_error"].is_string(), "{s}");
+    assert_eq!((s["pending"].as_u64(), s["online"].as_bool()), (Some(300), Some(false)), "{s}");
 
     // A browser watching the hub sees the positions arrive when the link returns.
     let (_, mut stream) = hapi.stream("sku=S0&location=berlin", None).await;
     assert_eq!(next_position(&mut stream, "initial").await["on_hand"], 1000);
-    proxy.restore().await;
+    l.proxy.restore().await;
     drained(&eapi, 20).await;
-    for (i, n) in net.iter().enumerate() {
-        assert_eq!(hapi.position(&format!("S{i}"), "berlin").await.0, 1000 + n, "S{i} exact at the hub");
-    }
+    hub_exact(&hapi, &net).await;
     loop {
         let p = next_position(&mut stream, "the synced count").await;
         if p["on_hand"] == 1000 + net[0] {
@@ -192,77 +215,43 @@ async fn tills_keep_selling_offline_and_the_hub_gets_everything_once() {
 
 #[tokio::test]
 async fn kill_9_of_the_edge_mid_sync_loses_and_doubles_nothing() {
-    let (_h, hub_data) = data_dir();
-    let (_e, edge_data) = data_dir();
-    let hub = hub(&hub_data);
-    let hapi = hub.client();
-    stock(&hapi).await;
-    let mut proxy = Proxy::start(addr(&hub.url)).await;
-    let edge1 = edge(&edge_data, &proxy.url());
-    let eapi = edge1.client();
-    proxy.cut();
-    let (events, net) = till_traffic("k9e", 30_000);
-    for chunk in events.chunks(5_000) {
-        assert_eq!(eapi.post_events(EDGE_TILL, &Value::Array(chunk.to_vec())).await.0, 200);
-    }
-    proxy.restore().await;
+    let mut l = linked(&STOCK).await;
+    let (_, net) = offline_traffic(&mut l, "k9e", 30_000).await;
+    l.proxy.restore().await;
+    let hapi = l.hapi.clone();
     until("the sync to start", 20, || async { hapi.position("S0", "berlin").await.0 != 1000 }).await;
-    edge1.kill9();
-    let edge2 = edge(&edge_data, &proxy.url());
-    let eapi = edge2.client();
-    drained(&eapi, 60).await;
-    for (i, n) in net.iter().enumerate() {
-        assert_eq!(hapi.position(&format!("S{i}"), "berlin").await.0, 1000 + n, "S{i}");
-    }
+    l.edge.kill9();
+    let edge = edge(&l.edge_data, &l.proxy.url());
+    drained(&edge.client(), 60).await;
+    hub_exact(&hapi, &net).await;
 }
 
 #[tokio::test]
 async fn kill_9_of_the_hub_mid_sync_is_retried_until_exact() {
-    let (_h, hub_data) = data_dir();
-    let (_e, edge_data) = data_dir();
-    let hub1 = hub(&hub_data);
-    stock(&hub1.client()).await;
-    let mut proxy = Proxy::start(addr(&hub1.url)).await;
-    let edge = edge(&edge_data, &proxy.url());
-    let eapi = edge.client();
-    proxy.cut();
-    let (events, net) = till_traffic("k9h", 30_000);
-    for chunk in events.chunks(5_000) {
-        assert_eq!(eapi.post_events(EDGE_TILL, &Value::Array(chunk.to_vec())).await.0, 200);
-    }
-    proxy.restore().await;
-    let hapi = hub1.client();
+    let mut l = linked(&STOCK).await;
+    let (_, net) = offline_traffic(&mut l, "k9h", 30_000).await;
+    l.proxy.restore().await;
+    let hapi = l.hapi.clone();
     until("the sync to start", 20, || async { hapi.position("S0", "berlin").await.0 != 1000 }).await;
-    hub1.kill9();
+    l.hub.kill9();
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let hub2 = hub(&hub_data);
-    proxy.retarget(addr(&hub2.url));
-    let hapi = hub2.client();
-    drained(&eapi, 60).await;
-    for (i, n) in net.iter().enumerate() {
-        assert_eq!(hapi.position(&format!("S{i}"), "berlin").await.0, 1000 + n, "S{i}");
-    }
+    let hub2 = hub(&l.hub_data);
+    l.proxy.retarget(addr(&hub2.url));
+    drained(&l.eapi, 60).await;
+    hub_exact(&hub2.client(), &net).await;
 }
 
 #[tokio::test]
 async fn an_online_hold_and_an_offline_sale_of_the_last_unit_are_reported_oversold() {
-    let (_h, hub_data) = data_dir();
-    let (_e, edge_data) = data_dir();
-    let hub = hub(&hub_data);
-    let hapi = hub.client();
-    hapi.post_events(TOKEN, &json!([ev("stock:last", "receipt", "LAST", "berlin", 1)])).await;
-    let mut proxy = Proxy::start(addr(&hub.url)).await;
-    let edge = edge(&edge_data, &proxy.url());
-    let eapi = edge.client();
-    until("the edge to learn the stock", 10, || async { eapi.position("LAST", "berlin").await.0 == 1 }).await;
-    proxy.cut();
-    let (s, _) = hapi.reserve("LAST", "berlin", 1, "online-shopper-key-0001").await;
+    let mut l = linked(&[("LAST", 1)]).await;
+    l.proxy.cut();
+    let (s, _) = l.hapi.reserve("LAST", "berlin", 1, "online-shopper-key-0001").await;
     assert_eq!(s, 201, "online, the unit is still available");
-    assert_eq!(eapi.post_events(EDGE_TILL, &json!([ev("offline:last", "sale", "LAST", "berlin", 1)])).await.0, 200);
-    proxy.restore().await;
-    drained(&eapi, 20).await;
-    assert_eq!(hapi.position("LAST", "berlin").await, (0, 1, -1, 3));
-    let r = hapi.http.get(hapi.url("/v1/oversold")).bearer_auth(STORE).send().await.unwrap();
+    assert_eq!(l.eapi.post_events(EDGE_TILL, &json!([ev("offline:last", "sale", "LAST", "berlin", 1)])).await.0, 200);
+    l.proxy.restore().await;
+    drained(&l.eapi, 20).await;
+    assert_eq!(l.hapi.position("LAST", "berlin").await, (0, 1, -1, 3));
+    let r = l.hapi.http.get(l.hapi.url("/v1/oversold")).bearer_auth(STORE).send().await.unwrap();
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["positions"][0]["sku"], "LAST", "{b}");
     assert_eq!(b["positions"][0]["available"], -1);
@@ -270,43 +259,32 @@ async fn an_online_hold_and_an_offline_sale_of_the_last_unit_are_reported_overso
 
 #[tokio::test]
 async fn reservations_made_while_the_store_was_offline_reach_the_store() {
-    let (_h, hub_data) = data_dir();
-    let (_e, edge_data) = data_dir();
-    let hub = hub(&hub_data);
-    let hapi = hub.client();
-    stock(&hapi).await;
-    let mut proxy = Proxy::start(addr(&hub.url)).await;
-    let edge = edge(&edge_data, &proxy.url());
-    let eapi = edge.client();
-    until("the edge to follow the hub", 10, || async { eapi.position("S2", "berlin").await.0 == 1000 }).await;
-    proxy.cut();
-    let (s, r) = hapi.reserve("S2", "berlin", 2, "pickup-while-offline-0001").await;
+    let mut l = linked(&STOCK).await;
+    l.proxy.cut();
+    let (s, r) = l.hapi.reserve("S2", "berlin", 2, "pickup-while-offline-0001").await;
     assert_eq!(s, 201);
     let list = |api: Api| async move {
         let r = api.http.get(api.url("/v1/reservations?location=berlin")).bearer_auth(EDGE_TILL).send().await.unwrap();
         r.json::<Value>().await.unwrap()
     };
+    let eapi = l.eapi.clone();
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(list(eapi.clone()).await["reservations"], json!([]), "offline: not known yet");
-    proxy.restore().await;
+    l.proxy.restore().await;
     until("the hold to reach the store", 15, || async { list(eapi.clone()).await["reservations"].as_array().unwrap().len() == 1 }).await;
-    let l = list(eapi.clone()).await;
-    assert_eq!((&l["reservations"][0]["id"], l["reservations"][0]["qty"].as_i64()), (&r["id"], Some(2)));
-    assert!(l["reservations"][0].get("token").is_none(), "staff never see the shopper's secret");
+    let got = list(eapi.clone()).await;
+    assert_eq!((&got["reservations"][0]["id"], got["reservations"][0]["qty"].as_i64()), (&r["id"], Some(2)));
+    assert!(got["reservations"][0].get("token").is_none(), "staff never see the shopper's secret");
     until("the store's availability to show the hold", 10, || async { eapi.position("S2", "berlin").await.1 == 2 }).await;
 }
 
 #[tokio::test]
 async fn the_edge_takes_only_its_own_location_and_no_reservations() {
-    let (_h, hub_data) = data_dir();
-    let (_e, edge_data) = data_dir();
-    let hub = hub(&hub_data);
-    let edge = edge(&edge_data, &hub.url);
-    let eapi = edge.client();
-    let (_, b) = eapi.post_events(EDGE_TILL, &json!([ev("x:1", "sale", "S", "hamburg", 1)])).await;
+    let l = linked(&[]).await;
+    let (_, b) = l.eapi.post_events(EDGE_TILL, &json!([ev("x:1", "sale", "S", "hamburg", 1)])).await;
     assert_eq!(b["results"][0]["error"]["code"], "forbidden_location");
-    let (s, _) = eapi.reserve("S", "berlin", 1, "not-at-the-edge-0001").await;
+    let (s, _) = l.eapi.reserve("S", "berlin", 1, "not-at-the-edge-0001").await;
     assert_eq!(s, 405, "reservations are the hub's");
-    let (s, _) = eapi.post_events("nope", &json!([])).await;
+    let (s, _) = l.eapi.post_events("nope", &json!([])).await;
     assert_eq!(s, 401);
 }

@@ -34,6 +34,11 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, writer: Writer, shutd
             Ok(r) if r.status().is_success() => match r.json::<LocationChanges>().await {
                 Ok(changes) => {
                     failures = 0;
+                    {
+                        let mut info = edge.info.lock().expect("sync info");
+                        info.online = true;
+                        info.last_error = None;
+                    }
                     // A hub that lost its data starts over below our mark: follow it from scratch.
                     let from_scratch = changes.version < since;
                     *edge.reservations.write().expect("reservations lock") = changes.reservations.clone();
@@ -53,8 +58,12 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, writer: Writer, shutd
                 tracing::warn!(status = %r.status(), "the hub refused to share the location's changes");
                 backoff(failures)
             }
-            Err(_) => {
+            Err(e) => {
                 failures += 1;
+                let mut info = edge.info.lock().expect("sync info");
+                info.online = false;
+                info.last_error = Some(format!("the hub cannot be reached: {e}"));
+                drop(info);
                 backoff(failures)
             }
         };
