@@ -55,7 +55,7 @@ pub fn view(row: &ReservationRow, now: Millis, with_token: bool) -> ReservationV
 }
 
 #[derive(Deserialize)]
-struct Body_ {
+struct ReserveFields {
     sku: Option<Value>,
     location: Option<Value>,
     qty: Option<Value>,
@@ -76,7 +76,7 @@ pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Body)
         code: "payload_too_large",
         message: "A reservation request is a small JSON object: at most 16 KiB.".into(),
     })?;
-    let b: Body_ = serde_json::from_slice(&bytes)
+    let b: ReserveFields = serde_json::from_slice(&bytes)
         .map_err(|e| ApiError::bad("malformed_body", format!("the body is not a JSON object ({e})")))?;
     let sku = Sku::parse(string_field(&b.sku, "sku", "invalid_sku")?)
         .map_err(|e| ApiError::bad("invalid_sku", format!("`sku` {e}")))?;
