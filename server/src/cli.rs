@@ -39,39 +39,60 @@ pub struct ServeArgs {
     /// Directory of the SQLite ledger.
     #[arg(long, env = "SHELFCAST_DATA", default_value = "./shelfcast-data")]
     pub data: PathBuf,
+    #[command(flatten)]
+    pub access: Access,
+    /// How long a reservation holds stock unless confirmed.
+    #[arg(long, env = "SHELFCAST_HOLD_TTL", default_value = "15m", value_parser = duration)]
+    pub hold_ttl: Duration,
+    /// Serve the demo product page at `/`, seed stock and run simulated tills.
+    #[arg(long, env = "SHELFCAST_DEMO")]
+    pub demo: bool,
+}
+
+/// Who may write, which shop pages may read, and what counts as low stock: the same for the
+/// hub and an edge node.
+#[derive(Args, Debug)]
+pub struct Access {
     /// `TOKEN=LOC1,LOC2` or `TOKEN=*`: a device token and the locations it may write. Repeatable.
+    /// On an edge node each token is narrowed to `--location`.
     #[arg(long = "device-token", env = "SHELFCAST_DEVICE_TOKEN", value_delimiter = ';')]
     pub device_tokens: Vec<String>,
     /// A shop origin allowed to read, stream and reserve from a browser. Repeatable; `*` for any.
     #[arg(long = "allow-origin", env = "SHELFCAST_ALLOW_ORIGIN", value_delimiter = ';')]
     pub allow_origins: Vec<String>,
-    /// How long a reservation holds stock unless confirmed.
-    #[arg(long, env = "SHELFCAST_HOLD_TTL", default_value = "15m", value_parser = duration)]
-    pub hold_ttl: Duration,
     /// `low_stock` applies while 0 < available <= this.
     #[arg(long, env = "SHELFCAST_LOW_STOCK", default_value_t = shelfcast_protocol::DEFAULT_LOW_STOCK)]
     pub low_stock: i64,
-    /// Serve the demo product page at `/`, seed stock and run simulated tills.
-    #[arg(long, env = "SHELFCAST_DEMO")]
-    pub demo: bool,
+}
+
+impl Access {
+    /// Applies these flags to `c`; `fallback` is the token spec used when no `--device-token` is given.
+    fn apply(&self, mut c: HubConfig, fallback: Option<String>) -> Result<HubConfig, String> {
+        let mut specs: Vec<String> = self.device_tokens.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        if specs.is_empty() {
+            specs.extend(fallback);
+        }
+        for spec in &specs {
+            c = c.with_device_token(spec)?;
+        }
+        c.allow_origins = self.allow_origins.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        if self.low_stock < 0 {
+            return Err("--low-stock must be zero or more".into());
+        }
+        c.low_stock = self.low_stock;
+        Ok(c)
+    }
 }
 
 impl ServeArgs {
     pub fn config(&self) -> Result<HubConfig, String> {
         let mut c = HubConfig::new(self.data.clone());
         c.listen = self.listen;
-        for spec in self.device_tokens.iter().filter(|s| !s.trim().is_empty()) {
-            c = c.with_device_token(spec.trim())?;
-        }
-        c.allow_origins = self.allow_origins.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+        c = self.access.apply(c, None)?;
         if self.hold_ttl.is_zero() {
             return Err("--hold-ttl must be longer than zero".into());
         }
         c.hold_ttl = self.hold_ttl;
-        if self.low_stock < 0 {
-            return Err("--low-stock must be zero or more".into());
-        }
-        c.low_stock = self.low_stock;
         c.demo = self.demo;
         Ok(c)
     }
@@ -93,14 +114,10 @@ pub struct EdgeArgs {
     /// Directory of the edge's own SQLite ledger.
     #[arg(long, env = "SHELFCAST_DATA", default_value = "./shelfcast-edge")]
     pub data: PathBuf,
-    /// Local device tokens (`TOKEN=LOC` or `TOKEN=*`), narrowed to `--location`. Repeatable.
-    /// Without any, the hub token is also accepted from the store's devices.
-    #[arg(long = "device-token", env = "SHELFCAST_DEVICE_TOKEN", value_delimiter = ';')]
-    pub device_tokens: Vec<String>,
-    #[arg(long = "allow-origin", env = "SHELFCAST_ALLOW_ORIGIN", value_delimiter = ';')]
-    pub allow_origins: Vec<String>,
-    #[arg(long, env = "SHELFCAST_LOW_STOCK", default_value_t = shelfcast_protocol::DEFAULT_LOW_STOCK)]
-    pub low_stock: i64,
+    /// Local device tokens; without any `--device-token`, the store's hub token is accepted
+    /// from the store's devices too.
+    #[command(flatten)]
+    pub access: Access,
     /// The least time between two fetches of the hub's changes (each waits at the hub for the
     /// next change).
     #[arg(long, env = "SHELFCAST_FOLLOW_EVERY", default_value = "100ms", value_parser = duration)]
@@ -112,16 +129,7 @@ impl EdgeArgs {
         let location = shelfcast_protocol::LocationId::parse(&self.location).map_err(|e| format!("--location {e}"))?;
         let mut c = HubConfig::new(self.data.clone());
         c.listen = self.listen;
-        let specs: Vec<String> = if self.device_tokens.iter().all(|s| s.trim().is_empty()) {
-            vec![format!("{}={}", self.token, location)]
-        } else {
-            self.device_tokens.clone()
-        };
-        for spec in specs.iter().filter(|s| !s.trim().is_empty()) {
-            c = c.with_device_token(spec.trim())?;
-        }
-        c.allow_origins = self.allow_origins.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-        c.low_stock = self.low_stock;
+        c = self.access.apply(c, Some(format!("{}={}", self.token, location)))?;
         c.edge = Some(crate::edge::EdgeLink {
             location,
             hub: self.hub.trim_end_matches('/').to_string(),
