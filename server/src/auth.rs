@@ -1,13 +1,26 @@
-//! Device tokens. Only a SHA-256 digest of each token is kept in memory, so a heap dump or a log
-//! line never holds a usable secret; looking a digest up in a map does not leak the token's
-//! bytes through timing the way comparing strings would.
+//! Who may do what.
+//!
+//! Device tokens: only a SHA-256 digest of each token is kept (in memory, and optionally in the
+//! tokens file as `sha256:<hex>`), so a heap dump, a log line or a copied config never holds a
+//! usable secret. A request's token is hashed and the digest looked up; the final comparison of
+//! digests is constant-time, and timing the lookup could at most reveal bits of a digest, which
+//! do not help anyone find a token (that would take a SHA-256 preimage).
+//!
+//! Tokens come from `--device-token` flags (fixed for the life of the process) and from an
+//! optional `--tokens-file`, re-read on SIGHUP, when the file changes, and on
+//! `POST /admin/reload`: tokens rotate without a restart. A file that does not parse leaves the
+//! tokens in force as they were, and says which line is wrong.
+//!
+//! The admin token guards the operational endpoints (`/metrics`, `/admin/*`).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
 
 use axum::http::{header, HeaderMap};
 use sha2::{Digest, Sha256};
 use shelfcast_protocol::LocationId;
+use subtle::ConstantTimeEq;
 
 /// The locations one device may write.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -23,11 +36,16 @@ impl Scope {
             Scope::Locations(ls) => ls.contains(location),
         }
     }
+
+    fn narrowed_to(&self, location: &LocationId) -> Scope {
+        Scope::Locations(if self.allows(location) { vec![location.clone()] } else { Vec::new() })
+    }
 }
 
+/// A set of device tokens, by digest.
 #[derive(Clone, Debug, Default)]
 pub struct DeviceTokens {
-    by_digest: Arc<HashMap<[u8; 32], Scope>>,
+    by_digest: HashMap<[u8; 32], Scope>,
 }
 
 pub fn digest(token: &str) -> [u8; 32] {
@@ -35,14 +53,24 @@ pub fn digest(token: &str) -> [u8; 32] {
 }
 
 impl DeviceTokens {
-    /// Adds `TOKEN=LOC1,LOC2` or `TOKEN=*`.
+    /// Adds `TOKEN=LOC1,LOC2`, `TOKEN=*`, or the same with `sha256:<64 hex digits>` in place of
+    /// the token (what `shelfcast hash-token` prints), so a tokens file need not hold secrets.
     pub fn add_spec(&mut self, spec: &str) -> Result<(), String> {
         let (token, locations) = spec
             .rsplit_once('=')
-            .ok_or_else(|| format!("device token `{}…` must look like TOKEN=LOC1,LOC2 or TOKEN=*", prefix(spec)))?;
-        if token.is_empty() || !token.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-            return Err("a device token must be printable ASCII without spaces".into());
-        }
+            .ok_or_else(|| "a device token must look like TOKEN=LOC1,LOC2 or TOKEN=* (the token itself is not repeated here)".to_string())?;
+        let digest = match token.strip_prefix("sha256:") {
+            Some(hex_digest) => {
+                let mut d = [0u8; 32];
+                hex::decode_to_slice(hex_digest, &mut d)
+                    .map_err(|_| "a hashed device token must be sha256: and 64 hex digits".to_string())?;
+                d
+            }
+            None if token.is_empty() || !token.bytes().all(|b| (0x21..=0x7e).contains(&b)) => {
+                return Err("a device token must be printable ASCII without spaces".into());
+            }
+            None => digest(token),
+        };
         let scope = if locations.trim() == "*" {
             Scope::All
         } else {
@@ -52,34 +80,123 @@ impl DeviceTokens {
                 .collect::<Result<Vec<_>, _>>()?;
             Scope::Locations(ls)
         };
-        Arc::make_mut(&mut self.by_digest).insert(digest(token), scope);
+        self.by_digest.insert(digest, scope);
         Ok(())
     }
 
-    /// The same tokens, each narrowed to `location`: an edge node writes only its own store.
-    pub fn restricted_to(&self, location: &LocationId) -> DeviceTokens {
-        let by_digest = self
-            .by_digest
-            .iter()
-            .map(|(d, s)| {
-                let narrowed = if s.allows(location) { vec![location.clone()] } else { Vec::new() };
-                (*d, Scope::Locations(narrowed))
-            })
-            .collect();
-        DeviceTokens { by_digest: Arc::new(by_digest) }
+    /// A tokens file: one spec a line; blank lines and lines starting with `#` are skipped.
+    pub fn parse_file(text: &str) -> Result<DeviceTokens, String> {
+        let mut tokens = DeviceTokens::default();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            tokens.add_spec(line).map_err(|e| format!("line {}: {e}", n + 1))?;
+        }
+        Ok(tokens)
     }
 
     pub fn is_empty(&self) -> bool {
         self.by_digest.is_empty()
     }
 
-    pub fn scope(&self, token: &str) -> Option<&Scope> {
-        self.by_digest.get(&digest(token))
+    pub fn len(&self) -> usize {
+        self.by_digest.len()
+    }
+
+    fn scope_of(&self, digest: &[u8; 32]) -> Option<&Scope> {
+        let (stored, scope) = self.by_digest.get_key_value(digest)?;
+        bool::from(stored.ct_eq(digest)).then_some(scope)
+    }
+
+    fn merged(&self, other: &DeviceTokens) -> DeviceTokens {
+        let mut by_digest = self.by_digest.clone();
+        by_digest.extend(other.by_digest.iter().map(|(d, s)| (*d, s.clone())));
+        DeviceTokens { by_digest }
     }
 }
 
-fn prefix(s: &str) -> &str {
-    &s[..s.len().min(4)]
+/// The tokens in force, shared by every request handler; cheap to clone.
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// From the command line (and the demo): always in force.
+    fixed: DeviceTokens,
+    file: Option<PathBuf>,
+    current: RwLock<Arc<DeviceTokens>>,
+    /// On an edge node: every token is narrowed to the store's own location.
+    restrict: Option<LocationId>,
+    admin: Option<[u8; 32]>,
+}
+
+impl Credentials {
+    /// Loads `file` (if any) on top of `fixed`; fails if the file cannot be read or parsed.
+    pub fn new(fixed: DeviceTokens, file: Option<PathBuf>, restrict: Option<LocationId>, admin: Option<&str>) -> Result<Self, String> {
+        let c = Credentials {
+            inner: Arc::new(Inner { fixed, file, current: RwLock::default(), restrict, admin: admin.map(digest) }),
+        };
+        c.reload()?;
+        Ok(c)
+    }
+
+    /// Re-reads the tokens file. On failure the tokens in force stay as they were.
+    pub fn reload(&self) -> Result<usize, String> {
+        let from_file = match &self.inner.file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+                DeviceTokens::parse_file(&text).map_err(|e| format!("{}: {e}", path.display()))?
+            }
+            None => DeviceTokens::default(),
+        };
+        let merged = Arc::new(self.inner.fixed.merged(&from_file));
+        let n = merged.len();
+        *self.inner.current.write().expect("tokens lock") = merged;
+        Ok(n)
+    }
+
+    pub fn file(&self) -> Option<&PathBuf> {
+        self.inner.file.as_ref()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.inner.current.read().expect("tokens lock").is_empty()
+    }
+
+    /// The locations `token` may write, or `None` for an unknown token.
+    pub fn scope(&self, token: &str) -> Option<Scope> {
+        let current = self.inner.current.read().expect("tokens lock").clone();
+        let scope = current.scope_of(&digest(token))?;
+        Some(match &self.inner.restrict {
+            Some(location) => scope.narrowed_to(location),
+            None => scope.clone(),
+        })
+    }
+
+    /// The scope of the request's bearer token, or a 401 saying `hint`.
+    pub fn device(&self, headers: &HeaderMap, hint: &str) -> Result<Scope, crate::error::ApiError> {
+        bearer(headers).and_then(|t| self.scope(t)).ok_or_else(|| crate::error::ApiError::Unauthorized(hint.into()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.current.read().expect("tokens lock").len()
+    }
+
+    pub fn has_admin(&self) -> bool {
+        self.inner.admin.is_some()
+    }
+
+    /// Whether the request carries the admin token (constant-time on the digests).
+    pub fn is_admin(&self, headers: &HeaderMap) -> bool {
+        match (&self.inner.admin, bearer(headers)) {
+            (Some(admin), Some(token)) => bool::from(admin.ct_eq(&digest(token))),
+            _ => false,
+        }
+    }
 }
 
 /// The bearer token of a request, if it carries a well-formed one.
@@ -93,19 +210,69 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
 mod tests {
     use super::*;
 
+    fn creds(fixed: &[&str], file: Option<PathBuf>, restrict: Option<&str>) -> Credentials {
+        let mut t = DeviceTokens::default();
+        for s in fixed {
+            t.add_spec(s).unwrap();
+        }
+        Credentials::new(t, file, restrict.map(|l| LocationId::parse(l).unwrap()), Some("admin-secret")).unwrap()
+    }
+
     #[test]
     fn scopes() {
-        let mut t = DeviceTokens::default();
-        t.add_spec("t1=berlin,hamburg").unwrap();
-        t.add_spec("t2=*").unwrap();
+        let c = creds(&["t1=berlin,hamburg", "t2=*"], None, None);
         let berlin = LocationId::parse("berlin").unwrap();
         let paris = LocationId::parse("paris").unwrap();
-        assert!(t.scope("t1").unwrap().allows(&berlin));
-        assert!(!t.scope("t1").unwrap().allows(&paris));
-        assert!(t.scope("t2").unwrap().allows(&paris));
-        assert!(t.scope("t3").is_none());
+        assert!(c.scope("t1").unwrap().allows(&berlin));
+        assert!(!c.scope("t1").unwrap().allows(&paris));
+        assert!(c.scope("t2").unwrap().allows(&paris));
+        assert!(c.scope("t3").is_none());
+        let mut t = DeviceTokens::default();
         assert!(t.add_spec("nolocations").is_err());
         assert!(t.add_spec("t=bad place").is_err());
+        assert!(t.add_spec("sha256:abc=berlin").is_err());
+    }
+
+    #[test]
+    fn an_edge_narrows_every_token_to_its_store() {
+        let c = creds(&["t1=berlin,hamburg", "t2=*", "t3=paris"], None, Some("berlin"));
+        let berlin = LocationId::parse("berlin").unwrap();
+        let hamburg = LocationId::parse("hamburg").unwrap();
+        assert_eq!(c.scope("t1"), Some(Scope::Locations(vec![berlin.clone()])));
+        assert!(!c.scope("t2").unwrap().allows(&hamburg));
+        assert!(!c.scope("t3").unwrap().allows(&berlin));
+    }
+
+    #[test]
+    fn a_tokens_file_rotates_and_a_broken_one_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        let hashed = hex::encode(digest("till-2"));
+        std::fs::write(&path, format!("# tills\ntill-1=berlin\n\nsha256:{hashed}=hamburg\n")).unwrap();
+        let c = creds(&["fixed=*"], Some(path.clone()), None);
+        assert!(c.scope("till-1").is_some() && c.scope("till-2").is_some() && c.scope("fixed").is_some());
+        assert!(c.scope(&format!("sha256:{hashed}")).is_none(), "the digest itself is not a token");
+
+        std::fs::write(&path, "till-3=berlin\n").unwrap();
+        assert_eq!(c.reload(), Ok(2));
+        assert!(c.scope("till-1").is_none(), "a token removed from the file stops working");
+        assert!(c.scope("till-3").is_some() && c.scope("fixed").is_some());
+
+        std::fs::write(&path, "till-4=berlin\nbroken line\n").unwrap();
+        let err = c.reload().unwrap_err();
+        assert!(err.contains("line 2"), "{err}");
+        assert!(c.scope("till-3").is_some() && c.scope("till-4").is_none(), "a broken file changes nothing");
+    }
+
+    #[test]
+    fn admin_token() {
+        let c = creds(&[], None, None);
+        let mut h = HeaderMap::new();
+        assert!(!c.is_admin(&h));
+        h.insert(header::AUTHORIZATION, "Bearer admin-secret".parse().unwrap());
+        assert!(c.is_admin(&h));
+        h.insert(header::AUTHORIZATION, "Bearer admin-secreT".parse().unwrap());
+        assert!(!c.is_admin(&h));
     }
 
     #[test]

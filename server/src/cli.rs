@@ -25,6 +25,11 @@ pub enum Command {
     Edge(EdgeArgs),
     /// Drive till, return and receipt traffic at a hub or edge node.
     Simulate(SimulateArgs),
+    /// Print the `sha256:<hex>` form of a device token, for a tokens file that holds no secrets.
+    HashToken {
+        /// The token as devices will send it.
+        token: String,
+    },
 }
 
 pub(crate) fn duration(s: &str) -> Result<Duration, String> {
@@ -57,6 +62,13 @@ pub struct Access {
     /// On an edge node each token is narrowed to `--location`.
     #[arg(long = "device-token", env = "SHELFCAST_DEVICE_TOKEN", value_delimiter = ';')]
     pub device_tokens: Vec<String>,
+    /// A file of device tokens, one `TOKEN=LOC1,LOC2` (or `sha256:<hex>=…`, see `hash-token`)
+    /// a line; re-read on SIGHUP and whenever it changes, so tokens rotate without a restart.
+    #[arg(long, env = "SHELFCAST_TOKENS_FILE")]
+    pub tokens_file: Option<PathBuf>,
+    /// The token that opens `/metrics` and `/admin/*` (without it they are open to all).
+    #[arg(long, env = "SHELFCAST_ADMIN_TOKEN")]
+    pub admin_token: Option<String>,
     /// A shop origin allowed to read, stream and reserve from a browser. Repeatable; `*` for any.
     #[arg(long = "allow-origin", env = "SHELFCAST_ALLOW_ORIGIN", value_delimiter = ';')]
     pub allow_origins: Vec<String>,
@@ -69,12 +81,14 @@ impl Access {
     /// Applies these flags to `c`; `fallback` is the token spec used when no `--device-token` is given.
     fn apply(&self, mut c: HubConfig, fallback: Option<String>) -> Result<HubConfig, String> {
         let mut specs: Vec<String> = self.device_tokens.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
-        if specs.is_empty() {
+        if specs.is_empty() && self.tokens_file.is_none() {
             specs.extend(fallback);
         }
         for spec in &specs {
             c = c.with_device_token(spec)?;
         }
+        c.tokens_file = self.tokens_file.clone();
+        c.admin_token = self.admin_token.clone().filter(|t| !t.is_empty());
         c.allow_origins = self.allow_origins.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
         if self.low_stock < 0 {
             return Err("--low-stock must be zero or more".into());

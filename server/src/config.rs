@@ -13,7 +13,12 @@ use crate::clock::Clock;
 pub struct HubConfig {
     pub listen: SocketAddr,
     pub data: PathBuf,
+    /// Device tokens from the command line: always in force.
     pub tokens: DeviceTokens,
+    /// More device tokens, re-read on SIGHUP and when the file changes.
+    pub tokens_file: Option<PathBuf>,
+    /// Guards `/metrics` and `/admin/*` when set.
+    pub admin_token: Option<String>,
     pub allow_origins: Vec<String>,
     pub hold_ttl: Duration,
     pub low_stock: i64,
@@ -23,6 +28,8 @@ pub struct HubConfig {
     pub sweep_interval: Duration,
     /// How often an idle stream sends a comment line so proxies keep it open.
     pub heartbeat: Duration,
+    /// How often the tokens file is checked for changes.
+    pub tokens_poll: Duration,
     /// Set when this process is an edge node rather than the hub.
     pub edge: Option<crate::edge::EdgeLink>,
 }
@@ -33,6 +40,8 @@ impl HubConfig {
             listen: "127.0.0.1:8080".parse().expect("a valid address"),
             data,
             tokens: DeviceTokens::default(),
+            tokens_file: None,
+            admin_token: None,
             allow_origins: Vec::new(),
             hold_ttl: Duration::from_secs(15 * 60),
             low_stock: DEFAULT_LOW_STOCK,
@@ -40,6 +49,7 @@ impl HubConfig {
             clock: Clock::System,
             sweep_interval: Duration::from_millis(250),
             heartbeat: Duration::from_secs(10),
+            tokens_poll: Duration::from_secs(1),
             edge: None,
         }
     }

@@ -36,6 +36,9 @@ pub enum ApiError {
     /// 422: an idempotency key reused for a different request.
     #[error("this key was already used for a different reservation")]
     KeyReused,
+    /// 422: well-formed, but cannot be carried out as asked.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
     /// 503: storage cannot take writes right now; nothing was changed.
     #[error("storage unavailable")]
     Unavailable,
@@ -72,6 +75,7 @@ impl ApiError {
                 "This key was already used for a different sku, location or quantity: use a fresh key.".into(),
                 None,
             ),
+            ApiError::Unprocessable { code, message } => (StatusCode::UNPROCESSABLE_ENTITY, code, message.clone(), None),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "storage_unavailable",

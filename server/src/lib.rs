@@ -18,7 +18,7 @@
 //! - [`edge`]: the edge node: the same engine in a store, forwarding to and following the hub.
 //! - [`server`]: wiring: open storage, start the writer, serve until shutdown.
 
-mod auth;
+pub mod auth;
 pub mod cli;
 mod clock;
 pub mod config;

@@ -13,6 +13,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => args.config(),
         Command::Edge(args) => args.config(),
         Command::Simulate(args) => return shelfcast_server::simulate::run(args).await.map(|_| ()),
+        Command::HashToken { token } => {
+            println!("sha256:{}", hex::encode(shelfcast_server::auth::digest(&token)));
+            return Ok(());
+        }
     }
     .map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;

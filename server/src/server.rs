@@ -11,6 +11,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Credentials;
 use crate::config::HubConfig;
 use crate::demo;
 use crate::engine::state::Entry;
@@ -80,7 +81,6 @@ fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<Pre
     let mut extra = Router::new();
     let mut edge = None;
     if let Some(link) = config.edge.clone() {
-        tokens = tokens.restricted_to(&link.location);
         let db = Store::open_sync(&config.data).context("opening the sync bookkeeping")?;
         tracing::info!(location = %link.location, hub = %link.hub, "edge node: forwarding to and following the hub");
         edge = Some(crate::edge::start(link, db, state.clone(), writer.clone(), shutdown.clone()));
@@ -92,8 +92,15 @@ fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<Pre
         println!("demo device token: {demo_token}");
         extra = demo::routes();
     }
+    let restrict = config.edge.as_ref().map(|l| l.location.clone());
+    let tokens = Credentials::new(tokens, config.tokens_file.clone(), restrict, config.admin_token.as_deref())
+        .map_err(anyhow::Error::msg)
+        .context("loading device tokens")?;
+    if tokens.file().is_some() {
+        tokio::spawn(reload_tokens(tokens.clone(), config.tokens_poll, shutdown.clone()));
+    }
     if tokens.is_empty() {
-        tracing::warn!("no --device-token given: every ingest request will be answered 401");
+        tracing::warn!("no device token given: every ingest request will be answered 401");
     }
     let app = AppState {
         state,
@@ -122,5 +129,39 @@ impl Prepared {
             .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
         tracing::info!("hub stopped");
         Ok(())
+    }
+}
+
+/// Re-reads the tokens file on SIGHUP and whenever its modification time or size changes.
+async fn reload_tokens(tokens: Credentials, every: std::time::Duration, shutdown: CancellationToken) {
+    let Some(path) = tokens.file().cloned() else { return };
+    let stamp = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| (m.modified().ok(), m.len()));
+    let mut seen = stamp(&path);
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    loop {
+        #[cfg(unix)]
+        let hangup = async {
+            match hup.as_mut() {
+                Some(h) => h.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup = std::future::pending::<Option<()>>();
+        let why = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = hangup => "SIGHUP",
+            _ = tokio::time::sleep(every) => {
+                let now = stamp(&path);
+                if now == seen { continue; }
+                "the file changed"
+            }
+        };
+        seen = stamp(&path);
+        match tokens.reload() {
+            Ok(n) => tracing::info!(tokens = n, file = %path.display(), why, "device tokens reloaded"),
+            Err(error) => tracing::error!(%error, why, "device tokens NOT reloaded; the previous tokens stay in force"),
+        }
     }
 }

@@ -13,7 +13,6 @@ use shelfcast_protocol::clock::format_rfc3339;
 use shelfcast_protocol::wire::{ErrorDetail, EventResult, ResultStatus, SyncStatus};
 
 use super::Edge;
-use crate::auth;
 use crate::error::ApiError;
 use crate::http::AppState;
 
@@ -73,9 +72,7 @@ struct Location {
 /// reservations at this store, as last learned from the hub.
 async fn reservations(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<Location>) -> Result<Json<Value>, ApiError> {
     let edge = edge(&app)?;
-    let scope = auth::bearer(&headers)
-        .and_then(|t| app.tokens.scope(t))
-        .ok_or_else(|| ApiError::Unauthorized("Send a device token as `Authorization: Bearer <token>`.".into()))?;
+    let scope = app.tokens.device(&headers, "Send a device token as `Authorization: Bearer <token>`.")?;
     if !scope.allows(&edge.link.location) {
         return Err(ApiError::Forbidden("This device token does not cover this store.".into()));
     }

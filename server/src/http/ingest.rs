@@ -16,17 +16,13 @@ use shelfcast_protocol::ledger::Outcome;
 use shelfcast_protocol::wire::{ErrorDetail, EventResult, IngestResponse, ResultStatus};
 
 use super::AppState;
-use crate::auth;
 use crate::error::ApiError;
 
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 pub const MAX_EVENTS: usize = 10_000;
 
 pub async fn post_events(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<IngestResponse>, ApiError> {
-    let scope = auth::bearer(&headers)
-        .and_then(|t| app.tokens.scope(t))
-        .ok_or_else(|| ApiError::Unauthorized("Send a device token as `Authorization: Bearer <token>`.".into()))?
-        .clone();
+    let scope = app.tokens.device(&headers, "Send a device token as `Authorization: Bearer <token>`.")?;
     let ndjson = match content_type(&headers) {
         Some("application/json") => false,
         Some("application/x-ndjson") => true,

@@ -22,7 +22,7 @@ use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::trace::TraceLayer;
 
-use crate::auth::DeviceTokens;
+use crate::auth::Credentials;
 use crate::engine::{State, Writer};
 use crate::error::{error_response, json_errors, ApiError};
 use crate::metrics::Metrics;
@@ -32,7 +32,7 @@ use crate::metrics::Metrics;
 pub struct AppState {
     pub state: Arc<State>,
     pub writer: Writer,
-    pub tokens: DeviceTokens,
+    pub tokens: Credentials,
     pub metrics: Arc<Metrics>,
     /// Reads beside the writer (reservation lookups, readiness).
     pub reader: Arc<Mutex<rusqlite::Connection>>,
@@ -62,6 +62,8 @@ pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>, hub
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))
+        .route("/admin/status", get(ops::status))
+        .route("/admin/reload", post(ops::reload))
         .route("/embed/{*path}", get(embed::file).layer(CompressionLayer::new()))
         .merge(extra)
         .fallback(not_found)

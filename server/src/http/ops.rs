@@ -1,7 +1,7 @@
-//! `/healthz`, `/readyz`, `/metrics`.
+//! `/healthz`, `/readyz`, `/metrics`, and the admin endpoints `/admin/status`, `/admin/reload`.
 
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
@@ -28,8 +28,54 @@ pub async fn readyz(State(app): State<AppState>) -> Result<impl IntoResponse, Ap
     Ok(Json(json!({"status": "ready", "version": app.state.published()})))
 }
 
-pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
+/// With `--admin-token`, operational endpoints need it; `/metrics` is open without one.
+fn admin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if app.tokens.has_admin() && !app.tokens.is_admin(headers) {
+        return Err(ApiError::Unauthorized("Send the admin token as `Authorization: Bearer <token>`.".into()));
+    }
+    Ok(())
+}
+
+/// `/admin/*` exists only on a hub started with `--admin-token`.
+fn admin_only(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    if !app.tokens.has_admin() {
+        return Err(ApiError::NotFound("Admin endpoints are enabled by starting with --admin-token.".into()));
+    }
+    admin(app, headers)
+}
+
+pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    admin(&app, &headers)?;
     app.metrics.open_streams.set(app.state.fanout.open_streams() as i64);
     app.metrics.oversold.set(app.state.oversold(app.state.clock.now(), |_| true).len() as i64);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render())
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render()))
+}
+
+/// `GET /admin/status`: what an operator checks first.
+pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    admin_only(&app, &headers)?;
+    Ok(Json(json!({
+        "version": app.state.published(),
+        "positions": app.state.len(),
+        "open_streams": app.state.fanout.open_streams(),
+        "device_tokens": app.tokens.len(),
+        "tokens_file": app.tokens.file().map(|p| p.display().to_string()),
+        "edge": app.edge.is_some(),
+    })))
+}
+
+/// `POST /admin/reload`: re-reads the tokens file now (as SIGHUP does). A file that does not
+/// parse is a 422 naming the line, and the tokens in force stay as they were.
+pub async fn reload(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
+    admin_only(&app, &headers)?;
+    if app.tokens.file().is_none() {
+        return Err(ApiError::bad("no_tokens_file", "This hub was started without --tokens-file: there is nothing to reload."));
+    }
+    match app.tokens.reload() {
+        Ok(n) => {
+            tracing::info!(tokens = n, why = "POST /admin/reload", "device tokens reloaded");
+            Ok(Json(json!({"device_tokens": n})))
+        }
+        Err(message) => Err(ApiError::Unprocessable { code: "invalid_tokens_file", message }),
+    }
 }

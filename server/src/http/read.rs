@@ -8,7 +8,6 @@ use shelfcast_protocol::wire::{LocationChanges, PositionsResponse};
 use shelfcast_protocol::{LocationId, Reservation, ReservationStatus};
 
 use super::{selection, AppState};
-use crate::auth;
 use crate::error::ApiError;
 
 pub async fn availability(State(app): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<PositionsResponse>, ApiError> {
@@ -21,9 +20,7 @@ pub async fn availability(State(app): State<AppState>, RawQuery(q): RawQuery) ->
 /// the device token covers, so a merchant can act (call the shopper, move stock). Counts are
 /// never "fixed" by dropping events: this list is how the conflict is made visible.
 pub async fn oversold(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<PositionsResponse>, ApiError> {
-    let scope = auth::bearer(&headers)
-        .and_then(|t| app.tokens.scope(t))
-        .ok_or_else(|| ApiError::Unauthorized("Send a device token as `Authorization: Bearer <token>`.".into()))?;
+    let scope = app.tokens.device(&headers, "Send a device token as `Authorization: Bearer <token>`.")?;
     let positions = app.state.oversold(app.state.clock.now(), |k| scope.allows(&k.location));
     Ok(Json(PositionsResponse { positions }))
 }
@@ -48,9 +45,7 @@ pub async fn location_changes(
     headers: HeaderMap,
 ) -> Result<Json<LocationChanges>, ApiError> {
     let location = LocationId::parse(&location).map_err(|e| ApiError::bad("invalid_location", format!("location {e}")))?;
-    let scope = auth::bearer(&headers)
-        .and_then(|t| app.tokens.scope(t))
-        .ok_or_else(|| ApiError::Unauthorized("Send the location's device token as `Authorization: Bearer <token>`.".into()))?;
+    let scope = app.tokens.device(&headers, "Send the location's device token as `Authorization: Bearer <token>`.")?;
     if !scope.allows(&location) {
         return Err(ApiError::Forbidden(format!("This device token does not cover `{location}`.")));
     }

@@ -154,9 +154,6 @@ pub async fn confirm(State(app): State<AppState>, Path(id): Path<String>, header
 
 /// Picked up at the store, by a device of that location.
 pub async fn fulfil(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
-    let scope = auth::bearer(&headers)
-        .and_then(|t| app.tokens.scope(t))
-        .ok_or_else(|| ApiError::Unauthorized("Fulfilment needs the location's device token.".into()))?
-        .clone();
+    let scope = app.tokens.device(&headers, "Fulfilment needs the location's device token.")?;
     act(&app, id, ActAuth::Device(scope), Action::Fulfil, "fulfilled").await
 }

@@ -80,19 +80,34 @@ impl ChildHub {
 
     /// `shelfcast <before> DATA <after>`, waiting for its `listening on` line.
     pub fn spawn_with(before: &[&str], data: &Path, after: &[&str]) -> ChildHub {
+        Self::spawn_logging(before, data, after, "warn", Stdio::inherit())
+    }
+
+    /// As `spawn_with`, logging at `level` to `stderr`.
+    pub fn spawn_logging(before: &[&str], data: &Path, after: &[&str], level: &str, stderr: Stdio) -> ChildHub {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shelfcast"))
             .args(before)
             .arg(data)
             .args(after)
-            .env("SHELFCAST_LOG", "warn")
+            .env("SHELFCAST_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start shelfcast serve");
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
         let url = line.trim().strip_prefix("listening on ").expect("first line names the address").to_string();
         ChildHub { child, url }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends `signal` (`HUP`, `TERM`, …) to the hub.
+    pub fn signal(&self, signal: &str) {
+        let ok = Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()).status().unwrap().success();
+        assert!(ok, "kill -{signal}");
     }
 
     pub fn kill9(mut self) {

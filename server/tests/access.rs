@@ -1,0 +1,170 @@
+//! Who may do what: device tokens that rotate without a restart (tokens file, SIGHUP, file
+//! change, `POST /admin/reload`), the admin token on operational endpoints, reservation tokens
+//! that cannot be guessed, and logs that never carry a secret.
+
+mod common;
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::*;
+use reqwest::Method;
+use serde_json::json;
+
+const ADMIN: &str = "admin-6f1d2c";
+
+async fn ingest_status(api: &Api, token: &str, id: &str) -> u16 {
+    api.post_events(token, &json!([ev(id, "receipt", "SKU-1", "berlin", 1)])).await.0
+}
+
+/// Polls until `token` gets `want` from ingest, for at most 10 s.
+async fn until_ingest(api: &Api, token: &str, want: u16) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut n = 0;
+    loop {
+        n += 1;
+        let got = ingest_status(api, token, &format!("poll-{token}-{n}")).await;
+        if got == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "token {token}: still {got}, wanted {want}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn device_tokens_rotate_without_a_restart() {
+    let (_dir, data) = data_dir();
+    let tokens = data.with_extension("tokens");
+    std::fs::write(&tokens, "# store tills\nold-till=berlin\n").unwrap();
+    let hub = ChildHub::spawn_with(
+        &["serve", "--listen", "127.0.0.1:0", "--data"],
+        &data,
+        &["--tokens-file", tokens.to_str().unwrap(), "--admin-token", ADMIN],
+    );
+    let api = hub.client();
+    assert_eq!(ingest_status(&api, "old-till", "a1").await, 200);
+    assert_eq!(ingest_status(&api, "new-till", "a2").await, 401);
+
+    // Rotation by SIGHUP: the new token works, the old one stops at once.
+    let hashed = String::from_utf8(
+        std::process::Command::new(env!("CARGO_BIN_EXE_shelfcast")).args(["hash-token", "new-till"]).output().unwrap().stdout,
+    )
+    .unwrap();
+    assert!(hashed.starts_with("sha256:") && !hashed.contains("new-till"), "{hashed}");
+    std::fs::write(&tokens, format!("{}=berlin\n", hashed.trim())).unwrap();
+    hub.signal("HUP");
+    until_ingest(&api, "new-till", 200).await;
+    assert_eq!(ingest_status(&api, "old-till", "a3").await, 401, "a rotated-out token stops working");
+
+    // A broken file changes nothing, whichever way the reload comes.
+    std::fs::write(&tokens, "third-till=berlin\nthis line is wrong\n").unwrap();
+    hub.signal("HUP");
+    let (status, _, body) =
+        api.raw(Method::POST, "/admin/reload", &[("authorization", &format!("Bearer {ADMIN}"))], "").await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("invalid_tokens_file") && body.contains("line 2"), "{body}");
+    assert_eq!(ingest_status(&api, "new-till", "a4").await, 200, "the tokens in force stay");
+    assert_eq!(ingest_status(&api, "third-till", "a5").await, 401);
+
+    // Rotation by editing the file alone: noticed within a few seconds.
+    std::fs::write(&tokens, "third-till=berlin\n").unwrap();
+    until_ingest(&api, "third-till", 200).await;
+    assert_eq!(ingest_status(&api, "new-till", "a6").await, 401);
+
+    // Scopes come from the file too.
+    let (_, body) = api.post_events("third-till", &json!([ev("h1", "receipt", "SKU-1", "hamburg", 1)])).await;
+    assert_eq!(body["results"][0]["error"]["code"], "forbidden_location");
+    hub.kill9();
+}
+
+#[tokio::test]
+async fn the_admin_token_guards_operations_and_nothing_else() {
+    let hub = TestHub::start_with(|c| c.admin_token = Some(ADMIN.into())).await;
+    let api = hub.client();
+    let admin = format!("Bearer {ADMIN}");
+    for path in ["/metrics", "/admin/status"] {
+        let (status, _, body) = api.raw(Method::GET, path, &[], "").await;
+        assert_eq!(status, 401, "{path} without the admin token: {body}");
+        assert!(body.contains("\"unauthorized\""), "{body}");
+        let (status, _, _) = api.raw(Method::GET, path, &[("authorization", &format!("Bearer {TOKEN}"))], "").await;
+        assert_eq!(status, 401, "{path}: a device token is not the admin token");
+        let (status, _, body) = api.raw(Method::GET, path, &[("authorization", &admin)], "").await;
+        assert_eq!(status, 200, "{path} with the admin token: {body}");
+    }
+    let (_, status) = api.get_json("/admin/status").await;
+    assert_eq!(status["error"]["code"], "unauthorized");
+    let (status, _, body) = api.raw(Method::GET, "/admin/status", &[("authorization", &admin)], "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("\"device_tokens\":2"), "{body}");
+    let (status, _, body) = api.raw(Method::POST, "/admin/reload", &[("authorization", &admin)], "").await;
+    assert_eq!(status, 400, "no tokens file to reload: {body}");
+    // Probes and the public API need no admin token.
+    assert_eq!(api.get_json("/healthz").await.0, 200);
+    assert_eq!(api.get_json("/readyz").await.0, 200);
+    assert_eq!(api.get_json("/v1/availability?sku=S&location=berlin").await.0, 200);
+
+    // Without an admin token, /metrics is open (the contract's probe) and /admin does not exist.
+    let open = TestHub::start().await;
+    assert_eq!(open.client().raw(Method::GET, "/metrics", &[], "").await.0, 200);
+    assert_eq!(open.client().raw(Method::GET, "/admin/status", &[], "").await.0, 404);
+}
+
+#[tokio::test]
+async fn reservation_tokens_are_long_random_and_private_to_their_holder() {
+    let hub = TestHub::start().await;
+    let api = hub.client();
+    api.post_events(TOKEN, &json!([ev("r", "receipt", "SKU-1", "berlin", 50)])).await;
+    let mut seen = std::collections::HashSet::new();
+    let mut first = None;
+    for i in 0..20 {
+        let (status, r) = api.reserve("SKU-1", "berlin", 1, &format!("shopper-key-{i:012}")).await;
+        assert_eq!(status, 201);
+        let token = r["token"].as_str().unwrap().to_string();
+        assert!(token.len() >= 32 && token.bytes().all(|b| b.is_ascii_hexdigit()), "{token}: at least 128 bits");
+        assert!(seen.insert(token.clone()), "tokens never repeat");
+        first.get_or_insert((r["id"].as_str().unwrap().to_string(), token));
+    }
+    // Distinct hex digits across all tokens: a counter or a timestamp would show far fewer.
+    let digits: std::collections::HashSet<char> = seen.iter().flat_map(|t| t.chars()).collect();
+    assert_eq!(digits.len(), 16);
+    let (id, token) = first.unwrap();
+    let other = seen.iter().find(|t| **t != token).unwrap();
+    for method in [Method::GET, Method::DELETE] {
+        let (status, _, body) =
+            api.raw(method.clone(), &format!("/v1/reservations/{id}"), &[("authorization", &format!("Bearer {other}"))], "").await;
+        assert_eq!(status, 404, "{method} with another shopper's token: {body}");
+    }
+    let (status, _, _) =
+        api.raw(Method::GET, &format!("/v1/reservations/{id}"), &[("authorization", &format!("Bearer {token}"))], "").await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn logs_never_carry_a_secret() {
+    let (_dir, data) = data_dir();
+    let log = data.with_extension("log");
+    let hub = ChildHub::spawn_logging(
+        &["serve", "--listen", "127.0.0.1:0", "--data"],
+        &data,
+        &["--device-token", &format!("{TOKEN}=*"), "--admin-token", ADMIN],
+        "trace",
+        Stdio::from(std::fs::File::create(&log).unwrap()),
+    );
+    let api = hub.client();
+    api.post_events(TOKEN, &json!([ev("s1", "receipt", "SKU-1", "berlin", 5)])).await;
+    api.post_events("wrong-device-token", &json!([ev("s2", "receipt", "SKU-1", "berlin", 5)])).await;
+    let key = "secret-idempotency-key-0001";
+    let (_, r) = api.reserve("SKU-1", "berlin", 1, key).await;
+    let (id, token) = (r["id"].as_str().unwrap(), r["token"].as_str().unwrap());
+    api.raw(Method::DELETE, &format!("/v1/reservations/{id}"), &[("authorization", &format!("Bearer {token}"))], "").await;
+    api.raw(Method::GET, "/metrics", &[("authorization", &format!("Bearer {ADMIN}"))], "").await;
+    hub.signal("TERM");
+    std::thread::sleep(Duration::from_millis(500));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(text.lines().count() > 10, "the hub logged at trace level:\n{text}");
+    for secret in [TOKEN, "wrong-device-token", ADMIN, token, key] {
+        assert!(!text.contains(secret), "the log holds `{secret}`:\n{text}");
+    }
+    hub.kill9();
+}
