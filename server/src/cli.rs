@@ -46,6 +46,8 @@ pub struct ServeArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub access: Access,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// How long a reservation holds stock unless confirmed.
     #[arg(long, env = "SHELFCAST_HOLD_TTL", default_value = "15m", value_parser = duration)]
     pub hold_ttl: Duration,
@@ -77,6 +79,39 @@ pub struct Access {
     pub low_stock: i64,
 }
 
+/// Overload protection, per client address and per hub.
+#[derive(Args, Debug)]
+pub struct LimitArgs {
+    /// Reservation requests per second per client address (bursts of three times that); 0: no limit.
+    #[arg(long, env = "SHELFCAST_RESERVATION_RATE", default_value_t = 20)]
+    pub reservation_rate: u32,
+    /// New streams per second per client address (bursts of ten times that); 0: no limit.
+    #[arg(long, env = "SHELFCAST_STREAM_RATE", default_value_t = 5)]
+    pub stream_rate: u32,
+    /// Streams open at once on this process; 0: no cap.
+    #[arg(long, env = "SHELFCAST_MAX_STREAMS", default_value_t = 50_000)]
+    pub max_streams: usize,
+    /// Take the client's address from the last `X-Forwarded-For` entry (only behind a proxy
+    /// that sets it).
+    #[arg(long, env = "SHELFCAST_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// Kernel send buffer per connection, in bytes: the most a client that stops reading can
+    /// hold of this machine's memory. 0 leaves it to the kernel (up to 4 MiB each on Linux).
+    #[arg(long, env = "SHELFCAST_SEND_BUFFER", default_value_t = 256 * 1024)]
+    pub send_buffer: usize,
+}
+
+impl LimitArgs {
+    fn config(&self) -> crate::LimitsConfig {
+        crate::LimitsConfig {
+            reservations: crate::Rate { per_second: self.reservation_rate, burst: self.reservation_rate.saturating_mul(3) },
+            streams: crate::Rate { per_second: self.stream_rate, burst: self.stream_rate.saturating_mul(10) },
+            max_streams: self.max_streams,
+            trust_forwarded_for: self.trust_forwarded_for,
+        }
+    }
+}
+
 impl Access {
     /// Applies these flags to `c`; `fallback` is the token spec used when no `--device-token` is given.
     fn apply(&self, mut c: HubConfig, fallback: Option<String>) -> Result<HubConfig, String> {
@@ -103,6 +138,8 @@ impl ServeArgs {
         let mut c = HubConfig::new(self.data.clone());
         c.listen = self.listen;
         c = self.access.apply(c, None)?;
+        c.limits = self.limits.config();
+        c.send_buffer = self.limits.send_buffer;
         if self.hold_ttl.is_zero() {
             return Err("--hold-ttl must be longer than zero".into());
         }
@@ -132,6 +169,8 @@ pub struct EdgeArgs {
     /// from the store's devices too.
     #[command(flatten)]
     pub access: Access,
+    #[command(flatten)]
+    pub limits: LimitArgs,
     /// The least time between two fetches of the hub's changes (each waits at the hub for the
     /// next change).
     #[arg(long, env = "SHELFCAST_FOLLOW_EVERY", default_value = "100ms", value_parser = duration)]
@@ -144,6 +183,8 @@ impl EdgeArgs {
         let mut c = HubConfig::new(self.data.clone());
         c.listen = self.listen;
         c = self.access.apply(c, Some(format!("{}={}", self.token, location)))?;
+        c.limits = self.limits.config();
+        c.send_buffer = self.limits.send_buffer;
         c.edge = Some(crate::edge::EdgeLink {
             location,
             hub: self.hub.trim_end_matches('/').to_string(),

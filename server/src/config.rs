@@ -28,6 +28,10 @@ pub struct HubConfig {
     pub sweep_interval: Duration,
     /// How often an idle stream sends a comment line so proxies keep it open.
     pub heartbeat: Duration,
+    /// Per-client rate limits and the cap on open streams.
+    pub limits: crate::http::limits::LimitsConfig,
+    /// The kernel send buffer of each connection, in bytes (0: the kernel's own tuning).
+    pub send_buffer: usize,
     /// How often the tokens file is checked for changes.
     pub tokens_poll: Duration,
     /// Set when this process is an edge node rather than the hub.
@@ -50,6 +54,8 @@ impl HubConfig {
             sweep_interval: Duration::from_millis(250),
             heartbeat: Duration::from_secs(10),
             tokens_poll: Duration::from_secs(1),
+            limits: Default::default(),
+            send_buffer: 256 * 1024,
             edge: None,
         }
     }

@@ -27,6 +27,7 @@ pub mod edge;
 mod engine;
 mod error;
 mod http;
+pub use http::limits::{LimitsConfig, Rate};
 mod metrics;
 pub mod server;
 pub mod simulate;

@@ -19,6 +19,11 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     .map_err(anyhow::Error::msg)?;
+    // Every stream is a socket: take all the file descriptors the system allows this process.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open file limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open file limit"),
+    }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
     std::io::stdout().flush()?;

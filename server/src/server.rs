@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
@@ -56,6 +57,7 @@ pub async fn run(config: HubConfig, listener: TcpListener, shutdown: Cancellatio
 
 struct Prepared {
     router: Router,
+    send_buffer: usize,
     writer: Writer,
     writer_thread: std::thread::JoinHandle<()>,
     shutdown: CancellationToken,
@@ -111,16 +113,20 @@ fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<Pre
         heartbeat: config.heartbeat,
         shutdown: shutdown.clone(),
         edge,
+        limits: http::limits::Limits::start(&config.limits, shutdown.clone()),
     };
     let router = http::app(app, &config.allow_origins, extra, config.edge.is_none());
-    Ok(Prepared { router, writer, writer_thread, shutdown })
+    Ok(Prepared { router, writer, writer_thread, shutdown, send_buffer: config.send_buffer })
 }
 
 impl Prepared {
     async fn serve(self, listener: TcpListener) -> anyhow::Result<()> {
-        let Prepared { router, writer, writer_thread, shutdown } = self;
+        let Prepared { router, writer, writer_thread, shutdown, send_buffer: self_send_buffer } = self;
         let stop = shutdown.clone();
-        axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await?;
+        let send_buffer = self_send_buffer;
+        let listener = listener.tap_io(move |tcp| tune(tcp, send_buffer));
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(async move { stop.cancelled().await }).await?;
         // The router (and its writer handles) is gone; the sweeper and tills stop on the token.
         shutdown.cancel();
         drop(writer);
@@ -162,6 +168,20 @@ async fn reload_tokens(tokens: Credentials, every: std::time::Duration, shutdown
         match tokens.reload() {
             Ok(n) => tracing::info!(tokens = n, file = %path.display(), why, "device tokens reloaded"),
             Err(error) => tracing::error!(%error, why, "device tokens NOT reloaded; the previous tokens stay in force"),
+        }
+    }
+}
+
+/// Every connection: no Nagle delay (a stream's events are small and must leave at once), and a
+/// fixed kernel send buffer, so a client that stops reading holds at most that much of the
+/// kernel's memory before the hub stops writing to it (and coalesces what it would have sent).
+fn tune(tcp: &mut tokio::net::TcpStream, send_buffer: usize) {
+    if let Err(error) = tcp.set_nodelay(true) {
+        tracing::debug!(%error, "TCP_NODELAY not set");
+    }
+    if send_buffer > 0 {
+        if let Err(error) = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer) {
+            tracing::debug!(%error, "SO_SNDBUF not set");
         }
     }
 }

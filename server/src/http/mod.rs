@@ -2,6 +2,7 @@
 
 mod embed;
 mod ingest;
+pub mod limits;
 mod ops;
 mod read;
 mod reservations;
@@ -12,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::map_response;
+use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
@@ -40,6 +41,7 @@ pub struct AppState {
     pub shutdown: CancellationToken,
     /// Set on an edge node.
     pub edge: Option<Arc<crate::edge::Edge>>,
+    pub limits: Arc<limits::Limits>,
 }
 
 /// The routes of a hub, or (`hub == false`) the subset an edge node serves to its store:
@@ -48,15 +50,21 @@ pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>, hub
     let mut router = Router::new()
         .route("/v1/events", post(ingest::post_events))
         .route("/v1/availability", get(read::availability))
-        .route("/v1/stream", get(stream::stream));
+        .route(
+            "/v1/stream",
+            get(stream::stream).layer(from_fn_with_state((app.limits.clone(), app.state.clone()), limits::streams)),
+        );
     if hub {
-        router = router
-            .route("/v1/oversold", get(read::oversold))
-            .route("/v1/locations/{location}/changes", get(read::location_changes))
+        let reservations = Router::new()
             .route("/v1/reservations", post(reservations::create))
             .route("/v1/reservations/{id}", get(reservations::get).delete(reservations::release))
             .route("/v1/reservations/{id}/confirm", post(reservations::confirm))
-            .route("/v1/reservations/{id}/fulfil", post(reservations::fulfil));
+            .route("/v1/reservations/{id}/fulfil", post(reservations::fulfil))
+            .route_layer(from_fn_with_state(app.limits.clone(), limits::reservations));
+        router = router
+            .route("/v1/oversold", get(read::oversold))
+            .route("/v1/locations/{location}/changes", get(read::location_changes))
+            .merge(reservations);
     }
     let router = router
         .route("/healthz", get(ops::healthz))

@@ -10,7 +10,7 @@ use std::time::Duration;
 use eventsource_stream::{Event, Eventsource};
 use futures_util::{Stream, StreamExt};
 use serde_json::{json, Value};
-use shelfcast_server::{Clock, Hub, HubConfig};
+use shelfcast_server::{Clock, Hub, HubConfig, Rate};
 
 pub const TOKEN: &str = "till-token";
 pub const BERLIN_ONLY: &str = "berlin-token";
@@ -23,6 +23,9 @@ pub fn config(dir: &Path) -> HubConfig {
         .unwrap();
     c.listen = "127.0.0.1:0".parse().unwrap();
     c.allow_origins = vec!["https://shop.example".into()];
+    // Tests that race hundreds of requests from one address; overload.rs sets limits itself.
+    c.limits.reservations = Rate::OFF;
+    c.limits.streams = Rate::OFF;
     c
 }
 
@@ -61,6 +64,12 @@ impl TestHub {
 
     pub fn client(&self) -> Api {
         Api { base: self.url.clone(), http: reqwest::Client::new() }
+    }
+
+    /// A client whose connections come from another loopback address (another shopper).
+    pub fn client_from(&self, local: &str) -> Api {
+        let http = reqwest::Client::builder().local_address(local.parse::<std::net::IpAddr>().unwrap()).build().unwrap();
+        Api { base: self.url.clone(), http }
     }
 }
 
