@@ -168,3 +168,70 @@ async fn logs_never_carry_a_secret() {
     }
     hub.kill9();
 }
+
+#[tokio::test]
+async fn cors_answers_only_the_configured_shop_origins() {
+    let hub = TestHub::start().await; // allows https://shop.example
+    let api = hub.client();
+    let preflight = |origin: &'static str| {
+        let api = &api;
+        async move {
+            api.raw(
+                Method::OPTIONS,
+                "/v1/reservations",
+                &[
+                    ("origin", origin),
+                    ("access-control-request-method", "POST"),
+                    ("access-control-request-headers", "content-type"),
+                ],
+                "",
+            )
+            .await
+        }
+    };
+    let (_, h, _) = preflight("https://shop.example").await;
+    assert_eq!(h["access-control-allow-origin"], "https://shop.example");
+    assert!(h["access-control-allow-methods"].to_str().unwrap().contains("POST"));
+    let (_, h, _) = preflight("https://evil.example").await;
+    assert!(h.get("access-control-allow-origin").is_none(), "{h:?}");
+    for path in ["/v1/availability?sku=S&location=berlin", "/v1/reservations/nope"] {
+        let (_, h, _) = api.raw(Method::GET, path, &[("origin", "https://evil.example")], "").await;
+        assert!(h.get("access-control-allow-origin").is_none(), "{path}: {h:?}");
+        let (_, h, _) = api.raw(Method::GET, path, &[("origin", "https://shop.example")], "").await;
+        assert_eq!(h["access-control-allow-origin"], "https://shop.example", "{path}");
+    }
+    // No origin configured: no CORS at all.
+    let closed = TestHub::start_with(|c| c.allow_origins.clear()).await;
+    let (_, h, _) = closed
+        .client()
+        .raw(Method::GET, "/v1/availability?sku=S&location=berlin", &[("origin", "https://shop.example")], "")
+        .await;
+    assert!(h.get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn pages_and_the_embed_carry_security_headers() {
+    let hub = TestHub::start_with(|c| c.demo = true).await;
+    let api = hub.client();
+    let (status, h, body) = api.raw(Method::GET, "/", &[], "").await;
+    assert_eq!(status, 200);
+    assert!(body.contains("shelfcast-availability"));
+    let csp = h["content-security-policy"].to_str().unwrap();
+    for directive in ["default-src 'self'", "object-src 'none'", "frame-ancestors 'none'", "base-uri 'none'"] {
+        assert!(csp.contains(directive), "{csp}");
+    }
+    assert_eq!(h["x-frame-options"], "DENY");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+
+    let (status, h, _) = api.raw(Method::GET, "/embed/shelfcast.js", &[], "").await;
+    assert_eq!(status, 200, "the element is built into the hub (scripts/build-element.sh)");
+    assert_eq!(h["x-content-type-options"], "nosniff");
+    assert_eq!(h["cross-origin-resource-policy"], "cross-origin");
+    assert_eq!(h["access-control-allow-origin"], "*");
+
+    for path in ["/v1/availability?sku=S&location=berlin", "/nowhere"] {
+        let (_, h, _) = api.raw(Method::GET, path, &[], "").await;
+        assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
+    }
+}

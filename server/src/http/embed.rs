@@ -1,5 +1,6 @@
 //! `/embed/…`: the element's script and WebAssembly, built into the binary. Shops load them
-//! from their own pages, so they are public (`Access-Control-Allow-Origin: *`), cached briefly
+//! from their own pages, so they are public (`Access-Control-Allow-Origin: *`,
+//! `Cross-Origin-Resource-Policy: cross-origin`), cached briefly
 //! with an ETag, and compressed.
 
 use axum::extract::Path;
@@ -32,11 +33,11 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Result<Respon
         .find(|(p, _)| *p == path)
         .ok_or_else(|| ApiError::NotFound(format!("There is no /embed/{path}.")))?;
     let etag = format!("\"{}\"", hex::encode(&Sha256::digest(body)[..12]));
-    let common = [
+    let common: [(header::HeaderName, HeaderValue); 5] = [
         (header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path))),
         (header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300, must-revalidate")),
         (header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*")),
-        (header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")),
+        (header::HeaderName::from_static("cross-origin-resource-policy"), HeaderValue::from_static("cross-origin")),
         (header::ETAG, HeaderValue::from_str(&etag).expect("hex etag")),
     ];
     if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {

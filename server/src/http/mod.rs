@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::auth::Credentials;
@@ -88,7 +89,11 @@ pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>, hub
         Some(layer) => router.layer(layer),
         None => router,
     };
-    router.layer(map_response(json_errors)).layer(TraceLayer::new_for_http())
+    // Every answer, JSON errors included: a browser never sniffs it as another type.
+    router
+        .layer(map_response(json_errors))
+        .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
+        .layer(TraceLayer::new_for_http())
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {
