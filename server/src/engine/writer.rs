@@ -5,6 +5,7 @@
 //! disk I/O: readers see the previous state until the commit is durable.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -61,6 +62,8 @@ enum Command {
     Reserve { key: ReservationKey, position: PositionKey, qty: i64, reply: oneshot::Sender<Result<Reserved, WriteError>> },
     Act { id: String, auth: ActAuth, action: Action, reply: oneshot::Sender<Result<ReservationRow, WriteError>> },
     Sweep,
+    /// Writes one row and commits: can storage take writes again?
+    Probe { reply: oneshot::Sender<Result<(), WriteError>> },
     /// An edge node learned the hub's view of positions: each becomes the hub's on-hand plus
     /// this node's events the hub has not acknowledged yet, with the hub's holds.
     Rebase { positions: Vec<(PositionKey, i64, Vec<Hold>)> },
@@ -80,17 +83,21 @@ impl Command {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Command>,
+    /// Whether the last commit succeeded (disk full, read-only or failing storage: no).
+    storage_ok: Arc<AtomicBool>,
 }
 
 impl Writer {
     /// Starts the writer thread over `store`, publishing into `state`.
     pub fn spawn(store: Store, state: Arc<State>, metrics: Arc<Metrics>, hold_ttl: Millis) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
+        let storage_ok = Arc::new(AtomicBool::new(true));
+        let ok = storage_ok.clone();
         let handle = std::thread::Builder::new()
             .name("shelfcast-writer".into())
-            .spawn(move || Engine { state, metrics, hold_ttl, expiries: BTreeMap::new() }.run(store, rx))
+            .spawn(move || Engine { state, metrics, hold_ttl, expiries: BTreeMap::new(), storage_ok: ok }.run(store, rx))
             .expect("spawn writer thread");
-        (Writer { tx }, handle)
+        (Writer { tx, storage_ok }, handle)
     }
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, WriteError>>) -> Command) -> Result<T, WriteError> {
@@ -119,6 +126,15 @@ impl Writer {
         self.tx.is_closed()
     }
 
+    /// Whether storage takes writes: the last commit's outcome, or, after a failure, a fresh
+    /// test write (so readiness comes back by itself once space or permissions return).
+    pub async fn storage_ok(&self) -> bool {
+        if self.storage_ok.load(Ordering::Acquire) {
+            return true;
+        }
+        self.ask(|reply| Command::Probe { reply }).await.is_ok()
+    }
+
     /// For an edge node: adopt the hub's positions (see `Command::Rebase`); does not wait.
     pub async fn rebase(&self, positions: Vec<(PositionKey, i64, Vec<Hold>)>) {
         if !positions.is_empty() {
@@ -137,6 +153,7 @@ enum Answer {
     Ingest(oneshot::Sender<Result<Vec<Outcome>, WriteError>>, Result<Vec<Outcome>, WriteError>),
     Reserve(oneshot::Sender<Result<Reserved, WriteError>>, Result<Reserved, WriteError>),
     Act(oneshot::Sender<Result<ReservationRow, WriteError>>, Result<ReservationRow, WriteError>),
+    Probe(oneshot::Sender<Result<(), WriteError>>),
     None,
 }
 
@@ -149,12 +166,14 @@ impl Answer {
             Answer::Ingest(tx, r) => drop(tx.send(if failed { fail() } else { r })),
             Answer::Reserve(tx, r) => drop(tx.send(if failed { fail() } else { r })),
             Answer::Act(tx, r) => drop(tx.send(if failed { fail() } else { r })),
+            Answer::Probe(tx) => drop(tx.send(if failed { fail() } else { Ok(()) })),
             Answer::None => {}
         }
     }
 }
 
 struct Engine {
+    storage_ok: Arc<AtomicBool>,
     state: Arc<State>,
     metrics: Arc<Metrics>,
     hold_ttl: Millis,
@@ -245,6 +264,9 @@ impl Engine {
         match result {
             Ok(None) => answers.into_iter().for_each(|a| a.send(false)),
             Ok(Some((changed, version))) => {
+                if !self.storage_ok.swap(true, Ordering::AcqRel) {
+                    tracing::info!("storage takes writes again");
+                }
                 let changes = self.versioned(changed, version);
                 let next_expiry = self.expiries.keys().next().map(|(t, _)| *t).unwrap_or(i64::MAX);
                 self.state.publish(changes, version, next_expiry);
@@ -254,6 +276,7 @@ impl Engine {
                 }
             }
             Err(e) => {
+                self.storage_ok.store(false, Ordering::Release);
                 tracing::error!(error = %e, commands, "group commit failed and was rolled back; requests answered 503");
                 self.metrics.commit_failures.with_label_values(&["storage"]).inc();
                 for a in answers {
@@ -374,6 +397,11 @@ impl Engine {
                     }
                 }
                 Answer::None
+            }
+            Command::Probe { reply } => {
+                txn.touch_health(now)?;
+                *changed = true;
+                Answer::Probe(reply)
             }
         })
     }

@@ -14,7 +14,7 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-/// Storage is reachable and the writer is running.
+/// Storage is reachable and takes writes, and the writer is running.
 pub async fn readyz(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let reader = app.reader.clone();
     let db_ok = tokio::task::spawn_blocking(move || {
@@ -22,7 +22,7 @@ pub async fn readyz(State(app): State<AppState>) -> Result<impl IntoResponse, Ap
     })
     .await
     .unwrap_or(false);
-    if !db_ok || app.writer.is_closed() {
+    if !db_ok || app.writer.is_closed() || !app.writer.storage_ok().await {
         return Err(ApiError::Unavailable);
     }
     Ok(Json(json!({"status": "ready", "version": app.state.published()})))
