@@ -97,6 +97,14 @@ impl Store {
             rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN), Some(e.to_string()))
         })?;
         let conn = Connection::open(database_path(dir))?;
+        // SQLite quietly opens a file it may not write read-only; a hub on such a ledger would
+        // answer every write 503, so refuse to start and say why.
+        if conn.is_readonly(rusqlite::MAIN_DB)? {
+            return Err(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_READONLY),
+                Some(format!("{} is read-only: the hub needs to write its ledger there", dir.display())),
+            ));
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         // FULL: the WAL is fsynced at every commit, so an acknowledged write survives power loss.
         conn.pragma_update(None, "synchronous", "FULL")?;
