@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs everything Shelfcast's demo and tests need on a fresh Debian machine with Rust,
-# skipping whatever is already there. Safe to run again.
+# Installs everything Shelfcast's demo needs on a fresh Debian machine with Rust, and with
+# `--tests` what the test suite needs too, skipping whatever is already there. Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,5 +29,12 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+if [ "${1:-}" = "--tests" ]; then
+  # The fuzzer driver (libFuzzer comes with it).
+  if ! command -v cargo-fuzz >/dev/null; then
+    say "installing cargo-fuzz (about 2 minutes)"
+    cargo install cargo-fuzz --locked --version 0.13.2
+  fi
 fi
 say "setup complete"

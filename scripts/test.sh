@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Runs every Shelfcast test: the shared rules, the hub over real HTTP and SQLite, the element
-# in headless Chromium, and the end-to-end and npm-consumer tests against a real hub.
+# in headless Chromium, and the end-to-end and npm-consumer tests against a real hub, and
+# fuzzes what the hub reads from the network for a bounded time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
-bash scripts/setup.sh
+bash scripts/setup.sh --tests
 
 say "building the element (wasm)"
 bash scripts/build-element.sh
 
 say "shared rules and hub (native)"
 cargo test --workspace --exclude shelfcast-element
+
+say "fuzzing the parsers of untrusted input and the inventory rules (30 s a target)"
+bash scripts/fuzz.sh "${SHELFCAST_FUZZ_SECONDS:-30}"
 
 say "the shared crate compiles to wasm32 too"
 cargo check -p shelfcast-protocol --target wasm32-unknown-unknown

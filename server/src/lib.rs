@@ -28,6 +28,13 @@ mod engine;
 mod error;
 mod http;
 pub use http::limits::{LimitsConfig, Rate};
+
+/// The parsers of untrusted input, public so that they can be fuzzed (see `fuzz/`).
+pub mod untrusted {
+    pub use crate::http::ingest::{decode as decode_events, Decoded, MAX_EVENTS};
+    pub use crate::http::selection::{parse as parse_selection, MAX_POSITIONS};
+    pub use crate::http::stream::resume_point;
+}
 mod metrics;
 pub mod server;
 pub mod simulate;

@@ -11,7 +11,8 @@ use axum::Json;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
-use shelfcast_protocol::event::{Field, RawEvent};
+use shelfcast_protocol::event::{EventError, Field, RawEvent};
+use shelfcast_protocol::Event;
 use shelfcast_protocol::ledger::Outcome;
 use shelfcast_protocol::wire::{ErrorDetail, EventResult, IngestResponse, ResultStatus};
 
@@ -44,24 +45,13 @@ pub async fn post_events(State(app): State<AppState>, headers: HeaderMap, body: 
         return Err(too_large());
     }
     let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| too_large())?;
-    let wire = parse_body(&bytes, ndjson)?;
-    if wire.len() > MAX_EVENTS {
-        return Err(ApiError::TooLarge {
-            code: "too_many_events",
-            message: format!("A request may carry at most {MAX_EVENTS} events ({} sent): split it.", wire.len()),
-        });
-    }
+    let decoded = decode(&bytes, ndjson)?;
 
-    let mut results = Vec::with_capacity(wire.len());
-    let mut valid = Vec::with_capacity(wire.len());
-    let mut slots = Vec::with_capacity(wire.len());
-    for w in &wire {
-        let id = match &w.id.0 {
-            Field::Value(s) => Some(s.to_string()),
-            _ => None,
-        };
-        let raw = w.as_raw();
-        let error = match raw.validate() {
+    let mut results = Vec::with_capacity(decoded.len());
+    let mut valid = Vec::with_capacity(decoded.len());
+    let mut slots = Vec::with_capacity(decoded.len());
+    for (id, event) in decoded {
+        let error = match event {
             Ok(e) if scope.allows(&e.key.location) => {
                 slots.push(results.len());
                 valid.push(e);
@@ -100,6 +90,33 @@ pub fn content_type(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
     let t = v.split(';').next()?.trim();
     ["application/json", "application/x-ndjson"].into_iter().find(|k| t.eq_ignore_ascii_case(k))
+}
+
+/// One event of a request: its `id` as sent (when it was a string), and the event, or why it is
+/// rejected on its own.
+pub type Decoded = (Option<String>, Result<Event, EventError>);
+
+/// Reads a request body (a JSON array, or NDJSON when `ndjson`). The whole body is refused
+/// (400, 413) when it does not parse or carries more than `MAX_EVENTS`; otherwise each event is
+/// valid or rejected by itself. Never panics, whatever the bytes: it is fuzzed.
+pub fn decode(bytes: &[u8], ndjson: bool) -> Result<Vec<Decoded>, ApiError> {
+    let wire = parse_body(bytes, ndjson)?;
+    if wire.len() > MAX_EVENTS {
+        return Err(ApiError::TooLarge {
+            code: "too_many_events",
+            message: format!("A request may carry at most {MAX_EVENTS} events ({} sent): split it.", wire.len()),
+        });
+    }
+    Ok(wire
+        .iter()
+        .map(|w| {
+            let id = match &w.id.0 {
+                Field::Value(s) => Some(s.to_string()),
+                _ => None,
+            };
+            (id, w.as_raw().validate())
+        })
+        .collect())
 }
 
 fn parse_body(bytes: &[u8], ndjson: bool) -> Result<Vec<WireEvent<'_>>, ApiError> {

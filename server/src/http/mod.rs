@@ -1,13 +1,13 @@
 //! The HTTP API: one file per part of the contract.
 
 mod embed;
-mod ingest;
+pub mod ingest;
 pub mod limits;
 mod ops;
 mod read;
 mod reservations;
-mod selection;
-mod stream;
+pub mod selection;
+pub mod stream;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

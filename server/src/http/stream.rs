@@ -16,20 +16,24 @@ use axum::response::IntoResponse;
 use super::{selection, AppState};
 use crate::error::ApiError;
 
+/// Where a stream resumes: the `Last-Event-ID` header wins over `?last_event_id=`. An id that
+/// does not parse, or that is beyond what this hub has published (it lost its data, say), is
+/// treated as absent: the client gets everything again. Never panics: it is fuzzed.
+pub fn resume_point(header: Option<&[u8]>, query: Option<&str>, published: u64) -> Option<u64> {
+    let asked = match header {
+        Some(h) => std::str::from_utf8(h).ok(),
+        None => query,
+    };
+    asked.and_then(|s| s.trim().parse::<u64>().ok()).filter(|v| *v <= published)
+}
+
 pub async fn stream(State(app): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<impl IntoResponse, ApiError> {
     let q = selection::parse(q.as_deref())?;
     let mut keys = q.positions;
     let mut seen = std::collections::HashSet::new();
     keys.retain(|k| seen.insert(k.clone()));
 
-    // The header wins over the query. An id that does not parse, or that is beyond what this hub
-    // has (it lost its data), is treated as absent: the client gets everything again.
-    let asked = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-        .or(q.last_event_id);
-    let resume = asked.and_then(|s| s.trim().parse::<u64>().ok()).filter(|v| *v <= app.state.published());
+    let resume = resume_point(headers.get("last-event-id").map(|v| v.as_bytes()), q.last_event_id.as_deref(), app.state.published());
     let mut sent = vec![resume.map_or(-1, |v| v as i64); keys.len()];
 
     let sub = app.state.fanout.subscribe(&keys);
