@@ -52,6 +52,7 @@ macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident, $min:expr, $max:expr, $allowed:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(value_type = String))]
         #[serde(transparent)]
         pub struct $name(String);
 

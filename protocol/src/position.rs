@@ -7,6 +7,7 @@ use crate::ids::{LocationId, Sku};
 /// `low_stock` applies while `0 < available <= threshold`; this is the threshold unless configured.
 pub const DEFAULT_LOW_STOCK: i64 = 3;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
@@ -29,6 +30,7 @@ impl Status {
 }
 
 /// The stock of one SKU at one location, as served by `/v1/availability` and `/v1/stream`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Position {
     pub sku: Sku,

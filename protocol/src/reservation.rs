@@ -11,6 +11,7 @@ use crate::clock::Millis;
 pub const MIN_RESERVATION_QTY: i64 = 1;
 pub const MAX_RESERVATION_QTY: i64 = 1_000;
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ReservationStatus {

@@ -6,11 +6,13 @@ use crate::position::Position;
 use crate::reservation::ReservationStatus;
 
 /// `{"error":{"code":…,"message":…, …details}}`: the body of every 4xx and 5xx answer.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorBody {
     pub error: ErrorDetail,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ErrorDetail {
     pub code: String,
@@ -20,6 +22,7 @@ pub struct ErrorDetail {
     pub available: Option<i64>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ResultStatus {
@@ -29,6 +32,7 @@ pub enum ResultStatus {
 }
 
 /// One event's outcome in an ingest response.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EventResult {
     /// The event's `id` as sent; `null` when it had none usable.
@@ -38,6 +42,7 @@ pub struct EventResult {
     pub error: Option<ErrorDetail>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct IngestResponse {
     pub applied: usize,
@@ -46,12 +51,14 @@ pub struct IngestResponse {
     pub results: Vec<EventResult>,
 }
 
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PositionsResponse {
     pub positions: Vec<Position>,
 }
 
 /// `POST /v1/reservations`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ReserveRequest {
     pub sku: String,
@@ -61,6 +68,7 @@ pub struct ReserveRequest {
 }
 
 /// A reservation as its holder sees it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReservationView {
     pub id: String,
@@ -76,6 +84,7 @@ pub struct ReservationView {
 }
 
 /// `GET /v1/locations/{location}/changes?since=V`: what an edge node needs to follow the hub.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LocationChanges {
     /// Ask with `since` = this next time: every change up to it is in this answer.
@@ -87,6 +96,7 @@ pub struct LocationChanges {
 }
 
 /// `GET /v1/sync` on an edge node.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SyncStatus {
     pub online: bool,

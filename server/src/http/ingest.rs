@@ -1,6 +1,7 @@
 //! `POST /v1/events`: a JSON array or NDJSON of events. A body that does not parse is refused
 //! whole; a well-formed event with a bad field is rejected alone, and the rest are applied.
 
+use shelfcast_protocol::wire::ErrorBody;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -22,6 +23,18 @@ use crate::error::ApiError;
 pub const MAX_BODY: usize = 4 * 1024 * 1024;
 pub const MAX_EVENTS: usize = 10_000;
 
+#[utoipa::path(post, path = "/v1/events", tag = "ingest",
+    request_body(description = "At most 10,000 events and 4 MiB", content(
+        (Vec<super::openapi::EventIn> = "application/json"),
+        (String = "application/x-ndjson"))),
+    responses(
+        (status = 200, description = "Each event applied, a duplicate, or rejected on its own, in request order", body = IngestResponse),
+        (status = 400, description = "The body does not parse; nothing was applied", body = ErrorBody),
+        (status = 401, description = "No known device token", body = ErrorBody),
+        (status = 413, description = "Over 10,000 events or 4 MiB", body = ErrorBody),
+        (status = 415, description = "Not application/json or application/x-ndjson", body = ErrorBody),
+        (status = 503, description = "Storage cannot take writes right now; nothing was changed", body = ErrorBody)),
+    security(("device_token" = [])))]
 pub async fn post_events(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<IngestResponse>, ApiError> {
     let scope = app.tokens.device(&headers, "Send a device token as `Authorization: Bearer <token>`.")?;
     let ndjson = match content_type(&headers) {

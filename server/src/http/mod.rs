@@ -3,6 +3,7 @@
 mod embed;
 pub mod ingest;
 pub mod limits;
+mod openapi;
 mod ops;
 mod read;
 mod reservations;
@@ -68,6 +69,7 @@ pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>, hub
             .merge(reservations);
     }
     let router = router
+        .route("/openapi.json", get(openapi::document))
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics))

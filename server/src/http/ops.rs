@@ -1,5 +1,6 @@
 //! `/healthz`, `/readyz`, `/metrics`, and the admin endpoints `/admin/status`, `/admin/reload`.
 
+use shelfcast_protocol::wire::ErrorBody;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
@@ -10,11 +11,17 @@ use super::AppState;
 use crate::error::ApiError;
 
 /// The process is up and answering.
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses((status = 200, description = "The process is up", body = super::openapi::Health)))]
 pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
 /// Storage is reachable and takes writes, and the writer is running.
+#[utoipa::path(get, path = "/readyz", tag = "operations",
+    responses(
+        (status = 200, description = "Storage is reachable and takes writes", body = super::openapi::Health),
+        (status = 503, description = "Storage cannot take writes", body = ErrorBody)))]
 pub async fn readyz(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let reader = app.reader.clone();
     let db_ok = tokio::task::spawn_blocking(move || {
@@ -44,6 +51,11 @@ fn admin_only(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     admin(app, headers)
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, description = "The hub has an admin token and the request does not carry it", body = ErrorBody)),
+    security((), ("admin_token" = [])))]
 pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     admin(&app, &headers)?;
     app.metrics.open_streams.set(app.state.fanout.open_streams() as i64);
@@ -52,6 +64,12 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
 }
 
 /// `GET /admin/status`: what an operator checks first.
+#[utoipa::path(get, path = "/admin/status", tag = "operations",
+    responses(
+        (status = 200, description = "Version, positions, open streams, device tokens", body = Object),
+        (status = 401, description = "Without the admin token", body = ErrorBody),
+        (status = 404, description = "The hub was started without --admin-token", body = ErrorBody)),
+    security(("admin_token" = [])))]
 pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     admin_only(&app, &headers)?;
     Ok(Json(json!({
@@ -66,6 +84,14 @@ pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<i
 
 /// `POST /admin/reload`: re-reads the tokens file now (as SIGHUP does). A file that does not
 /// parse is a 422 naming the line, and the tokens in force stay as they were.
+#[utoipa::path(post, path = "/admin/reload", tag = "operations",
+    responses(
+        (status = 200, description = "The tokens file was read again", body = Object),
+        (status = 400, description = "The hub has no tokens file", body = ErrorBody),
+        (status = 401, description = "Without the admin token", body = ErrorBody),
+        (status = 404, description = "The hub was started without --admin-token", body = ErrorBody),
+        (status = 422, description = "The tokens file does not parse; the tokens in force stay", body = ErrorBody)),
+    security(("admin_token" = [])))]
 pub async fn reload(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     admin_only(&app, &headers)?;
     if app.tokens.file().is_none() {

@@ -1,5 +1,6 @@
 //! `GET /v1/availability` and `GET /v1/oversold`.
 
+use shelfcast_protocol::wire::ErrorBody;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::Json;
@@ -10,6 +11,14 @@ use shelfcast_protocol::{LocationId, Reservation, ReservationStatus};
 use super::{selection, AppState};
 use crate::error::ApiError;
 
+#[utoipa::path(get, path = "/v1/availability", tag = "read",
+    params(("sku" = Option<String>, Query, description = "One SKU, with `location`"),
+        ("location" = Option<String>, Query, description = "Up to 50 locations, comma-separated (also `locations`)"),
+        ("locations" = Option<String>, Query, description = "The same as `location`"),
+        ("positions" = Option<String>, Query, description = "Up to 50 `SKU@location` pairs, comma-separated, instead of `sku` and `location`")),
+    responses(
+        (status = 200, description = "The positions, in the order asked", body = PositionsResponse),
+        (status = 400, description = "No positions, more than 50, or an invalid SKU or location", body = ErrorBody)))]
 pub async fn availability(State(app): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<PositionsResponse>, ApiError> {
     let q = selection::parse(q.as_deref())?;
     let positions = app.state.positions(&q.positions, app.state.clock.now());
@@ -19,6 +28,11 @@ pub async fn availability(State(app): State<AppState>, RawQuery(q): RawQuery) ->
 /// `GET /v1/oversold`: positions where reservations exceed what is on hand, for the locations
 /// the device token covers, so a merchant can act (call the shopper, move stock). Counts are
 /// never "fixed" by dropping events: this list is how the conflict is made visible.
+#[utoipa::path(get, path = "/v1/oversold", tag = "read",
+    responses(
+        (status = 200, description = "Positions where reservations exceed what is on hand, at the token's locations", body = PositionsResponse),
+        (status = 401, description = "No known device token", body = ErrorBody)),
+    security(("device_token" = [])))]
 pub async fn oversold(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<PositionsResponse>, ApiError> {
     let scope = app.tokens.device(&headers, "Send a device token as `Authorization: Bearer <token>`.")?;
     let positions = app.state.oversold(app.state.clock.now(), |k| scope.allows(&k.location));
@@ -38,6 +52,17 @@ pub struct Since {
 /// through this, with the location's device token: positions changed after `since`, and the
 /// open reservations staff must set aside. With `wait`, an answer with no change is held back
 /// until a change at the location (or `wait` seconds), so the edge hears of changes at once.
+#[utoipa::path(get, path = "/v1/locations/{location}/changes", tag = "read",
+    params(
+        ("location" = String, Path, description = "The location an edge node follows"),
+        ("since" = Option<u64>, Query, description = "The `version` of the previous answer"),
+        ("wait" = Option<u64>, Query, description = "Seconds to wait for a change when there is none yet (at most 60)", maximum = 60)),
+    responses(
+        (status = 200, description = "Positions changed after `since` and the open reservations", body = LocationChanges),
+        (status = 400, description = "An invalid location or number", body = ErrorBody),
+        (status = 401, description = "No known device token", body = ErrorBody),
+        (status = 403, description = "The token does not cover this location", body = ErrorBody)),
+    security(("device_token" = [])))]
 pub async fn location_changes(
     State(app): State<AppState>,
     Path(location): Path<String>,

@@ -1,5 +1,6 @@
 //! Click and collect: `POST /v1/reservations`, and `GET`/`DELETE`/`confirm`/`fulfil` on one.
 
+use shelfcast_protocol::wire::ErrorBody;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -68,6 +69,18 @@ fn string_field<'a>(v: &'a Option<Value>, name: &str, code: &'static str) -> Res
         .ok_or_else(|| ApiError::bad(code, format!("`{name}` is required and must be a string")))
 }
 
+#[utoipa::path(post, path = "/v1/reservations", tag = "reservations",
+    request_body(content = shelfcast_protocol::wire::ReserveRequest, description = "`key`: 16 to 128 printable ASCII characters, unguessable; `qty`: 1 to 1,000"),
+    responses(
+        (status = 201, description = "Held", body = ReservationView),
+        (status = 200, description = "This key's reservation, made before", body = ReservationView),
+        (status = 400, description = "A missing or invalid field", body = ErrorBody),
+        (status = 409, description = "Not enough available (`available` says how many)", body = ErrorBody),
+        (status = 413, description = "The body is over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
+        (status = 422, description = "The key was used for another sku, location or quantity", body = ErrorBody),
+        (status = 429, description = "Too many requests from this client: wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "Storage cannot take writes right now; nothing was changed", body = ErrorBody)))]
 pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Result<impl IntoResponse, ApiError> {
     if content_type(&headers) != Some("application/json") {
         return Err(ApiError::UnsupportedMediaType("Send the reservation as application/json.".into()));
@@ -119,6 +132,14 @@ fn holder(headers: &HeaderMap) -> Result<String, ApiError> {
         .ok_or_else(|| ApiError::Unauthorized("Send the reservation's token as `Authorization: Bearer <token>`.".into()))
 }
 
+#[utoipa::path(get, path = "/v1/reservations/{id}", tag = "reservations",
+    params(("id" = String, Path, description = "The reservation's id")),
+    responses(
+        (status = 200, description = "The reservation", body = ReservationView),
+        (status = 401, description = "No token", body = ErrorBody),
+        (status = 404, description = "No such reservation for this token", body = ErrorBody),
+        (status = 429, description = "Too many requests from this client: wait `Retry-After` seconds", body = ErrorBody)),
+    security(("reservation_token" = [])))]
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
     let token = holder(&headers)?;
     let reader = app.reader.clone();
@@ -143,16 +164,47 @@ async fn act(app: &AppState, id: String, auth: ActAuth, action: Action, label: &
 }
 
 /// `DELETE`: the shopper lets go; the units are available again at once.
+#[utoipa::path(delete, path = "/v1/reservations/{id}", tag = "reservations",
+    params(("id" = String, Path, description = "The reservation's id")),
+    responses(
+        (status = 200, description = "Released (or already released): the stock is available again", body = ReservationView),
+        (status = 401, description = "No token", body = ErrorBody),
+        (status = 404, description = "No such reservation for this token", body = ErrorBody),
+        (status = 409, description = "Already fulfilled or expired", body = ErrorBody),
+        (status = 429, description = "Too many requests from this client: wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "Storage cannot take writes right now; nothing was changed", body = ErrorBody)),
+    security(("reservation_token" = [])))]
 pub async fn release(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
     act(&app, id, ActAuth::Holder(holder(&headers)?), Action::Release, "released").await
 }
 
 /// The order is placed: the hold no longer expires.
+#[utoipa::path(post, path = "/v1/reservations/{id}/confirm", tag = "reservations",
+    params(("id" = String, Path, description = "The reservation's id")),
+    responses(
+        (status = 200, description = "Confirmed: the hold no longer expires", body = ReservationView),
+        (status = 401, description = "No token", body = ErrorBody),
+        (status = 404, description = "No such reservation for this token", body = ErrorBody),
+        (status = 409, description = "Not held any more", body = ErrorBody),
+        (status = 429, description = "Too many requests from this client: wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "Storage cannot take writes right now; nothing was changed", body = ErrorBody)),
+    security(("reservation_token" = [])))]
 pub async fn confirm(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
     act(&app, id, ActAuth::Holder(holder(&headers)?), Action::Confirm, "confirmed").await
 }
 
 /// Picked up at the store, by a device of that location.
+#[utoipa::path(post, path = "/v1/reservations/{id}/fulfil", tag = "reservations",
+    params(("id" = String, Path, description = "The reservation's id")),
+    responses(
+        (status = 200, description = "Picked up: on-hand and reserved both drop by the quantity", body = ReservationView),
+        (status = 401, description = "No known device token", body = ErrorBody),
+        (status = 403, description = "The device token does not cover the reservation's location", body = ErrorBody),
+        (status = 404, description = "No such reservation", body = ErrorBody),
+        (status = 409, description = "Released or expired", body = ErrorBody),
+        (status = 429, description = "Too many requests from this client: wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "Storage cannot take writes right now; nothing was changed", body = ErrorBody)),
+    security(("device_token" = [])))]
 pub async fn fulfil(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
     let scope = app.tokens.device(&headers, "Fulfilment needs the location's device token.")?;
     act(&app, id, ActAuth::Device(scope), Action::Fulfil, "fulfilled").await

@@ -5,6 +5,7 @@
 //! client last saw is a complete resume point. A slow client is never buffered for: a wake-up
 //! only says "look again", and looking again sends the current state of what changed.
 
+use shelfcast_protocol::wire::ErrorBody;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -27,6 +28,18 @@ pub fn resume_point(header: Option<&[u8]>, query: Option<&str>, published: u64) 
     asked.and_then(|s| s.trim().parse::<u64>().ok()).filter(|v| *v <= published)
 }
 
+#[utoipa::path(get, path = "/v1/stream", tag = "read",
+    params(("sku" = Option<String>, Query, description = "One SKU, with `location`"),
+        ("location" = Option<String>, Query, description = "Up to 50 locations, comma-separated (also `locations`)"),
+        ("locations" = Option<String>, Query, description = "The same as `location`"),
+        ("positions" = Option<String>, Query, description = "Up to 50 `SKU@location` pairs, comma-separated, instead of `sku` and `location`"),
+        ("last_event_id" = Option<String>, Query, description = "Resume after this version (the `Last-Event-ID` header wins)"),
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this version")),
+    responses(
+        (status = 200, description = "Server-Sent Events: `event: position`, `id: <version>`, `data: <Position>`", content_type = "text/event-stream", body = String),
+        (status = 400, description = "No positions, more than 50, or an invalid SKU or location", body = ErrorBody),
+        (status = 429, description = "Too many requests from this client: wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "This hub holds its maximum of open streams: retry after `Retry-After` seconds", body = ErrorBody)))]
 pub async fn stream(State(app): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<impl IntoResponse, ApiError> {
     let q = selection::parse(q.as_deref())?;
     let mut keys = q.positions;
