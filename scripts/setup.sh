@@ -36,5 +36,10 @@ if [ "${1:-}" = "--tests" ]; then
     say "installing cargo-fuzz (about 2 minutes)"
     cargo install cargo-fuzz --locked --version 0.13.2
   fi
+  # The schema-driven API tester, checking the hub against its OpenAPI document.
+  if ! command -v st >/dev/null; then
+    say "installing schemathesis"
+    pip install --quiet "schemathesis==4.32.5"
+  fi
 fi
 say "setup complete"

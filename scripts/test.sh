@@ -14,6 +14,9 @@ bash scripts/build-element.sh
 say "shared rules and hub (native)"
 cargo test --workspace --exclude shelfcast-element
 
+say "the running hub against its OpenAPI document (Schemathesis)"
+bash scripts/api-conformance.sh 100
+
 say "fuzzing the parsers of untrusted input and the inventory rules (30 s a target)"
 bash scripts/fuzz.sh "${SHELFCAST_FUZZ_SECONDS:-30}"
 

@@ -39,6 +39,8 @@ pub async fn oversold(State(app): State<AppState>, headers: HeaderMap) -> Result
     Ok(Json(PositionsResponse { positions }))
 }
 
+const MAX_WAIT: u64 = 60;
+
 #[derive(Deserialize)]
 pub struct Since {
     #[serde(default)]
@@ -70,6 +72,9 @@ pub async fn location_changes(
     headers: HeaderMap,
 ) -> Result<Json<LocationChanges>, ApiError> {
     let location = LocationId::parse(&location).map_err(|e| ApiError::bad("invalid_location", format!("location {e}")))?;
+    if q.wait > MAX_WAIT {
+        return Err(ApiError::bad("invalid_query", format!("`wait` is at most {MAX_WAIT} seconds")));
+    }
     let scope = app.tokens.device(&headers, "Send the location's device token as `Authorization: Bearer <token>`.")?;
     if !scope.allows(&location) {
         return Err(ApiError::Forbidden(format!("This device token does not cover `{location}`.")));
@@ -80,7 +85,7 @@ pub async fn location_changes(
     let mut version = app.state.published();
     let mut positions = app.state.changed_at(&location, q.since, app.state.clock.now());
     if positions.is_empty() && q.wait > 0 && version >= q.since {
-        let wait = std::time::Duration::from_secs(q.wait.min(60));
+        let wait = std::time::Duration::from_secs(q.wait);
         tokio::select! {
             _ = watch.notify.notified() => {}
             _ = tokio::time::sleep(wait) => {}
