@@ -48,7 +48,8 @@ pub async fn reserve(hub: &str, position: &PositionKey, qty: i64, key: &str) -> 
         let Ok(res) = req.send().await else { continue };
         let status = res.status();
         let text = res.text().await.unwrap_or_default();
-        if status >= 500 {
+        // Overloaded or briefly unavailable: the same key again after a pause is safe.
+        if status >= 500 || status == 429 {
             continue;
         }
         if status == 200 || status == 201 {
