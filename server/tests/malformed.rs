@@ -89,6 +89,11 @@ async fn malformed_requests_get_json_4xx_and_change_nothing() {
         case("reservation, huge qty", Method::POST, "/v1/reservations", &[JSON], r#"{"sku":"S","location":"berlin","qty":1e99,"key":"0123456789abcdef"}"#, 400, "invalid_qty"),
         case("reservation, control char key", Method::POST, "/v1/reservations", &[JSON], r#"{"sku":"S","location":"berlin","qty":1,"key":"0123456789abcde\u0001"}"#, 400, "invalid_key"),
         case("fulfil without a token", Method::POST, "/v1/reservations/res_x/fulfil", &[], "", 401, "unauthorized"),
+        case("long poll over 60 s", Method::GET, "/v1/locations/berlin/changes?since=0&wait=61", &[AUTH], "", 400, "invalid_query"),
+        case("negative since", Method::GET, "/v1/locations/berlin/changes?since=-1", &[AUTH], "", 400, "bad_request"),
+        case("stream, sku twice", Method::GET, "/v1/stream?sku=S&sku=T&location=berlin", &[], "", 400, "invalid_query"),
+        case("reservation, 17 KiB body", Method::POST, "/v1/reservations", &[JSON], &format!("{{\"pad\":\"{}\"}}", "x".repeat(17 * 1024)), 413, "payload_too_large"),
+        case("admin without an admin token configured", Method::GET, "/admin/status", &[AUTH], "", 404, "not_found"),
     ];
     let n = cases.len();
     for c in cases {
