@@ -54,6 +54,13 @@ pub struct ServeArgs {
     /// Serve the demo product page at `/`, seed stock and run simulated tills.
     #[arg(long, env = "SHELFCAST_DEMO")]
     pub demo: bool,
+    /// `postgres://…`: keep the ledger in PostgreSQL, shared by several hub replicas, instead
+    /// of SQLite in `--data`.
+    #[arg(long, env = "SHELFCAST_DATABASE")]
+    pub database: Option<String>,
+    /// `nats://…`: replicas announce their commits here so every replica's streams follow at once.
+    #[arg(long, env = "SHELFCAST_NATS", requires = "database")]
+    pub nats: Option<String>,
 }
 
 /// Who may write, which shop pages may read, and what counts as low stock: the same for the
@@ -145,6 +152,8 @@ impl ServeArgs {
         }
         c.hold_ttl = self.hold_ttl;
         c.demo = self.demo;
+        c.database = self.database.clone().filter(|d| !d.is_empty());
+        c.nats = self.nats.clone().filter(|n| !n.is_empty());
         Ok(c)
     }
 }

@@ -34,6 +34,12 @@ pub struct HubConfig {
     pub send_buffer: usize,
     /// How often the tokens file is checked for changes.
     pub tokens_poll: Duration,
+    /// PostgreSQL URL: the ledger is shared with other replicas there instead of in `data`.
+    pub database: Option<String>,
+    /// NATS URL: replicas announce their commits there, so each one's streams follow at once.
+    pub nats: Option<String>,
+    /// With a shared ledger: how often a replica reads changes from the database even without news.
+    pub resync_every: Duration,
     /// Set when this process is an edge node rather than the hub.
     pub edge: Option<crate::edge::EdgeLink>,
 }
@@ -54,6 +60,9 @@ impl HubConfig {
             sweep_interval: Duration::from_millis(250),
             heartbeat: Duration::from_secs(10),
             tokens_poll: Duration::from_secs(1),
+            database: None,
+            nats: None,
+            resync_every: Duration::from_millis(500),
             limits: Default::default(),
             send_buffer: 256 * 1024,
             edge: None,

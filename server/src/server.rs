@@ -19,7 +19,9 @@ use crate::engine::state::Entry;
 use crate::engine::{sweeper, State, Writer};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::engine::replicas;
+use crate::store::postgres::{self, PgBackend};
+use crate::store::{Reader, Store};
 
 /// A hub running in this process: what tests and `main` hold on to.
 pub struct Hub {
@@ -34,7 +36,7 @@ impl Hub {
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
-        let ready = prepare(config, shutdown.clone())?;
+        let ready = prepare(config, shutdown.clone()).await?;
         let task = tokio::spawn(ready.serve(listener));
         Ok(Hub { addr, shutdown, task })
     }
@@ -52,7 +54,7 @@ impl Hub {
 
 /// Runs a hub on `listener` until `shutdown` is cancelled.
 pub async fn run(config: HubConfig, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    prepare(config, shutdown)?.serve(listener).await
+    prepare(config, shutdown).await?.serve(listener).await
 }
 
 struct Prepared {
@@ -63,20 +65,40 @@ struct Prepared {
     shutdown: CancellationToken,
 }
 
-fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<Prepared> {
-    let store = Store::open(&config.data).with_context(|| format!("opening the ledger in {}", config.data.display()))?;
-    if config.edge.is_some() {
-        store.enable_edge().context("preparing the edge ledger")?;
-    }
-    let loaded = store.load().context("loading positions")?;
-    let positions: HashMap<_, _> =
-        loaded.positions.into_iter().map(|(k, (stock, version))| (k, Entry { stock, version })).collect();
-    tracing::info!(positions = positions.len(), version = loaded.version, data = %config.data.display(), "ledger loaded");
-    let state = Arc::new(State::new(positions, loaded.version, config.clock.clone(), config.low_stock));
+async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<Prepared> {
     let metrics = Arc::new(Metrics::new());
     let hold_ttl = config.hold_ttl.as_millis() as i64;
-    let (writer, writer_thread) = Writer::spawn(store, state.clone(), metrics.clone(), hold_ttl);
-    let reader = Store::open_reader(&config.data).context("opening a reader")?;
+    let (state, writer, writer_thread, reader) = match &config.database {
+        None => {
+            let store = Store::open(&config.data).with_context(|| format!("opening the ledger in {}", config.data.display()))?;
+            if config.edge.is_some() {
+                store.enable_edge().context("preparing the edge ledger")?;
+            }
+            let loaded = store.load().context("loading positions")?;
+            let positions: HashMap<_, _> =
+                loaded.positions.into_iter().map(|(k, (stock, version))| (k, Entry { stock, version })).collect();
+            tracing::info!(positions = positions.len(), version = loaded.version, data = %config.data.display(), "ledger loaded");
+            let state = Arc::new(State::new(positions, loaded.version, config.clock.clone(), config.low_stock));
+            let (writer, thread) = Writer::spawn(Box::new(store), state.clone(), metrics.clone(), hold_ttl, None);
+            let reader = Store::open_reader(&config.data).context("opening a reader")?;
+            (state, writer, thread, Reader::Sqlite(Arc::new(Mutex::new(reader))))
+        }
+        Some(url) => {
+            anyhow::ensure!(config.edge.is_none(), "an edge node keeps its ledger in SQLite (--data), not in PostgreSQL");
+            let u = url.clone();
+            let backend = tokio::task::spawn_blocking(move || PgBackend::open(&u))
+                .await?
+                .context("connecting to PostgreSQL and migrating the schema")?;
+            let pool = postgres::pool(url, 16).context("PostgreSQL pool")?;
+            let (rows, version) = postgres::changes_since(&pool, 0).await.context("loading positions from PostgreSQL")?;
+            let positions: HashMap<_, _> = rows.into_iter().map(|(k, stock, version)| (k, Entry { stock, version })).collect();
+            tracing::info!(positions = positions.len(), version, nats = config.nats.as_deref().unwrap_or("none"), "ledger loaded from PostgreSQL");
+            let state = Arc::new(State::new(positions, version, config.clock.clone(), config.low_stock));
+            let sequencer = replicas::start(state.clone(), pool.clone(), config.nats.clone(), config.resync_every, shutdown.clone());
+            let (writer, thread) = Writer::spawn(Box::new(backend), state.clone(), metrics.clone(), hold_ttl, Some(sequencer));
+            (state, writer, thread, Reader::Postgres(pool))
+        }
+    };
 
     sweeper::spawn(state.clone(), writer.clone(), config.sweep_interval, shutdown.clone());
     let mut tokens = config.tokens.clone();
@@ -109,7 +131,7 @@ fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<Pre
         writer: writer.clone(),
         tokens,
         metrics,
-        reader: Arc::new(Mutex::new(reader)),
+        reader,
         heartbeat: config.heartbeat,
         shutdown: shutdown.clone(),
         edge,

@@ -2,6 +2,7 @@
 //! in-memory state it publishes to readers and streams after each commit.
 
 pub mod fanout;
+pub mod replicas;
 pub mod state;
 pub mod sweeper;
 pub mod writer;

@@ -17,10 +17,11 @@ use shelfcast_protocol::{Action, Event, EventKind, Hold, PositionKey, Reservatio
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
+use super::replicas::Sequencer;
 use super::state::{Entry, State};
 use crate::auth::Scope;
 use crate::metrics::Metrics;
-use crate::store::{ReservationRow, Store, Txn};
+use crate::store::{Backend, DbResult, Ledger, ReservationRow};
 
 /// A commit takes at most this many events, so one huge backlog cannot starve a reservation.
 const MAX_BATCH_EVENTS: usize = 50_000;
@@ -89,13 +90,23 @@ pub struct Writer {
 
 impl Writer {
     /// Starts the writer thread over `store`, publishing into `state`.
-    pub fn spawn(store: Store, state: Arc<State>, metrics: Arc<Metrics>, hold_ttl: Millis) -> (Writer, JoinHandle<()>) {
+    /// `sequencer`: set when replicas share the ledger; commits are published through it.
+    pub fn spawn(
+        store: Box<dyn Backend>,
+        state: Arc<State>,
+        metrics: Arc<Metrics>,
+        hold_ttl: Millis,
+        sequencer: Option<Arc<Sequencer>>,
+    ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let storage_ok = Arc::new(AtomicBool::new(true));
         let ok = storage_ok.clone();
         let handle = std::thread::Builder::new()
             .name("shelfcast-writer".into())
-            .spawn(move || Engine { state, metrics, hold_ttl, expiries: BTreeMap::new(), storage_ok: ok }.run(store, rx))
+            .spawn(move || {
+                let engine = Engine { state, metrics, hold_ttl, expiries: BTreeMap::new(), storage_ok: ok, sequencer, due: Vec::new() };
+                engine.run(store, rx)
+            })
             .expect("spawn writer thread");
         (Writer { tx, storage_ok }, handle)
     }
@@ -179,31 +190,47 @@ struct Engine {
     hold_ttl: Millis,
     /// Held reservations by expiry, so a sweep touches only what has lapsed.
     expiries: BTreeMap<(Millis, String), PositionKey>,
+    /// Shared ledger: commits are published in version order through this.
+    sequencer: Option<Arc<Sequencer>>,
+    /// Shared ledger: the lapsed holds this batch's sweep records (read from storage).
+    due: Vec<(String, PositionKey)>,
 }
 
-/// The positions one batch reads and changes, starting from the published state.
+/// The positions one batch reads and changes, starting from the published state, or, on a
+/// shared ledger, from the stored positions the batch locked.
 struct Overlay<'s> {
     state: &'s State,
+    base: HashMap<PositionKey, Stock>,
     stocks: HashMap<PositionKey, Stock>,
 }
 
 impl Overlay<'_> {
+    fn before(&self, key: &PositionKey) -> Stock {
+        match self.base.get(key) {
+            Some(s) => s.clone(),
+            None => self.state.entry(key).map(|e| e.stock).unwrap_or_default(),
+        }
+    }
+
     /// The positions whose stock this batch really changed (a refused hold changes nothing).
-    fn changed(self) -> Vec<(PositionKey, Stock)> {
-        let state = self.state;
-        self.stocks
-            .into_iter()
-            .filter(|(k, s)| state.entry(k).map(|e| e.stock).unwrap_or_default() != *s)
-            .collect()
+    fn changed(mut self) -> Vec<(PositionKey, Stock)> {
+        let stocks = std::mem::take(&mut self.stocks);
+        let mut out: Vec<(PositionKey, Stock)> = stocks.into_iter().filter(|(k, s)| self.before(k) != *s).collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     fn stock(&mut self, key: &PositionKey) -> &mut Stock {
         if !self.stocks.contains_key(key) {
-            let stock = self.state.entry(key).map(|e| e.stock).unwrap_or_default();
+            let stock = self.before(key);
             self.stocks.insert(key.clone(), stock);
         }
         self.stocks.get_mut(key).expect("just inserted")
     }
+}
+
+fn key_hash(key: &ReservationKey) -> [u8; 32] {
+    Sha256::digest(key.as_str().as_bytes()).into()
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -213,7 +240,7 @@ fn random_hex(bytes: usize) -> String {
 }
 
 impl Engine {
-    fn run(mut self, mut store: Store, mut rx: mpsc::Receiver<Command>) {
+    fn run(mut self, mut store: Box<dyn Backend>, mut rx: mpsc::Receiver<Command>) {
         for (t, reservation, key) in self.state.expiring_holds() {
             self.expiries.insert((t, reservation), key);
         }
@@ -229,37 +256,41 @@ impl Engine {
                     Err(_) => break,
                 }
             }
-            self.commit_batch(&mut store, batch, weight);
+            self.commit_batch(store.as_mut(), batch, weight);
         }
         tracing::info!("writer stopped: every acknowledged change is committed");
     }
 
-    fn commit_batch(&mut self, store: &mut Store, batch: Vec<Command>, weight: usize) {
+    fn commit_batch(&mut self, store: &mut dyn Backend, batch: Vec<Command>, weight: usize) {
         let started = Instant::now();
         let now = self.state.clock.now();
         let state = self.state.clone();
-        let mut overlay = Overlay { state: &state, stocks: HashMap::new() };
+        let shared = store.shared();
+        let mut overlay = Overlay { state: &state, base: HashMap::new(), stocks: HashMap::new() };
         let mut answers = Vec::with_capacity(batch.len());
         let commands = batch.len();
         // `None`: nothing to write. `Some((changed positions, last version))`: committed.
         type Committed = Option<(Vec<(PositionKey, Stock)>, u64)>;
-        let result = (|| -> rusqlite::Result<Committed> {
-            let txn = store.begin()?;
+        let result = (|| -> DbResult<Committed> {
+            let mut txn = store.begin()?;
+            if shared {
+                self.lock(txn.as_mut(), &mut overlay, &batch, now)?;
+            }
             let mut wrote = false;
             for command in batch {
-                answers.push(self.decide(&txn, &mut overlay, command, now, &mut wrote)?);
+                answers.push(self.decide(txn.as_mut(), &mut overlay, command, now, &mut wrote)?);
             }
             if !wrote {
                 return Ok(None);
             }
             let changed = overlay.changed();
-            let mut version = self.state.published();
-            for (key, stock) in &changed {
-                version += 1;
-                txn.save_position(key, stock.on_hand, version)?;
+            let last = txn.take_versions(changed.len() as u64, self.state.published())?;
+            let first = last + 1 - changed.len() as u64;
+            for (i, (key, stock)) in changed.iter().enumerate() {
+                txn.save_position(key, stock.on_hand, first + i as u64)?;
             }
             txn.commit()?;
-            Ok(Some((changed, version)))
+            Ok(Some((changed, last)))
         })();
         match result {
             Ok(None) => answers.into_iter().for_each(|a| a.send(false)),
@@ -267,9 +298,16 @@ impl Engine {
                 if !self.storage_ok.swap(true, Ordering::AcqRel) {
                     tracing::info!("storage takes writes again");
                 }
+                let first = version + 1 - changed.len() as u64;
                 let changes = self.versioned(changed, version);
-                let next_expiry = self.expiries.keys().next().map(|(t, _)| *t).unwrap_or(i64::MAX);
-                self.state.publish(changes, version, next_expiry);
+                match &self.sequencer {
+                    Some(sequencer) if !changes.is_empty() => sequencer.committed(changes, first, version),
+                    Some(_) => {}
+                    None => {
+                        let next_expiry = self.expiries.keys().next().map(|(t, _)| *t).unwrap_or(i64::MAX);
+                        self.state.publish(changes, version, next_expiry);
+                    }
+                }
                 self.metrics.positions.set(self.state.len() as i64);
                 for a in answers {
                     a.send(false);
@@ -310,14 +348,39 @@ impl Engine {
         out
     }
 
+    /// A shared ledger: locks what the batch touches, in the one order all replicas use, and
+    /// starts the overlay from the stored positions.
+    fn lock(&mut self, txn: &mut dyn Ledger, overlay: &mut Overlay<'_>, batch: &[Command], now: Millis) -> DbResult<()> {
+        let mut keys = Vec::new();
+        let mut positions = Vec::new();
+        self.due.clear();
+        for command in batch {
+            match command {
+                Command::Ingest { events, .. } => positions.extend(events.iter().map(|e| e.key.clone())),
+                Command::Reserve { key, position, .. } => {
+                    keys.push(key_hash(key));
+                    positions.push(position.clone());
+                }
+                Command::Act { id, .. } => positions.extend(txn.reservation(id)?.map(|r| r.key)),
+                Command::Sweep if self.due.is_empty() => {
+                    self.due = txn.due_holds(now)?;
+                    positions.extend(self.due.iter().map(|(_, k)| k.clone()));
+                }
+                Command::Sweep | Command::Probe { .. } | Command::Rebase { .. } => {}
+            }
+        }
+        overlay.base = txn.lock(&keys, &positions)?.into_iter().collect();
+        Ok(())
+    }
+
     fn decide(
         &mut self,
-        txn: &Txn<'_>,
+        txn: &mut dyn Ledger,
         overlay: &mut Overlay<'_>,
         command: Command,
         now: Millis,
         changed: &mut bool,
-    ) -> rusqlite::Result<Answer> {
+    ) -> DbResult<Answer> {
         Ok(match command {
             Command::Ingest { events, reply } => {
                 let mut outcomes = Vec::with_capacity(events.len());
@@ -333,7 +396,7 @@ impl Engine {
                 Answer::Ingest(reply, Ok(outcomes))
             }
             Command::Reserve { key, position, qty, reply } => {
-                let key_hash: [u8; 32] = Sha256::digest(key.as_str().as_bytes()).into();
+                let key_hash = key_hash(&key);
                 let answer = match txn.reservation_by_key(&key_hash)? {
                     Some(row) if row.key == position && row.qty == qty => Ok(Reserved { row, created: false }),
                     Some(_) => Err(WriteError::KeyReused),
@@ -388,8 +451,11 @@ impl Engine {
             }
             Command::Sweep => {
                 let due: Vec<(Millis, String)> = self.expiries.range(..=(now, String::from("\u{10FFFF}"))).map(|(k, _)| k.clone()).collect();
-                for (t, rid) in due {
-                    let Some(key) = self.expiries.get(&(t, rid)).cloned() else { continue };
+                let mut keys: Vec<PositionKey> = due.into_iter().filter_map(|k| self.expiries.get(&k).cloned()).collect();
+                keys.extend(std::mem::take(&mut self.due).into_iter().map(|(_, k)| k));
+                keys.sort();
+                keys.dedup();
+                for key in keys {
                     for expired in overlay.stock(&key).expire(now) {
                         txn.expire_reservation(&expired, now)?;
                         self.metrics.reservations.with_label_values(&["expired"]).inc();
@@ -408,13 +474,13 @@ impl Engine {
 
     fn act(
         &mut self,
-        txn: &Txn<'_>,
+        txn: &mut dyn Ledger,
         overlay: &mut Overlay<'_>,
         mut row: ReservationRow,
         action: Action,
         now: Millis,
         changed: &mut bool,
-    ) -> rusqlite::Result<Result<ReservationRow, WriteError>> {
+    ) -> DbResult<Result<ReservationRow, WriteError>> {
         let current = Reservation { status: row.status, qty: row.qty, expires_at: row.expires_at };
         let next = match current.decide(action, now) {
             Err(e) => return Ok(Err(WriteError::Transition(e))),

@@ -10,7 +10,7 @@ mod reservations;
 pub mod selection;
 pub mod stream;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -38,7 +38,7 @@ pub struct AppState {
     pub tokens: Credentials,
     pub metrics: Arc<Metrics>,
     /// Reads beside the writer (reservation lookups, readiness).
-    pub reader: Arc<Mutex<rusqlite::Connection>>,
+    pub reader: crate::store::Reader,
     pub heartbeat: Duration,
     pub shutdown: CancellationToken,
     /// Set on an edge node.

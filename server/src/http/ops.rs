@@ -23,12 +23,7 @@ pub async fn healthz() -> impl IntoResponse {
         (status = 200, description = "Storage is reachable and takes writes", body = super::openapi::Health),
         (status = 503, description = "Storage cannot take writes", body = ErrorBody)))]
 pub async fn readyz(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
-    let reader = app.reader.clone();
-    let db_ok = tokio::task::spawn_blocking(move || {
-        reader.lock().map(|c| c.query_row("SELECT count(*) FROM positions", [], |_| Ok(())).is_ok()).unwrap_or(false)
-    })
-    .await
-    .unwrap_or(false);
+    let db_ok = app.reader.ping().await;
     if !db_ok || app.writer.is_closed() || !app.writer.storage_ok().await {
         return Err(ApiError::Unavailable);
     }

@@ -96,14 +96,7 @@ pub async fn location_changes(
     }
     drop(watch);
     let now = app.state.clock.now();
-    let reader = app.reader.clone();
-    let loc = location.to_string();
-    let rows = tokio::task::spawn_blocking(move || {
-        let conn = reader.lock().map_err(|_| ApiError::Unavailable)?;
-        crate::store::sqlite::open_reservations(&conn, &loc).map_err(|_| ApiError::Unavailable)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let rows = app.reader.open_reservations(location.as_str()).await.map_err(|_| ApiError::Unavailable)?;
     let reservations = rows
         .iter()
         .filter(|r| {

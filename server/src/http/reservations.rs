@@ -19,7 +19,7 @@ use super::AppState;
 use crate::auth;
 use crate::engine::{ActAuth, WriteError};
 use crate::error::ApiError;
-use crate::store::{sqlite, ReservationRow};
+use crate::store::ReservationRow;
 
 const MAX_BODY: usize = 16 * 1024;
 
@@ -142,13 +142,7 @@ fn holder(headers: &HeaderMap) -> Result<String, ApiError> {
     security(("reservation_token" = [])))]
 pub async fn get(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
     let token = holder(&headers)?;
-    let reader = app.reader.clone();
-    let row = tokio::task::spawn_blocking(move || {
-        let conn = reader.lock().map_err(|_| ApiError::Unavailable)?;
-        sqlite::reservation(&conn, &id).map_err(|_| ApiError::Unavailable)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.to_string()))??;
+    let row = app.reader.reservation(&id).await.map_err(|_| ApiError::Unavailable)?;
     match row {
         Some(row) if bool::from(row.token.as_bytes().ct_eq(token.as_bytes())) => {
             Ok(Json(view(&row, app.state.clock.now(), false)))

@@ -1,5 +1,125 @@
-//! Durable storage of the ledger. The embedded default is one SQLite file.
+//! Durable storage of the ledger, behind one seam. The embedded default is one SQLite file
+//! that this process alone writes (`sqlite`); several hub replicas share PostgreSQL
+//! (`postgres`). The writer decides every change with the same rules over either.
 
+pub mod postgres;
 pub mod sqlite;
 
-pub use sqlite::{ReservationRow, Store, Txn};
+use shelfcast_protocol::clock::Millis;
+use shelfcast_protocol::{Event, PositionKey, ReservationStatus, Stock};
+
+pub use sqlite::{ReservationRow, Store};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Sqlite(#[from] rusqlite::Error),
+    #[error(transparent)]
+    Postgres(#[from] ::postgres::Error),
+    #[error("{0}")]
+    Data(String),
+}
+
+pub type DbResult<T> = Result<T, StoreError>;
+
+/// Where the writer keeps the ledger.
+pub trait Backend: Send + 'static {
+    fn begin(&mut self) -> DbResult<Box<dyn Ledger + '_>>;
+
+    /// `true` when other processes write the same ledger: decisions then start from the
+    /// stored positions (locked for the transaction), not from this process's memory.
+    fn shared(&self) -> bool;
+}
+
+/// The writes of one group commit.
+pub trait Ledger {
+    /// Shared storage only: locks the reservation keys and positions a batch touches, in one
+    /// fixed order (keys, then positions, each sorted) so that replicas never deadlock, and
+    /// returns each position's stored stock.
+    fn lock(&mut self, _keys: &[[u8; 32]], _positions: &[PositionKey]) -> DbResult<Vec<(PositionKey, Stock)>> {
+        Ok(Vec::new())
+    }
+    /// Shared storage only: held reservations whose time is up, with their positions.
+    fn due_holds(&mut self, _now: Millis) -> DbResult<Vec<(String, PositionKey)>> {
+        Ok(Vec::new())
+    }
+    /// Takes `n` versions for this commit and returns the last. `published` is the last
+    /// version this process knows, which is all there is when it writes alone.
+    fn take_versions(&mut self, n: u64, published: u64) -> DbResult<u64> {
+        Ok(published + n)
+    }
+    fn touch_health(&mut self, now: Millis) -> DbResult<()>;
+    /// Records an event; `false` if its id was recorded before (a duplicate).
+    fn insert_event(&mut self, e: &Event, now: Millis) -> DbResult<bool>;
+    fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> DbResult<()>;
+    fn save_position(&mut self, key: &PositionKey, on_hand: i64, version: u64) -> DbResult<()>;
+    fn reservation_by_key(&mut self, key_hash: &[u8]) -> DbResult<Option<ReservationRow>>;
+    fn reservation(&mut self, id: &str) -> DbResult<Option<ReservationRow>>;
+    fn insert_reservation(&mut self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> DbResult<()>;
+    fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> DbResult<()>;
+    /// An edge node's events the hub has not yet acknowledged at one position, in order.
+    fn unacknowledged(&mut self, key: &PositionKey) -> DbResult<Vec<(String, i64)>>;
+    fn expire_reservation(&mut self, id: &str, now: Millis) -> DbResult<()>;
+    fn commit(self: Box<Self>) -> DbResult<()>;
+}
+
+/// Reads beside the writer: reservation lookups and readiness.
+#[derive(Clone)]
+pub enum Reader {
+    Sqlite(std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>),
+    Postgres(deadpool_postgres::Pool),
+}
+
+impl Reader {
+    pub async fn reservation(&self, id: &str) -> DbResult<Option<ReservationRow>> {
+        match self {
+            Reader::Sqlite(conn) => {
+                let (conn, id) = (conn.clone(), id.to_string());
+                blocking(move || {
+                    let c = conn.lock().map_err(poisoned)?;
+                    Ok(sqlite::reservation(&c, &id)?)
+                })
+                .await
+            }
+            Reader::Postgres(pool) => postgres::reservation(pool, id).await,
+        }
+    }
+
+    pub async fn open_reservations(&self, location: &str) -> DbResult<Vec<ReservationRow>> {
+        match self {
+            Reader::Sqlite(conn) => {
+                let (conn, location) = (conn.clone(), location.to_string());
+                blocking(move || {
+                    let c = conn.lock().map_err(poisoned)?;
+                    Ok(sqlite::open_reservations(&c, &location)?)
+                })
+                .await
+            }
+            Reader::Postgres(pool) => postgres::open_reservations(pool, location).await,
+        }
+    }
+
+    /// Storage answers a read.
+    pub async fn ping(&self) -> bool {
+        match self {
+            Reader::Sqlite(conn) => {
+                let conn = conn.clone();
+                blocking(move || {
+                    let c = conn.lock().map_err(poisoned)?;
+                    Ok(c.query_row("SELECT count(*) FROM positions", [], |_| Ok(()))?)
+                })
+                .await
+                .is_ok()
+            }
+            Reader::Postgres(pool) => postgres::ping(pool).await,
+        }
+    }
+}
+
+fn poisoned<T>(_: T) -> StoreError {
+    StoreError::Data("a reader panicked".into())
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> DbResult<T> + Send + 'static) -> DbResult<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Data(e.to_string()))?
+}

@@ -166,6 +166,52 @@ impl Store {
     }
 }
 
+impl super::Backend for Store {
+    fn begin(&mut self) -> super::DbResult<Box<dyn super::Ledger + '_>> {
+        Ok(Box::new(Store::begin(self)?))
+    }
+
+    fn shared(&self) -> bool {
+        false
+    }
+}
+
+impl super::Ledger for Txn<'_> {
+    fn touch_health(&mut self, now: Millis) -> super::DbResult<()> {
+        Ok(Txn::touch_health(self, now)?)
+    }
+    fn insert_event(&mut self, e: &Event, now: Millis) -> super::DbResult<bool> {
+        Ok(Txn::insert_event(self, e, now)?)
+    }
+    fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> super::DbResult<()> {
+        Ok(Txn::insert_fulfilment(self, reservation, key, qty, now)?)
+    }
+    fn save_position(&mut self, key: &PositionKey, on_hand: i64, version: u64) -> super::DbResult<()> {
+        Ok(Txn::save_position(self, key, on_hand, version)?)
+    }
+    fn reservation_by_key(&mut self, key_hash: &[u8]) -> super::DbResult<Option<ReservationRow>> {
+        Ok(Txn::reservation_by_key(self, key_hash)?)
+    }
+    fn reservation(&mut self, id: &str) -> super::DbResult<Option<ReservationRow>> {
+        Ok(Txn::reservation(self, id)?)
+    }
+    fn insert_reservation(&mut self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> super::DbResult<()> {
+        Ok(Txn::insert_reservation(self, r, key_hash, now)?)
+    }
+    fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> super::DbResult<()> {
+        Ok(Txn::set_reservation(self, id, status, expires_at, now)?)
+    }
+    fn unacknowledged(&mut self, key: &PositionKey) -> super::DbResult<Vec<(String, i64)>> {
+        Ok(Txn::unacknowledged(self, key)?)
+    }
+    fn expire_reservation(&mut self, id: &str, now: Millis) -> super::DbResult<()> {
+        Ok(Txn::expire_reservation(self, id, now)?)
+    }
+    fn commit(self: Box<Self>) -> super::DbResult<()> {
+        Ok(Txn::commit(*self)?)
+    }
+}
+
 fn key_of(sku: String, location: String) -> rusqlite::Result<PositionKey> {
     let bad = |e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(IdErr(e)));
     Ok(PositionKey::new(Sku::try_from(sku).map_err(bad)?, LocationId::try_from(location).map_err(bad)?))

@@ -1,0 +1,420 @@
+//! The ledger in PostgreSQL, shared by several hub replicas.
+//!
+//! Correctness across replicas rests on three things, all inside each group commit's
+//! transaction:
+//! - **Row locks, always in one order.** Reservation keys (advisory locks on the key's hash),
+//!   then positions (`SELECT … FOR UPDATE`), each sorted: a decision starts from the stored
+//!   stock, which no other replica can change until this transaction ends, and two replicas
+//!   never wait on each other in a cycle. No oversell follows: a hold is granted only from the
+//!   available stock read under the position's lock.
+//! - **Versions taken last, under one row lock.** `UPDATE hub_version SET v = v + n` is the
+//!   last statement before `COMMIT`, so that row's lock is held until the commit: versions are
+//!   handed out in commit order, and once a version is visible every lower one is too. A
+//!   client resuming from `Last-Event-ID` on any replica can therefore never miss a change
+//!   that a higher version it saw depended on.
+//! - **Idempotency by unique keys.** Event ids and reservation key hashes are unique; a
+//!   duplicate sent to two replicas at once is applied once (the second insert waits for the
+//!   first transaction and then finds the row).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
+use postgres::{Client, NoTls, Statement};
+use shelfcast_protocol::clock::Millis;
+use shelfcast_protocol::{Event, Hold, LocationId, PositionKey, ReservationStatus, Sku, Stock};
+
+use super::{Backend, DbResult, Ledger, ReservationRow, StoreError};
+
+/// Schema versions, applied in order, once, under an advisory lock (replicas may start together).
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE events (
+    seq         BIGSERIAL PRIMARY KEY,
+    id          TEXT NOT NULL UNIQUE,
+    type        TEXT NOT NULL,
+    sku         TEXT NOT NULL,
+    location    TEXT NOT NULL,
+    qty         BIGINT NOT NULL,
+    at          BIGINT,
+    recorded_at BIGINT NOT NULL
+);
+CREATE TABLE positions (
+    sku      TEXT NOT NULL,
+    location TEXT NOT NULL,
+    on_hand  BIGINT NOT NULL,
+    version  BIGINT NOT NULL,
+    PRIMARY KEY (sku, location)
+);
+CREATE INDEX positions_by_version ON positions (version);
+CREATE TABLE reservations (
+    id         TEXT PRIMARY KEY,
+    key_hash   BYTEA NOT NULL UNIQUE,
+    token      TEXT NOT NULL,
+    sku        TEXT NOT NULL,
+    location   TEXT NOT NULL,
+    qty        BIGINT NOT NULL,
+    status     TEXT NOT NULL,
+    expires_at BIGINT,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX reservations_open ON reservations (sku, location) WHERE status IN ('held', 'confirmed');
+CREATE INDEX reservations_open_by_location ON reservations (location) WHERE status IN ('held', 'confirmed');
+CREATE INDEX reservations_due ON reservations (expires_at) WHERE status = 'held';
+CREATE TABLE hub_version (k INT PRIMARY KEY CHECK (k = 1), v BIGINT NOT NULL);
+INSERT INTO hub_version (k, v) VALUES (1, 0);
+CREATE TABLE health (k INT PRIMARY KEY CHECK (k = 1), at BIGINT NOT NULL);
+"];
+
+const MIGRATION_LOCK: i64 = 0x5348_454c_4643_4153; // "SHELFCAS"
+
+/// Creates the schema, or brings it up to date.
+pub fn migrate(client: &mut Client) -> DbResult<()> {
+    client.batch_execute("SELECT pg_advisory_lock(0x5348454c46434153)")?;
+    let result = (|| -> DbResult<()> {
+        client.batch_execute(
+            "CREATE TABLE IF NOT EXISTS shelfcast_migrations (version INT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )?;
+        let done: i32 = client.query_one("SELECT coalesce(max(version), 0) FROM shelfcast_migrations", &[])?.get(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(done as usize) {
+            let mut t = client.transaction()?;
+            t.batch_execute(sql)?;
+            t.execute("INSERT INTO shelfcast_migrations (version) VALUES ($1)", &[&(i as i32 + 1)])?;
+            t.commit()?;
+            tracing::info!(version = i + 1, "database schema migrated");
+        }
+        Ok(())
+    })();
+    client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])?;
+    result
+}
+
+pub fn connect(url: &str) -> DbResult<Client> {
+    let mut config: postgres::Config = url.parse()?;
+    config.connect_timeout(Duration::from_secs(5));
+    Ok(config.connect(NoTls)?)
+}
+
+/// A pool for the readers beside the writer (reservation lookups, readiness, resync).
+pub fn pool(url: &str, size: usize) -> DbResult<Pool> {
+    let mut config: tokio_postgres::Config = url.parse()?;
+    config.connect_timeout(Duration::from_secs(5));
+    let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+    Pool::builder(manager)
+        .max_size(size)
+        .wait_timeout(Some(Duration::from_secs(5)))
+        .create_timeout(Some(Duration::from_secs(5)))
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Data(format!("database pool: {e}")))
+}
+
+/// The writer's side: one connection, re-opened after it is lost.
+pub struct PgBackend {
+    url: String,
+    conn: Option<(Client, Stmts)>,
+}
+
+struct Stmts {
+    insert_event: Statement,
+    save_position: Statement,
+    reservation_by_key: Statement,
+    reservation: Statement,
+    insert_reservation: Statement,
+    set_reservation: Statement,
+    expire_reservation: Statement,
+}
+
+impl Stmts {
+    fn prepare(c: &mut Client) -> DbResult<Stmts> {
+        Ok(Stmts {
+            insert_event: c.prepare(
+                "INSERT INTO events (id, type, sku, location, qty, at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+                 ON CONFLICT (id) DO NOTHING",
+            )?,
+            save_position: c.prepare(
+                "INSERT INTO positions (sku, location, on_hand, version) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, version = excluded.version",
+            )?,
+            reservation_by_key: c.prepare(&format!("{SELECT_RESERVATION} WHERE key_hash = $1"))?,
+            reservation: c.prepare(&format!("{SELECT_RESERVATION} WHERE id = $1"))?,
+            insert_reservation: c.prepare(
+                "INSERT INTO reservations (id, key_hash, token, sku, location, qty, status, expires_at, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
+            )?,
+            set_reservation: c.prepare("UPDATE reservations SET status = $2, expires_at = $3, updated_at = $4 WHERE id = $1")?,
+            expire_reservation: c
+                .prepare("UPDATE reservations SET status = 'expired', updated_at = $2 WHERE id = $1 AND status = 'held'")?,
+        })
+    }
+}
+
+impl PgBackend {
+    /// Connects, migrates, and keeps the URL to reconnect later.
+    pub fn open(url: &str) -> DbResult<PgBackend> {
+        let mut client = connect(url)?;
+        migrate(&mut client)?;
+        let stmts = Stmts::prepare(&mut client)?;
+        Ok(PgBackend { url: url.to_string(), conn: Some((client, stmts)) })
+    }
+
+    fn connection(&mut self) -> DbResult<&mut (Client, Stmts)> {
+        if self.conn.as_ref().is_none_or(|(c, _)| c.is_closed()) {
+            self.conn = None;
+            let mut client = connect(&self.url)?;
+            let stmts = Stmts::prepare(&mut client)?;
+            tracing::info!("database connection re-established");
+            self.conn = Some((client, stmts));
+        }
+        Ok(self.conn.as_mut().expect("connected above"))
+    }
+}
+
+impl Backend for PgBackend {
+    fn begin(&mut self) -> DbResult<Box<dyn Ledger + '_>> {
+        let (client, stmts) = self.connection()?;
+        let tx = client.transaction()?;
+        Ok(Box::new(PgTxn { tx, stmts }))
+    }
+
+    fn shared(&self) -> bool {
+        true
+    }
+}
+
+struct PgTxn<'a> {
+    tx: postgres::Transaction<'a>,
+    stmts: &'a Stmts,
+}
+
+const SELECT_RESERVATION: &str = "SELECT id, token, sku, location, qty, status, expires_at FROM reservations";
+
+fn key_of(sku: String, location: String) -> DbResult<PositionKey> {
+    let bad = |e| StoreError::Data(format!("stored identifier {e}"));
+    Ok(PositionKey::new(Sku::try_from(sku).map_err(bad)?, LocationId::try_from(location).map_err(bad)?))
+}
+
+fn row_of(r: &tokio_postgres::Row) -> DbResult<ReservationRow> {
+    let status: String = r.get(5);
+    Ok(ReservationRow {
+        id: r.get(0),
+        token: r.get(1),
+        key: key_of(r.get(2), r.get(3))?,
+        qty: r.get(4),
+        status: ReservationStatus::parse(&status).ok_or_else(|| StoreError::Data(format!("stored status {status}")))?,
+        expires_at: r.get(6),
+    })
+}
+
+/// The first 8 bytes of a key's SHA-256, as an advisory lock id.
+fn lock_id(hash: &[u8; 32]) -> i64 {
+    i64::from_be_bytes(hash[..8].try_into().expect("8 bytes"))
+}
+
+fn columns(keys: &[PositionKey]) -> (Vec<&str>, Vec<&str>) {
+    keys.iter().map(|k| (k.sku.as_str(), k.location.as_str())).unzip()
+}
+
+/// Adds each open reservation of `rows` to its position's holds.
+fn add_holds(stocks: &mut HashMap<PositionKey, Stock>, rows: &[tokio_postgres::Row]) -> DbResult<()> {
+    for r in rows {
+        let key = key_of(r.get(1), r.get(2))?;
+        let hold = Hold { reservation: r.get(0), qty: r.get(3), expires_at: r.get(4) };
+        stocks.entry(key).or_default().holds.push(hold);
+    }
+    Ok(())
+}
+
+impl Ledger for PgTxn<'_> {
+    fn lock(&mut self, keys: &[[u8; 32]], positions: &[PositionKey]) -> DbResult<Vec<(PositionKey, Stock)>> {
+        let mut keys = keys.to_vec();
+        keys.sort();
+        keys.dedup();
+        for k in &keys {
+            self.tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_id(k)])?;
+        }
+        let mut positions = positions.to_vec();
+        positions.sort();
+        positions.dedup();
+        if positions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (skus, locations) = columns(&positions);
+        self.tx.execute(
+            "INSERT INTO positions (sku, location, on_hand, version)
+             SELECT s, l, 0, 0 FROM unnest($1::text[], $2::text[]) AS t(s, l) ORDER BY s, l
+             ON CONFLICT (sku, location) DO NOTHING",
+            &[&skus, &locations],
+        )?;
+        let rows = self.tx.query(
+            "SELECT p.sku, p.location, p.on_hand FROM positions p
+               JOIN unnest($1::text[], $2::text[]) AS t(s, l) ON p.sku = t.s AND p.location = t.l
+             ORDER BY p.sku, p.location FOR UPDATE OF p",
+            &[&skus, &locations],
+        )?;
+        let mut stocks: HashMap<PositionKey, Stock> = HashMap::with_capacity(rows.len());
+        for r in &rows {
+            stocks.insert(key_of(r.get(0), r.get(1))?, Stock { on_hand: r.get(2), holds: Vec::new() });
+        }
+        let holds = self.tx.query(
+            "SELECT r.id, r.sku, r.location, r.qty, r.expires_at FROM reservations r
+               JOIN unnest($1::text[], $2::text[]) AS t(s, l) ON r.sku = t.s AND r.location = t.l
+             WHERE r.status IN ('held', 'confirmed') ORDER BY r.created_at, r.id",
+            &[&skus, &locations],
+        )?;
+        add_holds(&mut stocks, &holds)?;
+        Ok(stocks.into_iter().collect())
+    }
+
+    fn due_holds(&mut self, now: Millis) -> DbResult<Vec<(String, PositionKey)>> {
+        let rows = self.tx.query(
+            "SELECT id, sku, location FROM reservations WHERE status = 'held' AND expires_at <= $1 ORDER BY expires_at LIMIT 1000",
+            &[&now],
+        )?;
+        rows.iter().map(|r| Ok((r.get(0), key_of(r.get(1), r.get(2))?))).collect()
+    }
+
+    fn take_versions(&mut self, n: u64, _published: u64) -> DbResult<u64> {
+        let v: i64 = self.tx.query_one("UPDATE hub_version SET v = v + $1 WHERE k = 1 RETURNING v", &[&(n as i64)])?.get(0);
+        Ok(v as u64)
+    }
+
+    fn touch_health(&mut self, now: Millis) -> DbResult<()> {
+        self.tx.execute(
+            "INSERT INTO health (k, at) VALUES (1, $1) ON CONFLICT (k) DO UPDATE SET at = excluded.at",
+            &[&now],
+        )?;
+        Ok(())
+    }
+
+    fn insert_event(&mut self, e: &Event, now: Millis) -> DbResult<bool> {
+        let n = self.tx.execute(
+            &self.stmts.insert_event,
+            &[&e.id.as_str(), &e.kind.as_str(), &e.key.sku.as_str(), &e.key.location.as_str(), &e.qty, &e.at, &now],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> DbResult<()> {
+        let id = format!("fulfil {reservation}");
+        self.tx.execute(
+            &self.stmts.insert_event,
+            &[&id, &"fulfil", &key.sku.as_str(), &key.location.as_str(), &qty, &None::<i64>, &now],
+        )?;
+        Ok(())
+    }
+
+    fn save_position(&mut self, key: &PositionKey, on_hand: i64, version: u64) -> DbResult<()> {
+        self.tx.execute(&self.stmts.save_position, &[&key.sku.as_str(), &key.location.as_str(), &on_hand, &(version as i64)])?;
+        Ok(())
+    }
+
+    fn reservation_by_key(&mut self, key_hash: &[u8]) -> DbResult<Option<ReservationRow>> {
+        self.tx.query_opt(&self.stmts.reservation_by_key, &[&key_hash])?.map(|r| row_of(&r)).transpose()
+    }
+
+    fn reservation(&mut self, id: &str) -> DbResult<Option<ReservationRow>> {
+        self.tx.query_opt(&self.stmts.reservation, &[&id])?.map(|r| row_of(&r)).transpose()
+    }
+
+    fn insert_reservation(&mut self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> DbResult<()> {
+        self.tx.execute(
+            &self.stmts.insert_reservation,
+            &[
+                &r.id,
+                &key_hash,
+                &r.token,
+                &r.key.sku.as_str(),
+                &r.key.location.as_str(),
+                &r.qty,
+                &r.status.as_str(),
+                &r.expires_at,
+                &now,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> DbResult<()> {
+        self.tx.execute(&self.stmts.set_reservation, &[&id, &status.as_str(), &expires_at, &now])?;
+        Ok(())
+    }
+
+    fn unacknowledged(&mut self, _key: &PositionKey) -> DbResult<Vec<(String, i64)>> {
+        Err(StoreError::Data("an edge node keeps its ledger in SQLite".into()))
+    }
+
+    fn expire_reservation(&mut self, id: &str, now: Millis) -> DbResult<()> {
+        self.tx.execute(&self.stmts.expire_reservation, &[&id, &now])?;
+        Ok(())
+    }
+
+    fn commit(self: Box<Self>) -> DbResult<()> {
+        Ok(self.tx.commit()?)
+    }
+}
+
+/// Positions changed after `since` (with their holds), and the hub's version they are
+/// complete up to: all read in one snapshot, so nothing at or below that version is missing.
+pub async fn changes_since(pool: &Pool, since: u64) -> DbResult<(Vec<(PositionKey, Stock, u64)>, u64)> {
+    let mut client = pool.get().await.map_err(|e| StoreError::Data(format!("database pool: {e}")))?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(pg)?;
+    let upto: i64 = tx.query_one("SELECT v FROM hub_version WHERE k = 1", &[]).await.map_err(pg)?.get(0);
+    let since = since as i64;
+    let rows = tx
+        .query("SELECT sku, location, on_hand, version FROM positions WHERE version > $1 AND version <= $2", &[&since, &upto])
+        .await
+        .map_err(pg)?;
+    let holds = tx
+        .query(
+            "SELECT r.id, r.sku, r.location, r.qty, r.expires_at FROM reservations r
+               JOIN positions p ON p.sku = r.sku AND p.location = r.location
+             WHERE p.version > $1 AND p.version <= $2 AND r.status IN ('held', 'confirmed') ORDER BY r.created_at, r.id",
+            &[&since, &upto],
+        )
+        .await
+        .map_err(pg)?;
+    tx.commit().await.map_err(pg)?;
+    let mut versions = HashMap::with_capacity(rows.len());
+    let mut stocks: HashMap<PositionKey, Stock> = HashMap::with_capacity(rows.len());
+    for r in &rows {
+        let key = key_of(r.get(0), r.get(1))?;
+        versions.insert(key.clone(), r.get::<_, i64>(3) as u64);
+        stocks.insert(key, Stock { on_hand: r.get(2), holds: Vec::new() });
+    }
+    add_holds(&mut stocks, &holds)?;
+    let out = stocks.into_iter().map(|(k, s)| (k.clone(), s, versions[&k])).collect();
+    Ok((out, upto as u64))
+}
+
+fn pg(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Postgres(e)
+}
+
+pub async fn reservation(pool: &Pool, id: &str) -> DbResult<Option<ReservationRow>> {
+    let client = pool.get().await.map_err(|e| StoreError::Data(format!("database pool: {e}")))?;
+    let row = client.query_opt(&format!("{SELECT_RESERVATION} WHERE id = $1"), &[&id]).await.map_err(pg)?;
+    row.map(|r| row_of(&r)).transpose()
+}
+
+pub async fn open_reservations(pool: &Pool, location: &str) -> DbResult<Vec<ReservationRow>> {
+    let client = pool.get().await.map_err(|e| StoreError::Data(format!("database pool: {e}")))?;
+    let rows = client
+        .query(&format!("{SELECT_RESERVATION} WHERE location = $1 AND status IN ('held', 'confirmed') ORDER BY id"), &[&location])
+        .await
+        .map_err(pg)?;
+    rows.iter().map(row_of).collect()
+}
+
+pub async fn ping(pool: &Pool) -> bool {
+    match pool.get().await {
+        Ok(c) => c.query_one("SELECT count(*) FROM hub_version", &[]).await.is_ok(),
+        Err(_) => false,
+    }
+}
