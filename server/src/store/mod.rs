@@ -14,13 +14,24 @@ pub use sqlite::{ReservationRow, Store};
 pub enum StoreError {
     #[error(transparent)]
     Sqlite(#[from] rusqlite::Error),
-    #[error(transparent)]
+    #[error("PostgreSQL: {}", pg_message(.0))]
     Postgres(#[from] ::postgres::Error),
     #[error("{0}")]
     Data(String),
 }
 
 pub type DbResult<T> = Result<T, StoreError>;
+
+/// The server's own words for a database error (the plain Display says only "db error").
+fn pg_message(e: &::postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => match std::error::Error::source(e) {
+            Some(source) => format!("{e}: {source}"),
+            None => e.to_string(),
+        },
+    }
+}
 
 /// Where the writer keeps the ledger.
 pub trait Backend: Send + 'static {

@@ -70,7 +70,7 @@ const MIGRATION_LOCK: i64 = 0x5348_454c_4643_4153; // "SHELFCAS"
 
 /// Creates the schema, or brings it up to date.
 pub fn migrate(client: &mut Client) -> DbResult<()> {
-    client.batch_execute("SELECT pg_advisory_lock(0x5348454c46434153)")?;
+    client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
     let result = (|| -> DbResult<()> {
         client.batch_execute(
             "CREATE TABLE IF NOT EXISTS shelfcast_migrations (version INT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",

@@ -30,11 +30,27 @@ pub fn config(dir: &Path) -> HubConfig {
 }
 
 /// A hub in this process. `clock` is the hand-moved clock when the test asked for one.
+/// With `SHELFCAST_TEST_POSTGRES=postgres://user:password@host:port` set, every hub keeps its
+/// ledger in a fresh PostgreSQL database there instead of SQLite: the same tests, either backend.
 pub struct TestHub {
     pub hub: Option<Hub>,
     pub url: String,
     pub dir: tempfile::TempDir,
     pub clock: Clock,
+    pub database: Option<String>,
+}
+
+/// A new empty database on the test PostgreSQL, if one is configured.
+pub async fn fresh_database() -> Option<String> {
+    let base = std::env::var("SHELFCAST_TEST_POSTGRES").ok().filter(|s| !s.is_empty())?;
+    let base = base.trim_end_matches('/').to_string();
+    let mut name = [0u8; 8];
+    getrandom::fill(&mut name).unwrap();
+    let name = format!("shelfcast_test_{}", hex::encode(name));
+    let (client, conn) = tokio_postgres::connect(&format!("{base}/postgres"), tokio_postgres::NoTls).await.expect("the test PostgreSQL");
+    tokio::spawn(conn);
+    client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    Some(format!("{base}/{name}"))
 }
 
 impl TestHub {
@@ -45,10 +61,11 @@ impl TestHub {
     pub async fn start_with(tweak: impl FnOnce(&mut HubConfig)) -> TestHub {
         let dir = tempfile::tempdir().unwrap();
         let mut c = config(dir.path());
+        c.database = fresh_database().await;
         tweak(&mut c);
-        let clock = c.clock.clone();
+        let (clock, database) = (c.clock.clone(), c.database.clone());
         let hub = Hub::start(c).await.unwrap();
-        TestHub { url: hub.url(), hub: Some(hub), dir, clock }
+        TestHub { url: hub.url(), hub: Some(hub), dir, clock, database }
     }
 
     /// Stops gracefully and starts again on the same data directory (and a new port).
@@ -56,6 +73,7 @@ impl TestHub {
         self.hub.take().unwrap().stop().await.unwrap();
         let mut c = config(self.dir.path());
         c.clock = self.clock.clone();
+        c.database = self.database.clone();
         tweak(&mut c);
         let hub = Hub::start(c).await.unwrap();
         self.url = hub.url();
