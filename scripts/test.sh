@@ -11,8 +11,16 @@ bash scripts/setup.sh --tests
 say "building the element (wasm)"
 bash scripts/build-element.sh
 
-say "shared rules and hub (native)"
-cargo test --workspace --exclude shelfcast-element
+say "PostgreSQL and NATS"
+bash scripts/services.sh
+pg="postgres://shelfcast:shelfcast@127.0.0.1:5432"
+
+say "shared rules, hub and edge on SQLite (native), three replicas on PostgreSQL and NATS"
+SHELFCAST_REPLICAS_POSTGRES="$pg" cargo test --workspace --exclude shelfcast-element
+
+say "the hub contract tests again, on PostgreSQL"
+SHELFCAST_TEST_POSTGRES="$pg" cargo test -p shelfcast-server \
+  --test ingest --test streams --test reservations --test malformed --test operations --test access --test overload
 
 say "the running hub against its OpenAPI document (Schemathesis)"
 bash scripts/api-conformance.sh 100

@@ -42,7 +42,12 @@ pub struct TestHub {
 
 /// A new empty database on the test PostgreSQL, if one is configured.
 pub async fn fresh_database() -> Option<String> {
-    let base = std::env::var("SHELFCAST_TEST_POSTGRES").ok().filter(|s| !s.is_empty())?;
+    fresh_database_at("SHELFCAST_TEST_POSTGRES").await
+}
+
+/// A new empty database on the PostgreSQL server named by the environment variable `var`.
+pub async fn fresh_database_at(var: &str) -> Option<String> {
+    let base = std::env::var(var).ok().filter(|s| !s.is_empty())?;
     let base = base.trim_end_matches('/').to_string();
     let mut name = [0u8; 8];
     getrandom::fill(&mut name).unwrap();

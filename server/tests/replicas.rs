@@ -1,0 +1,408 @@
+//! Three hub replicas on one PostgreSQL, with NATS between them, as separate processes on
+//! loopback: no oversell when shoppers on different replicas race, a duplicate applied once
+//! whichever replicas receive it, a stream on one replica seeing writes through another,
+//! gapless resume on another replica while writers run, and streams that keep up through a
+//! NATS outage.
+//!
+//! Needs `SHELFCAST_REPLICAS_POSTGRES` (a server where databases can be created), the
+//! `nats-server` binary, and root for the test that runs a PostgreSQL of its own;
+//! `scripts/test.sh` provides all three.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::StreamExt;
+use serde_json::{json, Value};
+
+/// A nats-server of the test's own, on a free loopback port.
+struct Nats {
+    child: Option<Child>,
+    port: u16,
+}
+
+impl Nats {
+    fn start() -> Nats {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut n = Nats { child: None, port };
+        n.restart();
+        n
+    }
+
+    fn url(&self) -> String {
+        format!("nats://127.0.0.1:{}", self.port)
+    }
+
+    fn restart(&mut self) {
+        let child = Command::new("nats-server")
+            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("nats-server (apt-get install nats-server)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            c.kill().unwrap();
+            c.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+struct Cluster {
+    replicas: Vec<ChildHub>,
+    _dirs: Vec<tempfile::TempDir>,
+    nats: Nats,
+    database: String,
+}
+
+impl Cluster {
+    async fn start(n: usize) -> Cluster {
+        let database = fresh_database_at("SHELFCAST_REPLICAS_POSTGRES")
+            .await
+            .expect("set SHELFCAST_REPLICAS_POSTGRES=postgres://user:password@host:port (scripts/test.sh does)");
+        let nats = Nats::start();
+        let mut replicas = Vec::new();
+        let mut dirs = Vec::new();
+        for _ in 0..n {
+            let (dir, data) = data_dir();
+            replicas.push(ChildHub::spawn(
+                &data,
+                &["--database", &database, "--nats", &nats.url(), "--reservation-rate", "0", "--stream-rate", "0"],
+            ));
+            dirs.push(dir);
+        }
+        Cluster { replicas, _dirs: dirs, nats, database }
+    }
+
+    fn api(&self, i: usize) -> Api {
+        self.replicas[i % self.replicas.len()].client()
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for r in self.replicas.drain(..) {
+            r.kill9();
+        }
+    }
+}
+
+/// Waits until `api` shows `want` as the position's (on_hand, reserved).
+async fn until_position(api: &Api, sku: &str, location: &str, want: (i64, i64)) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (on_hand, reserved, _, _) = api.position(sku, location).await;
+        if (on_hand, reserved) == want {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{}: {sku}@{location} is ({on_hand}, {reserved}), not {want:?}", api.base);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn shoppers_racing_on_three_replicas_get_exactly_the_stock() {
+    let cluster = Cluster::start(3).await;
+    cluster.api(0).post_events(TOKEN, &json!([ev("stock", "receipt", "LAST-20", "berlin", 20)])).await;
+    for i in 0..3 {
+        until_position(&cluster.api(i), "LAST-20", "berlin", (20, 0)).await;
+    }
+    let tasks: Vec<_> = (0..500)
+        .map(|i| {
+            let api = cluster.api(i);
+            tokio::spawn(async move { api.reserve("LAST-20", "berlin", 1, &format!("race-key-{i:010}")).await.0 })
+        })
+        .collect();
+    let mut by_status: HashMap<u16, usize> = HashMap::new();
+    for t in tasks {
+        *by_status.entry(t.await.unwrap()).or_default() += 1;
+    }
+    assert_eq!(by_status.get(&201), Some(&20), "{by_status:?}");
+    assert_eq!(by_status.get(&409), Some(&480), "{by_status:?}");
+    for i in 0..3 {
+        until_position(&cluster.api(i), "LAST-20", "berlin", (20, 20)).await;
+    }
+    // And the database agrees.
+    let (client, conn) = tokio_postgres::connect(&cluster.database, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let held: i64 = client
+        .query_one("SELECT coalesce(sum(qty), 0)::bigint FROM reservations WHERE sku = 'LAST-20' AND status = 'held'", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(held, 20);
+}
+
+#[tokio::test]
+async fn the_same_events_sent_to_every_replica_apply_once() {
+    let cluster = Cluster::start(3).await;
+    let batch = Value::Array((0..200).map(|i| ev(&format!("dup-{i}"), "receipt", "DUP", "hamburg", 1)).collect());
+    let tasks: Vec<_> = (0..9)
+        .map(|i| {
+            let (api, batch) = (cluster.api(i), batch.clone());
+            tokio::spawn(async move { api.post_events(TOKEN, &batch).await.1 })
+        })
+        .collect();
+    let mut applied = 0;
+    for t in tasks {
+        let b = t.await.unwrap();
+        applied += b["applied"].as_i64().unwrap();
+        assert_eq!(b["applied"].as_i64().unwrap() + b["duplicates"].as_i64().unwrap(), 200, "{b}");
+    }
+    assert_eq!(applied, 200, "each event applied exactly once across replicas");
+    for i in 0..3 {
+        until_position(&cluster.api(i), "DUP", "hamburg", (200, 0)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_stream_on_one_replica_sees_writes_through_another() {
+    let cluster = Cluster::start(3).await;
+    let (_, mut stream) = cluster.api(0).stream("sku=LIVE&location=berlin", None).await;
+    assert_eq!(next_position(&mut stream, "the first state").await["on_hand"], 0);
+    cluster.api(2).post_events(TOKEN, &json!([ev("x1", "receipt", "LIVE", "berlin", 7)])).await;
+    let p = next_position(&mut stream, "a change made through replica 3").await;
+    assert_eq!(p["on_hand"], 7);
+    let (_, r) = cluster.api(1).reserve("LIVE", "berlin", 2, "live-key-000000001").await;
+    assert_eq!(r["status"], "held");
+    let p = next_position(&mut stream, "a hold made through replica 2").await;
+    assert_eq!((p["on_hand"].as_i64(), p["reserved"].as_i64()), (Some(7), Some(2)));
+}
+
+/// Writers on all replicas; a reader follows 8 positions on replica 1, drops, resumes on
+/// replica 2 with `Last-Event-ID`, drops again, resumes on replica 3. What it ends with must be
+/// the final state of every position, with versions only ever rising per position.
+#[tokio::test]
+async fn resuming_on_another_replica_misses_nothing_while_writers_run() {
+    let cluster = Cluster::start(3).await;
+    let positions: Vec<String> = (0..8).map(|i| format!("RESUME-{i}@berlin")).collect();
+    let query = format!("positions={}", positions.join(","));
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let (api, stop) = (cluster.api(w), stop.clone());
+            tokio::spawn(async move {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let batch: Vec<Value> =
+                        (0..4).map(|i| ev(&format!("w{w}-{n}-{i}"), "receipt", &format!("RESUME-{}", (n + i + w) % 8), "berlin", 1)).collect();
+                    n += 1;
+                    assert_eq!(api.post_events(TOKEN, &Value::Array(batch)).await.0, 200);
+                }
+                n * 4
+            })
+        })
+        .collect();
+
+    let mut seen: HashMap<String, (u64, i64)> = HashMap::new();
+    let mut last_id: Option<String> = None;
+    for hop in 0..3 {
+        let (_, mut stream) = cluster.api(hop).stream(&query, last_id.as_deref()).await;
+        let until = Instant::now() + Duration::from_millis(700);
+        while Instant::now() < until {
+            let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(200), stream.next()).await else { continue };
+            if e.event != "position" {
+                continue;
+            }
+            let p: Value = serde_json::from_str(&e.data).unwrap();
+            let version = p["version"].as_u64().unwrap();
+            let sku = p["sku"].as_str().unwrap().to_string();
+            if let Some((before, _)) = seen.get(&sku) {
+                assert!(version > *before, "hop {hop}: {sku} went from version {before} to {version}");
+            }
+            seen.insert(sku, (version, p["on_hand"].as_i64().unwrap()));
+            last_id = Some(e.id.clone());
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let mut total = 0;
+    for w in writers {
+        total += w.await.unwrap();
+    }
+    // After the writers stop, one more resume (on replica 1 again) brings the reader level.
+    let (_, mut stream) = cluster.api(0).stream(&query, last_id.as_deref()).await;
+    quiet_then_collect(&mut stream, &mut seen).await;
+    let mut sum = 0;
+    for p in &positions {
+        let sku = p.split('@').next().unwrap();
+        let (on_hand, _, _, version) = cluster.api(1).position(sku, "berlin").await;
+        assert_eq!(seen.get(sku).copied(), Some((version, on_hand)), "{sku}: the reader missed a change");
+        sum += on_hand;
+    }
+    assert_eq!(sum, total as i64, "every event counted once");
+}
+
+async fn quiet_then_collect(stream: &mut (impl futures_util::Stream<Item = eventsource_stream::Event> + Unpin), seen: &mut HashMap<String, (u64, i64)>) {
+    while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(1_500), stream.next()).await {
+        if e.event == "position" {
+            let p: Value = serde_json::from_str(&e.data).unwrap();
+            seen.insert(p["sku"].as_str().unwrap().to_string(), (p["version"].as_u64().unwrap(), p["on_hand"].as_i64().unwrap()));
+        }
+    }
+}
+
+#[tokio::test]
+async fn streams_keep_up_through_a_nats_outage() {
+    let mut cluster = Cluster::start(2).await;
+    let (_, mut stream) = cluster.api(0).stream("sku=OUTAGE&location=berlin", None).await;
+    next_position(&mut stream, "the first state").await;
+    let writer = cluster.api(1);
+    let mut expect = 0;
+    for phase in ["before", "during", "after"] {
+        match phase {
+            "during" => cluster.nats.stop(),
+            "after" => cluster.nats.restart(),
+            _ => {}
+        }
+        for i in 0..5 {
+            expect += 1;
+            let (status, _) = writer.post_events(TOKEN, &json!([ev(&format!("{phase}-{i}"), "receipt", "OUTAGE", "berlin", 1)])).await;
+            assert_eq!(status, 200, "{phase}: writes go on without NATS");
+            let deadline = Instant::now() + Duration::from_secs(5);
+            loop {
+                let p = tokio::time::timeout_at(deadline.into(), next_position(&mut stream, phase))
+                    .await
+                    .unwrap_or_else(|_| panic!("{phase}: the stream on the other replica fell behind"));
+                if p["on_hand"] == expect {
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// A PostgreSQL server of the test's own (so stopping it disturbs no other test), run as the
+/// `postgres` user from Debian's binaries.
+struct OwnPostgres {
+    dir: tempfile::TempDir,
+    port: u16,
+    child: Option<Child>,
+}
+
+const PG_BIN: &str = "/usr/lib/postgresql/15/bin";
+
+impl OwnPostgres {
+    fn as_postgres(program: &str) -> Command {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=postgres", "--regid=postgres", "--clear-groups", "--"]).arg(format!("{PG_BIN}/{program}"));
+        c
+    }
+
+    fn start() -> OwnPostgres {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("chown").args(["postgres:postgres"]).arg(dir.path()).status().unwrap().success();
+        assert!(ok, "this test runs its own PostgreSQL as the postgres user and needs root");
+        let out = Self::as_postgres("initdb")
+            .args(["-A", "trust", "-U", "shelfcast", "-D"])
+            .arg(dir.path().join("db"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut pg = OwnPostgres { dir, port, child: None };
+        pg.restart();
+        pg
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://shelfcast@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn restart(&mut self) {
+        let child = Self::as_postgres("postgres")
+            .arg("-D")
+            .arg(self.dir.path().join("db"))
+            .args(["-p", &self.port.to_string(), "-c", "listen_addresses=127.0.0.1", "-k"])
+            .arg(self.dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let ready = Command::new(format!("{PG_BIN}/pg_isready"))
+                .args(["-h", "127.0.0.1", "-p", &self.port.to_string()])
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if ready {
+                return;
+            }
+            assert!(Instant::now() < deadline, "PostgreSQL did not start");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// A fast shutdown: clients are disconnected, as in a failover or a restart.
+    fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill").args(["-INT", &c.id().to_string()]).status();
+            c.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+#[tokio::test]
+async fn when_postgres_goes_away_writes_fail_cleanly_and_recover_by_themselves() {
+    let mut pg = OwnPostgres::start();
+    let (_dir, data) = data_dir();
+    let hub = ChildHub::spawn(&data, &["--database", &pg.url(), "--reservation-rate", "0"]);
+    let api = hub.client();
+    let (_, mut stream) = api.stream("sku=PG&location=berlin", None).await;
+    next_position(&mut stream, "the first state").await;
+    assert_eq!(api.post_events(TOKEN, &json!([ev("before", "receipt", "PG", "berlin", 5)])).await.0, 200);
+
+    pg.stop();
+    let (status, body) = api.post_events(TOKEN, &json!([ev("during", "receipt", "PG", "berlin", 1)])).await;
+    assert_eq!((status, body["error"]["code"].as_str()), (503, Some("storage_unavailable")), "{body}");
+    let (status, body) = api.reserve("PG", "berlin", 1, "pg-down-key-000001").await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(api.get_json("/readyz").await.0, 503);
+    assert_eq!(api.get_json("/healthz").await.0, 200);
+    assert_eq!(api.position("PG", "berlin").await.0, 5, "reads are served from memory meanwhile");
+
+    pg.restart();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, _) = api.post_events(TOKEN, &json!([ev("during", "receipt", "PG", "berlin", 1)])).await;
+        if status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "writes never came back: {status}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(api.get_json("/readyz").await.0, 200, "ready again without a restart");
+    assert_eq!(api.position("PG", "berlin").await.0, 6);
+    let mut on_hand = 0;
+    while on_hand != 6 {
+        on_hand = next_position(&mut stream, "the change after recovery").await["on_hand"].as_i64().unwrap();
+    }
+    hub.kill9();
+}
