@@ -41,5 +41,10 @@ if [ "${1:-}" = "--tests" ]; then
     say "installing schemathesis"
     pip install --quiet "schemathesis==4.32.5"
   fi
+  # The Kubernetes schema validator for deploy/kubernetes/.
+  if ! command -v kubernetes-validate >/dev/null; then
+    say "installing kubernetes-validate"
+    pip install --quiet "kubernetes-validate==1.37.0"
+  fi
 fi
 say "setup complete"

@@ -22,6 +22,9 @@ say "the hub contract tests again, on PostgreSQL"
 SHELFCAST_TEST_POSTGRES="$pg" cargo test -p shelfcast-server \
   --test ingest --test streams --test reservations --test malformed --test operations --test access --test overload
 
+say "Kubernetes manifests against the Kubernetes API schemas"
+bash scripts/validate-manifests.sh
+
 say "the running hub against its OpenAPI document (Schemathesis)"
 bash scripts/api-conformance.sh 100
 
