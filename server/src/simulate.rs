@@ -39,6 +39,10 @@ pub struct SimulateArgs {
     /// Stop after about this many events (whole requests), even before `--duration`.
     #[arg(long, env = "SHELFCAST_EVENTS")]
     pub events: Option<u64>,
+    /// Shoppers instead of tills: each request reserves 1 unit of one of `--skus` positions at
+    /// the first location (contended holds); granted and sold-out answers both count as decided.
+    #[arg(long, env = "SHELFCAST_RESERVE")]
+    pub reserve: bool,
 }
 
 /// What a run achieved.
@@ -90,7 +94,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
     anyhow::ensure!(!args.locations.is_empty(), "give at least one location");
     anyhow::ensure!(args.batch >= 1 && args.batch <= 10_000, "--batch must be from 1 to 10000");
     anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
-    let url = format!("{}/v1/events", args.target.trim_end_matches('/'));
+    let path = if args.reserve { "/v1/reservations" } else { "/v1/events" };
+    let url = format!("{}{path}", args.target.trim_end_matches('/'));
     let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
     let counters = Arc::new(Counters::default());
     let mut run_id = [0u8; 4];
@@ -132,6 +137,21 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
                         .collect()
                 };
                 let sent = Instant::now();
+                if args.reserve {
+                    let sku = format!("SKU-{:05}", rand::rng().random_range(0..args.skus.max(1)));
+                    let hold = json!({"sku": sku, "location": args.locations[0], "qty": 1, "key": format!("sim-{run_id}-{w}-{seq:012}")});
+                    let res = client.post(&url).json(&hold).send().await;
+                    let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                    counters.requests.fetch_add(1, Ordering::Relaxed);
+                    let decided = match res.map(|r| r.status().as_u16()) {
+                        Ok(201) => &counters.applied,
+                        Ok(409) => &counters.rejected,
+                        _ => &counters.failed,
+                    };
+                    decided.fetch_add(1, Ordering::Relaxed);
+                    counters.window.lock().expect("lock").push(micros);
+                    continue;
+                }
                 let res = client.post(&url).bearer_auth(&args.token).json(&body).send().await;
                 let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
                 counters.requests.fetch_add(1, Ordering::Relaxed);
@@ -161,6 +181,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
 
     let progress = {
         let counters = counters.clone();
+        let args = args.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(1));
             tick.tick().await;
@@ -169,7 +190,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
                 tick.tick().await;
                 let mut window = std::mem::take(&mut *counters.window.lock().expect("lock"));
                 window.sort_unstable();
-                let acked = counters.applied.load(Ordering::Relaxed) + counters.duplicates.load(Ordering::Relaxed);
+                let mut acked = counters.applied.load(Ordering::Relaxed) + counters.duplicates.load(Ordering::Relaxed);
+                if args.reserve {
+                    acked += counters.rejected.load(Ordering::Relaxed);
+                }
                 eprintln!(
                     "[{:>4.0}s] {acked} events acknowledged, {}/s, p99 {:.1} ms, {} rejected, {} failed requests",
                     started.elapsed().as_secs_f64(),
@@ -200,10 +224,17 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
         duplicates,
         rejected: counters.rejected.load(Ordering::Relaxed),
         seconds,
-        events_per_second: (applied + duplicates) as f64 / seconds,
+        events_per_second: (applied + duplicates + if args.reserve { counters.rejected.load(Ordering::Relaxed) } else { 0 }) as f64 / seconds,
         p50_ms: percentile(&all, 0.50),
         p99_ms: percentile(&all, 0.99),
     };
+    if args.reserve {
+        println!(
+            "simulated {:.1}s: {} reservation requests ({} failed), {} granted, {} sold out; {:.0} reservations/s decided; latency p50 {:.2} ms, p99 {:.2} ms",
+            s.seconds, s.requests, s.failed_requests, s.applied, s.rejected, s.events_per_second, s.p50_ms, s.p99_ms
+        );
+        return Ok(s);
+    }
     println!(
         "simulated {:.1}s: {} requests ({} failed), {} applied, {} duplicates, {} rejected; {:.0} events/s acknowledged; ack latency p50 {:.2} ms, p99 {:.2} ms",
         s.seconds, s.requests, s.failed_requests, s.applied, s.duplicates, s.rejected, s.events_per_second, s.p50_ms, s.p99_ms

@@ -384,8 +384,9 @@ impl Engine {
         Ok(match command {
             Command::Ingest { events, reply } => {
                 let mut outcomes = Vec::with_capacity(events.len());
-                for e in &events {
-                    if txn.insert_event(e, now)? {
+                let fresh = txn.insert_events(&events, now)?;
+                for (e, fresh) in events.iter().zip(fresh) {
+                    if fresh {
                         overlay.stock(&e.key).apply(e.kind, e.qty);
                         *changed = true;
                         outcomes.push(Outcome::Applied);

@@ -62,6 +62,11 @@ pub trait Ledger {
     fn touch_health(&mut self, now: Millis) -> DbResult<()>;
     /// Records an event; `false` if its id was recorded before (a duplicate).
     fn insert_event(&mut self, e: &Event, now: Millis) -> DbResult<bool>;
+    /// Records events in order; for each, `false` if its id was recorded before (a duplicate,
+    /// also of an earlier event in `events`).
+    fn insert_events(&mut self, events: &[Event], now: Millis) -> DbResult<Vec<bool>> {
+        events.iter().map(|e| self.insert_event(e, now)).collect()
+    }
     fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> DbResult<()>;
     fn save_position(&mut self, key: &PositionKey, on_hand: i64, version: u64) -> DbResult<()>;
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> DbResult<Option<ReservationRow>>;

@@ -295,6 +295,30 @@ impl Ledger for PgTxn<'_> {
         Ok(n == 1)
     }
 
+    /// One statement for the whole request: the ids that were new come back.
+    fn insert_events(&mut self, events: &[Event], now: Millis) -> DbResult<Vec<bool>> {
+        if events.len() < 4 {
+            return events.iter().map(|e| self.insert_event(e, now)).collect();
+        }
+        let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        let (skus, locations): (Vec<&str>, Vec<&str>) = events.iter().map(|e| (e.key.sku.as_str(), e.key.location.as_str())).unzip();
+        let qtys: Vec<i64> = events.iter().map(|e| e.qty).collect();
+        let ats: Vec<Option<i64>> = events.iter().map(|e| e.at).collect();
+        let rows = self.tx.query(
+            "INSERT INTO events (id, type, sku, location, qty, at, recorded_at)
+             SELECT id, type, sku, location, qty, at, $7
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+                    WITH ORDINALITY AS t(id, type, sku, location, qty, at, n)
+              ORDER BY n
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+            &[&ids, &kinds, &skus, &locations, &qtys, &ats, &now],
+        )?;
+        let mut new: std::collections::HashSet<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
+        // An id sent twice in one request is new only the first time.
+        Ok(ids.iter().map(|id| new.remove(*id)).collect())
+    }
+
     fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> DbResult<()> {
         let id = format!("fulfil {reservation}");
         self.tx.execute(

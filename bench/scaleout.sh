@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Scale-out on this machine: hub replicas on PostgreSQL 15 with NATS between them.
+# - Contended reservations/s, 3 replicas, vs pgbench running the same conditional UPDATE
+#   (`reserved = reserved + 1 WHERE on_hand - reserved >= 1`) on the same PostgreSQL, with the
+#   same number of clients and the same 10 hot positions.
+# - Ingest events/s (16 devices × 100 events/request) with 1 and with 3 replicas.
+# - Change -> stream latency with writer and stream on the same replica, and on different ones.
+#   bash bench/scaleout.sh [seconds per row, default 10]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs=${1:-10}
+bash scripts/services.sh >&2
+cargo build --release -p shelfcast-server >&2
+bin=target/release/shelfcast
+base=postgres://shelfcast:shelfcast@127.0.0.1:5432
+db=shelfcast_bench_$$
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$db" || true; rm -rf "$work"; }
+trap cleanup EXIT
+PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "$db"
+nport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+nats-server -a 127.0.0.1 -p "$nport" >/dev/null 2>&1 & pids+=($!)
+
+urls=()
+for i in 1 2 3; do
+  SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/unused$i" --database "$base/$db" --nats "nats://127.0.0.1:$nport" \
+    --device-token "bench=*" --reservation-rate 0 --stream-rate 0 >"$work/hub$i.out" 2>"$work/hub$i.err" & pids+=($!)
+done
+for i in 1 2 3; do
+  for _ in $(seq 100); do grep -q "listening on" "$work/hub$i.out" && break; sleep 0.1; done
+  urls+=("$(sed -n 's/^listening on //p' "$work/hub$i.out")")
+done
+echo "replicas at ${urls[*]}, database $db, NATS on $nport, ${secs}s per row" >&2
+
+rate() { sed -E "s|.* ([0-9]+) $1.*|\1|" <<<"$2"; }
+clients=48
+hot=10
+# Stock that never runs out, so every request is a granted hold on both sides.
+seed=$(python3 -c "import json; print(json.dumps([{'id':'seed-%d'%i,'type':'receipt','sku':'SKU-%05d'%i,'location':'s1','qty':1000000000} for i in range($hot)]))")
+curl -sf -X POST "${urls[0]}/v1/events" -H 'authorization: Bearer bench' -H 'content-type: application/json' -d "$seed" >/dev/null
+
+echo "pgbench: $clients clients, $hot hot rows, conditional UPDATE" >&2
+PGPASSWORD=shelfcast psql -q -h 127.0.0.1 -U shelfcast -d "$db" -c \
+  "CREATE TABLE bench_stock (id INT PRIMARY KEY, on_hand BIGINT NOT NULL, reserved BIGINT NOT NULL);
+   INSERT INTO bench_stock SELECT g, 1000000000, 0 FROM generate_series(1, $hot) g;"
+printf '\\set id random(1, %d)\nUPDATE bench_stock SET reserved = reserved + 1 WHERE id = :id AND on_hand - reserved >= 1;\n' "$hot" >"$work/reserve.sql"
+pg_tps=$(PGPASSWORD=shelfcast pgbench -n -h 127.0.0.1 -U shelfcast -c "$clients" -j 2 -T "$secs" -f "$work/reserve.sql" "$db" 2>/dev/null |
+  sed -nE 's/^tps = ([0-9.]+).*/\1/p')
+
+echo "Shelfcast: $clients shoppers over 3 replicas, $hot hot positions" >&2
+outs=()
+for i in 0 1 2; do
+  "$bin" simulate --reserve --target "${urls[$i]}" --token bench --rate 0 --duration "${secs}s" --concurrency $((clients / 3)) \
+    --skus "$hot" --locations s1 >"$work/res$i.out" 2>/dev/null & outs+=($!)
+done
+wait "${outs[@]}"
+sc_rps=0
+for i in 0 1 2; do sc_rps=$((sc_rps + $(rate "reservations/s" "$(cat "$work/res$i.out")"))); done
+
+echo "ingest, 1 replica then 3" >&2
+one=$("$bin" simulate --target "${urls[0]}" --token bench --rate 0 --duration "${secs}s" --concurrency 16 --batch 100 --skus 1000 --locations s1,s2,s3,s4 2>/dev/null)
+one_eps=$(rate "events/s" "$one")
+outs=()
+for i in 0 1 2; do
+  "$bin" simulate --target "${urls[$i]}" --token bench --rate 0 --duration "${secs}s" --concurrency 16 --batch 100 --skus 1000 \
+    --locations s1,s2,s3,s4 >"$work/ing$i.out" 2>/dev/null & outs+=($!)
+done
+wait "${outs[@]}"
+three_eps=0
+for i in 0 1 2; do three_eps=$((three_eps + $(rate "events/s" "$(cat "$work/ing$i.out")"))); done
+
+echo "change -> stream latency, 200 changes each" >&2
+read -r same50 same99 samemax < <(python3 bench/fanout_latency.py "${urls[0]}" "${urls[0]}" bench 200)
+read -r cross50 cross99 crossmax < <(python3 bench/fanout_latency.py "${urls[0]}" "${urls[2]}" bench 200)
+
+ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
+printf '| row | Shelfcast | peer / baseline | ratio |\n|---|---:|---:|---:|\n'
+printf '| contended reservations/s, %d clients, %d hot positions | %s (3 replicas) | %s (pgbench UPDATE) | %s× |\n' "$clients" "$hot" "$sc_rps" "$pg_tps" "$(ratio "$sc_rps" "$pg_tps")"
+printf '| ingest events/s, 16×100 per replica | %s (3 replicas) | %s (1 replica) | %s× |\n' "$three_eps" "$one_eps" "$(ratio "$three_eps" "$one_eps")"
+printf '| change → stream p50 / p99 / max ms | %s / %s / %s (across replicas) | %s / %s / %s (same replica) | %s× (p50) |\n' \
+  "$cross50" "$cross99" "$crossmax" "$same50" "$same99" "$samemax" "$(ratio "$cross50" "$same50")"
