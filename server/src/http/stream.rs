@@ -17,6 +17,9 @@ use axum::response::IntoResponse;
 use super::{selection, AppState};
 use crate::error::ApiError;
 
+/// How long a replica waits to catch up with a resuming client's `Last-Event-ID`.
+const REPLICA_CATCH_UP: Duration = Duration::from_secs(3);
+
 /// Where a stream resumes: the `Last-Event-ID` header wins over `?last_event_id=`. An id that
 /// does not parse, or that is beyond what this hub has published (it lost its data, say), is
 /// treated as absent: the client gets everything again. Never panics: it is fuzzed.
@@ -46,7 +49,18 @@ pub async fn stream(State(app): State<AppState>, headers: HeaderMap, RawQuery(q)
     let mut seen = std::collections::HashSet::new();
     keys.retain(|k| seen.insert(k.clone()));
 
-    let resume = resume_point(headers.get("last-event-id").map(|v| v.as_bytes()), q.last_event_id.as_deref(), app.state.published());
+    let header = headers.get("last-event-id").map(|v| v.as_bytes());
+    if matches!(app.reader, crate::store::Reader::Postgres(_)) {
+        // A replica a few milliseconds behind the one the client came from: wait for it to
+        // catch up rather than take the id for a lost ledger and send everything again.
+        if let Some(asked) = resume_point(header, q.last_event_id.as_deref(), u64::MAX) {
+            let deadline = tokio::time::Instant::now() + REPLICA_CATCH_UP;
+            while app.state.published() < asked && tokio::time::Instant::now() < deadline {
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
+    }
+    let resume = resume_point(header, q.last_event_id.as_deref(), app.state.published());
     let mut sent = vec![resume.map_or(-1, |v| v as i64); keys.len()];
 
     let sub = app.state.fanout.subscribe(&keys);
