@@ -148,9 +148,16 @@ async fn nats_link(url: String, sequencer: Arc<Sequencer>, mut rx: mpsc::Unbound
             _ = shutdown.cancelled() => return,
             Some(last) = rx.recv() => {
                 // While NATS is away the client buffers a little; the others resync anyway.
+                // Only the newest announcement matters: skip any that queued up behind it.
+                let mut last = last;
+                while let Ok(newer) = rx.try_recv() {
+                    last = last.max(newer);
+                }
                 if let Err(error) = client.publish(SUBJECT, last.to_string().into()).await {
                     tracing::debug!(%error, "NATS: announcement not sent");
                 }
+                // Sent now, not when the client's write buffer next fills or times out.
+                let _ = client.flush().await;
             }
             Some(msg) = sub.next() => {
                 if let Some(v) = std::str::from_utf8(&msg.payload).ok().and_then(|s| s.parse::<u64>().ok()) {

@@ -286,9 +286,7 @@ impl Engine {
             let changed = overlay.changed();
             let last = txn.take_versions(changed.len() as u64, self.state.published())?;
             let first = last + 1 - changed.len() as u64;
-            for (i, (key, stock)) in changed.iter().enumerate() {
-                txn.save_position(key, stock.on_hand, first + i as u64)?;
-            }
+            txn.save_positions(&changed, first)?;
             txn.commit()?;
             Ok(Some((changed, last)))
         })();

@@ -69,6 +69,13 @@ pub trait Ledger {
     }
     fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> DbResult<()>;
     fn save_position(&mut self, key: &PositionKey, on_hand: i64, version: u64) -> DbResult<()>;
+    /// The changed positions of a commit, versions `first`, `first + 1`, … in order.
+    fn save_positions(&mut self, changed: &[(PositionKey, Stock)], first: u64) -> DbResult<()> {
+        for (i, (key, stock)) in changed.iter().enumerate() {
+            self.save_position(key, stock.on_hand, first + i as u64)?;
+        }
+        Ok(())
+    }
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> DbResult<Option<ReservationRow>>;
     fn reservation(&mut self, id: &str) -> DbResult<Option<ReservationRow>>;
     fn insert_reservation(&mut self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> DbResult<()>;

@@ -333,6 +333,21 @@ impl Ledger for PgTxn<'_> {
         Ok(())
     }
 
+    /// One statement for the whole commit. Every row exists: `lock` inserted it.
+    fn save_positions(&mut self, changed: &[(PositionKey, Stock)], first: u64) -> DbResult<()> {
+        let skus: Vec<&str> = changed.iter().map(|(k, _)| k.sku.as_str()).collect();
+        let locations: Vec<&str> = changed.iter().map(|(k, _)| k.location.as_str()).collect();
+        let on_hand: Vec<i64> = changed.iter().map(|(_, s)| s.on_hand).collect();
+        let versions: Vec<i64> = (0..changed.len()).map(|i| (first + i as u64) as i64).collect();
+        self.tx.execute(
+            "INSERT INTO positions (sku, location, on_hand, version)
+             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+             ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, version = excluded.version",
+            &[&skus, &locations, &on_hand, &versions],
+        )?;
+        Ok(())
+    }
+
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> DbResult<Option<ReservationRow>> {
         self.tx.query_opt(&self.stmts.reservation_by_key, &[&key_hash])?.map(|r| row_of(&r)).transpose()
     }
