@@ -22,6 +22,9 @@ say "the hub contract tests again, on PostgreSQL"
 SHELFCAST_TEST_POSTGRES="$pg" cargo test -p shelfcast-server \
   --test ingest --test streams --test reservations --test malformed --test operations --test access --test overload
 
+say "the scale-out benchmark harness runs (2 s a row; no figure is checked)"
+bash bench/scaleout.sh 2
+
 say "Kubernetes manifests against the Kubernetes API schemas"
 bash scripts/validate-manifests.sh
 
