@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
+# A clean clone needs no incremental caches: they would double what the builds leave on disk.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+say "disk: $(df -h . | awk 'NR==2 {print $4 " free of " $2}')"
+
 bash scripts/setup.sh --tests
 
 say "building the element (wasm)"
