@@ -202,7 +202,7 @@ mod tests {
                 }
                 // Open reservations and the holds on stock are the same thing, seen twice.
                 for (id, rec) in &l.reservations {
-                    let held = l.stocks[&rec.key].holds.iter().any(|h| &h.reservation == id);
+                    let held = l.stocks[&rec.key].hold(id).is_some();
                     prop_assert_eq!(held, rec.reservation.status.is_open(), "reservation {}", id);
                 }
             }

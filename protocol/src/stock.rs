@@ -8,6 +8,7 @@ use crate::clock::Millis;
 use crate::event::EventKind;
 use crate::ids::PositionKey;
 use crate::position::{Position, Status};
+use imbl::{OrdMap, OrdSet};
 
 /// An open reservation's claim on a position.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,13 +31,82 @@ pub struct Insufficient {
     pub available: i64,
 }
 
+/// On-hand units and the open holds against them.
+///
+/// The holds live in persistent (structurally shared) ordered maps: cloning a stock is O(1)
+/// however many holds a hot position carries, and every question and change costs O(log n) in
+/// the number of holds (plus the lapsed ones not swept yet), never O(n).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stock {
     pub on_hand: i64,
-    pub holds: Vec<Hold>,
+    /// Open holds by reservation id.
+    holds: OrdMap<String, Hold>,
+    /// The holds that can lapse, in expiry order.
+    expiring: OrdSet<(Millis, String)>,
+    /// The sum of every open hold's quantity, lapsed-but-not-swept ones included.
+    held: i64,
 }
 
 impl Stock {
+    pub fn new(on_hand: i64) -> Self {
+        Self { on_hand, ..Self::default() }
+    }
+
+    /// A stock as stored: on-hand and its open holds.
+    pub fn with_holds(on_hand: i64, holds: impl IntoIterator<Item = Hold>) -> Self {
+        let mut stock = Self::new(on_hand);
+        for h in holds {
+            stock.add_hold(h);
+        }
+        stock
+    }
+
+    /// Adds (or replaces) an open hold as it was stored.
+    pub fn add_hold(&mut self, hold: Hold) {
+        self.remove_hold(&hold.reservation);
+        if let Some(t) = hold.expires_at {
+            self.expiring.insert((t, hold.reservation.clone()));
+        }
+        self.held = self.held.saturating_add(hold.qty);
+        self.holds.insert(hold.reservation.clone(), hold);
+    }
+
+    fn remove_hold(&mut self, reservation: &str) -> Option<Hold> {
+        if !self.holds.contains_key(reservation) {
+            return None;
+        }
+        let hold = self.holds.remove(reservation)?;
+        if let Some(t) = hold.expires_at {
+            self.expiring.remove(&(t, hold.reservation.clone()));
+        }
+        self.held = self.held.saturating_sub(hold.qty);
+        Some(hold)
+    }
+
+    /// The open holds, by reservation id.
+    pub fn holds(&self) -> impl Iterator<Item = &Hold> {
+        self.holds.values()
+    }
+
+    pub fn hold(&self, reservation: &str) -> Option<&Hold> {
+        self.holds.get(reservation)
+    }
+
+    pub fn hold_count(&self) -> usize {
+        self.holds.len()
+    }
+
+    /// True when `other` is this very stock (shares its holds), without comparing them: a
+    /// stock that no rule touched is still `same_as` the one it was cloned from.
+    pub fn same_as(&self, other: &Stock) -> bool {
+        self.on_hand == other.on_hand && self.held == other.held && self.holds.ptr_eq(&other.holds) && self.expiring.ptr_eq(&other.expiring)
+    }
+
+    /// The holds whose time is up at `now` but that no sweep removed yet.
+    fn lapsed(&self, now: Millis) -> impl Iterator<Item = &(Millis, String)> {
+        self.expiring.range(..(now.saturating_add(1), String::new()))
+    }
+
     /// Applies a stock event to on-hand. Reservations are untouched: a sale of reserved units
     /// makes `available` negative (oversold), which is reported, never hidden.
     pub fn apply(&mut self, kind: EventKind, qty: i64) {
@@ -48,11 +118,12 @@ impl Stock {
     }
 
     pub fn reserved_at(&self, now: Millis) -> i64 {
-        self.holds.iter().filter(|h| h.is_live(now)).map(|h| h.qty).sum()
+        let lapsed: i64 = self.lapsed(now).filter_map(|(_, id)| self.holds.get(id)).map(|h| h.qty).sum();
+        self.held.saturating_sub(lapsed)
     }
 
     pub fn available_at(&self, now: Millis) -> i64 {
-        self.on_hand - self.reserved_at(now)
+        self.on_hand.saturating_sub(self.reserved_at(now))
     }
 
     /// Grants a hold of `qty` if that much is available at `now`, else says how much is.
@@ -61,38 +132,35 @@ impl Stock {
         if qty <= 0 || qty > available {
             return Err(Insufficient { available: available.max(0) });
         }
-        self.holds.push(Hold { reservation: reservation.to_owned(), qty, expires_at: Some(expires_at) });
+        self.add_hold(Hold { reservation: reservation.to_owned(), qty, expires_at: Some(expires_at) });
         Ok(())
     }
 
     /// Removes every hold whose time is up at `now` and returns their reservations.
     pub fn expire(&mut self, now: Millis) -> Vec<String> {
-        let mut expired = Vec::new();
-        self.holds.retain(|h| {
-            let live = h.is_live(now);
-            if !live {
-                expired.push(h.reservation.clone());
-            }
-            live
-        });
-        expired
+        let due: Vec<String> = self.lapsed(now).map(|(_, id)| id.clone()).collect();
+        for id in &due {
+            self.remove_hold(id);
+        }
+        due
     }
 
     /// A placed order: the hold stays until fulfilled or released, with no expiry.
     pub fn confirm(&mut self, reservation: &str) -> bool {
-        match self.holds.iter_mut().find(|h| h.reservation == reservation) {
+        match self.holds.get(reservation) {
+            None => false,
+            Some(h) if h.expires_at.is_none() => true,
             Some(h) => {
-                h.expires_at = None;
+                let confirmed = Hold { expires_at: None, ..h.clone() };
+                self.add_hold(confirmed);
                 true
             }
-            None => false,
         }
     }
 
     /// Gives the held units back to the shelf at once.
     pub fn release(&mut self, reservation: &str) -> Option<Hold> {
-        let i = self.holds.iter().position(|h| h.reservation == reservation)?;
-        Some(self.holds.swap_remove(i))
+        self.remove_hold(reservation)
     }
 
     /// Picked up: the units leave the store, so on-hand and reserved both drop by the quantity.
@@ -104,12 +172,12 @@ impl Stock {
 
     /// The earliest instant at which a hold lapses, if any hold can.
     pub fn next_expiry(&self) -> Option<Millis> {
-        self.holds.iter().filter_map(|h| h.expires_at).min()
+        self.expiring.get_min().map(|(t, _)| *t)
     }
 
     pub fn position(&self, key: &PositionKey, version: u64, now: Millis, low_stock: i64) -> Position {
         let reserved = self.reserved_at(now);
-        let available = self.on_hand - reserved;
+        let available = self.on_hand.saturating_sub(reserved);
         Position {
             sku: key.sku.clone(),
             location: key.location.clone(),
@@ -128,7 +196,7 @@ mod tests {
     use super::*;
 
     fn given(on_hand: i64) -> Stock {
-        Stock { on_hand, holds: Vec::new() }
+        Stock::new(on_hand)
     }
 
     #[test]
@@ -160,7 +228,7 @@ mod tests {
         assert_eq!(s.reserved_at(100), 0, "from expires_at on, the hold is gone");
         assert_eq!(s.try_hold("r2", 1, 200, 100), Ok(()));
         assert_eq!(s.expire(150), vec!["r1".to_string()]);
-        assert_eq!(s.holds.len(), 1);
+        assert_eq!(s.hold_count(), 1);
     }
 
     #[test]
@@ -192,5 +260,51 @@ mod tests {
         let key = PositionKey::parse_pair("SKU-1@berlin").unwrap();
         let p = s.position(&key, 7, 0, 3);
         assert_eq!((p.on_hand, p.reserved, p.available, p.status), (0, 1, -1, Status::OutOfStock));
+    }
+
+    #[test]
+    fn a_refused_hold_leaves_the_stock_as_it_was() {
+        let mut s = given(1);
+        s.try_hold("r1", 1, 100, 0).unwrap();
+        let before = s.clone();
+        assert!(s.try_hold("r2", 1, 100, 0).is_err());
+        assert!(s.same_as(&before), "nothing copied or changed by a refusal");
+        s.try_hold("r3", 1, 200, 150).unwrap();
+        assert!(!s.same_as(&before));
+        assert_ne!(s, before);
+    }
+
+    #[test]
+    fn thousands_of_holds_with_some_lapsed() {
+        let mut s = given(10_000);
+        for i in 0..5_000 {
+            s.try_hold(&format!("r{i}"), 1, 1_000 + i, 0).unwrap();
+        }
+        assert!(s.confirm("r10"));
+        assert!(s.confirm("r10"), "confirming twice is still confirmed");
+        assert_eq!(s.release("r11").map(|h| h.qty), Some(1));
+        assert_eq!(s.release("r11"), None);
+        // At 1_100, r0..=r100 have lapsed except the confirmed r10 (and r11 is gone).
+        assert_eq!(s.reserved_at(1_100), 4_899 + 1);
+        assert_eq!(s.available_at(1_100), 10_000 - 4_900);
+        assert_eq!(s.next_expiry(), Some(1_000));
+        let expired = s.expire(1_100);
+        assert_eq!(expired.len(), 99);
+        assert!(!expired.contains(&"r10".to_string()) && !expired.contains(&"r11".to_string()));
+        assert_eq!(s.hold_count(), 4_900);
+        assert_eq!(s.reserved_at(1_100), 4_900);
+        assert_eq!(s.next_expiry(), Some(1_101));
+        assert_eq!(s.hold("r10").map(|h| h.expires_at), Some(None));
+    }
+
+    #[test]
+    fn stored_holds_load_back_the_same() {
+        let mut s = given(5);
+        s.try_hold("r1", 2, 100, 0).unwrap();
+        s.try_hold("r2", 1, 50, 0).unwrap();
+        s.confirm("r2");
+        let loaded = Stock::with_holds(5, s.holds().cloned());
+        assert_eq!(loaded, s);
+        assert_eq!(loaded.reserved_at(200), 1);
     }
 }

@@ -67,10 +67,11 @@ impl State {
         let upto = self.published() as i64;
         let map = self.positions.read().expect("positions lock");
         let mut out = Vec::new();
+        let never_written = Stock::default();
         for (k, seen) in keys.iter().zip(sent.iter_mut()) {
             let (stock, version) = match map.get(k) {
                 Some(e) => (&e.stock, e.version),
-                None => (&Stock { on_hand: 0, holds: Vec::new() }, 0),
+                None => (&never_written, 0),
             };
             let v = version as i64;
             if v > *seen && v <= upto {
@@ -124,14 +125,10 @@ impl State {
         out
     }
 
-    /// Every hold that can lapse: `(expires_at, reservation, position)`.
-    pub fn expiring_holds(&self) -> Vec<(Millis, String, PositionKey)> {
+    /// Every position with a hold that can lapse, with the earliest such instant.
+    pub fn next_expiries(&self) -> Vec<(Millis, PositionKey)> {
         let map = self.positions.read().expect("positions lock");
-        map.iter()
-            .flat_map(|(k, e)| {
-                e.stock.holds.iter().filter_map(move |h| h.expires_at.map(|t| (t, h.reservation.clone(), k.clone())))
-            })
-            .collect()
+        map.iter().filter_map(|(k, e)| e.stock.next_expiry().map(|t| (t, k.clone()))).collect()
     }
 
     pub fn len(&self) -> usize {

@@ -220,7 +220,7 @@ fn add_holds(stocks: &mut HashMap<PositionKey, Stock>, rows: &[tokio_postgres::R
     for r in rows {
         let key = key_of(r.get(1), r.get(2))?;
         let hold = Hold { reservation: r.get(0), qty: r.get(3), expires_at: r.get(4) };
-        stocks.entry(key).or_default().holds.push(hold);
+        stocks.entry(key).or_default().add_hold(hold);
     }
     Ok(())
 }
@@ -254,7 +254,7 @@ impl Ledger for PgTxn<'_> {
         )?;
         let mut stocks: HashMap<PositionKey, Stock> = HashMap::with_capacity(rows.len());
         for r in &rows {
-            stocks.insert(key_of(r.get(0), r.get(1))?, Stock { on_hand: r.get(2), holds: Vec::new() });
+            stocks.insert(key_of(r.get(0), r.get(1))?, Stock::new(r.get(2)));
         }
         let holds = self.tx.query(
             "SELECT r.id, r.sku, r.location, r.qty, r.expires_at FROM reservations r
@@ -425,7 +425,7 @@ pub async fn changes_since(pool: &Pool, since: u64) -> DbResult<(Vec<(PositionKe
     for r in &rows {
         let key = key_of(r.get(0), r.get(1))?;
         versions.insert(key.clone(), r.get::<_, i64>(3) as u64);
-        stocks.insert(key, Stock { on_hand: r.get(2), holds: Vec::new() });
+        stocks.insert(key, Stock::new(r.get(2)));
     }
     add_holds(&mut stocks, &holds)?;
     let out = stocks.into_iter().map(|(k, s)| (k.clone(), s, versions[&k])).collect();

@@ -141,7 +141,7 @@ impl Store {
             let key = key_of(r.get(0)?, r.get(1)?)?;
             let v: i64 = r.get(3)?;
             version = version.max(v as u64);
-            positions.insert(key, (Stock { on_hand: r.get(2)?, holds: Vec::new() }, v as u64));
+            positions.insert(key, (Stock::new(r.get(2)?), v as u64));
         }
         let mut stmt = self.conn.prepare(
             "SELECT id, sku, location, qty, expires_at FROM reservations WHERE status IN ('held', 'confirmed')",
@@ -150,7 +150,7 @@ impl Store {
         while let Some(r) = rows.next()? {
             let key = key_of(r.get(1)?, r.get(2)?)?;
             let hold = Hold { reservation: r.get(0)?, qty: r.get(3)?, expires_at: r.get(4)? };
-            positions.entry(key).or_insert_with(|| (Stock::default(), 0)).0.holds.push(hold);
+            positions.entry(key).or_insert_with(|| (Stock::default(), 0)).0.add_hold(hold);
         }
         Ok(Loaded { positions, version })
     }
