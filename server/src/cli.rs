@@ -25,6 +25,8 @@ pub enum Command {
     Edge(EdgeArgs),
     /// Drive till, return and receipt traffic at a hub or edge node.
     Simulate(SimulateArgs),
+    /// Measure change → stream latency over many SSE subscribers of a hub (or of Pushpin).
+    Fanout(crate::fanout_load::FanoutArgs),
     /// Print the `sha256:<hex>` form of a device token, for a tokens file that holds no secrets.
     HashToken {
         /// The token as devices will send it.

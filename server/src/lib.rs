@@ -24,6 +24,7 @@ mod clock;
 pub mod config;
 mod demo;
 pub mod edge;
+pub mod fanout_load;
 mod engine;
 mod error;
 mod http;

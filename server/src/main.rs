@@ -9,21 +9,22 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("SHELFCAST_LOG").unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    // Every stream is a socket: take all the file descriptors the system allows this process.
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(n) => tracing::debug!(limit = n, "open file limit"),
+        Err(error) => tracing::warn!(%error, "could not raise the open file limit"),
+    }
     let config = match Cli::parse().command {
         Command::Serve(args) => args.config(),
         Command::Edge(args) => args.config(),
         Command::Simulate(args) => return shelfcast_server::simulate::run(args).await.map(|_| ()),
+        Command::Fanout(args) => return shelfcast_server::fanout_load::run(args).await,
         Command::HashToken { token } => {
             println!("sha256:{}", hex::encode(shelfcast_server::auth::digest(&token)));
             return Ok(());
         }
     }
     .map_err(anyhow::Error::msg)?;
-    // Every stream is a socket: take all the file descriptors the system allows this process.
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(n) => tracing::debug!(limit = n, "open file limit"),
-        Err(error) => tracing::warn!(%error, "could not raise the open file limit"),
-    }
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
     println!("listening on http://{}", listener.local_addr()?);
     std::io::stdout().flush()?;

@@ -43,6 +43,49 @@ pub struct SimulateArgs {
     /// the first location (contended holds); granted and sold-out answers both count as decided.
     #[arg(long, env = "SHELFCAST_RESERVE")]
     pub reserve: bool,
+    /// The peer for comparison: `--target` is a NATS server (`nats://…`) with JetStream, and each
+    /// event is published to the file-backed stream `SHELFCAST_BENCH` with its id as
+    /// `Nats-Msg-Id` (deduplicated); a request's events are all published, then every ack awaited.
+    #[arg(long, env = "SHELFCAST_JETSTREAM", conflicts_with = "reserve")]
+    pub jetstream: bool,
+}
+
+/// Where the events go.
+#[derive(Clone)]
+enum Sink {
+    Hub { client: reqwest::Client, url: String },
+    JetStream(async_nats::jetstream::Context),
+}
+
+impl Sink {
+    async fn connect(args: &SimulateArgs) -> anyhow::Result<(Sink, String)> {
+        if !args.jetstream {
+            let path = if args.reserve { "/v1/reservations" } else { "/v1/events" };
+            let url = format!("{}{path}", args.target.trim_end_matches('/'));
+            let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+            return Ok((Sink::Hub { client, url: url.clone() }, url));
+        }
+        let js = async_nats::jetstream::new(async_nats::connect(&args.target).await?);
+        js.get_or_create_stream(async_nats::jetstream::stream::Config {
+            name: "SHELFCAST_BENCH".into(),
+            subjects: vec!["shelfcast.events.>".into()],
+            storage: async_nats::jetstream::stream::StorageType::File,
+            duplicate_window: Duration::from_secs(120),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the JetStream stream: {e}"))?;
+        Ok((Sink::JetStream(js), format!("JetStream at {}", args.target)))
+    }
+}
+
+/// CPU time this process has used so far (user + system), in seconds.
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with the last ')'): utime is the 12th, stime the 13th.
+    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 /// What a run achieved.
@@ -57,6 +100,8 @@ pub struct Summary {
     pub events_per_second: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    /// CPU the load generator itself used, in percent of one core.
+    pub cpu_percent: f64,
 }
 
 #[derive(Default)]
@@ -90,13 +135,32 @@ fn one_event(rng: &mut impl Rng, id: String, args: &SimulateArgs) -> serde_json:
     json!({"id": id, "type": kind, "sku": sku, "location": location, "qty": qty})
 }
 
+/// Publishes one request's events to JetStream, then awaits every ack: (stored, duplicates).
+async fn publish(js: &async_nats::jetstream::Context, events: &[serde_json::Value]) -> anyhow::Result<(u64, u64)> {
+    let mut acks = Vec::with_capacity(events.len());
+    for e in events {
+        let id = e["id"].as_str().unwrap_or_default().to_owned();
+        let subject = format!("shelfcast.events.{}", e["location"].as_str().unwrap_or("unknown"));
+        let message = async_nats::jetstream::message::PublishMessage::build().payload(serde_json::to_vec(e)?.into()).message_id(id);
+        acks.push(js.send_publish(subject, message).await?);
+    }
+    let mut counts = (0, 0);
+    for ack in acks {
+        if ack.await?.duplicate {
+            counts.1 += 1;
+        } else {
+            counts.0 += 1;
+        }
+    }
+    Ok(counts)
+}
+
 pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
     anyhow::ensure!(!args.locations.is_empty(), "give at least one location");
     anyhow::ensure!(args.batch >= 1 && args.batch <= 10_000, "--batch must be from 1 to 10000");
     anyhow::ensure!(args.concurrency >= 1, "--concurrency must be at least 1");
-    let path = if args.reserve { "/v1/reservations" } else { "/v1/events" };
-    let url = format!("{}{path}", args.target.trim_end_matches('/'));
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+    let (sink, url) = Sink::connect(&args).await?;
+    let cpu_before = cpu_seconds();
     let counters = Arc::new(Counters::default());
     let mut run_id = [0u8; 4];
     getrandom::fill(&mut run_id)?;
@@ -113,7 +177,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
 
     let mut workers = Vec::new();
     for w in 0..args.concurrency {
-        let (client, url, args, counters, run_id) = (client.clone(), url.clone(), args.clone(), counters.clone(), run_id.clone());
+        let (sink, args, counters, run_id) = (sink.clone(), args.clone(), counters.clone(), run_id.clone());
         workers.push(tokio::spawn(async move {
             let per_worker = args.rate as f64 / args.concurrency as f64;
             let mut pace = (args.rate > 0).then(|| {
@@ -137,10 +201,32 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
                         .collect()
                 };
                 let sent = Instant::now();
+                let client = match &sink {
+                    Sink::Hub { client, url } => (client, url),
+                    Sink::JetStream(js) => {
+                        let acked = publish(js, &body).await;
+                        let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                        counters.requests.fetch_add(1, Ordering::Relaxed);
+                        match acked {
+                            Ok((fresh, dup)) => {
+                                counters.applied.fetch_add(fresh, Ordering::Relaxed);
+                                counters.duplicates.fetch_add(dup, Ordering::Relaxed);
+                                counters.window.lock().expect("lock").push(micros);
+                            }
+                            Err(e) => {
+                                counters.failed.fetch_add(1, Ordering::Relaxed);
+                                tracing::warn!(error = %e, "publish failed");
+                                tokio::time::sleep(Duration::from_millis(100)).await;
+                            }
+                        }
+                        continue;
+                    }
+                };
+                let (client, url) = client;
                 if args.reserve {
                     let sku = format!("SKU-{:05}", rand::rng().random_range(0..args.skus.max(1)));
                     let hold = json!({"sku": sku, "location": args.locations[0], "qty": 1, "key": format!("sim-{run_id}-{w}-{seq:012}")});
-                    let res = client.post(&url).json(&hold).send().await;
+                    let res = client.post(url.as_str()).json(&hold).send().await;
                     let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
                     counters.requests.fetch_add(1, Ordering::Relaxed);
                     let decided = match res.map(|r| r.status().as_u16()) {
@@ -152,7 +238,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
                     counters.window.lock().expect("lock").push(micros);
                     continue;
                 }
-                let res = client.post(&url).bearer_auth(&args.token).json(&body).send().await;
+                let res = client.post(url.as_str()).bearer_auth(&args.token).json(&body).send().await;
                 let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
                 counters.requests.fetch_add(1, Ordering::Relaxed);
                 match res {
@@ -212,6 +298,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
     }
     progress.abort();
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_percent = 100.0 * (cpu_seconds() - cpu_before) / seconds;
     let mut all = std::mem::take(&mut *counters.all.lock().expect("lock"));
     all.extend(counters.window.lock().expect("lock").drain(..));
     all.sort_unstable();
@@ -227,7 +314,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
         events_per_second: (applied + duplicates + if args.reserve { counters.rejected.load(Ordering::Relaxed) } else { 0 }) as f64 / seconds,
         p50_ms: percentile(&all, 0.50),
         p99_ms: percentile(&all, 0.99),
+        cpu_percent,
     };
+    eprintln!("load generator CPU: {cpu_percent:.0}% of one core (the machine has {} cores)", std::thread::available_parallelism().map_or(1, |n| n.get()));
     if args.reserve {
         println!(
             "simulated {:.1}s: {} reservation requests ({} failed), {} granted, {} sold out; {:.0} reservations/s decided; latency p50 {:.2} ms, p99 {:.2} ms",
