@@ -38,16 +38,17 @@ run=$work/pushpin/run
 origin=$(free_port)
 http=$(free_port)
 echo "* 127.0.0.1:$origin" >"$work/pushpin/routes"
+offset=$((20000 + RANDOM % 20000)) # Pushpin's fixed ports (5560-5563) moved out of the way
 # Pushpin reaches its origin through zurl; this one may call loopback, and queues deep enough
 # for every subscriber at once. Pushpin's own message rate limit is lifted for the comparison.
 sed -e "s|ipc:///var/run/zurl|ipc://$run|" -e 's|^deny=.*|deny=|' -e 's|^max_open_requests=.*|max_open_requests=50000|' \
   -e 's|^in_hwm=.*|in_hwm=50000|' -e 's|^out_hwm=.*|out_hwm=50000|' /etc/zurl.conf >"$work/pushpin/zurl.conf"
 sed -e "s|^rundir=.*|rundir=$run|" -e "s|^logdir=.*|logdir=$work/pushpin/log|" \
   -e "s|^routesfile=.*|routesfile=$work/pushpin/routes|" -e 's|^message_rate=.*|message_rate=100000000|' \
-  -e 's|^message_hwm=.*|message_hwm=100000000|' -e 's|^log_level=.*|log_level=1|' \
+  -e 's|^message_hwm=.*|message_hwm=100000000|' -e 's|^log_level=.*|log_level=1|' -e "s|^port_offset=.*|port_offset=$offset|" \
   -e "s|^\[proxy\]|[proxy]\nzurl_out_specs=ipc://$run/zurl-in\nzurl_out_stream_specs=ipc://$run/zurl-in-stream\nzurl_in_specs=ipc://$run/zurl-out|" \
   /etc/pushpin/pushpin.conf >"$work/pushpin/pushpin.conf"
-publish_port=$(sed -nE 's/^push_in_http_port=([0-9]+)/\1/p' "$work/pushpin/pushpin.conf")
+publish_port=$(($(sed -nE 's/^push_in_http_port=([0-9]+)/\1/p' "$work/pushpin/pushpin.conf") + offset))
 zurl --config="$work/pushpin/zurl.conf" >"$work/pushpin/zurl.log" 2>&1 &
 pids+=($!)
 pushpin --config "$work/pushpin/pushpin.conf" --port "127.0.0.1:$http" --loglevel 1 >"$work/pushpin/out.log" 2>&1 &

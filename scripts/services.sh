@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# PostgreSQL 15 and NATS for the scale-out tests and benchmarks, from Debian's packages, on
+# PostgreSQL 15 and NATS for the scale-out tests and benchmarks (and Pushpin, a peer in them), from Debian's packages, on
 # loopback: installs what is missing, starts PostgreSQL, and creates the `shelfcast` role.
 # Each test run creates its own databases; NATS servers are started by the tests themselves.
 set -euo pipefail
@@ -8,6 +8,7 @@ need=()
 [ -x /usr/lib/postgresql/15/bin/postgres ] || need+=(postgresql-15)
 command -v pg_isready >/dev/null || need+=(postgresql-client-15)
 command -v nats-server >/dev/null || need+=(nats-server)
+command -v pushpin >/dev/null || need+=(pushpin)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

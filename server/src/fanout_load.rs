@@ -14,6 +14,7 @@ use axum::response::IntoResponse;
 use clap::Args;
 use futures_util::StreamExt;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
 use crate::cli::duration;
 use crate::simulate::cpu_seconds;
@@ -89,7 +90,7 @@ fn change_number(data: &str) -> Option<usize> {
     digits.parse().ok()
 }
 
-async fn subscribe(client: reqwest::Client, url: String, shared: Arc<Shared>, started: Instant) -> anyhow::Result<()> {
+async fn subscribe(client: reqwest::Client, url: String, shared: Arc<Shared>, started: Instant, stop: CancellationToken) -> anyhow::Result<()> {
     // Like a browser's EventSource, a refused connection is tried again (after a pause).
     let mut attempts = 0;
     let response = loop {
@@ -107,8 +108,15 @@ async fn subscribe(client: reqwest::Client, url: String, shared: Arc<Shared>, st
     let mut body = response.bytes_stream();
     let mut pending = String::new();
     let mut mine = Vec::new();
-    while let Some(chunk) = body.next().await {
-        pending.push_str(&String::from_utf8_lossy(&chunk?));
+    loop {
+        let chunk = tokio::select! {
+            _ = stop.cancelled() => break,
+            chunk = body.next() => match chunk {
+                Some(chunk) => chunk?,
+                None => break,
+            },
+        };
+        pending.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = pending.find("\n\n") {
             let frame: String = pending.drain(..end + 2).collect();
             let now = started.elapsed().as_micros() as u64;
@@ -173,8 +181,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let url = if pushpin { format!("{target}/stream") } else { format!("{target}/v1/stream?positions={CHANNEL}") };
     eprintln!("connecting {} subscribers to {url}", args.subscribers);
     let mut tasks = Vec::with_capacity(args.subscribers);
+    let stop = CancellationToken::new();
     for i in 0..args.subscribers {
-        tasks.push(tokio::spawn(subscribe(client.clone(), url.clone(), shared.clone(), started)));
+        tasks.push(tokio::spawn(subscribe(client.clone(), url.clone(), shared.clone(), started, stop.clone())));
         if i % 100 == 99 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -235,8 +244,9 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     // Delivered throughput: from the first change to the last message received.
     let first_at = shared.sent.lock().expect("lock").get(1).copied().unwrap_or(0);
     let seconds = (shared.last_at.load(Ordering::Relaxed).saturating_sub(first_at) as f64 / 1e6).max(1e-3);
-    for t in &tasks {
-        t.abort();
+    stop.cancel();
+    for t in tasks {
+        let _ = t.await;
     }
     let received = shared.received.load(Ordering::Relaxed);
     let mut all = std::mem::take(&mut *shared.latencies.lock().expect("lock"));
