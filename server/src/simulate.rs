@@ -65,7 +65,10 @@ impl Sink {
             let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
             return Ok((Sink::Hub { client, url: url.clone() }, url));
         }
-        let js = async_nats::jetstream::new(async_nats::connect(&args.target).await?);
+        // Every device may have a whole request's events awaiting their acks at once.
+        let js = async_nats::jetstream::ContextBuilder::new()
+            .max_ack_inflight(args.concurrency * args.batch + 1024)
+            .build(async_nats::connect(&args.target).await?);
         js.get_or_create_stream(async_nats::jetstream::stream::Config {
             name: "SHELFCAST_BENCH".into(),
             subjects: vec!["shelfcast.events.>".into()],
@@ -293,8 +296,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
             }
         })
     };
+    // A target that stops answering must not hang the run.
+    let overtime = deadline + Duration::from_secs(60);
     for w in workers {
-        w.await?;
+        tokio::time::timeout_at(overtime.into(), w).await.map_err(|_| anyhow::anyhow!("the target stopped answering"))??;
     }
     progress.abort();
     let seconds = started.elapsed().as_secs_f64();
