@@ -34,27 +34,28 @@ trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 field() { sed -nE "s|.*$1.*|\1|p" <<<"$2"; }
 ratio() { python3 -c "print('%.2f' % ($1 / $2 if $2 else 0))"; }
-hub() { # hub NAME: starts a SQLite hub with its data in $work/NAME, prints its URL
+hub() { # hub NAME: starts a SQLite hub with its data in $work/NAME; its URL in $url
   SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/$1" --device-token "bench=*" \
     --reservation-rate 0 --stream-rate 0 >"$work/$1.out" 2>"$work/$1.err" &
   pids+=($!)
   for _ in $(seq 100); do grep -q "listening on" "$work/$1.out" 2>/dev/null && break; sleep 0.1; done
-  sed -n 's/^listening on //p' "$work/$1.out"
+  url=$(sed -n 's/^listening on //p' "$work/$1.out")
 }
-sim() { "$bin" simulate --rate 0 --duration "${secs}s" --skus 1000 --locations s1,s2,s3,s4,s5,s6,s7,s8 "$@" 2>"$work/sim.err"; }
+sim() { "$bin" simulate --rate 0 --duration "${secs}s" "$@" 2>"$work/sim.err"; }
+tills=(--skus 1000 --locations s1,s2,s3,s4,s5,s6,s7,s8)
 
 say "row 1: durable idempotent ingest, the SQLite hub vs NATS JetStream ($(nats-server --version)), ${secs}s each"
 nport=$(free_port)
 nats-server -js -sd "$work/jetstream" -a 127.0.0.1 -p "$nport" >"$work/nats.log" 2>&1 &
 pids+=($!)
-url=$(hub ingest)
+hub ingest
 for _ in $(seq 50); do (echo >"/dev/tcp/127.0.0.1/$nport") 2>/dev/null && break; sleep 0.1; done
 ingest_rows=()
 for row in "1 1" "16 1" "256 1" "1 100" "16 100" "256 100"; do
   set -- $row
-  sc=$(sim --target "$url" --token bench --concurrency "$1" --batch "$2")
+  sc=$(sim --target "$url" --token bench --concurrency "$1" --batch "$2" "${tills[@]}")
   sc_cpu=$(field 'load generator CPU: ([0-9]+)%.*' "$(cat "$work/sim.err")")
-  js=$(sim --jetstream --target "nats://127.0.0.1:$nport" --token unused --concurrency "$1" --batch "$2")
+  js=$(sim --jetstream --target "nats://127.0.0.1:$nport" --token unused --concurrency "$1" --batch "$2" "${tills[@]}")
   js_cpu=$(field 'load generator CPU: ([0-9]+)%.*' "$(cat "$work/sim.err")")
   sc_eps=$(field ' ([0-9]+) events/s acknowledged.*' "$sc")
   js_eps=$(field ' ([0-9]+) events/s acknowledged.*' "$js")
@@ -86,7 +87,7 @@ reserved_at_hub() { # the sum of reserved and the lowest available over the hot 
 psql_ "CREATE TABLE bench_stock (id INT PRIMARY KEY, on_hand BIGINT NOT NULL, reserved BIGINT NOT NULL);
        INSERT INTO bench_stock SELECT g, 1000000000, 0 FROM generate_series(1, $hot) g;"
 pg_tps=$(pgbench_ -T "$secs" | sed -nE 's/^tps = ([0-9.]+).*/\1/p')
-url=$(hub reserve)
+hub reserve
 seed "$url" 1000000000
 sc=$(sim --reserve --target "$url" --token bench --concurrency "$clients" --skus "$hot" --locations s1)
 sc_cpu=$(field 'load generator CPU: ([0-9]+)%.*' "$(cat "$work/sim.err")")
@@ -99,7 +100,7 @@ psql_ "UPDATE bench_stock SET on_hand = 20, reserved = 0;"
 pgbench_ -t 100 >/dev/null
 pg_held=$(psql_ "SELECT sum(reserved) FROM bench_stock")
 pg_over=$(psql_ "SELECT count(*) FROM bench_stock WHERE reserved > on_hand")
-url=$(hub lastunits)
+hub lastunits
 seed "$url" 20
 "$bin" simulate --reserve --target "$url" --token bench --rate 0 --duration 30s --events $((clients * 100)) \
   --concurrency "$clients" --skus "$hot" --locations s1 >/dev/null 2>&1
