@@ -38,7 +38,9 @@ run=$work/pushpin/run
 origin=$(free_port)
 http=$(free_port)
 echo "* 127.0.0.1:$origin" >"$work/pushpin/routes"
-offset=$((20000 + RANDOM % 20000)) # Pushpin's fixed ports (5560-5563) moved out of the way
+# Pushpin's fixed ports (5560-5563) moved out of the way, and below the ephemeral range, where
+# thousands of just-closed subscriber connections may still hold a port.
+offset=$((10000 + RANDOM % 15000))
 # Pushpin reaches its origin through zurl; this one may call loopback, and queues deep enough
 # for every subscriber at once. Pushpin's own message rate limit is lifted for the comparison.
 sed -e "s|ipc:///var/run/zurl|ipc://$run|" -e 's|^deny=.*|deny=|' -e 's|^max_open_requests=.*|max_open_requests=50000|' \
@@ -53,7 +55,9 @@ zurl --config="$work/pushpin/zurl.conf" >"$work/pushpin/zurl.log" 2>&1 &
 pids+=($!)
 pushpin --config "$work/pushpin/pushpin.conf" --port "127.0.0.1:$http" --loglevel 1 >"$work/pushpin/out.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 100); do (echo >"/dev/tcp/127.0.0.1/$http") 2>/dev/null && (echo >"/dev/tcp/127.0.0.1/$publish_port") 2>/dev/null && break; sleep 0.1; done
+up() { (echo >"/dev/tcp/127.0.0.1/$http") 2>/dev/null && (echo >"/dev/tcp/127.0.0.1/$publish_port") 2>/dev/null; }
+for _ in $(seq 100); do up && break; sleep 0.1; done
+up || { echo "Pushpin did not start:" >&2; cat "$work/pushpin/out.log" >&2; exit 1; }
 serving=$(pgrep -d, -f "$work/pushpin/")
 pp=$("$bin" fanout --target "http://127.0.0.1:$http" --origin "127.0.0.1:$origin" --publish "http://127.0.0.1:$publish_port/publish/" \
   --subscribers "$subs" --duration "${secs}s" --pids "$serving")
