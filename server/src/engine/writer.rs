@@ -233,7 +233,8 @@ impl Expiries {
 struct Overlay<'s> {
     state: &'s State,
     base: HashMap<PositionKey, Stock>,
-    stocks: HashMap<PositionKey, Stock>,
+    /// Each position this batch touched: (as it was before the batch, as it is now).
+    stocks: HashMap<PositionKey, (Stock, Stock)>,
 }
 
 impl Overlay<'_> {
@@ -247,7 +248,8 @@ impl Overlay<'_> {
     /// The positions whose stock this batch really changed (a refused hold changes nothing).
     fn changed(mut self) -> Vec<(PositionKey, Stock)> {
         let stocks = std::mem::take(&mut self.stocks);
-        let mut out: Vec<(PositionKey, Stock)> = stocks.into_iter().filter(|(k, s)| self.before(k) != *s).collect();
+        let mut out: Vec<(PositionKey, Stock)> =
+            stocks.into_iter().filter(|(_, (before, now))| before != now).map(|(k, (_, now))| (k, now)).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
@@ -255,9 +257,9 @@ impl Overlay<'_> {
     fn stock(&mut self, key: &PositionKey) -> &mut Stock {
         if !self.stocks.contains_key(key) {
             let stock = self.before(key);
-            self.stocks.insert(key.clone(), stock);
+            self.stocks.insert(key.clone(), (stock.clone(), stock));
         }
-        self.stocks.get_mut(key).expect("just inserted")
+        &mut self.stocks.get_mut(key).expect("just inserted").1
     }
 }
 

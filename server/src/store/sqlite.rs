@@ -183,11 +183,17 @@ impl super::Ledger for Txn<'_> {
     fn insert_event(&mut self, e: &Event, now: Millis) -> super::DbResult<bool> {
         Ok(Txn::insert_event(self, e, now)?)
     }
+    fn insert_events(&mut self, events: &[Event], now: Millis) -> super::DbResult<Vec<bool>> {
+        Ok(Txn::insert_events(self, events, now)?)
+    }
     fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> super::DbResult<()> {
         Ok(Txn::insert_fulfilment(self, reservation, key, qty, now)?)
     }
     fn save_position(&mut self, key: &PositionKey, on_hand: i64, version: u64) -> super::DbResult<()> {
         Ok(Txn::save_position(self, key, on_hand, version)?)
+    }
+    fn save_positions(&mut self, changed: &[(PositionKey, Stock)], first: u64) -> super::DbResult<()> {
+        Ok(Txn::save_positions(self, changed.iter().map(|(k, s)| (k, s.on_hand)), first)?)
     }
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> super::DbResult<Option<ReservationRow>> {
         Ok(Txn::reservation_by_key(self, key_hash)?)
@@ -238,22 +244,33 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// Records an event; `false` if its id was recorded before (a duplicate).
-    pub fn insert_event(&self, e: &Event, now: Millis) -> rusqlite::Result<bool> {
+    /// Records events in order; for each, `false` if its id was recorded before (a duplicate).
+    /// One statement lookup for the whole batch, not one per event.
+    pub fn insert_events(&self, events: &[Event], now: Millis) -> rusqlite::Result<Vec<bool>> {
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO events (id, type, sku, location, qty, at, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (id) DO NOTHING",
         )?;
-        let n = stmt.execute(params![
-            e.id.as_str(),
-            e.kind.as_str(),
-            e.key.sku.as_str(),
-            e.key.location.as_str(),
-            e.qty,
-            e.at,
-            now
-        ])?;
-        Ok(n == 1)
+        events
+            .iter()
+            .map(|e| {
+                let n = stmt.execute(params![
+                    e.id.as_str(),
+                    e.kind.as_str(),
+                    e.key.sku.as_str(),
+                    e.key.location.as_str(),
+                    e.qty,
+                    e.at,
+                    now
+                ])?;
+                Ok(n == 1)
+            })
+            .collect()
+    }
+
+    /// Records an event; `false` if its id was recorded before (a duplicate).
+    pub fn insert_event(&self, e: &Event, now: Millis) -> rusqlite::Result<bool> {
+        Ok(self.insert_events(std::slice::from_ref(e), now)?[0])
     }
 
     /// A pickup takes units off the shelf: it goes into the ledger beside device events, so the
@@ -273,13 +290,20 @@ impl Txn<'_> {
         Ok(())
     }
 
-    pub fn save_position(&self, key: &PositionKey, on_hand: i64, version: u64) -> rusqlite::Result<()> {
+    /// The changed positions of a commit, versions `first`, `first + 1`, … in order.
+    pub fn save_positions<'k>(&self, changed: impl IntoIterator<Item = (&'k PositionKey, i64)>, first: u64) -> rusqlite::Result<()> {
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO positions (sku, location, on_hand, version) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, version = excluded.version",
         )?;
-        stmt.execute(params![key.sku.as_str(), key.location.as_str(), on_hand, version as i64])?;
+        for (i, (key, on_hand)) in changed.into_iter().enumerate() {
+            stmt.execute(params![key.sku.as_str(), key.location.as_str(), on_hand, (first + i as u64) as i64])?;
+        }
         Ok(())
+    }
+
+    pub fn save_position(&self, key: &PositionKey, on_hand: i64, version: u64) -> rusqlite::Result<()> {
+        self.save_positions([(key, on_hand)], version)
     }
 
     pub fn reservation_by_key(&self, key_hash: &[u8]) -> rusqlite::Result<Option<ReservationRow>> {
