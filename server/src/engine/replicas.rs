@@ -38,7 +38,7 @@ impl Sequencer {
             let _order = self.order.lock().expect("sequencer lock");
             let published = self.state.published();
             if first == published + 1 {
-                self.state.publish(changes, last, 0);
+                self.state.publish(changes, last);
             } else if last > published {
                 // Another replica committed in between: read the whole prefix.
                 self.behind.notify_one();
@@ -68,7 +68,7 @@ impl Sequencer {
                 .filter(|(_, _, v)| *v > published)
                 .map(|(k, stock, version)| (k, Entry { stock, version }))
                 .collect();
-            self.state.publish(fresh, upto, 0);
+            self.state.publish(fresh, upto);
         }
         Ok(())
     }

@@ -1,9 +1,9 @@
 //! The current positions, in memory, for reads and streams. Only the writer changes them, and
 //! only after the change is committed: nothing a reader sees can be lost in a crash.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::{LocationId, Position, PositionKey, Stock};
@@ -23,6 +23,9 @@ pub struct State {
     published: AtomicU64,
     /// The earliest `expires_at` of any held reservation (`i64::MAX` if none): the sweeper's cue.
     next_expiry: AtomicI64,
+    /// Positions by the earliest expiry of their holds, as published. On a shared ledger this
+    /// includes the holds other replicas granted, so every replica knows when one lapses.
+    expiries: Mutex<Expiries>,
     pub fanout: Arc<Fanout>,
     pub clock: Clock,
     pub low_stock: i64,
@@ -30,8 +33,13 @@ pub struct State {
 
 impl State {
     pub fn new(positions: HashMap<PositionKey, Entry>, version: u64, clock: Clock, low_stock: i64) -> Self {
-        let next = positions.values().filter_map(|e| e.stock.next_expiry()).min().unwrap_or(i64::MAX);
+        let mut expiries = Expiries::default();
+        for (k, e) in &positions {
+            expiries.set(k, e.stock.next_expiry());
+        }
+        let next = expiries.next().unwrap_or(i64::MAX);
         Self {
+            expiries: Mutex::new(expiries),
             positions: RwLock::new(positions),
             published: AtomicU64::new(version),
             next_expiry: AtomicI64::new(next),
@@ -90,8 +98,15 @@ impl State {
     }
 
     /// Makes a committed batch visible, then wakes the streams that watch it.
-    pub fn publish(&self, changes: Vec<(PositionKey, Entry)>, version: u64, next_expiry: Millis) {
+    pub fn publish(&self, changes: Vec<(PositionKey, Entry)>, version: u64) {
         let keys: Vec<PositionKey> = changes.iter().map(|(k, _)| k.clone()).collect();
+        let next_expiry = {
+            let mut expiries = self.expiries.lock().expect("expiries lock");
+            for (k, e) in &changes {
+                expiries.set(k, e.stock.next_expiry());
+            }
+            expiries.next().unwrap_or(i64::MAX)
+        };
         self.positions.write().expect("positions lock").extend(changes);
         self.next_expiry.store(next_expiry, Ordering::Release);
         self.published.store(version, Ordering::Release);
@@ -125,13 +140,45 @@ impl State {
         out
     }
 
-    /// Every position with a hold that can lapse, with the earliest such instant.
-    pub fn next_expiries(&self) -> Vec<(Millis, PositionKey)> {
-        let map = self.positions.read().expect("positions lock");
-        map.iter().filter_map(|(k, e)| e.stock.next_expiry().map(|t| (t, k.clone()))).collect()
+    /// The positions with a hold whose time is up at `now`.
+    pub fn due_positions(&self, now: Millis) -> Vec<PositionKey> {
+        self.expiries.lock().expect("expiries lock").due(now)
     }
 
     pub fn len(&self) -> usize {
         self.positions.read().expect("positions lock").len()
+    }
+}
+
+/// Positions by the earliest expiry of their holds, so a sweep touches only positions with a
+/// lapsed hold (each stock finds its own lapsed holds in O(log n)).
+#[derive(Default)]
+struct Expiries {
+    by_time: BTreeSet<(Millis, PositionKey)>,
+    of: HashMap<PositionKey, Millis>,
+}
+
+impl Expiries {
+    fn set(&mut self, key: &PositionKey, next: Option<Millis>) {
+        let before = match next {
+            Some(t) => self.of.insert(key.clone(), t),
+            None => self.of.remove(key),
+        };
+        if before != next {
+            if let Some(t) = before {
+                self.by_time.remove(&(t, key.clone()));
+            }
+            if let Some(t) = next {
+                self.by_time.insert((t, key.clone()));
+            }
+        }
+    }
+
+    fn due(&self, now: Millis) -> Vec<PositionKey> {
+        self.by_time.iter().take_while(|(t, _)| *t <= now).map(|(_, k)| k.clone()).collect()
+    }
+
+    fn next(&self) -> Option<Millis> {
+        self.by_time.first().map(|(t, _)| *t)
     }
 }

@@ -4,7 +4,7 @@
 //! Many concurrent requests thus share one fsync (group commit), and no lock is ever held across
 //! disk I/O: readers see the previous state until the commit is durable.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -104,7 +104,7 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("shelfcast-writer".into())
             .spawn(move || {
-                let engine = Engine { state, metrics, hold_ttl, expiries: Expiries::default(), storage_ok: ok, sequencer, due: Vec::new() };
+                let engine = Engine { state, metrics, hold_ttl, storage_ok: ok, sequencer, due: Vec::new() };
                 engine.run(store, rx)
             })
             .expect("spawn writer thread");
@@ -188,44 +188,10 @@ struct Engine {
     state: Arc<State>,
     metrics: Arc<Metrics>,
     hold_ttl: Millis,
-    expiries: Expiries,
     /// Shared ledger: commits are published in version order through this.
     sequencer: Option<Arc<Sequencer>>,
     /// Shared ledger: the lapsed holds this batch's sweep records (read from storage).
     due: Vec<(String, PositionKey)>,
-}
-
-/// Positions by the earliest expiry of their holds, so a sweep touches only positions with a
-/// lapsed hold (each stock finds its own lapsed holds in O(log n)).
-#[derive(Default)]
-struct Expiries {
-    by_time: BTreeSet<(Millis, PositionKey)>,
-    of: HashMap<PositionKey, Millis>,
-}
-
-impl Expiries {
-    fn set(&mut self, key: &PositionKey, next: Option<Millis>) {
-        let before = match next {
-            Some(t) => self.of.insert(key.clone(), t),
-            None => self.of.remove(key),
-        };
-        if before != next {
-            if let Some(t) = before {
-                self.by_time.remove(&(t, key.clone()));
-            }
-            if let Some(t) = next {
-                self.by_time.insert((t, key.clone()));
-            }
-        }
-    }
-
-    fn due(&self, now: Millis) -> Vec<PositionKey> {
-        self.by_time.iter().take_while(|(t, _)| *t <= now).map(|(_, k)| k.clone()).collect()
-    }
-
-    fn next(&self) -> Option<Millis> {
-        self.by_time.first().map(|(t, _)| *t)
-    }
 }
 
 /// The positions one batch reads and changes, starting from the published state, or, on a
@@ -275,9 +241,6 @@ fn random_hex(bytes: usize) -> String {
 
 impl Engine {
     fn run(mut self, mut store: Box<dyn Backend>, mut rx: mpsc::Receiver<Command>) {
-        for (t, key) in self.state.next_expiries() {
-            self.expiries.set(&key, Some(t));
-        }
         while let Some(first) = rx.blocking_recv() {
             let mut weight = first.weight();
             let mut batch = vec![first];
@@ -336,8 +299,7 @@ impl Engine {
                     Some(sequencer) if !changes.is_empty() => sequencer.committed(changes, first, version),
                     Some(_) => {}
                     None => {
-                        let next_expiry = self.expiries.next().unwrap_or(i64::MAX);
-                        self.state.publish(changes, version, next_expiry);
+                        self.state.publish(changes, version);
                     }
                 }
                 self.metrics.positions.set(self.state.len() as i64);
@@ -365,7 +327,6 @@ impl Engine {
         let first = last + 1 - stocks.len() as u64;
         let mut out = Vec::with_capacity(stocks.len());
         for (i, (key, stock)) in stocks.into_iter().enumerate() {
-            self.expiries.set(&key, stock.next_expiry());
             out.push((key, Entry { stock, version: first + i as u64 }));
         }
         out
@@ -477,7 +438,8 @@ impl Engine {
                 Answer::None
             }
             Command::Sweep => {
-                let mut keys = self.expiries.due(now);
+                // A shared ledger sweeps only what `lock` read from storage and locked.
+                let mut keys = if self.sequencer.is_some() { Vec::new() } else { self.state.due_positions(now) };
                 keys.extend(std::mem::take(&mut self.due).into_iter().map(|(_, k)| k));
                 keys.sort();
                 keys.dedup();
