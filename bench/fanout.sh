@@ -14,8 +14,7 @@ work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-field() { sed -nE "s|.*$1.*|\1|p" <<<"$2"; }
+. bench/lib.sh
 row() { # row NAME OUTPUT
   printf '| %s | %s | %s / %s / %s | %s | %s | %s%% |\n' "$1" "$(field 'fanout: ([0-9]+) subscribers.*' "$2")" \
     "$(field 'p50 ([0-9.]+) ms.*' "$2")" "$(field 'p99 ([0-9.]+) ms.*' "$2")" "$(field 'max ([0-9.]+) ms.*' "$2")" \

@@ -31,8 +31,7 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-field() { sed -nE "s|.*$1.*|\1|p" <<<"$2"; }
+. bench/lib.sh
 ratio() { python3 -c "print('%.2f' % ($1 / $2 if $2 else 0))"; }
 hub() { # hub NAME: starts a SQLite hub with its data in $work/NAME; its URL in $url
   SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/$1" --device-token "bench=*" \

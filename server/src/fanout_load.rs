@@ -17,7 +17,7 @@ use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::duration;
-use crate::simulate::cpu_seconds;
+use crate::simulate::{cpu_seconds, percentile};
 
 #[derive(Args, Debug, Clone)]
 pub struct FanoutArgs {
@@ -136,14 +136,6 @@ async fn subscribe(client: reqwest::Client, url: String, shared: Arc<Shared>, st
     }
     shared.latencies.lock().expect("lock").append(&mut mine);
     Ok(())
-}
-
-fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i] as f64 / 1000.0
 }
 
 pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {

@@ -119,7 +119,7 @@ struct Counters {
     all: Mutex<Vec<u32>>,
 }
 
-fn percentile(sorted: &[u32], p: f64) -> f64 {
+pub fn percentile(sorted: &[u32], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;
     }
@@ -204,7 +204,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
                         .collect()
                 };
                 let sent = Instant::now();
-                let client = match &sink {
+                let (client, url) = match &sink {
                     Sink::Hub { client, url } => (client, url),
                     Sink::JetStream(js) => {
                         let acked = publish(js, &body).await;
@@ -225,7 +225,6 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
                         continue;
                     }
                 };
-                let (client, url) = client;
                 if args.reserve {
                     let sku = format!("SKU-{:05}", rand::rng().random_range(0..args.skus.max(1)));
                     let hold = json!({"sku": sku, "location": args.locations[0], "qty": 1, "key": format!("sim-{run_id}-{w}-{seq:012}")});

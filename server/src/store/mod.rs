@@ -68,14 +68,8 @@ pub trait Ledger {
         events.iter().map(|e| self.insert_event(e, now)).collect()
     }
     fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> DbResult<()>;
-    fn save_position(&mut self, key: &PositionKey, on_hand: i64, version: u64) -> DbResult<()>;
     /// The changed positions of a commit, versions `first`, `first + 1`, … in order.
-    fn save_positions(&mut self, changed: &[(PositionKey, Stock)], first: u64) -> DbResult<()> {
-        for (i, (key, stock)) in changed.iter().enumerate() {
-            self.save_position(key, stock.on_hand, first + i as u64)?;
-        }
-        Ok(())
-    }
+    fn save_positions(&mut self, changed: &[(PositionKey, Stock)], first: u64) -> DbResult<()>;
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> DbResult<Option<ReservationRow>>;
     fn reservation(&mut self, id: &str) -> DbResult<Option<ReservationRow>>;
     fn insert_reservation(&mut self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> DbResult<()>;
@@ -97,12 +91,8 @@ impl Reader {
     pub async fn reservation(&self, id: &str) -> DbResult<Option<ReservationRow>> {
         match self {
             Reader::Sqlite(conn) => {
-                let (conn, id) = (conn.clone(), id.to_string());
-                blocking(move || {
-                    let c = conn.lock().map_err(poisoned)?;
-                    Ok(sqlite::reservation(&c, &id)?)
-                })
-                .await
+                let id = id.to_string();
+                on_sqlite(conn, move |c| sqlite::reservation(c, &id)).await
             }
             Reader::Postgres(pool) => postgres::reservation(pool, id).await,
         }
@@ -111,12 +101,8 @@ impl Reader {
     pub async fn open_reservations(&self, location: &str) -> DbResult<Vec<ReservationRow>> {
         match self {
             Reader::Sqlite(conn) => {
-                let (conn, location) = (conn.clone(), location.to_string());
-                blocking(move || {
-                    let c = conn.lock().map_err(poisoned)?;
-                    Ok(sqlite::open_reservations(&c, &location)?)
-                })
-                .await
+                let location = location.to_string();
+                on_sqlite(conn, move |c| sqlite::open_reservations(c, &location)).await
             }
             Reader::Postgres(pool) => postgres::open_reservations(pool, location).await,
         }
@@ -125,24 +111,22 @@ impl Reader {
     /// Storage answers a read.
     pub async fn ping(&self) -> bool {
         match self {
-            Reader::Sqlite(conn) => {
-                let conn = conn.clone();
-                blocking(move || {
-                    let c = conn.lock().map_err(poisoned)?;
-                    Ok(c.query_row("SELECT count(*) FROM positions", [], |_| Ok(()))?)
-                })
-                .await
-                .is_ok()
-            }
+            Reader::Sqlite(conn) => on_sqlite(conn, |c| c.query_row("SELECT count(*) FROM positions", [], |_| Ok(()))).await.is_ok(),
             Reader::Postgres(pool) => postgres::ping(pool).await,
         }
     }
 }
 
-fn poisoned<T>(_: T) -> StoreError {
-    StoreError::Data("a reader panicked".into())
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> DbResult<T> + Send + 'static) -> DbResult<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| StoreError::Data(e.to_string()))?
+/// Runs a read on the SQLite reader connection, off the async threads.
+async fn on_sqlite<T: Send + 'static>(
+    conn: &std::sync::Arc<std::sync::Mutex<rusqlite::Connection>>,
+    read: impl FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+) -> DbResult<T> {
+    let conn = conn.clone();
+    tokio::task::spawn_blocking(move || {
+        let c = conn.lock().map_err(|_| StoreError::Data("a reader panicked".into()))?;
+        Ok(read(&c)?)
+    })
+    .await
+    .map_err(|e| StoreError::Data(e.to_string()))?
 }

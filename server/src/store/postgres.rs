@@ -117,7 +117,6 @@ pub struct PgBackend {
 
 struct Stmts {
     insert_event: Statement,
-    save_position: Statement,
     reservation_by_key: Statement,
     reservation: Statement,
     insert_reservation: Statement,
@@ -131,10 +130,6 @@ impl Stmts {
             insert_event: c.prepare(
                 "INSERT INTO events (id, type, sku, location, qty, at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (id) DO NOTHING",
-            )?,
-            save_position: c.prepare(
-                "INSERT INTO positions (sku, location, on_hand, version) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, version = excluded.version",
             )?,
             reservation_by_key: c.prepare(&format!("{SELECT_RESERVATION} WHERE key_hash = $1"))?,
             reservation: c.prepare(&format!("{SELECT_RESERVATION} WHERE id = $1"))?,
@@ -325,11 +320,6 @@ impl Ledger for PgTxn<'_> {
             &self.stmts.insert_event,
             &[&id, &"fulfil", &key.sku.as_str(), &key.location.as_str(), &qty, &None::<i64>, &now],
         )?;
-        Ok(())
-    }
-
-    fn save_position(&mut self, key: &PositionKey, on_hand: i64, version: u64) -> DbResult<()> {
-        self.tx.execute(&self.stmts.save_position, &[&key.sku.as_str(), &key.location.as_str(), &on_hand, &(version as i64)])?;
         Ok(())
     }
 

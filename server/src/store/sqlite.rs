@@ -189,9 +189,6 @@ impl super::Ledger for Txn<'_> {
     fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> super::DbResult<()> {
         Ok(Txn::insert_fulfilment(self, reservation, key, qty, now)?)
     }
-    fn save_position(&mut self, key: &PositionKey, on_hand: i64, version: u64) -> super::DbResult<()> {
-        Ok(Txn::save_position(self, key, on_hand, version)?)
-    }
     fn save_positions(&mut self, changed: &[(PositionKey, Stock)], first: u64) -> super::DbResult<()> {
         Ok(Txn::save_positions(self, changed.iter().map(|(k, s)| (k, s.on_hand)), first)?)
     }
@@ -300,10 +297,6 @@ impl Txn<'_> {
             stmt.execute(params![key.sku.as_str(), key.location.as_str(), on_hand, (first + i as u64) as i64])?;
         }
         Ok(())
-    }
-
-    pub fn save_position(&self, key: &PositionKey, on_hand: i64, version: u64) -> rusqlite::Result<()> {
-        self.save_positions([(key, on_hand)], version)
     }
 
     pub fn reservation_by_key(&self, key_hash: &[u8]) -> rusqlite::Result<Option<ReservationRow>> {

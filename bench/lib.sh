@@ -1,0 +1,5 @@
+# Helpers the benchmark scripts share (sourced, not run).
+# free_port: a TCP port on loopback that nothing listens on right now.
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# field REGEX TEXT: the first capture group of REGEX in TEXT.
+field() { sed -nE "s|.*$1.*|\1|p" <<<"$2"; }
