@@ -211,6 +211,11 @@ fn receive(hub: &HubLink, data: &str) {
 #[cfg(feature = "testing")]
 pub(crate) fn inject(base: &str, position_json: &str, link: Option<Link>) {
     let Some(hub) = HUBS.with(|h| h.borrow().get(base).cloned()) else { return };
+    // Open (or fail to open) the queued stream now: on a busy machine its zero-delay timer can
+    // fire after a test's own timers and overwrite the state the test sets.
+    if hub.rebuild_queued.replace(false) {
+        rebuild(&hub, false);
+    }
     if let Some(l) = link {
         hub.link.set(l);
     }
