@@ -1,7 +1,10 @@
 /** Options shared by `define` and `mount`. */
 export interface LoadOptions {
-  /** Where the WebAssembly lives, if not beside this module (e.g. a bundler's asset URL). */
-  wasm?: string | URL | Request | Response | BufferSource | WebAssembly.Module;
+  /**
+   * Where the WebAssembly lives, if not beside this module (e.g. a bundler's asset URL), or a
+   * download already under way (`fetch(url)`).
+   */
+  wasm?: string | URL | Request | Response | Promise<Response> | BufferSource | WebAssembly.Module;
 }
 
 export interface DefineOptions extends LoadOptions {

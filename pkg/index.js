@@ -25,8 +25,10 @@ export const ShelfcastAvailability = bound.ShelfcastAvailability;
 /** Registers <shelfcast-availability>. Resolves once the WebAssembly is loaded. */
 export function define(options = {}) {
   if (options.hub) defaultHub = options.hub.replace(/\/$/, "");
+  // Load first: defining upgrades the page's elements, which wait for this very load.
+  const loaded = load(options.wasm);
   bound.define();
-  return load(options.wasm);
+  return loaded;
 }
 
 /**

@@ -1,6 +1,9 @@
 //! Embeds the element's built files (pkg/, from scripts/build-element.sh) into the hub binary,
-//! so one binary serves `/embed/shelfcast.js`. Without a build the routes say so in JSON.
+//! so one binary serves `/embed/shelfcast.js`. Each file is embedded as it is and compressed
+//! once here (brotli at its best quality, gzip at level 9), so the hub never compresses them
+//! per request. Without a build the routes say so in JSON.
 
+use std::io::Write;
 use std::path::Path;
 
 const FILES: [(&str, &str); 5] = [
@@ -13,17 +16,39 @@ const FILES: [(&str, &str); 5] = [
 
 fn main() {
     let pkg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pkg");
+    let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let mut entries = String::new();
     let built = FILES.iter().all(|(_, f)| pkg.join(f).exists());
     for (route, file) in FILES {
         let path = pkg.join(file);
         println!("cargo:rerun-if-changed={}", path.display());
         if built {
+            let body = std::fs::read(&path).expect("read a built file");
+            let stem = file.replace('/', "_");
+            let (gz, br) = (out.join(format!("{stem}.gz")), out.join(format!("{stem}.br")));
+            std::fs::write(&gz, gzip(&body)).expect("write gzip");
+            std::fs::write(&br, brotli(&body)).expect("write brotli");
             let abs = path.canonicalize().expect("path").display().to_string();
-            entries.push_str(&format!("    ({route:?}, include_bytes!({abs:?})),\n"));
+            entries.push_str(&format!(
+                "    Built {{ route: {route:?}, identity: include_bytes!({abs:?}), gzip: include_bytes!({:?}), br: include_bytes!({:?}) }},\n",
+                gz.display().to_string(),
+                br.display().to_string()
+            ));
         }
     }
     println!("cargo:rerun-if-changed={}", pkg.join("dist").display());
-    let out = Path::new(&std::env::var("OUT_DIR").expect("OUT_DIR")).join("embed.rs");
-    std::fs::write(out, format!("pub const FILES: &[(&str, &[u8])] = &[\n{entries}];\n")).expect("write embed.rs");
+    std::fs::write(out.join("embed.rs"), format!("pub const FILES: &[Built] = &[\n{entries}];\n")).expect("write embed.rs");
+}
+
+fn gzip(body: &[u8]) -> Vec<u8> {
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    enc.write_all(body).expect("gzip");
+    enc.finish().expect("gzip")
+}
+
+fn brotli(body: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let params = brotli::enc::BrotliEncoderParams { quality: 11, lgwin: 22, ..Default::default() };
+    brotli::BrotliCompress(&mut &body[..], &mut out, &params).expect("brotli");
+    out
 }

@@ -6,7 +6,7 @@
 //!
 //! # Layout
 //! - [`config`]: the element's attributes, parsed into what to show and where to ask.
-//! - `i18n`: words and number/time formats for en, de and fr.
+//! - [`i18n`]: words and number/time formats for en, de and fr.
 //! - `live`: one Server-Sent-Events connection per hub, shared by every element of the page.
 //! - `reserve`: reservations over HTTP, optimistic holds and their persistence across reloads.
 //! - [`display`]: the pure rules from a position and a hold to what the shopper sees.
@@ -16,7 +16,7 @@
 pub mod config;
 pub mod display;
 mod dom;
-mod i18n;
+pub mod i18n;
 mod live;
 mod reserve;
 mod view;

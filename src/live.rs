@@ -104,16 +104,17 @@ fn queue_rebuild(hub: &Rc<HubLink>) {
     if hub.rebuild_queued.replace(true) {
         return;
     }
+    // A microtask: it runs once the elements mounting now have all registered (they mount in
+    // one go when the element is defined), yet before the browser lays out and paints them,
+    // so the stream starts opening without waiting for a frame.
     let weak = Rc::downgrade(hub);
-    set_timeout(
-        move || {
-            if let Some(hub) = weak.upgrade() {
-                hub.rebuild_queued.set(false);
+    wasm_bindgen_futures::spawn_local(async move {
+        if let Some(hub) = weak.upgrade() {
+            if hub.rebuild_queued.replace(false) {
                 rebuild(&hub, false);
             }
-        },
-        Duration::ZERO,
-    );
+        }
+    });
 }
 
 /// Opens streams for the union of all interests, unless they already watch exactly that.

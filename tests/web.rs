@@ -137,6 +137,23 @@ async fn german_and_french_words_and_numbers() {
 }
 
 #[wasm_bindgen_test]
+fn counts_are_written_as_the_browsers_number_format_writes_them() {
+    use shelfcast_element::i18n::Locale;
+    for locale in [Locale::En, Locale::De, Locale::Fr] {
+        for n in [0, 7, 999, 1_000, 1_500, 12_345, 999_999, 1_000_000, 123_456_789, -4_321, i64::MAX] {
+            let intl: String = js_sys::Number::from(n as f64).to_locale_string(locale.tag()).into();
+            // Beyond 2^53 a JS number is not exact; compare the grouping only.
+            let ours = locale.number(n);
+            if n.unsigned_abs() < 1 << 53 {
+                assert_eq!(ours, intl, "{locale:?} {n}");
+            } else {
+                assert_eq!(ours.chars().filter(|c| !c.is_ascii_digit()).count(), intl.chars().filter(|c| !c.is_ascii_digit()).count());
+            }
+        }
+    }
+}
+
+#[wasm_bindgen_test]
 async fn a_store_list_shows_each_location() {
     let h = hub("list");
     let m = mount(&[("sku", "S"), ("locations", "berlin-mitte,hamburg-altona,munich"), ("hub", &h), ("locale", "en")]).await;

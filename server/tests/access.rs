@@ -235,3 +235,38 @@ async fn pages_and_the_embed_carry_security_headers() {
         assert_eq!(h["x-content-type-options"], "nosniff", "{path}");
     }
 }
+
+#[tokio::test]
+async fn the_embed_is_served_precompressed_in_the_best_accepted_encoding() {
+    use std::io::Read;
+    let hub = TestHub::start().await;
+    let api = hub.client();
+    let path = "/embed/dist/shelfcast_element_bg.wasm";
+    let (status, plain_h, plain) = api.get_bytes(path, &[]).await;
+    assert_eq!(status, 200, "the element is built into the hub (scripts/build-element.sh)");
+    assert!(plain_h.get("content-encoding").is_none());
+    assert_eq!(&plain[..4], b"\0asm");
+    let (_, br_h, br) = api.get_bytes(path, &[("accept-encoding", "gzip, deflate, br, zstd")]).await;
+    let (_, gz_h, gz) = api.get_bytes(path, &[("accept-encoding", "gzip;q=1, br;q=0")]).await;
+    assert_eq!(br_h["content-encoding"], "br");
+    assert_eq!(gz_h["content-encoding"], "gzip");
+    let mut unbrotli = Vec::new();
+    brotli::BrotliDecompress(&mut &br[..], &mut unbrotli).unwrap();
+    let mut ungzip = Vec::new();
+    flate2::read::GzDecoder::new(&gz[..]).read_to_end(&mut ungzip).unwrap();
+    assert!(unbrotli == plain && ungzip == plain, "every encoding carries the same file");
+    assert!(br.len() < gz.len() && gz.len() < plain.len() / 2, "{} {} {}", br.len(), gz.len(), plain.len());
+    for h in [&plain_h, &br_h, &gz_h] {
+        assert_eq!(h["content-type"], "application/wasm");
+        assert_eq!(h["vary"], "accept-encoding");
+        assert_eq!(h["timing-allow-origin"], "*");
+        assert!(h["cache-control"].to_str().unwrap().contains("max-age"));
+    }
+    // Each encoding is its own variant for caches: its tag revalidates it and no other.
+    let tag = br_h["etag"].to_str().unwrap();
+    assert_ne!(tag, plain_h["etag"].to_str().unwrap());
+    let (status, _, body) = api.get_bytes(path, &[("accept-encoding", "br"), ("if-none-match", tag)]).await;
+    assert_eq!((status, body.len()), (304, 0));
+    let (status, _, _) = api.get_bytes(path, &[("accept-encoding", "gzip"), ("if-none-match", tag)]).await;
+    assert_eq!(status, 200);
+}

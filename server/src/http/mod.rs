@@ -20,7 +20,6 @@ use axum::routing::{get, post};
 use axum::Router;
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
@@ -75,7 +74,7 @@ pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>, hub
         .route("/metrics", get(ops::metrics))
         .route("/admin/status", get(ops::status))
         .route("/admin/reload", post(ops::reload))
-        .route("/embed/{*path}", get(embed::file).layer(CompressionLayer::new()))
+        .route("/embed/{*path}", get(embed::file))
         .merge(extra)
         .fallback(not_found)
         .with_state(app);
