@@ -54,6 +54,37 @@ const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><link r
   };
 </script></body></html>`;
 
+// Marks the moments between script and paint the resource timings do not show: the wasm
+// instantiated, the stream requested, opened and its first event (wrappers, installed before
+// any script of the page runs).
+const TIMELINE = () => {
+  const t = (window.timeline = {});
+  const instantiate = WebAssembly.instantiateStreaming;
+  WebAssembly.instantiateStreaming = async (...args) => {
+    const result = await instantiate(...args);
+    t.instantiated ??= performance.now();
+    return result;
+  };
+  const Native = window.EventSource;
+  window.EventSource = class extends Native {
+    constructor(...args) {
+      super(...args);
+      t.streamRequested ??= performance.now();
+      this.addEventListener("open", () => (t.streamOpen ??= performance.now()));
+      this.addEventListener("position", () => (t.firstEvent ??= performance.now()));
+    }
+  };
+};
+const PHASES = [
+  "script requested → wasm requested",
+  "wasm downloaded",
+  "wasm arrived → instantiated",
+  "instantiated → stream requested (mount)",
+  "stream requested → open",
+  "open → first event",
+  "first event → painted",
+];
+
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 const dir = mkdtempSync(join(tmpdir(), "shelfcast-bench-"));
@@ -70,11 +101,27 @@ try {
   for (let i = 0; i < 20; i++) {
     const ctx = await chromium.newContext();
     const page = await ctx.newPage();
+    await page.addInitScript(TIMELINE);
     await page.goto(pages.url + "/");
     await page.waitForFunction(() => window.firstPaint !== undefined, null, { timeout: 10_000 });
     loads.push(await page.evaluate(() => {
-      const script = performance.getEntriesByType("resource").find((e) => e.name.endsWith("/embed/shelfcast.js"));
-      return { nav: window.firstPaint, script: window.firstPaint - script.startTime };
+      const entries = performance.getEntriesByType("resource");
+      const script = entries.find((e) => e.name.endsWith("/embed/shelfcast.js"));
+      const wasm = entries.find((e) => e.name.endsWith(".wasm"));
+      const t = window.timeline;
+      return {
+        nav: window.firstPaint,
+        script: window.firstPaint - script.startTime,
+        phases: [
+          wasm.startTime - script.startTime,
+          wasm.responseEnd - wasm.startTime,
+          t.instantiated - wasm.responseEnd,
+          t.streamRequested - t.instantiated,
+          t.streamOpen - t.streamRequested,
+          t.firstEvent - t.streamOpen,
+          window.firstPaint - t.firstEvent,
+        ],
+      };
     }));
     await ctx.close();
     process.stderr.write(`\rcold load ${i + 1}/20`);
@@ -84,6 +131,8 @@ try {
     const xs = loads.map((l) => l[key]);
     console.log(`${what} → first availability painted, 20 cold loads: median ${pct(xs, 0.5).toFixed(1)} ms, min ${Math.min(...xs).toFixed(1)} ms, max ${Math.max(...xs).toFixed(1)} ms`);
   }
+  console.log("where the time goes, median of each phase over the same loads:");
+  PHASES.forEach((name, i) => console.log(`  ${name.padEnd(44)} ${pct(loads.map((l) => l.phases[i]), 0.5).toFixed(1).padStart(6)} ms`));
 
   // 3. Till event → DOM.
   const ctx = await chromium.newContext();
