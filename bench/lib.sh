@@ -3,3 +3,5 @@
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 # field REGEX TEXT: the first capture group of REGEX in TEXT.
 field() { sed -nE "s|.*$1.*|\1|p" <<<"$2"; }
+# ratio A B: A / B to two decimals (0 when B is 0).
+ratio() { python3 -c "print('%.2f' % ($1 / $2 if $2 else 0))"; }

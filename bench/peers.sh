@@ -32,7 +32,6 @@ cleanup() {
 }
 trap cleanup EXIT
 . bench/lib.sh
-ratio() { python3 -c "print('%.2f' % ($1 / $2 if $2 else 0))"; }
 hub() { # hub NAME: starts a SQLite hub with its data in $work/NAME; its URL in $url
   SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/$1" --device-token "bench=*" \
     --reservation-rate 0 --stream-rate 0 >"$work/$1.out" 2>"$work/$1.err" &

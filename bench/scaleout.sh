@@ -8,6 +8,7 @@
 #   bash bench/scaleout.sh [seconds per row, default 10]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 secs=${1:-10}
 bash scripts/services.sh >&2
 cargo build --release -p shelfcast-server >&2
@@ -19,7 +20,7 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$db" || true; rm -rf "$work"; }
 trap cleanup EXIT
 PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "$db"
-nport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+nport=$(free_port)
 nats-server -a 127.0.0.1 -p "$nport" >/dev/null 2>&1 & pids+=($!)
 
 urls=()
@@ -33,7 +34,7 @@ for i in 1 2 3; do
 done
 echo "replicas at ${urls[*]}, database $db, NATS on $nport, ${secs}s per row" >&2
 
-rate() { sed -E "s|.* ([0-9]+) $1.*|\1|" <<<"$2"; }
+rate() { field " ([0-9]+) $1" "$2"; }
 clients=48
 hot=10
 # Stock that never runs out, so every request is a granted hold on both sides.
@@ -74,7 +75,6 @@ echo "change -> stream latency, 200 changes each" >&2
 read -r same50 same99 samemax < <(python3 bench/fanout_latency.py "${urls[0]}" "${urls[0]}" bench 200)
 read -r cross50 cross99 crossmax < <(python3 bench/fanout_latency.py "${urls[0]}" "${urls[2]}" bench 200)
 
-ratio() { python3 -c "print('%.2f' % ($1 / $2))"; }
 printf '| row | Shelfcast | peer / baseline | ratio |\n|---|---:|---:|---:|\n'
 printf '| contended reservations/s, %d clients, %d hot positions | %s (3 replicas) | %s (pgbench UPDATE) | %s× |\n' "$clients" "$hot" "$sc_rps" "$pg_tps" "$(ratio "$sc_rps" "$pg_tps")"
 printf '| ingest events/s, 16×100 per replica | %s (3 replicas) | %s (1 replica) | %s× |\n' "$three_eps" "$one_eps" "$(ratio "$three_eps" "$one_eps")"

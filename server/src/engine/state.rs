@@ -21,6 +21,8 @@ pub struct State {
     positions: RwLock<HashMap<PositionKey, Entry>>,
     /// Every change up to this version is visible in `positions`.
     published: AtomicU64,
+    /// The same, for those who wait for a version (`caught_up`).
+    published_watch: tokio::sync::watch::Sender<u64>,
     /// The earliest `expires_at` of any held reservation (`i64::MAX` if none): the sweeper's cue.
     next_expiry: AtomicI64,
     /// Positions by the earliest expiry of their holds, as published. On a shared ledger this
@@ -42,6 +44,7 @@ impl State {
             expiries: Mutex::new(expiries),
             positions: RwLock::new(positions),
             published: AtomicU64::new(version),
+            published_watch: tokio::sync::watch::Sender::new(version),
             next_expiry: AtomicI64::new(next),
             fanout: Arc::default(),
             clock,
@@ -51,6 +54,13 @@ impl State {
 
     pub fn published(&self) -> u64 {
         self.published.load(Ordering::Acquire)
+    }
+
+    /// Waits until every change up to `version` is visible, at most `within`; whether it is.
+    pub async fn caught_up(&self, version: u64, within: std::time::Duration) -> bool {
+        let mut published = self.published_watch.subscribe();
+        let reached = matches!(tokio::time::timeout(within, published.wait_for(|v| *v >= version)).await, Ok(Ok(_)));
+        reached
     }
 
     pub fn next_expiry(&self) -> Millis {
@@ -110,6 +120,7 @@ impl State {
         self.positions.write().expect("positions lock").extend(changes);
         self.next_expiry.store(next_expiry, Ordering::Release);
         self.published.store(version, Ordering::Release);
+        self.published_watch.send_replace(version);
         self.fanout.changed(&keys);
     }
 
@@ -180,5 +191,28 @@ impl Expiries {
 
     fn next(&self) -> Option<Millis> {
         self.by_time.first().map(|(t, _)| *t)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_waiter_is_released_when_its_version_is_published_and_not_before() {
+        let state = Arc::new(State::new(HashMap::new(), 3, Clock::manual(0), 3));
+        assert!(state.caught_up(3, Duration::ZERO).await, "already visible: no wait");
+        assert!(!state.caught_up(5, Duration::from_millis(30)).await, "nothing published: times out");
+        let waiter = tokio::spawn({
+            let state = state.clone();
+            async move { state.caught_up(5, Duration::from_secs(10)).await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        state.publish(Vec::new(), 4);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "version 4 is not version 5");
+        state.publish(Vec::new(), 5);
+        assert!(tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap());
     }
 }

@@ -50,14 +50,11 @@ pub async fn stream(State(app): State<AppState>, headers: HeaderMap, RawQuery(q)
     keys.retain(|k| seen.insert(k.clone()));
 
     let header = headers.get("last-event-id").map(|v| v.as_bytes());
-    if matches!(app.reader, crate::store::Reader::Postgres(_)) {
+    if app.reader.shared() {
         // A replica a few milliseconds behind the one the client came from: wait for it to
         // catch up rather than take the id for a lost ledger and send everything again.
         if let Some(asked) = resume_point(header, q.last_event_id.as_deref(), u64::MAX) {
-            let deadline = tokio::time::Instant::now() + REPLICA_CATCH_UP;
-            while app.state.published() < asked && tokio::time::Instant::now() < deadline {
-                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-            }
+            app.state.caught_up(asked, REPLICA_CATCH_UP).await;
         }
     }
     let resume = resume_point(header, q.last_event_id.as_deref(), app.state.published());

@@ -108,6 +108,11 @@ impl Reader {
         }
     }
 
+    /// Other replicas write to this ledger too (PostgreSQL).
+    pub fn shared(&self) -> bool {
+        matches!(self, Reader::Postgres(_))
+    }
+
     /// Storage answers a read.
     pub async fn ping(&self) -> bool {
         match self {
