@@ -12,6 +12,18 @@ use shelfcast_protocol::{Position, ReservationStatus, Status};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 
+/// What any shopper-facing write may answer besides its own outcomes: this client sent too
+/// many requests, or storage cannot take writes right now (nothing was changed).
+/// (Only its documentation is used: the handlers answer these through `ApiError`.)
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum Refusals {
+    #[response(status = 429, description = "Too many requests from this client: wait `Retry-After` seconds")]
+    TooMany(ErrorBody),
+    #[response(status = 503, description = "Storage cannot take writes right now; nothing was changed")]
+    Unavailable(ErrorBody),
+}
+
 /// One stock event as a device sends it (a JSON array of these, or one per NDJSON line).
 #[derive(Serialize, ToSchema)]
 #[allow(dead_code)]
