@@ -5,13 +5,14 @@
 #   bash bench/edge-drain.sh [N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 n=${1:-1000000}
 cargo build --release -p shelfcast-server >&2
 bin=target/release/shelfcast
 dir=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 hub="http://127.0.0.1:$port"
 
 coproc EDGE { SHELFCAST_LOG=error exec "$bin" edge --location store-1 --hub "$hub" --token store --listen 127.0.0.1:0 \

@@ -13,6 +13,8 @@
 //! - [`position`]: the `Position` a reader sees, and its in/low/out-of-stock status.
 //! - [`ledger`]: a complete in-memory model (dedupe + positions + reservations), the reference the
 //!   stores are tested against.
+//! - `model` (feature `model`, and in tests): the rules driven by command sequences with every
+//!   invariant checked after each step, for the property tests and the fuzzer.
 //! - [`wire`]: request and response bodies of the HTTP API, and the error body.
 //! - [`clock`]: RFC 3339 formatting and parsing of millisecond timestamps.
 
@@ -20,6 +22,8 @@ pub mod clock;
 pub mod event;
 pub mod ids;
 pub mod ledger;
+#[cfg(any(test, feature = "model"))]
+pub mod model;
 pub mod position;
 pub mod reservation;
 pub mod stock;
