@@ -191,7 +191,12 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         }
     }
     let connected = shared.connected.load(Ordering::Relaxed);
-    anyhow::ensure!(connected as usize == args.subscribers, "only {connected} of {} subscribers connected", args.subscribers);
+    anyhow::ensure!(connected > 0, "no subscriber could connect to {url}");
+    if (connected as usize) < args.subscribers {
+        // A server that leaves some connections unanswered is measured with the ones it took;
+        // the result line and the table say how many that was.
+        eprintln!("only {connected} of {} subscribers connected within 60 s; measuring with those", args.subscribers);
+    }
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle = rss(&args.pids);
     let per_connection = idle.saturating_sub(before) as f64 / connected as f64;

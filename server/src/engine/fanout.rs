@@ -110,3 +110,23 @@ impl Drop for Subscription {
         self.fanout.open.fetch_sub(1, Ordering::Relaxed);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn a_change_wakes_only_the_streams_watching_it() {
+        let fanout = Arc::new(Fanout::default());
+        let a = PositionKey::parse_pair("A@s").unwrap();
+        let b = PositionKey::parse_pair("B@s").unwrap();
+        let on_a = fanout.subscribe(std::slice::from_ref(&a));
+        let on_b = fanout.subscribe(std::slice::from_ref(&b));
+        fanout.changed([&a]);
+        tokio::time::timeout(Duration::from_secs(5), on_a.notify.notified()).await.expect("A's stream woken");
+        assert!(tokio::time::timeout(Duration::from_millis(30), on_b.notify.notified()).await.is_err(), "B's stream left alone");
+        drop(on_a);
+        assert_eq!(fanout.open_streams(), 1);
+    }
+}
