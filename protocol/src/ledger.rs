@@ -187,8 +187,8 @@ mod tests {
         assert_eq!(l.reservations[&b].reservation.status, ReservationStatus::Held);
     }
 
-    /// The checks themselves catch what they name: an oversold hold smuggled into the ledger
-    /// is reported.
+    /// The checks themselves catch what they name: a hold whose reservation is gone from the
+    /// ledger is reported.
     #[test]
     #[should_panic(expected = "holds and reservations disagree")]
     fn the_model_notices_a_hold_without_a_reservation() {

@@ -4,6 +4,8 @@
 //! performance monitoring sees the timings), cached briefly with an ETag, and served in the
 //! best encoding the browser accepts, compressed once at build time.
 
+use std::sync::LazyLock;
+
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +25,10 @@ mod built {
     use super::Built;
     include!(concat!(env!("OUT_DIR"), "/embed.rs"));
 }
+
+/// Each file's content hash (the base of its ETags), computed once rather than per request.
+static HASHES: LazyLock<Vec<String>> =
+    LazyLock::new(|| built::FILES.iter().map(|f| hex::encode(&Sha256::digest(f.identity)[..12])).collect());
 
 fn content_type(path: &str) -> &'static str {
     if path.ends_with(".wasm") {
@@ -66,10 +72,11 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Result<Respon
             "The element is not built into this hub: run scripts/build-element.sh, then rebuild the hub.".into(),
         ));
     }
-    let file = built::FILES
+    let index = built::FILES
         .iter()
-        .find(|f| f.route == path)
+        .position(|f| f.route == path)
         .ok_or_else(|| ApiError::NotFound(format!("There is no /embed/{path}.")))?;
+    let file = &built::FILES[index];
     let encoding = negotiate(headers.get(header::ACCEPT_ENCODING));
     let (body, suffix) = match encoding {
         Encoding::Br => (file.br, "-br"),
@@ -77,7 +84,7 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Result<Respon
         Encoding::Identity => (file.identity, ""),
     };
     // One tag per content, each encoding its own variant of it.
-    let etag = format!("\"{}{suffix}\"", hex::encode(&Sha256::digest(file.identity)[..12]));
+    let etag = format!("\"{}{suffix}\"", HASHES[index]);
     let mut response = if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
