@@ -3,11 +3,19 @@
 # /embed/ routes take it from. Run scripts/setup.sh once before.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build -p shelfcast-element --target wasm32-unknown-unknown --profile wasm
+# The standard library is rebuilt with the element, optimised for size, with panics that trap
+# at once (no message formatting, no file/line strings) and `{:?}` compiled to nothing: together
+# about 20 KB less to download. These are unstable compiler switches, hence RUSTC_BOOTSTRAP,
+# set for this one build only. The element never shows Debug output or relies on unwinding.
+RUSTC_BOOTSTRAP=1 \
+RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
+CARGO_TARGET_DIR=target/element \
+  cargo build -p shelfcast-element --target wasm32-unknown-unknown --profile wasm \
+    -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
 mkdir -p pkg/dist
 wasm-bindgen --target web --remove-name-section --remove-producers-section \
   --out-dir pkg/dist --out-name shelfcast_element \
-  target/wasm32-unknown-unknown/wasm/shelfcast_element.wasm
+  target/element/wasm32-unknown-unknown/wasm/shelfcast_element.wasm
 rm -f pkg/dist/*.d.ts
 for f in pkg/dist/shelfcast_element_bg.wasm pkg/dist/shelfcast_element.js pkg/index.js; do
   printf '%-40s %8d B raw %8d B gzip\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)" >&2

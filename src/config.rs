@@ -1,15 +1,14 @@
 //! From attributes to configuration. Attributes are kept raw; [`Attrs::config`] parses them
 //! into positions to watch, or an error to show.
 
-use std::collections::HashMap;
-
 use shelfcast_protocol::{LocationId, PositionKey, Sku, DEFAULT_LOW_STOCK};
 
 use crate::i18n::Locale;
+use crate::small::Map;
 
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Attrs {
-    pub values: HashMap<String, String>,
+    pub values: Map<String, String>,
     /// Where the script came from: the hub, unless `hub` says otherwise.
     pub default_hub: String,
     /// The page's `lang`, used unless `locale` is set.

@@ -19,9 +19,8 @@ mod dom;
 pub mod i18n;
 mod live;
 mod reserve;
+mod small;
 mod view;
-
-use std::collections::HashMap;
 
 use leptos::prelude::*;
 use wasm_bindgen::prelude::*;
@@ -44,7 +43,14 @@ impl ShelfcastElement {
     /// `default_hub` the origin the script was loaded from.
     #[wasm_bindgen(constructor)]
     pub fn new(host: HtmlElement, root: ShadowRoot, default_hub: String, attrs: JsValue) -> Result<ShelfcastElement, JsValue> {
-        let initial: HashMap<String, String> = serde_wasm_bindgen::from_value(attrs).unwrap_or_default();
+        let mut initial = small::Map::new();
+        let pairs = if attrs.is_object() { js_sys::Object::entries(attrs.unchecked_ref()) } else { js_sys::Array::new() };
+        for pair in pairs.iter() {
+            let pair: js_sys::Array = pair.unchecked_into();
+            if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                initial.insert(name, value);
+            }
+        }
         let doc = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
         let container: HtmlElement = doc.create_element("div")?.unchecked_into();
         container.set_class_name("shelfcast");

@@ -6,7 +6,7 @@
 //! does the connection.
 
 use std::cell::{Cell, RefCell};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
@@ -17,16 +17,17 @@ use web_sys::{EventSource, MessageEvent};
 
 use crate::display::Link;
 use crate::dom::parse_json;
+use crate::small::Map;
 
 const MAX_PER_STREAM: usize = 50;
 
-pub type Positions = RwSignal<HashMap<PositionKey, Position>>;
+pub type Positions = RwSignal<Map<PositionKey, Position>>;
 
 pub struct HubLink {
     base: String,
     pub positions: Positions,
     pub link: RwSignal<Link>,
-    interests: RefCell<HashMap<u64, Vec<PositionKey>>>,
+    interests: RefCell<Map<u64, Vec<PositionKey>>>,
     watching: RefCell<BTreeSet<PositionKey>>,
     sources: RefCell<Vec<Source>>,
     rebuild_queued: Cell<bool>,
@@ -50,7 +51,7 @@ impl Drop for Source {
 }
 
 thread_local! {
-    static HUBS: RefCell<HashMap<String, Rc<HubLink>>> = RefCell::new(HashMap::new());
+    static HUBS: RefCell<Map<String, Rc<HubLink>>> = RefCell::new(Map::new());
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
 }
 
@@ -70,26 +71,27 @@ impl Drop for Interest {
 /// Registers `keys` with the page's connection to `base`, opening it if needed.
 pub fn watch(base: &str, keys: &[PositionKey]) -> Interest {
     let hub = HUBS.with(|hubs| {
-        hubs.borrow_mut()
-            .entry(base.to_string())
-            .or_insert_with(|| {
-                // The hub's signals outlive any one element: they belong to a root owner.
-                let owner = Owner::new_root(None);
-                let (positions, link) = owner.with(|| (RwSignal::new(HashMap::new()), RwSignal::new(Link::Connecting)));
-                Rc::new(HubLink {
-                    base: base.to_string(),
-                    positions,
-                    link,
-                    interests: RefCell::default(),
-                    watching: RefCell::default(),
-                    sources: RefCell::default(),
-                    rebuild_queued: Cell::new(false),
-                    ever_open: Cell::new(false),
-                    backoff_ms: Cell::new(1_000),
-                    _owner: owner,
-                })
-            })
-            .clone()
+        let mut hubs = hubs.borrow_mut();
+        if let Some(hub) = hubs.get(base) {
+            return hub.clone();
+        }
+        // The hub's signals outlive any one element: they belong to a root owner.
+        let owner = Owner::new_root(None);
+        let (positions, link) = owner.with(|| (RwSignal::new(Map::new()), RwSignal::new(Link::Connecting)));
+        let hub = Rc::new(HubLink {
+            base: base.to_string(),
+            positions,
+            link,
+            interests: RefCell::default(),
+            watching: RefCell::default(),
+            sources: RefCell::default(),
+            rebuild_queued: Cell::new(false),
+            ever_open: Cell::new(false),
+            backoff_ms: Cell::new(1_000),
+            _owner: owner,
+        });
+        hubs.insert(base.to_string(), hub.clone());
+        hub
     });
     let id = NEXT_ID.with(|n| {
         n.set(n.get() + 1);

@@ -1,7 +1,6 @@
 //! The element's view: a status line per location, the shopper's hold with its countdown, the
 //! live/reconnecting indicator and a polite live region that announces status changes.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use leptos::prelude::*;
@@ -15,6 +14,7 @@ use crate::dom::{self, emit};
 use crate::i18n::{countdown, store_name, Locale};
 use crate::live::{self, Interest, Positions};
 use crate::reserve::{self, Answer, StoredHold};
+use crate::small::Map;
 
 const STYLE: &str = include_str!("style.css");
 
@@ -43,7 +43,7 @@ struct Ctx {
     config: Memo<Result<Config, ConfigError>>,
     locale: Memo<Locale>,
     feed: RwSignal<Option<(Positions, RwSignal<Link>)>>,
-    holds: RwSignal<HashMap<PositionKey, Hold>>,
+    holds: RwSignal<Map<PositionKey, Hold>>,
     now: RwSignal<f64>,
 }
 
@@ -84,7 +84,7 @@ pub fn Root(host: HtmlElement, attrs: RwSignal<Attrs>) -> impl IntoView {
         config,
         locale,
         feed: RwSignal::new(None),
-        holds: RwSignal::new(HashMap::new()),
+        holds: RwSignal::new(Map::new()),
         now: RwSignal::new(dom::now()),
     };
     // The element's share of the page's stream; replaced when sku, locations or hub change,
@@ -343,7 +343,7 @@ fn tick(cx: Ctx) {
 
 /// `shelfcast:change` for every new version of a watched position.
 fn announce_changes(cx: Ctx) {
-    let last = StoredValue::new_local(HashMap::<PositionKey, u64>::new());
+    let last = StoredValue::new_local(Map::<PositionKey, u64>::new());
     Effect::new(move |_| {
         let Ok(c) = cx.config.get() else { return };
         for key in &c.positions {
