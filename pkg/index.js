@@ -5,7 +5,7 @@
 //
 // The view itself is Rust/WebAssembly (dist/); element.js registers the element, keeps its
 // shadow root and forwards attribute changes.
-import init, { ShelfcastElement } from "./dist/shelfcast_element.js";
+import init, { ShelfcastElement, preconnected } from "./dist/shelfcast_element.js";
 import { binding, TAG } from "./element.js";
 
 export { TAG };
@@ -25,8 +25,20 @@ export const ShelfcastAvailability = bound.ShelfcastAvailability;
 /** Registers <shelfcast-availability>. Resolves once the WebAssembly is loaded. */
 export function define(options = {}) {
   if (options.hub) defaultHub = options.hub.replace(/\/$/, "");
-  // Load first: defining upgrades the page's elements, which wait for this very load.
-  const loaded = load(options.wasm);
+  // Streams the script-tag entry opened ahead (embed.js), for the view to take over.
+  const streams = options.streams ?? [];
+  // Load first: defining upgrades the page's elements, which wait for this very load. The
+  // streams are handed over before any of them mounts (this reaction is registered first).
+  const loaded = load(options.wasm).then(
+    (exports) => {
+      for (const s of streams) preconnected(s.url, s.es, s.buffered, s.buffer);
+      return exports;
+    },
+    (error) => {
+      for (const s of streams) s.es.close();
+      throw error;
+    },
+  );
   bound.define();
   return loaded;
 }

@@ -80,6 +80,14 @@ impl ShelfcastElement {
     }
 }
 
+/// Hands over a stream the page's script opened while the wasm loaded (see `preconnect` in
+/// `pkg/element.js`): `buffered` holds the `position` events it received meanwhile, `buffer` is
+/// the listener that collected them.
+#[wasm_bindgen]
+pub fn preconnected(url: String, es: web_sys::EventSource, buffered: js_sys::Array, buffer: js_sys::Function) {
+    live::preconnected(url, es, buffered, buffer);
+}
+
 #[cfg(feature = "testing")]
 /// Hooks for the browser tests of the view: they stand in for the hub's stream so every state
 /// can be rendered on demand. The stream itself is tested end to end against a real hub.

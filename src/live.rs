@@ -50,7 +50,17 @@ impl Drop for Source {
     }
 }
 
+/// A stream the page's script opened before the wasm ran (`preconnect` in `pkg/element.js`),
+/// with the `position` events it buffered meanwhile.
+struct Preopened {
+    url: String,
+    es: EventSource,
+    buffered: js_sys::Array,
+    buffer: js_sys::Function,
+}
+
 thread_local! {
+    static PREOPENED: RefCell<Vec<Preopened>> = const { RefCell::new(Vec::new()) };
     static HUBS: RefCell<Map<String, Rc<HubLink>>> = RefCell::new(Map::new());
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
 }
@@ -66,6 +76,12 @@ impl Drop for Interest {
         self.hub.interests.borrow_mut().remove(&self.id);
         queue_rebuild(&self.hub);
     }
+}
+
+/// Takes over a stream the page's script opened while the wasm loaded: the first rebuild that
+/// wants exactly this address uses it instead of opening its own.
+pub fn preconnected(url: String, es: EventSource, buffered: js_sys::Array, buffer: js_sys::Function) {
+    PREOPENED.with(|p| p.borrow_mut().push(Preopened { url, es, buffered, buffer }));
 }
 
 /// Registers `keys` with the page's connection to `base`, opening it if needed.
@@ -149,10 +165,38 @@ fn rebuild(hub: &Rc<HubLink>, force: bool) {
     }
     // Replace only after the new ones exist, so no change falls between two streams.
     *hub.sources.borrow_mut() = sources;
+    // Streams opened ahead for this hub that no element turned out to want.
+    let prefix = format!("{}/v1/stream?", hub.base);
+    PREOPENED.with(|p| {
+        p.borrow_mut().retain(|pre| {
+            let mine = pre.url.starts_with(&prefix);
+            if mine {
+                pre.es.close();
+            }
+            !mine
+        })
+    });
 }
 
 fn open(hub: &Rc<HubLink>, url: &str) -> Result<Source, JsValue> {
-    let es = EventSource::new(url)?;
+    let pre = PREOPENED.with(|p| {
+        let mut p = p.borrow_mut();
+        let at = p.iter().position(|pre| pre.url == url)?;
+        Some(p.swap_remove(at))
+    });
+    // Adopted: its buffer is replayed once our listeners are on (nothing can arrive in between,
+    // this all runs in one task). A stream the browser already gave up on is of no use.
+    let (es, replay) = match pre {
+        Some(pre) if pre.es.ready_state() != EventSource::CLOSED => {
+            pre.es.remove_event_listener_with_callback("position", &pre.buffer)?;
+            (pre.es, Some(pre.buffered))
+        }
+        Some(pre) => {
+            pre.es.close();
+            (EventSource::new(url)?, None)
+        }
+        None => (EventSource::new(url)?, None),
+    };
     let weak: Weak<HubLink> = Rc::downgrade(hub);
 
     let w = weak.clone();
@@ -197,6 +241,18 @@ fn open(hub: &Rc<HubLink>, url: &str) -> Result<Source, JsValue> {
         }
     });
     es.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+
+    if let Some(events) = replay {
+        if es.ready_state() == EventSource::OPEN {
+            hub.ever_open.set(true);
+            hub.link.set(Link::Live);
+        }
+        for data in events.iter() {
+            if let Some(text) = data.as_string() {
+                receive(hub, &text);
+            }
+        }
+    }
 
     Ok(Source { es, _on_position: on_position, _on_open: on_open, _on_error: on_error })
 }

@@ -89,6 +89,40 @@ test("one stream per page, however many elements, and it closes with the last on
   }
 });
 
+test("the stream opens while the WebAssembly downloads, and the view takes it over", async () => {
+  const s = await setup();
+  try {
+    const page = await s.context.newPage();
+    const streams = [];
+    page.on("request", (r) => {
+      if (r.url().includes("/v1/stream")) streams.push(r);
+    });
+    // Hold the wasm back: any stream request made meanwhile came from the page's script alone.
+    let release;
+    const held = new Promise((r) => (release = r));
+    await page.route("**/*.wasm", async (route) => {
+      await held;
+      await route.continue();
+    });
+    await page.goto(`${s.pages.url}/product.html`);
+    await until(async () => streams.length === 1, "a stream request before the wasm arrives");
+    assert.equal(await shadowText(page, "#other"), "", "no view before the wasm");
+    // The hub's first events arrive now, into the page script's buffer.
+    await until(async () => (await metric(s.hub, "shelfcast_open_streams")) === 1, "the stream to open");
+    release();
+    // Shown from the buffered events: the hub sends each position once, at the stream's start.
+    await textIs(page, "#other", "In stock: 9");
+    await textIs(page, "#list", "Out of stock");
+    await textIs(page, "#one", "Live");
+    assert.equal(streams.length, 1, `the view used the stream opened ahead, got ${streams.map((r) => r.url())}`);
+    await postEvents(s.hub, [event("sale", "E2E-2", "berlin", 1)]);
+    await textIs(page, "#other", "In stock: 8");
+    assert.equal(await metric(s.hub, "shelfcast_open_streams"), 1);
+  } finally {
+    await s.cleanup();
+  }
+});
+
 test("changing sku or location re-subscribes", async () => {
   const s = await setup();
   try {
