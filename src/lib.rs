@@ -81,7 +81,7 @@ impl ShelfcastElement {
 }
 
 /// Hands over a stream the page's script opened while the wasm loaded (see `preconnect` in
-/// `pkg/element.js`): `buffered` holds the `position` events it received meanwhile, `buffer` is
+/// `pkg/embed.js`): `buffered` holds the `position` events it received meanwhile, `buffer` is
 /// the listener that collected them.
 #[wasm_bindgen]
 pub fn preconnected(url: String, es: web_sys::EventSource, buffered: js_sys::Array, buffer: js_sys::Function) {

@@ -3,7 +3,8 @@
 //! shows, and the page's connection for that hub watches the union (in streams of at most 50
 //! positions). When the union changes, the connection is replaced on the next tick, so twenty
 //! elements appearing at once cause one request, not twenty; when the last element goes, so
-//! does the connection.
+//! does the connection. With the script tag the first streams are already open when the wasm
+//! starts (`embed.js` opens them beside the download); they are adopted here, not reopened.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeSet;
@@ -50,7 +51,7 @@ impl Drop for Source {
     }
 }
 
-/// A stream the page's script opened before the wasm ran (`preconnect` in `pkg/element.js`),
+/// A stream the page's script opened before the wasm ran (`preconnect` in `pkg/embed.js`),
 /// with the `position` events it buffered meanwhile.
 struct Preopened {
     url: String,
