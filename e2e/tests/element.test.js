@@ -89,22 +89,28 @@ test("one stream per page, however many elements, and it closes with the last on
   }
 });
 
+/** A page on which the wasm is held back until `release()`, with its stream requests counted. */
+async function openHeld(context, url) {
+  const page = await context.newPage();
+  const streams = [];
+  page.on("request", (r) => {
+    if (r.url().includes("/v1/stream")) streams.push(r);
+  });
+  let release;
+  const held = new Promise((r) => (release = r));
+  await page.route("**/*.wasm", async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.goto(url);
+  return { page, streams, release };
+}
+
 test("the stream opens while the WebAssembly downloads, and the view takes it over", async () => {
   const s = await setup();
   try {
-    const page = await s.context.newPage();
-    const streams = [];
-    page.on("request", (r) => {
-      if (r.url().includes("/v1/stream")) streams.push(r);
-    });
-    // Hold the wasm back: any stream request made meanwhile came from the page's script alone.
-    let release;
-    const held = new Promise((r) => (release = r));
-    await page.route("**/*.wasm", async (route) => {
-      await held;
-      await route.continue();
-    });
-    await page.goto(`${s.pages.url}/product.html`);
+    // Any stream request made while the wasm is held came from the page's script alone.
+    const { page, streams, release } = await openHeld(s.context, `${s.pages.url}/product.html`);
     await until(async () => streams.length === 1, "a stream request before the wasm arrives");
     assert.equal(await shadowText(page, "#other"), "", "no view before the wasm");
     // The hub's first events arrive now, into the page script's buffer.
@@ -118,6 +124,31 @@ test("the stream opens while the WebAssembly downloads, and the view takes it ov
     await postEvents(s.hub, [event("sale", "E2E-2", "berlin", 1)]);
     await textIs(page, "#other", "In stock: 8");
     assert.equal(await metric(s.hub, "shelfcast_open_streams"), 1);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("a stream opened ahead that the view does not want is closed", async () => {
+  const s = await setup();
+  try {
+    const { page, streams, release } = await openHeld(s.context, `${s.pages.url}/product.html`);
+    await until(async () => streams.length === 1, "a stream request before the wasm arrives");
+    // An element the page's script did not see: the view's union is now a different stream.
+    await page.evaluate(() => {
+      const late = document.createElement("shelfcast-availability");
+      late.id = "late";
+      late.setAttribute("sku", "E2E-2");
+      late.setAttribute("location", "hamburg");
+      document.body.append(late);
+    });
+    release();
+    await textIs(page, "#late", "Out of stock");
+    await textIs(page, "#other", "In stock: 9");
+    assert.equal(streams.length, 2, `one stream ahead, one for the view, got ${streams.map((r) => r.url())}`);
+    assert.ok(decodeURIComponent(streams[1].url()).includes("E2E-2@hamburg"), streams[1].url());
+    // Well before the 10 s after which the page script would close it itself.
+    await until(async () => (await metric(s.hub, "shelfcast_open_streams")) === 1, "the unwanted stream to close", 4_000);
   } finally {
     await s.cleanup();
   }
