@@ -129,6 +129,13 @@ pub struct PositionKey {
     pub location: LocationId,
 }
 
+/// Lets a map look a position up by reference and copy the key only when it adds it.
+impl From<&PositionKey> for PositionKey {
+    fn from(key: &PositionKey) -> Self {
+        key.clone()
+    }
+}
+
 impl PositionKey {
     pub fn new(sku: Sku, location: LocationId) -> Self {
         Self { sku, location }

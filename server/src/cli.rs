@@ -50,6 +50,8 @@ pub struct ServeArgs {
     pub access: Access,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub storage: StorageArgs,
     /// How long a reservation holds stock unless confirmed.
     #[arg(long, env = "SHELFCAST_HOLD_TTL", default_value = "15m", value_parser = duration)]
     pub hold_ttl: Duration,
@@ -86,6 +88,16 @@ pub struct Access {
     /// `low_stock` applies while 0 < available <= this.
     #[arg(long, env = "SHELFCAST_LOW_STOCK", default_value_t = shelfcast_protocol::DEFAULT_LOW_STOCK)]
     pub low_stock: i64,
+}
+
+/// How the SQLite ledger is kept.
+#[derive(Args, Debug)]
+pub struct StorageArgs {
+    /// How often the positions table is brought up to date. Every change is durable in the
+    /// ledger when it is acknowledged either way; after a crash, the changes since are applied
+    /// again from the ledger at the start, so this bounds that work.
+    #[arg(long, env = "SHELFCAST_POSITIONS_EVERY", default_value = "1s", value_parser = duration)]
+    pub positions_every: Duration,
 }
 
 /// Overload protection, per client address and per hub.
@@ -149,6 +161,7 @@ impl ServeArgs {
         c = self.access.apply(c, None)?;
         c.limits = self.limits.config();
         c.send_buffer = self.limits.send_buffer;
+        c.positions_every = self.storage.positions_every;
         if self.hold_ttl.is_zero() {
             return Err("--hold-ttl must be longer than zero".into());
         }
@@ -182,6 +195,8 @@ pub struct EdgeArgs {
     pub access: Access,
     #[command(flatten)]
     pub limits: LimitArgs,
+    #[command(flatten)]
+    pub storage: StorageArgs,
     /// The least time between two fetches of the hub's changes (each waits at the hub for the
     /// next change).
     #[arg(long, env = "SHELFCAST_FOLLOW_EVERY", default_value = "100ms", value_parser = duration)]
@@ -196,6 +211,7 @@ impl EdgeArgs {
         c = self.access.apply(c, Some(format!("{}={}", self.token, location)))?;
         c.limits = self.limits.config();
         c.send_buffer = self.limits.send_buffer;
+        c.positions_every = self.storage.positions_every;
         c.edge = Some(crate::edge::EdgeLink {
             location,
             hub: self.hub.trim_end_matches('/').to_string(),

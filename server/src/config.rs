@@ -40,6 +40,8 @@ pub struct HubConfig {
     pub nats: Option<String>,
     /// With a shared ledger: how often a replica reads changes from the database even without news.
     pub resync_every: Duration,
+    /// SQLite: how often the positions table is brought up to date (`Store::save_every`).
+    pub positions_every: Duration,
     /// Set when this process is an edge node rather than the hub.
     pub edge: Option<crate::edge::EdgeLink>,
 }
@@ -65,6 +67,7 @@ impl HubConfig {
             resync_every: Duration::from_millis(500),
             limits: Default::default(),
             send_buffer: 256 * 1024,
+            positions_every: Duration::from_secs(1),
             edge: None,
         }
     }

@@ -70,7 +70,8 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     let hold_ttl = config.hold_ttl.as_millis() as i64;
     let (state, writer, writer_thread, reader) = match &config.database {
         None => {
-            let store = Store::open(&config.data).with_context(|| format!("opening the ledger in {}", config.data.display()))?;
+            let mut store = Store::open(&config.data).with_context(|| format!("opening the ledger in {}", config.data.display()))?;
+            store.save_every(config.positions_every);
             if config.edge.is_some() {
                 store.enable_edge().context("preparing the edge ledger")?;
             }

@@ -85,10 +85,17 @@ fn hub(data: &Path) -> ChildHub {
 }
 
 fn edge(data: &Path, hub_url: &str) -> ChildHub {
+    edge_with(data, hub_url, &[])
+}
+
+fn edge_with(data: &Path, hub_url: &str, extra: &[&str]) -> ChildHub {
+    let till = format!("{EDGE_TILL}=berlin");
+    let mut after = vec!["--device-token", &till, "--follow-every", "200ms"];
+    after.extend_from_slice(extra);
     ChildHub::spawn_with(
         &["edge", "--location", "berlin", "--hub", hub_url, "--token", STORE, "--listen", "127.0.0.1:0", "--data"],
         data,
-        &["--device-token", &format!("{EDGE_TILL}=berlin"), "--follow-every", "200ms"],
+        &after,
     )
 }
 
@@ -224,6 +231,29 @@ async fn kill_9_of_the_edge_mid_sync_loses_and_doubles_nothing() {
     let edge = edge(&l.edge_data, &l.proxy.url());
     drained(&edge.client(), 60).await;
     hub_exact(&hapi, &net).await;
+}
+
+/// What the edge learned from the hub is not in its own ledger of events, so it cannot be
+/// recomputed from it: the positions table is written with that very commit, however rarely it
+/// is written otherwise. Killed and restarted with the hub out of reach, the edge still knows.
+#[tokio::test]
+async fn counts_learned_from_the_hub_survive_kill_9_of_the_edge_offline() {
+    let (_h, hub_data) = data_dir();
+    let (_e, edge_data) = data_dir();
+    let hub = hub(&hub_data);
+    let hapi = hub.client();
+    assert_eq!(hapi.post_events(TOKEN, &json!([ev("learned:1", "receipt", "L", "berlin", 40)])).await.0, 200);
+    let mut proxy = Proxy::start(addr(&hub.url)).await;
+    let rarely = ["--positions-every", "1h"];
+    let e = edge_with(&edge_data, &proxy.url(), &rarely);
+    let eapi = e.client();
+    until("the edge to learn the hub's stock", 10, || async { eapi.position("L", "berlin").await.0 == 40 }).await;
+    assert_eq!(eapi.post_events(EDGE_TILL, &json!([ev("learned:sale", "sale", "L", "berlin", 1)])).await.0, 200);
+    proxy.cut();
+    e.kill9();
+
+    let e = edge_with(&edge_data, &proxy.url(), &rarely);
+    assert_eq!(e.client().position("L", "berlin").await.0, 39, "the hub's 40, less the edge's own sale");
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ pub struct Entry {
 }
 
 pub struct State {
-    positions: RwLock<HashMap<PositionKey, Entry>>,
+    positions: RwLock<hashbrown::HashMap<PositionKey, Entry>>,
     /// Every change up to this version is visible in `positions`.
     published: AtomicU64,
     /// The same, for those who wait for a version (`caught_up`).
@@ -42,7 +42,7 @@ impl State {
         let next = expiries.next().unwrap_or(i64::MAX);
         Self {
             expiries: Mutex::new(expiries),
-            positions: RwLock::new(positions),
+            positions: RwLock::new(positions.into_iter().collect()),
             published: AtomicU64::new(version),
             published_watch: tokio::sync::watch::Sender::new(version),
             next_expiry: AtomicI64::new(next),
@@ -109,7 +109,6 @@ impl State {
 
     /// Makes a committed batch visible, then wakes the streams that watch it.
     pub fn publish(&self, changes: Vec<(PositionKey, Entry)>, version: u64) {
-        let keys: Vec<PositionKey> = changes.iter().map(|(k, _)| k.clone()).collect();
         let next_expiry = {
             let mut expiries = self.expiries.lock().expect("expiries lock");
             for (k, e) in &changes {
@@ -117,11 +116,17 @@ impl State {
             }
             expiries.next().unwrap_or(i64::MAX)
         };
-        self.positions.write().expect("positions lock").extend(changes);
+        {
+            // A position seen before keeps its key; only a new one copies it.
+            let mut map = self.positions.write().expect("positions lock");
+            for (k, e) in &changes {
+                map.entry_ref(k).insert(e.clone());
+            }
+        }
         self.next_expiry.store(next_expiry, Ordering::Release);
         self.published.store(version, Ordering::Release);
         self.published_watch.send_replace(version);
-        self.fanout.changed(&keys);
+        self.fanout.changed(changes.iter().map(|(k, _)| k));
     }
 
     /// Positions whose holds exceed their on-hand (negative `available`) as of `now`, in

@@ -200,17 +200,10 @@ struct Overlay<'s> {
     state: &'s State,
     base: HashMap<PositionKey, Stock>,
     /// Each position this batch touched: (as it was before the batch, as it is now).
-    stocks: HashMap<PositionKey, (Stock, Stock)>,
+    stocks: hashbrown::HashMap<PositionKey, (Stock, Stock)>,
 }
 
 impl Overlay<'_> {
-    fn before(&self, key: &PositionKey) -> Stock {
-        match self.base.get(key) {
-            Some(s) => s.clone(),
-            None => self.state.entry(key).map(|e| e.stock).unwrap_or_default(),
-        }
-    }
-
     /// The positions whose stock this batch really changed (a refused hold changes nothing).
     fn changed(mut self) -> Vec<(PositionKey, Stock)> {
         let stocks = std::mem::take(&mut self.stocks);
@@ -220,12 +213,18 @@ impl Overlay<'_> {
         out
     }
 
+    /// One lookup when the batch has seen the position before; the key is copied only the
+    /// first time.
     fn stock(&mut self, key: &PositionKey) -> &mut Stock {
-        if !self.stocks.contains_key(key) {
-            let stock = self.before(key);
-            self.stocks.insert(key.clone(), (stock.clone(), stock));
-        }
-        &mut self.stocks.get_mut(key).expect("just inserted").1
+        let (base, state) = (&self.base, self.state);
+        let (_, now) = self.stocks.entry_ref(key).or_insert_with(|| {
+            let before = match base.get(key) {
+                Some(s) => s.clone(),
+                None => state.entry(key).map(|e| e.stock).unwrap_or_default(),
+            };
+            (before.clone(), before)
+        });
+        now
     }
 }
 
@@ -255,6 +254,10 @@ impl Engine {
             }
             self.commit_batch(store.as_mut(), batch, weight);
         }
+        if let Err(error) = store.save() {
+            // Nothing is lost: the ledger holds every committed event, applied again at the start.
+            tracing::warn!(%error, "positions not written at the stop; they are recomputed from the ledger at the next start");
+        }
         tracing::info!("writer stopped: every acknowledged change is committed");
     }
 
@@ -263,7 +266,7 @@ impl Engine {
         let now = self.state.clock.now();
         let state = self.state.clone();
         let shared = store.shared();
-        let mut overlay = Overlay { state: &state, base: HashMap::new(), stocks: HashMap::new() };
+        let mut overlay = Overlay { state: &state, base: HashMap::new(), stocks: hashbrown::HashMap::new() };
         let mut answers = Vec::with_capacity(batch.len());
         let commands = batch.len();
         // `None`: nothing to write. `Some((changed positions, last version))`: committed.
@@ -425,6 +428,7 @@ impl Engine {
                 Answer::Act(reply, answer)
             }
             Command::Rebase { positions } => {
+                txn.save_positions_now();
                 for (key, hub_on_hand, holds) in positions {
                     let mut stock = Stock::with_holds(hub_on_hand, holds);
                     for (kind, qty) in txn.unacknowledged(&key)? {

@@ -40,6 +40,12 @@ pub trait Backend: Send + 'static {
     /// `true` when other processes write the same ledger: decisions then start from the
     /// stored positions (locked for the transaction), not from this process's memory.
     fn shared(&self) -> bool;
+
+    /// Writes what waits to be written, when the writer stops (a ledger that writes positions
+    /// at every commit has nothing waiting).
+    fn save(&mut self) -> DbResult<()> {
+        Ok(())
+    }
 }
 
 /// The writes of one group commit.
@@ -70,6 +76,10 @@ pub trait Ledger {
     fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> DbResult<()>;
     /// The changed positions of a commit, versions `first`, `first + 1`, … in order.
     fn save_positions(&mut self, changed: &[(PositionKey, Stock)], first: u64) -> DbResult<()>;
+    /// The positions this commit leaves are not what its events alone make of the positions
+    /// before (a rebase onto the hub's counts): a ledger that writes positions only now and
+    /// then writes them with this commit.
+    fn save_positions_now(&mut self) {}
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> DbResult<Option<ReservationRow>>;
     fn reservation(&mut self, id: &str) -> DbResult<Option<ReservationRow>>;
     fn insert_reservation(&mut self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> DbResult<()>;

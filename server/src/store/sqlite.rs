@@ -4,10 +4,11 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use shelfcast_protocol::clock::Millis;
-use shelfcast_protocol::{Event, Hold, LocationId, PositionKey, ReservationStatus, Sku, Stock};
+use shelfcast_protocol::{Event, EventKind, Hold, LocationId, PositionKey, ReservationStatus, Sku, Stock};
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS events (
@@ -44,7 +45,28 @@ CREATE TABLE IF NOT EXISTS reservations (
     updated_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS reservations_open ON reservations (status) WHERE status IN ('held', 'confirmed');
+-- The positions table is a snapshot, written about once a second rather than at every commit:
+-- it holds every event up to `seq` and every version up to `version`; the events after `seq`
+-- are applied again when the ledger is opened. `issued` is the last version any commit gave
+-- out, written at every commit. (On a ledger from before the snapshot, positions held
+-- everything: the first row says so.)
+CREATE TABLE IF NOT EXISTS snapshot (
+    k       INTEGER PRIMARY KEY CHECK (k = 1),
+    seq     INTEGER NOT NULL,
+    version INTEGER NOT NULL,
+    issued  INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO snapshot (k, seq, version, issued) VALUES (
+    1,
+    (SELECT coalesce(max(seq), 0) FROM events),
+    (SELECT coalesce(max(version), 0) FROM positions),
+    (SELECT coalesce(max(version), 0) FROM positions)
+);
 ";
+
+/// The positions table is written by the first commit a while (`Store::save_every`) after the
+/// last time, or by the first commit once this many positions wait to be written.
+const SNAPSHOT_POSITIONS: usize = 50_000;
 
 const EDGE_SCHEMA: &str = "
 CREATE INDEX IF NOT EXISTS events_position ON events (sku, location, seq);
@@ -83,6 +105,20 @@ pub struct ReservationRow {
 
 pub struct Store {
     conn: Connection,
+    unsaved: Unsaved,
+}
+
+/// Positions committed since the positions table was last written, as (on-hand, version).
+struct Unsaved {
+    positions: HashMap<PositionKey, (i64, u64)>,
+    saved_at: Instant,
+    every: Duration,
+}
+
+impl Unsaved {
+    fn due(&self) -> bool {
+        self.saved_at.elapsed() >= self.every || self.positions.len() >= SNAPSHOT_POSITIONS
+    }
 }
 
 /// Everything the hub holds in memory, as the database says after a restart.
@@ -110,7 +146,13 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn })
+        Ok(Store { conn, unsaved: Unsaved { positions: HashMap::new(), saved_at: Instant::now(), every: Duration::from_secs(1) } })
+    }
+
+    /// How often the positions table is brought up to date: at most this much of the ledger
+    /// is applied again at a start after a crash.
+    pub fn save_every(&mut self, every: Duration) {
+        self.unsaved.every = every;
     }
 
     /// A second writing connection, for an edge node's sync bookkeeping beside the writer
@@ -132,17 +174,40 @@ impl Store {
         Ok(conn)
     }
 
-    pub fn load(&self) -> rusqlite::Result<Loaded> {
-        let mut positions = HashMap::new();
-        let mut version = 0;
+    /// Everything the hub keeps in memory: the positions table, then the events committed after
+    /// it was last written, applied again by the rules they were applied by when they came in,
+    /// and the open holds. If any commit came after the positions table was written, the
+    /// versions it gave out are not known position by position: every position then gets a new
+    /// version above all ever given out, written at once, so a stream resuming from any earlier
+    /// version sends each position it watches again (never less than it would have).
+    pub fn load(&mut self) -> rusqlite::Result<Loaded> {
+        let mut positions: HashMap<PositionKey, (Stock, u64)> = HashMap::new();
         let mut stmt = self.conn.prepare("SELECT sku, location, on_hand, version FROM positions")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let key = key_of(r.get(0)?, r.get(1)?)?;
             let v: i64 = r.get(3)?;
-            version = version.max(v as u64);
             positions.insert(key, (Stock::new(r.get(2)?), v as u64));
         }
+        drop(rows);
+        drop(stmt);
+        let (seq, saved, issued): (i64, i64, i64) =
+            self.conn.query_row("SELECT seq, version, issued FROM snapshot", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let mut replayed = 0u64;
+        let mut stmt = self.conn.prepare("SELECT sku, location, type, qty FROM events WHERE seq > ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([seq])?;
+        while let Some(r) = rows.next()? {
+            let key = key_of(r.get(0)?, r.get(1)?)?;
+            let kind: String = r.get(2)?;
+            // A pickup takes its units off the shelf as a sale does (`Stock::fulfil`).
+            let kind = if kind == FULFIL_TYPE { Some(EventKind::Sale) } else { EventKind::parse(&kind) }.ok_or_else(|| {
+                rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, format!("event type {kind}").into())
+            })?;
+            positions.entry(key).or_insert_with(|| (Stock::default(), 0)).0.apply(kind, r.get(3)?);
+            replayed += 1;
+        }
+        drop(rows);
+        drop(stmt);
         let mut stmt = self.conn.prepare(
             "SELECT id, sku, location, qty, expires_at FROM reservations WHERE status IN ('held', 'confirmed')",
         )?;
@@ -152,6 +217,24 @@ impl Store {
             let hold = Hold { reservation: r.get(0)?, qty: r.get(3)?, expires_at: r.get(4)? };
             positions.entry(key).or_insert_with(|| (Stock::default(), 0)).0.add_hold(hold);
         }
+        drop(rows);
+        drop(stmt);
+        let mut version = positions.values().map(|(_, v)| *v).max().unwrap_or(0).max(issued as u64);
+        if replayed > 0 || issued > saved {
+            let mut keys: Vec<PositionKey> = positions.keys().cloned().collect();
+            keys.sort();
+            let tx = self.conn.transaction()?;
+            for (i, key) in keys.iter().enumerate() {
+                let entry = positions.get_mut(key).expect("a key of the map");
+                entry.1 = issued as u64 + 1 + i as u64;
+            }
+            version = issued as u64 + keys.len() as u64;
+            write_positions(&tx, keys.iter().map(|k| (k, positions[k].0.on_hand, positions[k].1)))?;
+            tx.execute("UPDATE snapshot SET seq = (SELECT coalesce(max(seq), 0) FROM events), version = ?1, issued = ?1", [version as i64])?;
+            tx.commit()?;
+            tracing::info!(events = replayed, positions = keys.len(), version, "positions brought up to date from the ledger");
+        }
+        self.unsaved.saved_at = Instant::now();
         Ok(Loaded { positions, version })
     }
 
@@ -162,7 +245,7 @@ impl Store {
     }
 
     pub fn begin(&mut self) -> rusqlite::Result<Txn<'_>> {
-        Ok(Txn { tx: self.conn.transaction()? })
+        Ok(Txn { tx: self.conn.transaction()?, unsaved: &mut self.unsaved, changed: Vec::new(), save: false })
     }
 }
 
@@ -173,6 +256,15 @@ impl super::Backend for Store {
 
     fn shared(&self) -> bool {
         false
+    }
+
+    fn save(&mut self) -> super::DbResult<()> {
+        if self.unsaved.positions.is_empty() {
+            return Ok(());
+        }
+        let mut txn = Store::begin(self)?;
+        txn.save = true;
+        Ok(txn.commit()?)
     }
 }
 
@@ -190,7 +282,11 @@ impl super::Ledger for Txn<'_> {
         Ok(Txn::insert_fulfilment(self, reservation, key, qty, now)?)
     }
     fn save_positions(&mut self, changed: &[(PositionKey, Stock)], first: u64) -> super::DbResult<()> {
-        Ok(Txn::save_positions(self, changed.iter().map(|(k, s)| (k, s.on_hand)), first)?)
+        Txn::save_positions(self, changed.iter().map(|(k, s)| (k, s.on_hand)), first);
+        Ok(())
+    }
+    fn save_positions_now(&mut self) {
+        self.save = true;
     }
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> super::DbResult<Option<ReservationRow>> {
         Ok(Txn::reservation_by_key(self, key_hash)?)
@@ -232,6 +328,11 @@ impl std::error::Error for IdErr {}
 /// The writes of one group commit.
 pub struct Txn<'a> {
     tx: rusqlite::Transaction<'a>,
+    unsaved: &'a mut Unsaved,
+    /// The positions this commit changed: (key, on-hand, version).
+    changed: Vec<(PositionKey, i64, u64)>,
+    /// Write the positions table with this commit, due or not.
+    save: bool,
 }
 
 impl Txn<'_> {
@@ -287,16 +388,10 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// The changed positions of a commit, versions `first`, `first + 1`, … in order.
-    pub fn save_positions<'k>(&self, changed: impl IntoIterator<Item = (&'k PositionKey, i64)>, first: u64) -> rusqlite::Result<()> {
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO positions (sku, location, on_hand, version) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, version = excluded.version",
-        )?;
-        for (i, (key, on_hand)) in changed.into_iter().enumerate() {
-            stmt.execute(params![key.sku.as_str(), key.location.as_str(), on_hand, (first + i as u64) as i64])?;
-        }
-        Ok(())
+    /// The changed positions of a commit, versions `first`, `first + 1`, … in order. They reach
+    /// the positions table with the first commit that is due to write it (`commit`).
+    pub fn save_positions<'k>(&mut self, changed: impl IntoIterator<Item = (&'k PositionKey, i64)>, first: u64) {
+        self.changed.extend(changed.into_iter().enumerate().map(|(i, (key, on_hand))| (key.clone(), on_hand, first + i as u64)));
     }
 
     pub fn reservation_by_key(&self, key_hash: &[u8]) -> rusqlite::Result<Option<ReservationRow>> {
@@ -354,9 +449,42 @@ impl Txn<'_> {
         Ok(())
     }
 
+    /// Commits: the versions given out, and, once a second (or when asked), every position
+    /// changed since the positions table was last written, with the place in the ledger it
+    /// now holds up to. Only what is committed joins the positions waiting to be written.
     pub fn commit(self) -> rusqlite::Result<()> {
-        self.tx.commit()
+        let Txn { tx, unsaved, changed, save } = self;
+        if let Some((_, _, last)) = changed.last() {
+            tx.prepare_cached("UPDATE snapshot SET issued = ?1")?.execute([*last as i64])?;
+        }
+        let save = (save || unsaved.due()) && !(changed.is_empty() && unsaved.positions.is_empty());
+        if save {
+            let waiting = unsaved.positions.iter().map(|(k, (on_hand, v))| (k, *on_hand, *v));
+            write_positions(&tx, waiting.chain(changed.iter().map(|(k, on_hand, v)| (k, *on_hand, *v))))?;
+            tx.prepare_cached("UPDATE snapshot SET seq = (SELECT coalesce(max(seq), 0) FROM events), version = issued")?
+                .execute([])?;
+        }
+        tx.commit()?;
+        if save {
+            unsaved.positions.clear();
+            unsaved.saved_at = Instant::now();
+        } else {
+            unsaved.positions.extend(changed.into_iter().map(|(k, on_hand, v)| (k, (on_hand, v))));
+        }
+        Ok(())
     }
+}
+
+/// Brings rows of the positions table up to date: (key, on-hand, version).
+fn write_positions<'k>(conn: &Connection, rows: impl IntoIterator<Item = (&'k PositionKey, i64, u64)>) -> rusqlite::Result<()> {
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO positions (sku, location, on_hand, version) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, version = excluded.version",
+    )?;
+    for (key, on_hand, version) in rows {
+        stmt.execute(params![key.sku.as_str(), key.location.as_str(), on_hand, version as i64])?;
+    }
+    Ok(())
 }
 
 const SELECT_RESERVATION: &str = "SELECT id, token, sku, location, qty, status, expires_at FROM reservations";
