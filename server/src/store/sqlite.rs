@@ -108,16 +108,36 @@ pub struct Store {
     unsaved: Unsaved,
 }
 
-/// Positions committed since the positions table was last written, as (on-hand, version).
+/// Positions changed since the positions table was last written. A position's key is copied
+/// once, the first time; later commits only update its values.
 struct Unsaved {
-    positions: HashMap<PositionKey, (i64, u64)>,
+    positions: hashbrown::HashMap<PositionKey, Unwritten>,
+    /// A transaction left values in `pending` that it never committed.
+    pending: bool,
     saved_at: Instant,
     every: Duration,
+}
+
+/// (on-hand, version) of one position: as committed, and as the transaction under way makes it.
+#[derive(Default)]
+struct Unwritten {
+    committed: Option<(i64, u64)>,
+    pending: Option<(i64, u64)>,
 }
 
 impl Unsaved {
     fn due(&self) -> bool {
         self.saved_at.elapsed() >= self.every || self.positions.len() >= SNAPSHOT_POSITIONS
+    }
+
+    /// Forgets what a transaction that did not commit left behind.
+    fn roll_back(&mut self) {
+        if std::mem::take(&mut self.pending) {
+            self.positions.retain(|_, u| {
+                u.pending = None;
+                u.committed.is_some()
+            });
+        }
     }
 }
 
@@ -146,7 +166,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn, unsaved: Unsaved { positions: HashMap::new(), saved_at: Instant::now(), every: Duration::from_secs(1) } })
+        Ok(Store { conn, unsaved: Unsaved { positions: Default::default(), pending: false, saved_at: Instant::now(), every: Duration::from_secs(1) } })
     }
 
     /// How often the positions table is brought up to date: at most this much of the ledger
@@ -245,7 +265,8 @@ impl Store {
     }
 
     pub fn begin(&mut self) -> rusqlite::Result<Txn<'_>> {
-        Ok(Txn { tx: self.conn.transaction()?, unsaved: &mut self.unsaved, changed: Vec::new(), save: false })
+        self.unsaved.roll_back();
+        Ok(Txn { tx: self.conn.transaction()?, unsaved: &mut self.unsaved, last: None, save: false })
     }
 }
 
@@ -329,8 +350,8 @@ impl std::error::Error for IdErr {}
 pub struct Txn<'a> {
     tx: rusqlite::Transaction<'a>,
     unsaved: &'a mut Unsaved,
-    /// The positions this commit changed: (key, on-hand, version).
-    changed: Vec<(PositionKey, i64, u64)>,
+    /// The last version this commit gives out.
+    last: Option<u64>,
     /// Write the positions table with this commit, due or not.
     save: bool,
 }
@@ -391,7 +412,12 @@ impl Txn<'_> {
     /// The changed positions of a commit, versions `first`, `first + 1`, … in order. They reach
     /// the positions table with the first commit that is due to write it (`commit`).
     pub fn save_positions<'k>(&mut self, changed: impl IntoIterator<Item = (&'k PositionKey, i64)>, first: u64) {
-        self.changed.extend(changed.into_iter().enumerate().map(|(i, (key, on_hand))| (key.clone(), on_hand, first + i as u64)));
+        for (i, (key, on_hand)) in changed.into_iter().enumerate() {
+            let version = first + i as u64;
+            self.unsaved.positions.entry_ref(key).or_default().pending = Some((on_hand, version));
+            self.unsaved.pending = true;
+            self.last = Some(version);
+        }
     }
 
     pub fn reservation_by_key(&self, key_hash: &[u8]) -> rusqlite::Result<Option<ReservationRow>> {
@@ -453,24 +479,30 @@ impl Txn<'_> {
     /// changed since the positions table was last written, with the place in the ledger it
     /// now holds up to. Only what is committed joins the positions waiting to be written.
     pub fn commit(self) -> rusqlite::Result<()> {
-        let Txn { tx, unsaved, changed, save } = self;
-        if let Some((_, _, last)) = changed.last() {
-            tx.prepare_cached("UPDATE snapshot SET issued = ?1")?.execute([*last as i64])?;
+        let Txn { tx, unsaved, last, save } = self;
+        if let Some(last) = last {
+            tx.prepare_cached("UPDATE snapshot SET issued = ?1")?.execute([last as i64])?;
         }
-        let save = (save || unsaved.due()) && !(changed.is_empty() && unsaved.positions.is_empty());
+        let save = (save || unsaved.due()) && !unsaved.positions.is_empty();
         if save {
-            let waiting = unsaved.positions.iter().map(|(k, (on_hand, v))| (k, *on_hand, *v));
-            write_positions(&tx, waiting.chain(changed.iter().map(|(k, on_hand, v)| (k, *on_hand, *v))))?;
+            let rows = unsaved.positions.iter().filter_map(|(k, u)| u.pending.or(u.committed).map(|(on_hand, v)| (k, on_hand, v)));
+            write_positions(&tx, rows)?;
             tx.prepare_cached("UPDATE snapshot SET seq = (SELECT coalesce(max(seq), 0) FROM events), version = issued")?
                 .execute([])?;
         }
+        // Should this fail, `pending` stays set and the next transaction drops what it left.
         tx.commit()?;
         if save {
             unsaved.positions.clear();
             unsaved.saved_at = Instant::now();
-        } else {
-            unsaved.positions.extend(changed.into_iter().map(|(k, on_hand, v)| (k, (on_hand, v))));
+        } else if unsaved.pending {
+            for u in unsaved.positions.values_mut() {
+                if let Some(now) = u.pending.take() {
+                    u.committed = Some(now);
+                }
+            }
         }
+        unsaved.pending = false;
         Ok(())
     }
 }
