@@ -11,7 +11,7 @@ cargo build --release -p shelfcast-server >&2
 bin=target/release/shelfcast
 dir=$(mktemp -d)
 pids=()
-trap 'kill "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
+trap 'kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
 port=$(free_port)
 hub="http://127.0.0.1:$port"
 
