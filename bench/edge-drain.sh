@@ -7,15 +7,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 n=${1:-1000000}
-cargo build --release -p shelfcast-server >&2
-bin=target/release/shelfcast
+# SHELFCAST_BIN: measure that binary instead (an A/B against another build).
+bin=${SHELFCAST_BIN:-target/release/shelfcast}
+[ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
 dir=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
 port=$(free_port)
 hub="http://127.0.0.1:$port"
 
-coproc EDGE { SHELFCAST_LOG=error exec "$bin" edge --location store-1 --hub "$hub" --token store --listen 127.0.0.1:0 \
+coproc EDGE { SHELFCAST_LOG=${EDGE_LOG:-error} exec "$bin" edge --location store-1 --hub "$hub" --token store --listen 127.0.0.1:0 \
   --data "$dir/edge" --device-token "till=store-1"; }
 pids+=("$EDGE_PID")
 read -r line <&"${EDGE[0]}"

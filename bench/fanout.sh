@@ -8,8 +8,9 @@ cd "$(dirname "$0")/.."
 subs=${1:-10000}
 secs=${2:-10}
 command -v pushpin >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q pushpin >&2
-cargo build --release -p shelfcast-server >&2
-bin=target/release/shelfcast
+# SHELFCAST_BIN: measure that binary instead (an A/B against another build).
+bin=${SHELFCAST_BIN:-target/release/shelfcast}
+[ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }

@@ -6,8 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 secs=${1:-10}
-cargo build --release -p shelfcast-server >&2
-bin=target/release/shelfcast
+# SHELFCAST_BIN: measure that binary instead (an A/B against another build).
+bin=${SHELFCAST_BIN:-target/release/shelfcast}
+[ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
 data=$(mktemp -d)
 trap 'kill $hub 2>/dev/null; rm -rf "$data"' EXIT
 coproc HUB { SHELFCAST_LOG=warn exec "$bin" serve --listen 127.0.0.1:0 --data "$data" --device-token "bench=*"; }

@@ -19,8 +19,9 @@ if [ "${1:-}" = "--quick" ]; then secs=2; fanout_subscribers=1000; fi
 say() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 
 bash scripts/services.sh >&2
-cargo build --release -p shelfcast-server >&2
-bin=target/release/shelfcast
+# SHELFCAST_BIN: measure that binary instead (an A/B against another build).
+bin=${SHELFCAST_BIN:-target/release/shelfcast}
+[ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
 work=$(mktemp -d)
 pids=()
 db=shelfcast_peers_$$

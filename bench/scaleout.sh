@@ -11,8 +11,9 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 secs=${1:-10}
 bash scripts/services.sh >&2
-cargo build --release -p shelfcast-server >&2
-bin=target/release/shelfcast
+# SHELFCAST_BIN: measure that binary instead (an A/B against another build).
+bin=${SHELFCAST_BIN:-target/release/shelfcast}
+[ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
 base=postgres://shelfcast:shelfcast@127.0.0.1:5432
 db=shelfcast_bench_$$
 work=$(mktemp -d)

@@ -106,7 +106,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     let mut extra = Router::new();
     let mut edge = None;
     if let Some(link) = config.edge.clone() {
-        let db = Store::open_sync(&config.data).context("opening the sync bookkeeping")?;
+        let db = Store::open_reader(&config.data).context("opening the sync bookkeeping")?;
         tracing::info!(location = %link.location, hub = %link.hub, "edge node: forwarding to and following the hub");
         edge = Some(crate::edge::start(link, db, state.clone(), writer.clone(), shutdown.clone()));
         extra = crate::edge::routes::routes();

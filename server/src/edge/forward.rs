@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use std::collections::HashSet;
 
-use rusqlite::params;
 use shelfcast_protocol::{LocationId, PositionKey, Sku};
 use serde_json::{json, Value};
 use shelfcast_protocol::wire::{IngestResponse, ResultStatus};
 use tokio_util::sync::CancellationToken;
 
 use super::{backoff, Edge};
-use crate::engine::State;
+use crate::engine::{State, Writer};
+use crate::store::Rejection;
 
 const BATCH: usize = 10_000;
 
@@ -52,23 +52,20 @@ fn next_batch(edge: &Edge) -> rusqlite::Result<Pending> {
     Ok(p)
 }
 
-fn record(edge: &Edge, p: &Pending, answer: &IngestResponse, now: i64) -> rusqlite::Result<()> {
-    let mut db = edge.db.lock().expect("sync db lock");
-    let tx = db.transaction()?;
-    for (seq, r) in p.seqs.iter().zip(&answer.results) {
-        if r.status == ResultStatus::Rejected {
+/// What the hub refused in its answer to `p`, by ledger position.
+fn rejections(p: &Pending, answer: &IngestResponse) -> Vec<Rejection> {
+    p.seqs
+        .iter()
+        .zip(&answer.results)
+        .filter(|(_, r)| r.status == ResultStatus::Rejected)
+        .map(|(&seq, r)| {
             let (code, message) = r.error.as_ref().map(|e| (e.code.as_str(), e.message.as_str())).unwrap_or(("rejected", ""));
-            tx.execute(
-                "INSERT OR REPLACE INTO sync_rejections (seq, id, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![seq, r.id.as_deref().unwrap_or(""), code, message, now],
-            )?;
-        }
-    }
-    tx.execute("UPDATE sync_state SET v = ?1 WHERE k = 'acked_seq'", [p.last_seq])?;
-    tx.commit()
+            Rejection { seq, id: r.id.clone().unwrap_or_default(), code: code.into(), message: message.into() }
+        })
+        .collect()
 }
 
-pub async fn run(edge: Arc<Edge>, client: reqwest::Client, state: Arc<State>, shutdown: CancellationToken) {
+pub async fn run(edge: Arc<Edge>, client: reqwest::Client, state: Arc<State>, writer: Writer, shutdown: CancellationToken) {
     let url = format!("{}/v1/events", edge.link.hub);
     let mut failures = 0u32;
     loop {
@@ -98,11 +95,11 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, state: Arc<State>, sh
         };
         match outcome {
             Ok(answer) if answer.results.len() == n => {
-                let (e, now) = (edge.clone(), state.clock.now());
-                let saved = tokio::task::spawn_blocking(move || record(&e, &batch, &answer, now).map(|_| (answer, batch.keys))).await;
-                match saved {
-                    Ok(Ok((answer, keys))) => {
-                        edge.resync.lock().expect("resync lock").extend(keys);
+                let now = state.clock.now();
+                // The writer records it, in its own transaction: one connection writes the ledger.
+                match writer.acknowledge(batch.last_seq, rejections(&batch, &answer)).await {
+                    Ok(()) => {
+                        edge.resync.lock().expect("resync lock").extend(batch.keys);
                         edge.resync_wake.notify_one();
                         failures = 0;
                         {
@@ -113,7 +110,7 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, state: Arc<State>, sh
                         }
                         tracing::info!(sent = n, applied = answer.applied, duplicates = answer.duplicates, rejected = answer.rejected, "synced to the hub");
                     }
-                    _ => tracing::error!("cannot record the hub's answer; the batch will be sent again"),
+                    Err(error) => tracing::error!(%error, "cannot record the hub's answer; the batch will be sent again"),
                 }
             }
             result => {

@@ -48,7 +48,8 @@ pub struct Edge {
     pub link: EdgeLink,
     pub info: Mutex<SyncInfo>,
     pub reservations: RwLock<Vec<ReservationView>>,
-    /// Connection for the sync bookkeeping (acknowledged position, rejections).
+    /// A reading connection for the sync (what to send next, what is pending); the writer
+    /// records what the hub acknowledged.
     pub db: Mutex<rusqlite::Connection>,
     /// Positions whose events the hub just acknowledged: the follower rebases them on the
     /// hub's current state, now that those events no longer count as unacknowledged here.
@@ -76,7 +77,7 @@ pub fn start(
         .timeout(Duration::from_secs(60))
         .build()
         .expect("an HTTP client");
-    tokio::spawn(forward::run(edge.clone(), client.clone(), state.clone(), shutdown.clone()));
+    tokio::spawn(forward::run(edge.clone(), client.clone(), state, writer.clone(), shutdown.clone()));
     tokio::spawn(follow::run(edge.clone(), client, writer, shutdown));
     edge
 }

@@ -13,7 +13,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::ledger::Outcome;
-use shelfcast_protocol::{Action, Event, EventKind, Hold, PositionKey, Reservation, ReservationKey, ReservationStatus, Stock, TransitionError};
+use shelfcast_protocol::{Action, Event, Hold, PositionKey, Reservation, ReservationKey, ReservationStatus, Stock, TransitionError};
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,7 +21,7 @@ use super::replicas::Sequencer;
 use super::state::{Entry, State};
 use crate::auth::Scope;
 use crate::metrics::Metrics;
-use crate::store::{Backend, DbResult, Ledger, ReservationRow};
+use crate::store::{Backend, DbResult, Ledger, Rejection, ReservationRow};
 
 /// A commit takes at most this many events, so one huge backlog cannot starve a reservation.
 const MAX_BATCH_EVENTS: usize = 50_000;
@@ -68,6 +68,8 @@ enum Command {
     /// An edge node learned the hub's view of positions: each becomes the hub's on-hand plus
     /// this node's events the hub has not acknowledged yet, with the hub's holds.
     Rebase { positions: Vec<(PositionKey, i64, Vec<Hold>)> },
+    /// An edge node: the hub acknowledged this node's ledger up to `last_seq`.
+    Acknowledge { last_seq: i64, rejected: Vec<Rejection>, reply: oneshot::Sender<Result<(), WriteError>> },
 }
 
 impl Command {
@@ -153,6 +155,11 @@ impl Writer {
         }
     }
 
+    /// For an edge node: records how far the hub has acknowledged the ledger; answers once durable.
+    pub async fn acknowledge(&self, last_seq: i64, rejected: Vec<Rejection>) -> Result<(), WriteError> {
+        self.ask(|reply| Command::Acknowledge { last_seq, rejected, reply }).await
+    }
+
     /// Asks the writer to expire lapsed holds; does not wait.
     pub fn sweep(&self) {
         let _ = self.tx.try_send(Command::Sweep);
@@ -164,7 +171,7 @@ enum Answer {
     Ingest(oneshot::Sender<Result<Vec<Outcome>, WriteError>>, Result<Vec<Outcome>, WriteError>),
     Reserve(oneshot::Sender<Result<Reserved, WriteError>>, Result<Reserved, WriteError>),
     Act(oneshot::Sender<Result<ReservationRow, WriteError>>, Result<ReservationRow, WriteError>),
-    Probe(oneshot::Sender<Result<(), WriteError>>),
+    Done(oneshot::Sender<Result<(), WriteError>>),
     None,
 }
 
@@ -177,7 +184,7 @@ impl Answer {
             Answer::Ingest(tx, r) => drop(tx.send(if failed { fail() } else { r })),
             Answer::Reserve(tx, r) => drop(tx.send(if failed { fail() } else { r })),
             Answer::Act(tx, r) => drop(tx.send(if failed { fail() } else { r })),
-            Answer::Probe(tx) => drop(tx.send(if failed { fail() } else { Ok(()) })),
+            Answer::Done(tx) => drop(tx.send(if failed { fail() } else { Ok(()) })),
             Answer::None => {}
         }
     }
@@ -353,7 +360,7 @@ impl Engine {
                     self.due = txn.due_holds(now)?;
                     positions.extend(self.due.iter().map(|(_, k)| k.clone()));
                 }
-                Command::Sweep | Command::Probe { .. } | Command::Rebase { .. } => {}
+                Command::Sweep | Command::Probe { .. } | Command::Rebase { .. } | Command::Acknowledge { .. } => {}
             }
         }
         overlay.base = txn.lock(&keys, &positions)?.into_iter().collect();
@@ -432,9 +439,7 @@ impl Engine {
                 for (key, hub_on_hand, holds) in positions {
                     let mut stock = Stock::with_holds(hub_on_hand, holds);
                     for (kind, qty) in txn.unacknowledged(&key)? {
-                        if let Some(kind) = EventKind::parse(&kind) {
-                            stock.apply(kind, qty);
-                        }
+                        stock.apply(kind, qty);
                     }
                     *overlay.stock(&key) = stock;
                     *changed = true;
@@ -459,7 +464,12 @@ impl Engine {
             Command::Probe { reply } => {
                 txn.touch_health(now)?;
                 *changed = true;
-                Answer::Probe(reply)
+                Answer::Done(reply)
+            }
+            Command::Acknowledge { last_seq, rejected, reply } => {
+                txn.acknowledge(last_seq, &rejected, now)?;
+                *changed = true;
+                Answer::Done(reply)
             }
         })
     }

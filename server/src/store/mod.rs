@@ -6,7 +6,7 @@ pub mod postgres;
 pub mod sqlite;
 
 use shelfcast_protocol::clock::Millis;
-use shelfcast_protocol::{Event, PositionKey, ReservationStatus, Stock};
+use shelfcast_protocol::{Event, EventKind, PositionKey, ReservationStatus, Stock};
 
 pub use sqlite::{ReservationRow, Store};
 
@@ -49,6 +49,15 @@ pub trait Backend: Send + 'static {
 }
 
 /// The writes of one group commit.
+/// An edge node's event the hub refused: kept, with the reason, for `GET /v1/sync`.
+#[derive(Clone, Debug)]
+pub struct Rejection {
+    pub seq: i64,
+    pub id: String,
+    pub code: String,
+    pub message: String,
+}
+
 pub trait Ledger {
     /// Shared storage only: locks the reservation keys and positions a batch touches, in one
     /// fixed order (keys, then positions, each sorted) so that replicas never deadlock, and
@@ -85,7 +94,9 @@ pub trait Ledger {
     fn insert_reservation(&mut self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> DbResult<()>;
     fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> DbResult<()>;
     /// An edge node's events the hub has not yet acknowledged at one position, in order.
-    fn unacknowledged(&mut self, key: &PositionKey) -> DbResult<Vec<(String, i64)>>;
+    fn unacknowledged(&mut self, key: &PositionKey) -> DbResult<Vec<(EventKind, i64)>>;
+    /// An edge node: the hub acknowledged the ledger up to `last_seq`, refusing `rejected`.
+    fn acknowledge(&mut self, last_seq: i64, rejected: &[Rejection], now: Millis) -> DbResult<()>;
     fn expire_reservation(&mut self, id: &str, now: Millis) -> DbResult<()>;
     fn commit(self: Box<Self>) -> DbResult<()>;
 }

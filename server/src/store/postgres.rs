@@ -22,7 +22,7 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use postgres::{Client, NoTls, Statement};
 use shelfcast_protocol::clock::Millis;
-use shelfcast_protocol::{Event, Hold, LocationId, PositionKey, ReservationStatus, Sku, Stock};
+use shelfcast_protocol::{Event, EventKind, Hold, LocationId, PositionKey, ReservationStatus, Sku, Stock};
 
 use super::{Backend, DbResult, Ledger, ReservationRow, StoreError};
 
@@ -369,7 +369,11 @@ impl Ledger for PgTxn<'_> {
         Ok(())
     }
 
-    fn unacknowledged(&mut self, _key: &PositionKey) -> DbResult<Vec<(String, i64)>> {
+    fn unacknowledged(&mut self, _key: &PositionKey) -> DbResult<Vec<(EventKind, i64)>> {
+        Err(StoreError::Data("an edge node keeps its ledger in SQLite".into()))
+    }
+
+    fn acknowledge(&mut self, _last_seq: i64, _rejected: &[super::Rejection], _now: Millis) -> DbResult<()> {
         Err(StoreError::Data("an edge node keeps its ledger in SQLite".into()))
     }
 

@@ -2,7 +2,7 @@
 //! it returns. Only the writer thread writes; request handlers read through their own
 //! connection, which WAL lets run beside the writer.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,9 @@ INSERT OR IGNORE INTO snapshot (k, seq, version, issued) VALUES (
 const SNAPSHOT_POSITIONS: usize = 50_000;
 
 const EDGE_SCHEMA: &str = "
-CREATE INDEX IF NOT EXISTS events_position ON events (sku, location, seq);
+-- Earlier edges found a position's unacknowledged events through this index; they are kept
+-- in memory now (`Unacked`).
+DROP INDEX IF EXISTS events_position;
 CREATE TABLE IF NOT EXISTS sync_state (
     k TEXT PRIMARY KEY,
     v INTEGER NOT NULL
@@ -106,6 +108,53 @@ pub struct ReservationRow {
 pub struct Store {
     conn: Connection,
     unsaved: Unsaved,
+    /// An edge node's events the hub has not acknowledged yet.
+    unacked: Option<Unacked>,
+}
+
+/// An edge node's events the hub has not acknowledged yet, by position, in ledger order
+/// (seq, kind, qty). A rebase onto the hub's counts reads them here: reading them from the
+/// ledger at every rebase cost time in proportion to everything pending, at every one of the
+/// many rebases while a long backlog drains. 24 bytes an event (24 MB for a million).
+#[derive(Default)]
+struct Unacked {
+    by_key: hashbrown::HashMap<PositionKey, VecDeque<(i64, EventKind, i64)>>,
+    /// The last seq the hub acknowledged, as committed.
+    acked: i64,
+    /// The transaction under way: the events it recorded and how far it acknowledged.
+    added: hashbrown::HashMap<PositionKey, Vec<(i64, EventKind, i64)>>,
+    ack: Option<i64>,
+}
+
+impl Unacked {
+    /// After the commit: the transaction's events join, the acknowledged ones leave.
+    fn committed(&mut self) {
+        for (key, events) in self.added.drain() {
+            self.by_key.entry(key).or_default().extend(events);
+        }
+        if let Some(ack) = self.ack.take() {
+            self.acked = ack;
+            self.by_key.retain(|_, events| {
+                while events.front().is_some_and(|&(seq, _, _)| seq <= ack) {
+                    events.pop_front();
+                }
+                !events.is_empty()
+            });
+        }
+    }
+
+    fn roll_back(&mut self) {
+        self.added.clear();
+        self.ack = None;
+    }
+
+    /// A position's unacknowledged events as the transaction under way sees them.
+    fn of(&self, key: &PositionKey) -> Vec<(EventKind, i64)> {
+        let acked = self.ack.unwrap_or(self.acked);
+        let committed = self.by_key.get(key).into_iter().flatten();
+        let added = self.added.get(key).into_iter().flatten();
+        committed.chain(added).filter(|&&(seq, _, _)| seq > acked).map(|&(_, kind, qty)| (kind, qty)).collect()
+    }
 }
 
 /// Positions changed since the positions table was last written. A position's key is copied
@@ -166,22 +215,17 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Store { conn, unsaved: Unsaved { positions: Default::default(), pending: false, saved_at: Instant::now(), every: Duration::from_secs(1) } })
+        Ok(Store {
+            conn,
+            unsaved: Unsaved { positions: Default::default(), pending: false, saved_at: Instant::now(), every: Duration::from_secs(1) },
+            unacked: None,
+        })
     }
 
     /// How often the positions table is brought up to date: at most this much of the ledger
     /// is applied again at a start after a crash.
     pub fn save_every(&mut self, every: Duration) {
         self.unsaved.every = every;
-    }
-
-    /// A second writing connection, for an edge node's sync bookkeeping beside the writer
-    /// (WAL lets it read while the writer writes; its own short writes wait their turn).
-    pub fn open_sync(dir: &Path) -> rusqlite::Result<Connection> {
-        let conn = Connection::open(database_path(dir))?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "busy_timeout", 5_000)?;
-        Ok(conn)
     }
 
     /// A connection for readers beside the writer.
@@ -258,15 +302,32 @@ impl Store {
         Ok(Loaded { positions, version })
     }
 
-    /// An edge node's extra bookkeeping: how far the hub has acknowledged its ledger, what the
-    /// hub refused, and an index to find a position's unacknowledged events.
-    pub fn enable_edge(&self) -> rusqlite::Result<()> {
-        self.conn.execute_batch(EDGE_SCHEMA)
+    /// An edge node's extra bookkeeping: how far the hub has acknowledged its ledger and what
+    /// the hub refused; the events it has not acknowledged are read into memory.
+    pub fn enable_edge(&mut self) -> rusqlite::Result<()> {
+        self.conn.execute_batch(EDGE_SCHEMA)?;
+        let acked: i64 = self.conn.query_row("SELECT v FROM sync_state WHERE k = 'acked_seq'", [], |r| r.get(0))?;
+        let mut unacked = Unacked { acked, ..Unacked::default() };
+        let mut stmt = self.conn.prepare("SELECT seq, sku, location, type, qty FROM events WHERE seq > ?1 ORDER BY seq")?;
+        let mut rows = stmt.query([acked])?;
+        while let Some(r) = rows.next()? {
+            // Only device events travel to the hub (an edge records no pickups).
+            let Some(kind) = EventKind::parse(&r.get::<_, String>(3)?) else { continue };
+            let key = key_of(r.get(1)?, r.get(2)?)?;
+            unacked.by_key.entry(key).or_default().push_back((r.get(0)?, kind, r.get(4)?));
+        }
+        drop(rows);
+        drop(stmt);
+        self.unacked = Some(unacked);
+        Ok(())
     }
 
     pub fn begin(&mut self) -> rusqlite::Result<Txn<'_>> {
         self.unsaved.roll_back();
-        Ok(Txn { tx: self.conn.transaction()?, unsaved: &mut self.unsaved, last: None, save: false })
+        if let Some(u) = &mut self.unacked {
+            u.roll_back();
+        }
+        Ok(Txn { tx: self.conn.transaction()?, unsaved: &mut self.unsaved, unacked: self.unacked.as_mut(), last: None, save: false })
     }
 }
 
@@ -321,8 +382,11 @@ impl super::Ledger for Txn<'_> {
     fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> super::DbResult<()> {
         Ok(Txn::set_reservation(self, id, status, expires_at, now)?)
     }
-    fn unacknowledged(&mut self, key: &PositionKey) -> super::DbResult<Vec<(String, i64)>> {
-        Ok(Txn::unacknowledged(self, key)?)
+    fn unacknowledged(&mut self, key: &PositionKey) -> super::DbResult<Vec<(EventKind, i64)>> {
+        Ok(Txn::unacknowledged(self, key))
+    }
+    fn acknowledge(&mut self, last_seq: i64, rejected: &[super::Rejection], now: Millis) -> super::DbResult<()> {
+        Ok(Txn::acknowledge(self, last_seq, rejected, now)?)
     }
     fn expire_reservation(&mut self, id: &str, now: Millis) -> super::DbResult<()> {
         Ok(Txn::expire_reservation(self, id, now)?)
@@ -350,6 +414,7 @@ impl std::error::Error for IdErr {}
 pub struct Txn<'a> {
     tx: rusqlite::Transaction<'a>,
     unsaved: &'a mut Unsaved,
+    unacked: Option<&'a mut Unacked>,
     /// The last version this commit gives out.
     last: Option<u64>,
     /// Write the positions table with this commit, due or not.
@@ -365,7 +430,7 @@ impl Txn<'_> {
 
     /// Records events in order; for each, `false` if its id was recorded before (a duplicate).
     /// One statement lookup for the whole batch, not one per event.
-    pub fn insert_events(&self, events: &[Event], now: Millis) -> rusqlite::Result<Vec<bool>> {
+    pub fn insert_events(&mut self, events: &[Event], now: Millis) -> rusqlite::Result<Vec<bool>> {
         let mut stmt = self.tx.prepare_cached(
             "INSERT INTO events (id, type, sku, location, qty, at, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)
              ON CONFLICT (id) DO NOTHING",
@@ -382,13 +447,18 @@ impl Txn<'_> {
                     e.at,
                     now
                 ])?;
+                if n == 1 {
+                    if let Some(u) = self.unacked.as_deref_mut() {
+                        u.added.entry_ref(&e.key).or_default().push((self.tx.last_insert_rowid(), e.kind, e.qty));
+                    }
+                }
                 Ok(n == 1)
             })
             .collect()
     }
 
     /// Records an event; `false` if its id was recorded before (a duplicate).
-    pub fn insert_event(&self, e: &Event, now: Millis) -> rusqlite::Result<bool> {
+    pub fn insert_event(&mut self, e: &Event, now: Millis) -> rusqlite::Result<bool> {
         Ok(self.insert_events(std::slice::from_ref(e), now)?[0])
     }
 
@@ -457,13 +527,25 @@ impl Txn<'_> {
     }
 
     /// An edge node's events the hub has not yet acknowledged at one position, in order.
-    pub fn unacknowledged(&self, key: &PositionKey) -> rusqlite::Result<Vec<(String, i64)>> {
-        let mut stmt = self.tx.prepare_cached(
-            "SELECT type, qty FROM events WHERE sku = ?1 AND location = ?2
-               AND seq > (SELECT v FROM sync_state WHERE k = 'acked_seq') ORDER BY seq",
-        )?;
-        let rows = stmt.query_map(params![key.sku.as_str(), key.location.as_str()], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect()
+    pub fn unacknowledged(&self, key: &PositionKey) -> Vec<(EventKind, i64)> {
+        self.unacked.as_deref().map(|u| u.of(key)).unwrap_or_default()
+    }
+
+    /// An edge node: the hub has acknowledged the ledger up to `last_seq`. Written by the
+    /// writer, in its own transaction, so a rebase's reading of the unacknowledged events and
+    /// this bookkeeping never race for SQLite's write lock.
+    pub fn acknowledge(&mut self, last_seq: i64, rejected: &[super::Rejection], now: Millis) -> rusqlite::Result<()> {
+        let mut stmt = self
+            .tx
+            .prepare_cached("INSERT OR REPLACE INTO sync_rejections (seq, id, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        for r in rejected {
+            stmt.execute(params![r.seq, r.id, r.code, r.message, now])?;
+        }
+        self.tx.prepare_cached("UPDATE sync_state SET v = ?1 WHERE k = 'acked_seq'")?.execute([last_seq])?;
+        if let Some(u) = self.unacked.as_deref_mut() {
+            u.ack = Some(last_seq);
+        }
+        Ok(())
     }
 
     /// The sweeper's write: the hold lapsed. `expires_at` stays, as the record of when.
@@ -479,7 +561,7 @@ impl Txn<'_> {
     /// changed since the positions table was last written, with the place in the ledger it
     /// now holds up to. Only what is committed joins the positions waiting to be written.
     pub fn commit(self) -> rusqlite::Result<()> {
-        let Txn { tx, unsaved, last, save } = self;
+        let Txn { tx, unsaved, unacked, last, save } = self;
         if let Some(last) = last {
             tx.prepare_cached("UPDATE snapshot SET issued = ?1")?.execute([last as i64])?;
         }
@@ -492,6 +574,9 @@ impl Txn<'_> {
         }
         // Should this fail, `pending` stays set and the next transaction drops what it left.
         tx.commit()?;
+        if let Some(u) = unacked {
+            u.committed();
+        }
         if save {
             unsaved.positions.clear();
             unsaved.saved_at = Instant::now();
