@@ -5,6 +5,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,6 +79,45 @@ impl Proxy {
     fn retarget(&self, to: SocketAddr) {
         *self.target.lock().unwrap() = to;
     }
+}
+
+/// An HTTP proxy to the hub that can refuse the edge's uploads of events (503) and pass
+/// everything else: the edge keeps following the hub's counts but cannot hand its own events over.
+struct Gate {
+    url: String,
+    refuse: Arc<AtomicBool>,
+    _task: JoinHandle<()>,
+}
+
+async fn gate(hub: &str) -> Gate {
+    use axum::body::{to_bytes, Body};
+    use axum::extract::Request;
+    use axum::http::{header, Method, Response, StatusCode};
+    let refuse = Arc::new(AtomicBool::new(false));
+    let (client, hub, refusing) = (reqwest::Client::new(), hub.to_string(), refuse.clone());
+    let app = axum::Router::new().fallback(move |req: Request| {
+        let (client, hub, refusing) = (client.clone(), hub.clone(), refusing.clone());
+        async move {
+            let (parts, body) = req.into_parts();
+            if refusing.load(Ordering::SeqCst) && parts.method == Method::POST && parts.uri.path() == "/v1/events" {
+                return Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body(Body::from("refused")).unwrap();
+            }
+            let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+            let mut out = client.request(parts.method.clone(), format!("{hub}{path}"));
+            for (k, v) in parts.headers.iter().filter(|(k, _)| *k != header::HOST) {
+                out = out.header(k, v);
+            }
+            let answer = out.body(to_bytes(body, usize::MAX).await.unwrap()).send().await.unwrap();
+            let mut back = Response::builder().status(answer.status());
+            for (k, v) in answer.headers().iter().filter(|(k, _)| *k != header::TRANSFER_ENCODING && *k != header::CONTENT_LENGTH) {
+                back = back.header(k, v);
+            }
+            back.body(Body::from(answer.bytes().await.unwrap())).unwrap()
+        }
+    });
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    Gate { url, refuse, _task: tokio::spawn(async move { axum::serve(listener, app).await.unwrap() }) }
 }
 
 fn hub(data: &Path) -> ChildHub {
@@ -254,6 +294,46 @@ async fn counts_learned_from_the_hub_survive_kill_9_of_the_edge_offline() {
 
     let e = edge_with(&edge_data, &proxy.url(), &rarely);
     assert_eq!(e.client().position("L", "berlin").await.0, 39, "the hub's 40, less the edge's own sale");
+}
+
+/// While the hub has not acknowledged a store's sales, the store's count is the hub's count
+/// less those sales, at every change the hub makes, and still after the edge is killed and
+/// started again on the same ledger (it reads what is unacknowledged back at the start).
+#[tokio::test]
+async fn counts_rebase_on_the_hub_with_the_unacknowledged_sales_also_after_a_restart() {
+    let (_h, hub_data) = data_dir();
+    let (_e, edge_data) = data_dir();
+    let hub = hub(&hub_data);
+    let hapi = hub.client();
+    let receipt = |id: &str, qty: i64| json!([ev(id, "receipt", "U", "berlin", qty)]);
+    assert_eq!(hapi.post_events(TOKEN, &receipt("unacked:stock", 100)).await.0, 200);
+    let gate = gate(&hub.url).await;
+    let e = edge(&edge_data, &gate.url);
+    let eapi = e.client();
+    until("the edge to learn the hub's stock", 10, || async { eapi.position("U", "berlin").await.0 == 100 }).await;
+
+    gate.refuse.store(true, Ordering::SeqCst);
+    let sales: Vec<Value> = (0..3).map(|i| ev(&format!("unacked:sale{i}"), "sale", "U", "berlin", 1)).collect();
+    assert_eq!(eapi.post_events(EDGE_TILL, &Value::Array(sales)).await.0, 200);
+    assert_eq!(eapi.position("U", "berlin").await.0, 97);
+    assert_eq!(hapi.post_events(TOKEN, &receipt("unacked:more", 50)).await.0, 200);
+    until("the store to count the hub's 150 less its 3 sales", 10, || async { eapi.position("U", "berlin").await.0 == 147 }).await;
+    assert_eq!(sync_status(&eapi).await["pending"], 3);
+
+    e.kill9();
+    let e = edge(&edge_data, &gate.url);
+    let eapi = e.client();
+    assert_eq!(hapi.post_events(TOKEN, &receipt("unacked:last", 10)).await.0, 200);
+    until("the restarted store to count the hub's 160 less its 3 sales", 10, || async {
+        eapi.position("U", "berlin").await.0 == 157
+    })
+    .await;
+
+    gate.refuse.store(false, Ordering::SeqCst);
+    drained(&eapi, 20).await;
+    assert_eq!(hapi.position("U", "berlin").await.0, 157, "the hub has the sales once each");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(eapi.position("U", "berlin").await.0, 157, "acknowledged, the sales are not taken off twice");
 }
 
 #[tokio::test]
