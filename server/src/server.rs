@@ -91,7 +91,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 .await?
                 .context("connecting to PostgreSQL and migrating the schema")?;
             let pool = postgres::pool(url, 16).context("PostgreSQL pool")?;
-            let (rows, version) = postgres::changes_since(&pool, 0).await.context("loading positions from PostgreSQL")?;
+            let (rows, version) = postgres::changes_since(&pool, 0, &|_| None).await.context("loading positions from PostgreSQL")?;
             let positions: HashMap<_, _> = rows.into_iter().map(|(k, stock, version)| (k, Entry { stock, version })).collect();
             tracing::info!(positions = positions.len(), version, nats = config.nats.as_deref().unwrap_or("none"), "ledger loaded from PostgreSQL");
             let state = Arc::new(State::new(positions, version, config.clock.clone(), config.low_stock));

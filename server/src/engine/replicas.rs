@@ -59,7 +59,9 @@ impl Sequencer {
     /// Reads what changed since the last published version and publishes it.
     async fn resync(&self, pool: &Pool) -> Result<(), crate::store::StoreError> {
         let since = self.state.published();
-        let (rows, upto) = changes_since(pool, since).await?;
+        let state = self.state.clone();
+        let known = move |k: &PositionKey| state.entry(k).map(|e| (e.version, e.stock));
+        let (rows, upto) = changes_since(pool, since, &known).await?;
         let _order = self.order.lock().expect("sequencer lock");
         let published = self.state.published();
         if upto > published {

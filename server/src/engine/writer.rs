@@ -363,7 +363,8 @@ impl Engine {
                 Command::Sweep | Command::Probe { .. } | Command::Rebase { .. } | Command::Acknowledge { .. } => {}
             }
         }
-        overlay.base = txn.lock(&keys, &positions)?.into_iter().collect();
+        let known = |k: &PositionKey| self.state.entry(k).map(|e| (e.version, e.stock));
+        overlay.base = txn.lock(&keys, &positions, &known)?.into_iter().collect();
         Ok(())
     }
 

@@ -61,8 +61,14 @@ pub struct Rejection {
 pub trait Ledger {
     /// Shared storage only: locks the reservation keys and positions a batch touches, in one
     /// fixed order (keys, then positions, each sorted) so that replicas never deadlock, and
-    /// returns each position's stored stock.
-    fn lock(&mut self, _keys: &[[u8; 32]], _positions: &[PositionKey]) -> DbResult<Vec<(PositionKey, Stock)>> {
+    /// returns each position's stored stock. `known`: this process's (version, stock) of a
+    /// position, which the ledger may use instead of reading it when the versions match.
+    fn lock(
+        &mut self,
+        _keys: &[[u8; 32]],
+        _positions: &[PositionKey],
+        _known: &dyn Fn(&PositionKey) -> Option<(u64, Stock)>,
+    ) -> DbResult<Vec<(PositionKey, Stock)>> {
         Ok(Vec::new())
     }
     /// Shared storage only: held reservations whose time is up, with their positions.

@@ -64,6 +64,12 @@ CREATE INDEX reservations_due ON reservations (expires_at) WHERE status = 'held'
 CREATE TABLE hub_version (k INT PRIMARY KEY CHECK (k = 1), v BIGINT NOT NULL);
 INSERT INTO hub_version (k, v) VALUES (1, 0);
 CREATE TABLE health (k INT PRIMARY KEY CHECK (k = 1), at BIGINT NOT NULL);
+", r"
+-- The version of the commit that last wrote each reservation (its position's new version), so
+-- a replica that knows a position at version v reads only the holds changed after v, not all
+-- of a hot position's open holds.
+ALTER TABLE reservations ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX reservations_by_position_version ON reservations (sku, location, version);
 "];
 
 const MIGRATION_LOCK: i64 = 0x5348_454c_4643_4153; // "SHELFCAS"
@@ -117,9 +123,17 @@ pub struct PgBackend {
 
 struct Stmts {
     insert_event: Statement,
+    lock_keys: Statement,
+    reservations_by_keys: Statement,
+    ensure_positions: Statement,
+    lock_positions: Statement,
+    holds_since: Statement,
+    version_reservations: Statement,
+    take_versions: Statement,
+    save_positions: Statement,
+    insert_reservations: Statement,
     reservation_by_key: Statement,
     reservation: Statement,
-    insert_reservation: Statement,
     set_reservation: Statement,
     expire_reservation: Statement,
 }
@@ -131,12 +145,40 @@ impl Stmts {
                 "INSERT INTO events (id, type, sku, location, qty, at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (id) DO NOTHING",
             )?,
+            // One statement for all the batch's keys, taken in sorted order (as every replica does).
+            lock_keys: c.prepare("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS t")?,
+            reservations_by_keys: c.prepare(&format!("{SELECT_RESERVATION_KEYED} WHERE key_hash = ANY($1::bytea[])"))?,
+            ensure_positions: c.prepare(
+                "INSERT INTO positions (sku, location, on_hand, version)
+                 SELECT s, l, 0, 0 FROM unnest($1::text[], $2::text[]) AS t(s, l) ORDER BY s, l
+                 ON CONFLICT (sku, location) DO NOTHING",
+            )?,
+            lock_positions: c.prepare(
+                "SELECT p.sku, p.location, p.on_hand, p.version FROM positions p
+                   JOIN unnest($1::text[], $2::text[]) AS t(s, l) ON p.sku = t.s AND p.location = t.l
+                 ORDER BY p.sku, p.location FOR UPDATE OF p",
+            )?,
+            holds_since: c.prepare(HOLDS_SINCE)?,
+            version_reservations: c.prepare(
+                "UPDATE reservations r SET version = p.version FROM positions p
+                  WHERE r.id = ANY($1::text[]) AND p.sku = r.sku AND p.location = r.location",
+            )?,
+            take_versions: c.prepare("UPDATE hub_version SET v = v + $1 WHERE k = 1 RETURNING v")?,
+            save_positions: c.prepare(
+                "INSERT INTO positions (sku, location, on_hand, version)
+                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
+                 ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, version = excluded.version",
+            )?,
+            // Each with its position's version as it stands (the new one at the commit).
+            insert_reservations: c.prepare(
+                "INSERT INTO reservations (id, key_hash, token, sku, location, qty, status, expires_at, created_at, updated_at, version)
+                 SELECT t.id, t.h, t.tok, t.s, t.l, t.q, t.st, t.e, $9, $9, p.version
+                   FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])
+                        AS t(id, h, tok, s, l, q, st, e)
+                   JOIN positions p ON p.sku = t.s AND p.location = t.l",
+            )?,
             reservation_by_key: c.prepare(&format!("{SELECT_RESERVATION} WHERE key_hash = $1"))?,
             reservation: c.prepare(&format!("{SELECT_RESERVATION} WHERE id = $1"))?,
-            insert_reservation: c.prepare(
-                "INSERT INTO reservations (id, key_hash, token, sku, location, qty, status, expires_at, created_at, updated_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)",
-            )?,
             set_reservation: c.prepare("UPDATE reservations SET status = $2, expires_at = $3, updated_at = $4 WHERE id = $1")?,
             expire_reservation: c
                 .prepare("UPDATE reservations SET status = 'expired', updated_at = $2 WHERE id = $1 AND status = 'held'")?,
@@ -169,7 +211,7 @@ impl Backend for PgBackend {
     fn begin(&mut self) -> DbResult<Box<dyn Ledger + '_>> {
         let (client, stmts) = self.connection()?;
         let tx = client.transaction()?;
-        Ok(Box::new(PgTxn { tx, stmts }))
+        Ok(Box::new(PgTxn { tx, stmts, keyed: HashMap::new(), inserts: Vec::new(), now: 0, touched: Vec::new() }))
     }
 
     fn shared(&self) -> bool {
@@ -180,9 +222,25 @@ impl Backend for PgBackend {
 struct PgTxn<'a> {
     tx: postgres::Transaction<'a>,
     stmts: &'a Stmts,
+    /// The reservation of each idempotency key this transaction locked (`None`: not granted
+    /// yet), read in one statement with the locks: no other replica can grant them meanwhile.
+    keyed: HashMap<[u8; 32], Option<ReservationRow>>,
+    /// Reservations granted in this transaction, inserted in one statement before anything
+    /// else reads the table, or at the commit.
+    inserts: Vec<([u8; 32], ReservationRow)>,
+    now: Millis,
+    /// Reservations written before the commit knew its versions: they get them at the commit.
+    touched: Vec<String>,
 }
 
 const SELECT_RESERVATION: &str = "SELECT id, token, sku, location, qty, status, expires_at FROM reservations";
+/// The reservations of each position (sku, location) written after version v (all of its open
+/// ones when v is -1: a position this replica does not know yet), with their status.
+const HOLDS_SINCE: &str = "SELECT r.id, r.sku, r.location, r.qty, r.expires_at, r.status FROM reservations r
+   JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS t(s, l, v) ON r.sku = t.s AND r.location = t.l AND r.version > t.v
+ WHERE t.v >= 0 OR r.status IN ('held', 'confirmed') ORDER BY r.version, r.created_at, r.id";
+
+const SELECT_RESERVATION_KEYED: &str = "SELECT id, token, sku, location, qty, status, expires_at, key_hash FROM reservations";
 
 fn key_of(sku: String, location: String) -> DbResult<PositionKey> {
     let bad = |e| StoreError::Data(format!("stored identifier {e}"));
@@ -210,23 +268,82 @@ fn columns(keys: &[PositionKey]) -> (Vec<&str>, Vec<&str>) {
     keys.iter().map(|k| (k.sku.as_str(), k.location.as_str())).unzip()
 }
 
-/// Adds each open reservation of `rows` to its position's holds.
-fn add_holds(stocks: &mut HashMap<PositionKey, Stock>, rows: &[tokio_postgres::Row]) -> DbResult<()> {
+/// Brings each position's holds up to date with reservation rows of `HOLDS_SINCE`, in the
+/// order they were written: an open one is held (added or replaced), any other is not.
+fn apply_holds(stocks: &mut HashMap<PositionKey, Stock>, rows: &[tokio_postgres::Row]) -> DbResult<()> {
     for r in rows {
         let key = key_of(r.get(1), r.get(2))?;
-        let hold = Hold { reservation: r.get(0), qty: r.get(3), expires_at: r.get(4) };
-        stocks.entry(key).or_default().add_hold(hold);
+        let Some(stock) = stocks.get_mut(&key) else { continue };
+        let status: String = r.get(5);
+        let open = ReservationStatus::parse(&status).ok_or_else(|| StoreError::Data(format!("stored status {status}")))?;
+        if matches!(open, ReservationStatus::Held | ReservationStatus::Confirmed) {
+            stock.add_hold(Hold { reservation: r.get(0), qty: r.get(3), expires_at: r.get(4) });
+        } else {
+            stock.release(&r.get::<_, String>(0));
+        }
     }
     Ok(())
 }
 
+/// Where each position's holds must be read from: the version this replica knows it at (its
+/// stock as known, with the stored on-hand), or -1 and nothing.
+fn bases(
+    stored: impl IntoIterator<Item = (PositionKey, i64, i64)>,
+    known: &dyn Fn(&PositionKey) -> Option<(u64, Stock)>,
+) -> (HashMap<PositionKey, Stock>, Vec<(PositionKey, i64)>) {
+    let mut stocks = HashMap::new();
+    let mut since = Vec::new();
+    for (key, on_hand, version) in stored {
+        let (from, mut stock) = match known(&key) {
+            Some((v, stock)) if (v as i64) <= version => (v as i64, stock),
+            _ => (-1, Stock::default()),
+        };
+        stock.on_hand = on_hand;
+        if from < version {
+            since.push((key.clone(), from));
+        }
+        stocks.insert(key, stock);
+    }
+    (stocks, since)
+}
+
+fn since_columns(since: &[(PositionKey, i64)]) -> (Vec<&str>, Vec<&str>, Vec<i64>) {
+    let mut out = (Vec::with_capacity(since.len()), Vec::with_capacity(since.len()), Vec::with_capacity(since.len()));
+    for (k, v) in since {
+        out.0.push(k.sku.as_str());
+        out.1.push(k.location.as_str());
+        out.2.push(*v);
+    }
+    out
+}
+
 impl Ledger for PgTxn<'_> {
-    fn lock(&mut self, keys: &[[u8; 32]], positions: &[PositionKey]) -> DbResult<Vec<(PositionKey, Stock)>> {
+    /// Five statements at most, however many keys and positions: the keys' locks, their
+    /// reservations, the positions' rows (created if new) locked with their versions, and the
+    /// holds written since the version this replica knows each position at. A position's
+    /// stock at a version is exactly what this replica holds for it at that version (every
+    /// change of its on-hand or holds takes a new version, and a reservation row records the
+    /// version that wrote it), so a hot position's many open holds are not read at every commit.
+    fn lock(
+        &mut self,
+        keys: &[[u8; 32]],
+        positions: &[PositionKey],
+        known: &dyn Fn(&PositionKey) -> Option<(u64, Stock)>,
+    ) -> DbResult<Vec<(PositionKey, Stock)>> {
         let mut keys = keys.to_vec();
         keys.sort();
         keys.dedup();
-        for k in &keys {
-            self.tx.execute("SELECT pg_advisory_xact_lock($1)", &[&lock_id(k)])?;
+        if !keys.is_empty() {
+            let ids: Vec<i64> = keys.iter().map(lock_id).collect();
+            self.tx.execute(&self.stmts.lock_keys, &[&ids])?;
+            let hashes: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+            self.keyed = keys.iter().map(|k| (*k, None)).collect();
+            for r in self.tx.query(&self.stmts.reservations_by_keys, &[&hashes])? {
+                let hash: Vec<u8> = r.get(7);
+                if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
+                    self.keyed.insert(hash, Some(row_of(&r)?));
+                }
+            }
         }
         let mut positions = positions.to_vec();
         positions.sort();
@@ -235,29 +352,15 @@ impl Ledger for PgTxn<'_> {
             return Ok(Vec::new());
         }
         let (skus, locations) = columns(&positions);
-        self.tx.execute(
-            "INSERT INTO positions (sku, location, on_hand, version)
-             SELECT s, l, 0, 0 FROM unnest($1::text[], $2::text[]) AS t(s, l) ORDER BY s, l
-             ON CONFLICT (sku, location) DO NOTHING",
-            &[&skus, &locations],
-        )?;
-        let rows = self.tx.query(
-            "SELECT p.sku, p.location, p.on_hand FROM positions p
-               JOIN unnest($1::text[], $2::text[]) AS t(s, l) ON p.sku = t.s AND p.location = t.l
-             ORDER BY p.sku, p.location FOR UPDATE OF p",
-            &[&skus, &locations],
-        )?;
-        let mut stocks: HashMap<PositionKey, Stock> = HashMap::with_capacity(rows.len());
-        for r in &rows {
-            stocks.insert(key_of(r.get(0), r.get(1))?, Stock::new(r.get(2)));
+        self.tx.execute(&self.stmts.ensure_positions, &[&skus, &locations])?;
+        let rows = self.tx.query(&self.stmts.lock_positions, &[&skus, &locations])?;
+        let stored = rows.iter().map(|r| Ok((key_of(r.get(0), r.get(1))?, r.get::<_, i64>(2), r.get::<_, i64>(3))));
+        let (mut stocks, since) = bases(stored.collect::<DbResult<Vec<_>>>()?, known);
+        if !since.is_empty() {
+            let (skus, locations, versions) = since_columns(&since);
+            let holds = self.tx.query(&self.stmts.holds_since, &[&skus, &locations, &versions])?;
+            apply_holds(&mut stocks, &holds)?;
         }
-        let holds = self.tx.query(
-            "SELECT r.id, r.sku, r.location, r.qty, r.expires_at FROM reservations r
-               JOIN unnest($1::text[], $2::text[]) AS t(s, l) ON r.sku = t.s AND r.location = t.l
-             WHERE r.status IN ('held', 'confirmed') ORDER BY r.created_at, r.id",
-            &[&skus, &locations],
-        )?;
-        add_holds(&mut stocks, &holds)?;
         Ok(stocks.into_iter().collect())
     }
 
@@ -270,7 +373,7 @@ impl Ledger for PgTxn<'_> {
     }
 
     fn take_versions(&mut self, n: u64, _published: u64) -> DbResult<u64> {
-        let v: i64 = self.tx.query_one("UPDATE hub_version SET v = v + $1 WHERE k = 1 RETURNING v", &[&(n as i64)])?.get(0);
+        let v: i64 = self.tx.query_one(&self.stmts.take_versions, &[&(n as i64)])?.get(0);
         Ok(v as u64)
     }
 
@@ -329,42 +432,36 @@ impl Ledger for PgTxn<'_> {
         let locations: Vec<&str> = changed.iter().map(|(k, _)| k.location.as_str()).collect();
         let on_hand: Vec<i64> = changed.iter().map(|(_, s)| s.on_hand).collect();
         let versions: Vec<i64> = (0..changed.len()).map(|i| (first + i as u64) as i64).collect();
-        self.tx.execute(
-            "INSERT INTO positions (sku, location, on_hand, version)
-             SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
-             ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, version = excluded.version",
-            &[&skus, &locations, &on_hand, &versions],
-        )?;
+        self.tx.execute(&self.stmts.save_positions, &[&skus, &locations, &on_hand, &versions])?;
         Ok(())
     }
 
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> DbResult<Option<ReservationRow>> {
+        if let Some(known) = <[u8; 32]>::try_from(key_hash).ok().and_then(|k| self.keyed.get(&k)) {
+            return Ok(known.clone());
+        }
+        self.flush_inserts(false)?;
         self.tx.query_opt(&self.stmts.reservation_by_key, &[&key_hash])?.map(|r| row_of(&r)).transpose()
     }
 
     fn reservation(&mut self, id: &str) -> DbResult<Option<ReservationRow>> {
+        self.flush_inserts(false)?;
         self.tx.query_opt(&self.stmts.reservation, &[&id])?.map(|r| row_of(&r)).transpose()
     }
 
     fn insert_reservation(&mut self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> DbResult<()> {
-        self.tx.execute(
-            &self.stmts.insert_reservation,
-            &[
-                &r.id,
-                &key_hash,
-                &r.token,
-                &r.key.sku.as_str(),
-                &r.key.location.as_str(),
-                &r.qty,
-                &r.status.as_str(),
-                &r.expires_at,
-                &now,
-            ],
-        )?;
+        let hash = <[u8; 32]>::try_from(key_hash).map_err(|_| StoreError::Data("a key hash of 32 bytes".into()))?;
+        if let Some(known) = self.keyed.get_mut(&hash) {
+            *known = Some(r.clone());
+        }
+        self.inserts.push((hash, r.clone()));
+        self.now = now;
         Ok(())
     }
 
     fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> DbResult<()> {
+        self.flush_inserts(false)?;
+        self.touched.push(id.to_string());
         self.tx.execute(&self.stmts.set_reservation, &[&id, &status.as_str(), &expires_at, &now])?;
         Ok(())
     }
@@ -378,18 +475,59 @@ impl Ledger for PgTxn<'_> {
     }
 
     fn expire_reservation(&mut self, id: &str, now: Millis) -> DbResult<()> {
+        self.flush_inserts(false)?;
+        self.touched.push(id.to_string());
         self.tx.execute(&self.stmts.expire_reservation, &[&id, &now])?;
         Ok(())
     }
 
-    fn commit(self: Box<Self>) -> DbResult<()> {
+    /// The commit's positions are saved with their new versions by now: the reservations
+    /// still to insert take them, and those written earlier are given them.
+    fn commit(mut self: Box<Self>) -> DbResult<()> {
+        self.flush_inserts(true)?;
+        if !self.touched.is_empty() {
+            self.tx.execute(&self.stmts.version_reservations, &[&self.touched])?;
+        }
         Ok(self.tx.commit()?)
+    }
+}
+
+impl PgTxn<'_> {
+    /// The reservations granted so far in this transaction, in one statement. Before the
+    /// commit (`at_commit` false), their positions' versions are not the new ones yet: they are
+    /// versioned again at the commit.
+    fn flush_inserts(&mut self, at_commit: bool) -> DbResult<()> {
+        if self.inserts.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.inserts);
+        if !at_commit {
+            self.touched.extend(rows.iter().map(|(_, r)| r.id.clone()));
+        }
+        let ids: Vec<&str> = rows.iter().map(|(_, r)| r.id.as_str()).collect();
+        let hashes: Vec<&[u8]> = rows.iter().map(|(h, _)| &h[..]).collect();
+        let tokens: Vec<&str> = rows.iter().map(|(_, r)| r.token.as_str()).collect();
+        let (skus, locations): (Vec<&str>, Vec<&str>) = rows.iter().map(|(_, r)| (r.key.sku.as_str(), r.key.location.as_str())).unzip();
+        let qtys: Vec<i64> = rows.iter().map(|(_, r)| r.qty).collect();
+        let statuses: Vec<&str> = rows.iter().map(|(_, r)| r.status.as_str()).collect();
+        let expiries: Vec<Option<i64>> = rows.iter().map(|(_, r)| r.expires_at).collect();
+        self.tx.execute(
+            &self.stmts.insert_reservations,
+            &[&ids, &hashes, &tokens, &skus, &locations, &qtys, &statuses, &expiries, &self.now],
+        )?;
+        Ok(())
     }
 }
 
 /// Positions changed after `since` (with their holds), and the hub's version they are
 /// complete up to: all read in one snapshot, so nothing at or below that version is missing.
-pub async fn changes_since(pool: &Pool, since: u64) -> DbResult<(Vec<(PositionKey, Stock, u64)>, u64)> {
+/// `known`: this replica's (version, stock) of a position; only the holds written after that
+/// version are read (all open ones of a position it does not know).
+pub async fn changes_since(
+    pool: &Pool,
+    since: u64,
+    known: &(dyn Fn(&PositionKey) -> Option<(u64, Stock)> + Sync),
+) -> DbResult<(Vec<(PositionKey, Stock, u64)>, u64)> {
     let mut client = pool.get().await.map_err(|e| StoreError::Data(format!("database pool: {e}")))?;
     let tx = client
         .build_transaction()
@@ -404,24 +542,16 @@ pub async fn changes_since(pool: &Pool, since: u64) -> DbResult<(Vec<(PositionKe
         .query("SELECT sku, location, on_hand, version FROM positions WHERE version > $1 AND version <= $2", &[&since, &upto])
         .await
         .map_err(pg)?;
-    let holds = tx
-        .query(
-            "SELECT r.id, r.sku, r.location, r.qty, r.expires_at FROM reservations r
-               JOIN positions p ON p.sku = r.sku AND p.location = r.location
-             WHERE p.version > $1 AND p.version <= $2 AND r.status IN ('held', 'confirmed') ORDER BY r.created_at, r.id",
-            &[&since, &upto],
-        )
-        .await
-        .map_err(pg)?;
-    tx.commit().await.map_err(pg)?;
-    let mut versions = HashMap::with_capacity(rows.len());
-    let mut stocks: HashMap<PositionKey, Stock> = HashMap::with_capacity(rows.len());
-    for r in &rows {
-        let key = key_of(r.get(0), r.get(1))?;
-        versions.insert(key.clone(), r.get::<_, i64>(3) as u64);
-        stocks.insert(key, Stock::new(r.get(2)));
+    let stored = rows.iter().map(|r| Ok((key_of(r.get(0), r.get(1))?, r.get::<_, i64>(2), r.get::<_, i64>(3))));
+    let stored = stored.collect::<DbResult<Vec<_>>>()?;
+    let versions: HashMap<PositionKey, u64> = stored.iter().map(|(k, _, v)| (k.clone(), *v as u64)).collect();
+    let (mut stocks, from) = bases(stored, known);
+    if !from.is_empty() {
+        let (skus, locations, versions) = since_columns(&from);
+        let holds = tx.query(HOLDS_SINCE, &[&skus, &locations, &versions]).await.map_err(pg)?;
+        apply_holds(&mut stocks, &holds)?;
     }
-    add_holds(&mut stocks, &holds)?;
+    tx.commit().await.map_err(pg)?;
     let out = stocks.into_iter().map(|(k, s)| (k.clone(), s, versions[&k])).collect();
     Ok((out, upto as u64))
 }
