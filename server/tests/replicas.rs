@@ -153,6 +153,35 @@ async fn shoppers_racing_on_three_replicas_get_exactly_the_stock() {
     assert_eq!(held, 20);
 }
 
+/// Replicas read only the holds written since the version they know a position at: a hold
+/// granted on one replica and cancelled on another is gone on every replica, and its units can
+/// be held again through the replica that granted it.
+#[tokio::test]
+async fn a_hold_cancelled_on_another_replica_frees_its_units_everywhere() {
+    let cluster = Cluster::start(3).await;
+    cluster.api(0).post_events(TOKEN, &json!([ev("free-stock", "receipt", "FREE", "berlin", 2)])).await;
+    let (s, r) = cluster.api(0).reserve("FREE", "berlin", 2, "free-key-0000000001").await;
+    assert_eq!(s, 201, "{r}");
+    for i in 0..3 {
+        until_position(&cluster.api(i), "FREE", "berlin", (2, 2)).await;
+    }
+    assert_eq!(cluster.api(1).reserve("FREE", "berlin", 1, "free-key-0000000002").await.0, 409, "all held");
+
+    let path = format!("/v1/reservations/{}", r["id"].as_str().unwrap());
+    let token = format!("Bearer {}", r["token"].as_str().unwrap());
+    let (s, _, b) = cluster.api(2).raw(reqwest::Method::DELETE, &path, &[("authorization", &token)], "").await;
+    assert_eq!(s, 200, "{b}");
+    for i in 0..3 {
+        until_position(&cluster.api(i), "FREE", "berlin", (2, 0)).await;
+    }
+    let (s, again) = cluster.api(0).reserve("FREE", "berlin", 2, "free-key-0000000003").await;
+    assert_eq!(s, 201, "the granting replica no longer counts the cancelled hold: {again}");
+    for i in 0..3 {
+        until_position(&cluster.api(i), "FREE", "berlin", (2, 2)).await;
+    }
+    assert_eq!(cluster.api(1).reserve("FREE", "berlin", 1, "free-key-0000000004").await.0, 409, "held again");
+}
+
 #[tokio::test]
 async fn the_same_events_sent_to_every_replica_apply_once() {
     let cluster = Cluster::start(3).await;
