@@ -291,9 +291,7 @@ impl Engine {
                 return Ok(None);
             }
             let changed = overlay.changed();
-            let last = txn.take_versions(changed.len() as u64, self.state.published())?;
-            let first = last + 1 - changed.len() as u64;
-            txn.save_positions(&changed, first)?;
+            let last = txn.version_and_save(&changed, self.state.published())?;
             txn.commit()?;
             Ok(Some((changed, last)))
         })();

@@ -80,6 +80,13 @@ pub trait Ledger {
     fn take_versions(&mut self, n: u64, published: u64) -> DbResult<u64> {
         Ok(published + n)
     }
+    /// Takes the versions for `changed` (in order) and saves them; returns the last version.
+    /// A ledger across a network does both in one round trip.
+    fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], published: u64) -> DbResult<u64> {
+        let last = self.take_versions(changed.len() as u64, published)?;
+        self.save_positions(changed, last + 1 - changed.len() as u64)?;
+        Ok(last)
+    }
     fn touch_health(&mut self, now: Millis) -> DbResult<()>;
     /// Records an event; `false` if its id was recorded before (a duplicate).
     fn insert_event(&mut self, e: &Event, now: Millis) -> DbResult<bool>;

@@ -130,6 +130,8 @@ struct Stmts {
     holds_since: Statement,
     version_reservations: Statement,
     take_versions: Statement,
+    version_and_save: Statement,
+    version_and_save_holds: Statement,
     save_positions: Statement,
     insert_reservations: Statement,
     reservation_by_key: Statement,
@@ -164,6 +166,20 @@ impl Stmts {
                   WHERE r.id = ANY($1::text[]) AND p.sku = r.sku AND p.location = r.location",
             )?,
             take_versions: c.prepare("UPDATE hub_version SET v = v + $1 WHERE k = 1 RETURNING v")?,
+            // The version row last (its lock is what orders commits), and the positions with
+            // the versions it gives out, in one round trip.
+            version_and_save: c.prepare(&format!("{VERSION_AND_SAVE} SELECT v FROM v"))?,
+            // The same, with the reservations this commit granted (each with its position's
+            // new version; a grant always changes its position).
+            version_and_save_holds: c.prepare(&format!(
+                "{VERSION_AND_SAVE},
+                  r AS (INSERT INTO reservations (id, key_hash, token, sku, location, qty, status, expires_at, created_at, updated_at, version)
+                        SELECT x.id, x.h, x.tok, x.s, x.l, x.q, x.st, x.e, $13, $13, (SELECT v FROM v) - $4 + coalesce(t.n, $4)
+                          FROM unnest($5::text[], $6::bytea[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[], $12::bigint[])
+                               AS x(id, h, tok, s, l, q, st, e)
+                          LEFT JOIN t ON t.s = x.s AND t.l = x.l)
+                 SELECT v FROM v"
+            ))?,
             save_positions: c.prepare(
                 "INSERT INTO positions (sku, location, on_hand, version)
                  SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
@@ -234,6 +250,14 @@ struct PgTxn<'a> {
 }
 
 const SELECT_RESERVATION: &str = "SELECT id, token, sku, location, qty, status, expires_at FROM reservations";
+/// Takes the versions (the version row last: its lock is what orders commits) and saves the
+/// positions with the versions it gives out, in one round trip.
+const VERSION_AND_SAVE: &str = "WITH v AS (UPDATE hub_version SET v = v + $4 WHERE k = 1 RETURNING v),
+      t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS t(s, l, o, n)),
+      p AS (INSERT INTO positions (sku, location, on_hand, version)
+            SELECT t.s, t.l, t.o, (SELECT v FROM v) - $4 + t.n FROM t
+            ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, version = excluded.version)";
+
 /// The reservations of each position (sku, location) written after version v (all of its open
 /// ones when v is -1: a position this replica does not know yet), with their status.
 const HOLDS_SINCE: &str = "SELECT r.id, r.sku, r.location, r.qty, r.expires_at, r.status FROM reservations r
@@ -266,6 +290,10 @@ fn lock_id(hash: &[u8; 32]) -> i64 {
 
 fn columns(keys: &[PositionKey]) -> (Vec<&str>, Vec<&str>) {
     keys.iter().map(|k| (k.sku.as_str(), k.location.as_str())).unzip()
+}
+
+fn columns_of(changed: &[(PositionKey, Stock)]) -> (Vec<&str>, Vec<&str>) {
+    changed.iter().map(|(k, _)| (k.sku.as_str(), k.location.as_str())).unzip()
 }
 
 /// Brings each position's holds up to date with reservation rows of `HOLDS_SINCE`, in the
@@ -374,6 +402,26 @@ impl Ledger for PgTxn<'_> {
 
     fn take_versions(&mut self, n: u64, _published: u64) -> DbResult<u64> {
         let v: i64 = self.tx.query_one(&self.stmts.take_versions, &[&(n as i64)])?.get(0);
+        Ok(v as u64)
+    }
+
+    fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], _published: u64) -> DbResult<u64> {
+        let (skus, locations) = columns_of(changed);
+        let on_hand: Vec<i64> = changed.iter().map(|(_, s)| s.on_hand).collect();
+        let n = changed.len() as i64;
+        if self.inserts.is_empty() {
+            let v: i64 = self.tx.query_one(&self.stmts.version_and_save, &[&skus, &locations, &on_hand, &n])?.get(0);
+            return Ok(v as u64);
+        }
+        let rows = std::mem::take(&mut self.inserts);
+        let h = Holds::of(&rows);
+        let v: i64 = self
+            .tx
+            .query_one(
+                &self.stmts.version_and_save_holds,
+                &[&skus, &locations, &on_hand, &n, &h.ids, &h.hashes, &h.tokens, &h.skus, &h.locations, &h.qtys, &h.statuses, &h.expiries, &self.now],
+            )?
+            .get(0);
         Ok(v as u64)
     }
 
@@ -492,6 +540,33 @@ impl Ledger for PgTxn<'_> {
     }
 }
 
+/// Granted reservations as the columns of an `unnest`.
+struct Holds<'r> {
+    ids: Vec<&'r str>,
+    hashes: Vec<&'r [u8]>,
+    tokens: Vec<&'r str>,
+    skus: Vec<&'r str>,
+    locations: Vec<&'r str>,
+    qtys: Vec<i64>,
+    statuses: Vec<&'r str>,
+    expiries: Vec<Option<i64>>,
+}
+
+impl<'r> Holds<'r> {
+    fn of(rows: &'r [([u8; 32], ReservationRow)]) -> Holds<'r> {
+        Holds {
+            ids: rows.iter().map(|(_, r)| r.id.as_str()).collect(),
+            hashes: rows.iter().map(|(h, _)| &h[..]).collect(),
+            tokens: rows.iter().map(|(_, r)| r.token.as_str()).collect(),
+            skus: rows.iter().map(|(_, r)| r.key.sku.as_str()).collect(),
+            locations: rows.iter().map(|(_, r)| r.key.location.as_str()).collect(),
+            qtys: rows.iter().map(|(_, r)| r.qty).collect(),
+            statuses: rows.iter().map(|(_, r)| r.status.as_str()).collect(),
+            expiries: rows.iter().map(|(_, r)| r.expires_at).collect(),
+        }
+    }
+}
+
 impl PgTxn<'_> {
     /// The reservations granted so far in this transaction, in one statement. Before the
     /// commit (`at_commit` false), their positions' versions are not the new ones yet: they are
@@ -504,16 +579,10 @@ impl PgTxn<'_> {
         if !at_commit {
             self.touched.extend(rows.iter().map(|(_, r)| r.id.clone()));
         }
-        let ids: Vec<&str> = rows.iter().map(|(_, r)| r.id.as_str()).collect();
-        let hashes: Vec<&[u8]> = rows.iter().map(|(h, _)| &h[..]).collect();
-        let tokens: Vec<&str> = rows.iter().map(|(_, r)| r.token.as_str()).collect();
-        let (skus, locations): (Vec<&str>, Vec<&str>) = rows.iter().map(|(_, r)| (r.key.sku.as_str(), r.key.location.as_str())).unzip();
-        let qtys: Vec<i64> = rows.iter().map(|(_, r)| r.qty).collect();
-        let statuses: Vec<&str> = rows.iter().map(|(_, r)| r.status.as_str()).collect();
-        let expiries: Vec<Option<i64>> = rows.iter().map(|(_, r)| r.expires_at).collect();
+        let h = Holds::of(&rows);
         self.tx.execute(
             &self.stmts.insert_reservations,
-            &[&ids, &hashes, &tokens, &skus, &locations, &qtys, &statuses, &expiries, &self.now],
+            &[&h.ids, &h.hashes, &h.tokens, &h.skus, &h.locations, &h.qtys, &h.statuses, &h.expiries, &self.now],
         )?;
         Ok(())
     }
