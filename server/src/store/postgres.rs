@@ -67,8 +67,10 @@ CREATE TABLE health (k INT PRIMARY KEY CHECK (k = 1), at BIGINT NOT NULL);
 ", r"
 -- The version of the commit that last wrote each reservation (its position's new version), so
 -- a replica that knows a position at version v reads only the holds changed after v, not all
--- of a hot position's open holds.
+-- of a hot position's open holds. No default: a replica of an earlier release, which would
+-- not record it, cannot grant a hold any more (its grants fail closed, 503) once this is applied.
 ALTER TABLE reservations ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE reservations ALTER COLUMN version DROP DEFAULT;
 CREATE INDEX reservations_by_position_version ON reservations (sku, location, version);
 "];
 
