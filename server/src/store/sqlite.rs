@@ -115,7 +115,8 @@ pub struct Store {
 /// An edge node's events the hub has not acknowledged yet, by position, in ledger order
 /// (seq, kind, qty). A rebase onto the hub's counts reads them here: reading them from the
 /// ledger at every rebase cost time in proportion to everything pending, at every one of the
-/// many rebases while a long backlog drains. 24 bytes an event (24 MB for a million).
+/// many rebases while a long backlog drains. 24 bytes an event (24-48 MB for a million, with
+/// the lists' spare room).
 #[derive(Default)]
 struct Unacked {
     by_key: hashbrown::HashMap<PositionKey, VecDeque<(i64, EventKind, i64)>>,
