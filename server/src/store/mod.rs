@@ -75,18 +75,10 @@ pub trait Ledger {
     fn due_holds(&mut self, _now: Millis) -> DbResult<Vec<(String, PositionKey)>> {
         Ok(Vec::new())
     }
-    /// Takes `n` versions for this commit and returns the last. `published` is the last
-    /// version this process knows, which is all there is when it writes alone.
-    fn take_versions(&mut self, n: u64, published: u64) -> DbResult<u64> {
-        Ok(published + n)
-    }
-    /// Takes the versions for `changed` (in order) and saves them; returns the last version.
-    /// A ledger across a network does both in one round trip.
-    fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], published: u64) -> DbResult<u64> {
-        let last = self.take_versions(changed.len() as u64, published)?;
-        self.save_positions(changed, last + 1 - changed.len() as u64)?;
-        Ok(last)
-    }
+    /// Gives the changed positions of a commit the next versions, in order, and saves them;
+    /// returns the last version. `published` is the last version this process knows, which
+    /// is all there is when it writes alone. A ledger across a network does it in one round trip.
+    fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], published: u64) -> DbResult<u64>;
     fn touch_health(&mut self, now: Millis) -> DbResult<()>;
     /// Records an event; `false` if its id was recorded before (a duplicate).
     fn insert_event(&mut self, e: &Event, now: Millis) -> DbResult<bool>;
@@ -96,8 +88,6 @@ pub trait Ledger {
         events.iter().map(|e| self.insert_event(e, now)).collect()
     }
     fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> DbResult<()>;
-    /// The changed positions of a commit, versions `first`, `first + 1`, … in order.
-    fn save_positions(&mut self, changed: &[(PositionKey, Stock)], first: u64) -> DbResult<()>;
     /// The positions this commit leaves are not what its events alone make of the positions
     /// before (a rebase onto the hub's counts): a ledger that writes positions only now and
     /// then writes them with this commit.

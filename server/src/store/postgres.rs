@@ -131,10 +131,8 @@ struct Stmts {
     lock_positions: Statement,
     holds_since: Statement,
     version_reservations: Statement,
-    take_versions: Statement,
     version_and_save: Statement,
     version_and_save_holds: Statement,
-    save_positions: Statement,
     insert_reservations: Statement,
     reservation_by_key: Statement,
     reservation: Statement,
@@ -167,7 +165,6 @@ impl Stmts {
                 "UPDATE reservations r SET version = p.version FROM positions p
                   WHERE r.id = ANY($1::text[]) AND p.sku = r.sku AND p.location = r.location",
             )?,
-            take_versions: c.prepare("UPDATE hub_version SET v = v + $1 WHERE k = 1 RETURNING v")?,
             // The version row last (its lock is what orders commits), and the positions with
             // the versions it gives out, in one round trip.
             version_and_save: c.prepare(&format!("{VERSION_AND_SAVE} SELECT v FROM v"))?,
@@ -182,18 +179,11 @@ impl Stmts {
                           LEFT JOIN t ON t.s = x.s AND t.l = x.l)
                  SELECT v FROM v"
             ))?,
-            save_positions: c.prepare(
-                "INSERT INTO positions (sku, location, on_hand, version)
-                 SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[])
-                 ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, version = excluded.version",
-            )?,
-            // Each with its position's version as it stands (the new one at the commit).
+            // Versioned at the commit (`touched`), when the commit's versions are known.
             insert_reservations: c.prepare(
                 "INSERT INTO reservations (id, key_hash, token, sku, location, qty, status, expires_at, created_at, updated_at, version)
-                 SELECT t.id, t.h, t.tok, t.s, t.l, t.q, t.st, t.e, $9, $9, p.version
-                   FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])
-                        AS t(id, h, tok, s, l, q, st, e)
-                   JOIN positions p ON p.sku = t.s AND p.location = t.l",
+                 SELECT *, $9, $9, 0
+                   FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])",
             )?,
             reservation_by_key: c.prepare(&format!("{SELECT_RESERVATION} WHERE key_hash = $1"))?,
             reservation: c.prepare(&format!("{SELECT_RESERVATION} WHERE id = $1"))?,
@@ -244,7 +234,7 @@ struct PgTxn<'a> {
     /// yet), read in one statement with the locks: no other replica can grant them meanwhile.
     keyed: HashMap<[u8; 32], Option<ReservationRow>>,
     /// Reservations granted in this transaction, inserted in one statement before anything
-    /// else reads the table, or at the commit.
+    /// else reads the table, or with the positions (`version_and_save`).
     inserts: Vec<([u8; 32], ReservationRow)>,
     now: Millis,
     /// Reservations written before the commit knew its versions: they get them at the commit.
@@ -402,11 +392,6 @@ impl Ledger for PgTxn<'_> {
         rows.iter().map(|r| Ok((r.get(0), key_of(r.get(1), r.get(2))?))).collect()
     }
 
-    fn take_versions(&mut self, n: u64, _published: u64) -> DbResult<u64> {
-        let v: i64 = self.tx.query_one(&self.stmts.take_versions, &[&(n as i64)])?.get(0);
-        Ok(v as u64)
-    }
-
     fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], _published: u64) -> DbResult<u64> {
         let (skus, locations) = columns_of(changed);
         let on_hand: Vec<i64> = changed.iter().map(|(_, s)| s.on_hand).collect();
@@ -476,26 +461,16 @@ impl Ledger for PgTxn<'_> {
         Ok(())
     }
 
-    /// One statement for the whole commit. Every row exists: `lock` inserted it.
-    fn save_positions(&mut self, changed: &[(PositionKey, Stock)], first: u64) -> DbResult<()> {
-        let skus: Vec<&str> = changed.iter().map(|(k, _)| k.sku.as_str()).collect();
-        let locations: Vec<&str> = changed.iter().map(|(k, _)| k.location.as_str()).collect();
-        let on_hand: Vec<i64> = changed.iter().map(|(_, s)| s.on_hand).collect();
-        let versions: Vec<i64> = (0..changed.len()).map(|i| (first + i as u64) as i64).collect();
-        self.tx.execute(&self.stmts.save_positions, &[&skus, &locations, &on_hand, &versions])?;
-        Ok(())
-    }
-
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> DbResult<Option<ReservationRow>> {
         if let Some(known) = <[u8; 32]>::try_from(key_hash).ok().and_then(|k| self.keyed.get(&k)) {
             return Ok(known.clone());
         }
-        self.flush_inserts(false)?;
+        self.flush_inserts()?;
         self.tx.query_opt(&self.stmts.reservation_by_key, &[&key_hash])?.map(|r| row_of(&r)).transpose()
     }
 
     fn reservation(&mut self, id: &str) -> DbResult<Option<ReservationRow>> {
-        self.flush_inserts(false)?;
+        self.flush_inserts()?;
         self.tx.query_opt(&self.stmts.reservation, &[&id])?.map(|r| row_of(&r)).transpose()
     }
 
@@ -510,7 +485,7 @@ impl Ledger for PgTxn<'_> {
     }
 
     fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> DbResult<()> {
-        self.flush_inserts(false)?;
+        self.flush_inserts()?;
         self.touched.push(id.to_string());
         self.tx.execute(&self.stmts.set_reservation, &[&id, &status.as_str(), &expires_at, &now])?;
         Ok(())
@@ -525,16 +500,17 @@ impl Ledger for PgTxn<'_> {
     }
 
     fn expire_reservation(&mut self, id: &str, now: Millis) -> DbResult<()> {
-        self.flush_inserts(false)?;
+        self.flush_inserts()?;
         self.touched.push(id.to_string());
         self.tx.execute(&self.stmts.expire_reservation, &[&id, &now])?;
         Ok(())
     }
 
-    /// The commit's positions are saved with their new versions by now: the reservations
-    /// still to insert take them, and those written earlier are given them.
+    /// The commit's positions are saved with their new versions by now (`version_and_save`,
+    /// which also inserts the holds still pending): the reservations written earlier in the
+    /// transaction are given them.
     fn commit(mut self: Box<Self>) -> DbResult<()> {
-        self.flush_inserts(true)?;
+        self.flush_inserts()?;
         if !self.touched.is_empty() {
             self.tx.execute(&self.stmts.version_reservations, &[&self.touched])?;
         }
@@ -570,17 +546,15 @@ impl<'r> Holds<'r> {
 }
 
 impl PgTxn<'_> {
-    /// The reservations granted so far in this transaction, in one statement. Before the
-    /// commit (`at_commit` false), their positions' versions are not the new ones yet: they are
-    /// versioned again at the commit.
-    fn flush_inserts(&mut self, at_commit: bool) -> DbResult<()> {
+    /// The reservations granted so far in this transaction, in one statement, before anything
+    /// reads the table: their positions' versions are not known yet, so they are versioned at
+    /// the commit.
+    fn flush_inserts(&mut self) -> DbResult<()> {
         if self.inserts.is_empty() {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.inserts);
-        if !at_commit {
-            self.touched.extend(rows.iter().map(|(_, r)| r.id.clone()));
-        }
+        self.touched.extend(rows.iter().map(|(_, r)| r.id.clone()));
         let h = Holds::of(&rows);
         self.tx.execute(
             &self.stmts.insert_reservations,
@@ -607,19 +581,23 @@ pub async fn changes_since(
         .start()
         .await
         .map_err(pg)?;
-    let upto: i64 = tx.query_one("SELECT v FROM hub_version WHERE k = 1", &[]).await.map_err(pg)?.get(0);
+    // Prepared once per pooled connection: a replica runs these at every change it hears of.
+    let version = tx.prepare_cached("SELECT v FROM hub_version WHERE k = 1").await.map_err(pg)?;
+    let upto: i64 = tx.query_one(&version, &[]).await.map_err(pg)?.get(0);
     let since = since as i64;
-    let rows = tx
-        .query("SELECT sku, location, on_hand, version FROM positions WHERE version > $1 AND version <= $2", &[&since, &upto])
+    let changed = tx
+        .prepare_cached("SELECT sku, location, on_hand, version FROM positions WHERE version > $1 AND version <= $2")
         .await
         .map_err(pg)?;
+    let rows = tx.query(&changed, &[&since, &upto]).await.map_err(pg)?;
     let stored = rows.iter().map(|r| Ok((key_of(r.get(0), r.get(1))?, r.get::<_, i64>(2), r.get::<_, i64>(3))));
     let stored = stored.collect::<DbResult<Vec<_>>>()?;
     let versions: HashMap<PositionKey, u64> = stored.iter().map(|(k, _, v)| (k.clone(), *v as u64)).collect();
     let (mut stocks, from) = bases(stored, known);
     if !from.is_empty() {
         let (skus, locations, versions) = since_columns(&from);
-        let holds = tx.query(HOLDS_SINCE, &[&skus, &locations, &versions]).await.map_err(pg)?;
+        let holds_since = tx.prepare_cached(HOLDS_SINCE).await.map_err(pg)?;
+        let holds = tx.query(&holds_since, &[&skus, &locations, &versions]).await.map_err(pg)?;
         apply_holds(&mut stocks, &holds)?;
     }
     tx.commit().await.map_err(pg)?;

@@ -364,9 +364,10 @@ impl super::Ledger for Txn<'_> {
     fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> super::DbResult<()> {
         Ok(Txn::insert_fulfilment(self, reservation, key, qty, now)?)
     }
-    fn save_positions(&mut self, changed: &[(PositionKey, Stock)], first: u64) -> super::DbResult<()> {
-        Txn::save_positions(self, changed.iter().map(|(k, s)| (k, s.on_hand)), first);
-        Ok(())
+    /// Alone on its ledger: the versions after `published` are this commit's.
+    fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], published: u64) -> super::DbResult<u64> {
+        Txn::save_positions(self, changed.iter().map(|(k, s)| (k, s.on_hand)), published + 1);
+        Ok(published + changed.len() as u64)
     }
     fn save_positions_now(&mut self) {
         self.save = true;
