@@ -161,9 +161,10 @@ impl Unacked {
 /// Positions changed since the positions table was last written. A position's key is copied
 /// once, the first time; later commits only update its values.
 struct Unsaved {
-    positions: hashbrown::HashMap<PositionKey, Unwritten>,
-    /// A transaction left values in `pending` that it never committed.
-    pending: bool,
+    positions: indexmap::IndexMap<PositionKey, Unwritten, hashbrown::DefaultHashBuilder>,
+    /// The places in `positions` of the values the transaction under way set (`pending`); left
+    /// non-empty by a transaction that never committed.
+    touched: Vec<usize>,
     saved_at: Instant,
     every: Duration,
 }
@@ -182,11 +183,33 @@ impl Unsaved {
 
     /// Forgets what a transaction that did not commit left behind.
     fn roll_back(&mut self) {
-        if std::mem::take(&mut self.pending) {
-            self.positions.retain(|_, u| {
-                u.pending = None;
-                u.committed.is_some()
-            });
+        if !self.touched.is_empty() {
+            for i in self.touched.drain(..) {
+                self.positions[i].pending = None;
+            }
+            self.positions.retain(|_, u| u.committed.is_some());
+        }
+    }
+
+    /// A transaction sets a position's values.
+    fn set(&mut self, key: &PositionKey, values: (i64, u64)) {
+        let i = match self.positions.get_index_of(key) {
+            Some(i) => i,
+            None => self.positions.insert_full(key.clone(), Unwritten::default()).0,
+        };
+        let u = &mut self.positions[i];
+        if u.pending.replace(values).is_none() {
+            self.touched.push(i);
+        }
+    }
+
+    /// The transaction's values are committed: only the positions it touched are visited.
+    fn committed(&mut self) {
+        for i in self.touched.drain(..) {
+            let u = &mut self.positions[i];
+            if let Some(now) = u.pending.take() {
+                u.committed = Some(now);
+            }
         }
     }
 }
@@ -218,7 +241,7 @@ impl Store {
         conn.execute_batch(SCHEMA)?;
         Ok(Store {
             conn,
-            unsaved: Unsaved { positions: Default::default(), pending: false, saved_at: Instant::now(), every: Duration::from_secs(1) },
+            unsaved: Unsaved { positions: Default::default(), touched: Vec::new(), saved_at: Instant::now(), every: Duration::from_secs(1) },
             unacked: None,
         })
     }
@@ -486,8 +509,7 @@ impl Txn<'_> {
     pub fn save_positions<'k>(&mut self, changed: impl IntoIterator<Item = (&'k PositionKey, i64)>, first: u64) {
         for (i, (key, on_hand)) in changed.into_iter().enumerate() {
             let version = first + i as u64;
-            self.unsaved.positions.entry_ref(key).or_default().pending = Some((on_hand, version));
-            self.unsaved.pending = true;
+            self.unsaved.set(key, (on_hand, version));
             self.last = Some(version);
         }
     }
@@ -574,22 +596,18 @@ impl Txn<'_> {
             tx.prepare_cached("UPDATE snapshot SET seq = (SELECT coalesce(max(seq), 0) FROM events), version = issued")?
                 .execute([])?;
         }
-        // Should this fail, `pending` stays set and the next transaction drops what it left.
+        // Should this fail, `touched` stays set and the next transaction drops what it left.
         tx.commit()?;
         if let Some(u) = unacked {
             u.committed();
         }
         if save {
             unsaved.positions.clear();
+            unsaved.touched.clear();
             unsaved.saved_at = Instant::now();
-        } else if unsaved.pending {
-            for u in unsaved.positions.values_mut() {
-                if let Some(now) = u.pending.take() {
-                    u.committed = Some(now);
-                }
-            }
+        } else {
+            unsaved.committed();
         }
-        unsaved.pending = false;
         Ok(())
     }
 }
@@ -635,4 +653,50 @@ pub fn open_reservations(conn: &Connection, location: &str) -> rusqlite::Result<
 pub fn reservation(conn: &Connection, id: &str) -> rusqlite::Result<Option<ReservationRow>> {
     let mut stmt = conn.prepare_cached(&format!("{SELECT_RESERVATION} WHERE id = ?1"))?;
     stmt.query_row([id], row_of).optional()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(sku: &str) -> PositionKey {
+        PositionKey::new(Sku::try_from(sku.to_string()).unwrap(), LocationId::try_from("berlin".to_string()).unwrap())
+    }
+
+    fn unsaved() -> Unsaved {
+        Unsaved { positions: Default::default(), touched: Vec::new(), saved_at: Instant::now(), every: Duration::from_secs(1) }
+    }
+
+    fn values(u: &Unsaved) -> Vec<(String, Option<(i64, u64)>, Option<(i64, u64)>)> {
+        let mut out: Vec<_> = u.positions.iter().map(|(k, w)| (k.sku.as_str().to_string(), w.committed, w.pending)).collect();
+        out.sort();
+        out
+    }
+
+    /// What waits for the positions table is exactly what committed: a transaction that never
+    /// committed leaves nothing behind, neither its values nor the positions it added.
+    #[test]
+    fn only_committed_values_wait_for_the_table() {
+        let mut u = unsaved();
+        u.set(&key("A"), (5, 1));
+        u.set(&key("B"), (7, 2));
+        u.set(&key("A"), (4, 3));
+        u.committed();
+        assert_eq!(values(&u), [("A".into(), Some((4, 3)), None), ("B".into(), Some((7, 2)), None)]);
+
+        u.set(&key("A"), (1, 4));
+        u.set(&key("C"), (9, 5));
+        u.roll_back();
+        assert_eq!(values(&u), [("A".into(), Some((4, 3)), None), ("B".into(), Some((7, 2)), None)]);
+        assert!(u.touched.is_empty());
+
+        u.set(&key("B"), (6, 4));
+        u.set(&key("C"), (8, 5));
+        u.committed();
+        let expected = [("A".into(), Some((4, 3)), None), ("B".into(), Some((6, 4)), None), ("C".into(), Some((8, 5)), None)];
+        assert_eq!(values(&u), expected);
+        // A roll-back with nothing under way changes nothing.
+        u.roll_back();
+        assert_eq!(values(&u), expected);
+    }
 }
