@@ -5,6 +5,10 @@ use shelfcast_server::cli::{Cli, Command};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_env("SHELFCAST_LOG").unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
