@@ -7,8 +7,10 @@ cd "$(dirname "$0")/.."
 # at once (no message formatting, no file/line strings) and `{:?}` compiled to nothing: together
 # about 20 KB less to download. These are unstable compiler switches, hence RUSTC_BOOTSTRAP,
 # set for this one build only. The element never shows Debug output or relies on unwinding.
+# It links through scripts/wasm-link.sh, which leaves out the unused stream classes of a
+# Leptos dependency (see there).
 RUSTC_BOOTSTRAP=1 \
-RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none" \
+RUSTFLAGS="-Zunstable-options -Cpanic=immediate-abort -Zlocation-detail=none -Zfmt-debug=none -Clinker=$PWD/scripts/wasm-link.sh" \
 CARGO_TARGET_DIR=target/element \
   cargo build -p shelfcast-element --target wasm32-unknown-unknown --profile wasm \
     -Zbuild-std=std,panic_abort -Zbuild-std-features=optimize_for_size
