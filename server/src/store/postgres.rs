@@ -280,12 +280,9 @@ fn lock_id(hash: &[u8; 32]) -> i64 {
     i64::from_be_bytes(hash[..8].try_into().expect("8 bytes"))
 }
 
-fn columns(keys: &[PositionKey]) -> (Vec<&str>, Vec<&str>) {
-    keys.iter().map(|k| (k.sku.as_str(), k.location.as_str())).unzip()
-}
-
-fn columns_of(changed: &[(PositionKey, Stock)]) -> (Vec<&str>, Vec<&str>) {
-    changed.iter().map(|(k, _)| (k.sku.as_str(), k.location.as_str())).unzip()
+/// Positions as the (sku, location) columns of an `unnest`.
+fn columns<'k>(keys: impl IntoIterator<Item = &'k PositionKey>) -> (Vec<&'k str>, Vec<&'k str>) {
+    keys.into_iter().map(|k| (k.sku.as_str(), k.location.as_str())).unzip()
 }
 
 /// Brings each position's holds up to date with reservation rows of `HOLDS_SINCE`, in the
@@ -393,7 +390,7 @@ impl Ledger for PgTxn<'_> {
     }
 
     fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], _published: u64) -> DbResult<u64> {
-        let (skus, locations) = columns_of(changed);
+        let (skus, locations) = columns(changed.iter().map(|(k, _)| k));
         let on_hand: Vec<i64> = changed.iter().map(|(_, s)| s.on_hand).collect();
         let n = changed.len() as i64;
         if self.inserts.is_empty() {
