@@ -10,17 +10,19 @@
 set -euo pipefail
 host=$(rustc -vV | sed -n 's/^host: //p')
 lld="$(rustc --print sysroot)/lib/rustlib/$host/bin/rust-lld"
+# rustc calls the linker as `<linker> -flavor wasm <args>`; each export is `--export <name>`.
+[ "${1:-}" = "-flavor" ] && shift 2
 args=()
-prev=
-for a in "$@"; do
-  if [ "$prev" = "--export" ]; then
-    prev=
-    case "$a" in
-      *intounderlying*) unset 'args[${#args[@]}-1]'; continue ;;
+while [ $# -gt 0 ]; do
+  if [ "$1" = "--export" ] && [ $# -gt 1 ]; then
+    case "$2" in
+      *intounderlying*) ;;
+      *) args+=("$1" "$2") ;;
     esac
+    shift 2
+  else
+    args+=("$1")
+    shift
   fi
-  case "$a" in -flavor | wasm) continue ;; esac
-  args+=("$a")
-  prev=$a
 done
 exec "$lld" -flavor wasm "${args[@]}"
