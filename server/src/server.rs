@@ -16,7 +16,7 @@ use crate::config::HubConfig;
 use crate::demo;
 use crate::engine::state::Entry;
 use crate::engine::{sweeper, State, Writer};
-use crate::http::{self, AppState};
+use crate::http::{self, AppState, Shared};
 use crate::metrics::Metrics;
 use crate::engine::replicas;
 use crate::store::postgres::{self, PgBackend};
@@ -126,7 +126,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     if tokens.is_empty() {
         tracing::warn!("no device token given: every ingest request will be answered 401");
     }
-    let app = AppState {
+    let app = AppState::new(Shared {
         state,
         writer: writer.clone(),
         tokens,
@@ -136,7 +136,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         shutdown: shutdown.clone(),
         edge,
         limits: http::limits::Limits::start(&config.limits, shutdown.clone()),
-    };
+    });
     let router = http::app(app, &config.allow_origins, extra, config.edge.is_none());
     Ok(Prepared { router, writer, writer_thread, shutdown, send_buffer: config.send_buffer })
 }

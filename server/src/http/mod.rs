@@ -29,9 +29,26 @@ use crate::engine::{State, Writer};
 use crate::error::{error_response, json_errors, ApiError};
 use crate::metrics::Metrics;
 
-/// Everything a request handler may touch.
+/// Everything a request handler may touch, behind one pointer: every request clones it (the
+/// router and its layers do), which is one reference count rather than one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub state: Arc<State>,
     pub writer: Writer,
     pub tokens: Credentials,
