@@ -138,6 +138,24 @@ async fn subscribe(client: reqwest::Client, url: String, shared: Arc<Shared>, st
     Ok(())
 }
 
+/// The runtime the changes are posted from; let go without waiting (a runtime may not be
+/// dropped inside another one), however `run` ends.
+struct Posting(Option<tokio::runtime::Runtime>);
+
+impl Posting {
+    fn spawn<F: std::future::Future<Output = T> + Send + 'static, T: Send + 'static>(&self, f: F) -> tokio::task::JoinHandle<T> {
+        self.0.as_ref().expect("the posting runtime").spawn(f)
+    }
+}
+
+impl Drop for Posting {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
 pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let target = args.target.trim_end_matches('/').to_owned();
     let pushpin = args.origin.is_some();
@@ -148,27 +166,37 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     }
     let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
     let writer = reqwest::Client::new();
+    // The changes are posted from a runtime (and thread) of their own: on the subscribers'
+    // runtime a change would wait behind their tasks before it is sent, and that wait would
+    // count as the server's latency. Each change's time is taken just before it is sent.
+    let posting = Posting(Some(
+        tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("fanout-writer").enable_all().build()?,
+    ));
     let started = Instant::now();
     let shared = Arc::new(Shared::default());
     let write = |n: usize| {
         let (writer, target, token, publish) = (writer.clone(), target.clone(), args.token.clone(), args.publish.clone());
+        let shared = shared.clone();
         async move {
-            let result = match publish {
+            let request = match publish {
                 Some(publish) => {
                     let data = json!({"sku": "SKU-00000", "location": "s1", "on_hand": n, "version": n});
                     let content = format!("event: position\ndata: {data}\n\n");
                     let item = json!({"items": [{"channel": CHANNEL, "formats": {"http-stream": {"content": content}}}]});
-                    writer.post(publish).json(&item).send().await
+                    writer.post(publish).json(&item)
                 }
                 None => {
                     let event = json!([{"id": format!("fanout-{n}"), "type": "count", "sku": "SKU-00000", "location": "s1", "qty": n}]);
-                    writer.post(format!("{target}/v1/events")).bearer_auth(token).json(&event).send().await
+                    writer.post(format!("{target}/v1/events")).bearer_auth(token).json(&event)
                 }
             };
-            result.and_then(|r| r.error_for_status()).map(|_| ())
+            if let Some(at) = shared.sent.lock().expect("lock").get_mut(n) {
+                *at = started.elapsed().as_micros() as u64;
+            }
+            request.send().await.and_then(|r| r.error_for_status()).map(|_| ())
         }
     };
-    write(0).await?;
+    posting.spawn(write(0)).await??;
     let before = rss(&args.pids);
     let url = if pushpin { format!("{target}/stream") } else { format!("{target}/v1/stream?positions={CHANNEL}") };
     eprintln!("connecting {} subscribers to {url}", args.subscribers);
@@ -214,8 +242,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let mut writes = Vec::with_capacity(changes);
     for n in 1..=changes {
         tick.tick().await;
-        shared.sent.lock().expect("lock")[n] = started.elapsed().as_micros() as u64;
-        writes.push(tokio::spawn(write(n)));
+        writes.push(posting.spawn(write(n)));
         if n % 100 == 0 {
             eprintln!("  [{:>4.1}s] {n} changes, {} messages received", begin.elapsed().as_secs_f64(), shared.received.load(Ordering::Relaxed));
         }
