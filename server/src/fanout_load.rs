@@ -71,10 +71,9 @@ async fn grip_origin() -> impl IntoResponse {
     )
 }
 
-#[derive(Default)]
 struct Shared {
-    /// When change `n` was sent, in microseconds since the start.
-    sent: Mutex<Vec<u64>>,
+    /// When change `n` was sent, in microseconds since the start (0: not yet).
+    sent: Box<[AtomicU64]>,
     connected: AtomicU64,
     /// When the latest message arrived, in microseconds since the start.
     last_at: AtomicU64,
@@ -83,11 +82,31 @@ struct Shared {
     latencies: Mutex<Vec<u32>>,
 }
 
-/// The `on_hand` in an SSE data line carries the change's number.
-fn change_number(data: &str) -> Option<usize> {
-    let at = data.find("\"on_hand\":")? + "\"on_hand\":".len();
-    let digits: String = data[at..].chars().take_while(|c| c.is_ascii_digit()).collect();
-    digits.parse().ok()
+impl Shared {
+    fn new(changes: usize) -> Shared {
+        Shared {
+            sent: (0..=changes).map(|_| AtomicU64::new(0)).collect(),
+            connected: AtomicU64::new(0),
+            last_at: AtomicU64::new(0),
+            retries: AtomicU64::new(0),
+            received: AtomicU64::new(0),
+            latencies: Mutex::new(Vec::new()),
+        }
+    }
+}
+
+/// Where `needle` first occurs in `haystack`.
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The `on_hand` in an SSE data line carries the change's number. Read without allocating:
+/// the load generator parses every message of every subscriber.
+fn change_number(data: &[u8]) -> Option<usize> {
+    const FIELD: &[u8] = b"\"on_hand\":";
+    let digits = &data[find(data, FIELD)? + FIELD.len()..];
+    let len = digits.iter().take_while(|c| c.is_ascii_digit()).count();
+    std::str::from_utf8(&digits[..len]).ok()?.parse().ok()
 }
 
 async fn subscribe(client: reqwest::Client, url: String, shared: Arc<Shared>, started: Instant, stop: CancellationToken) -> anyhow::Result<()> {
@@ -106,7 +125,7 @@ async fn subscribe(client: reqwest::Client, url: String, shared: Arc<Shared>, st
     };
     shared.connected.fetch_add(1, Ordering::Relaxed);
     let mut body = response.bytes_stream();
-    let mut pending = String::new();
+    let mut pending = Vec::new();
     let mut mine = Vec::new();
     loop {
         let chunk = tokio::select! {
@@ -116,19 +135,19 @@ async fn subscribe(client: reqwest::Client, url: String, shared: Arc<Shared>, st
                 None => break,
             },
         };
-        pending.push_str(&String::from_utf8_lossy(&chunk));
-        while let Some(end) = pending.find("\n\n") {
-            let frame: String = pending.drain(..end + 2).collect();
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = find(&pending, b"\n\n") {
             let now = started.elapsed().as_micros() as u64;
-            for data in frame.lines().filter_map(|l| l.strip_prefix("data:")) {
+            for data in pending[..end].split(|&b| b == b'\n').filter_map(|l| l.strip_prefix(b"data:")) {
                 let Some(n) = change_number(data) else { continue };
-                let sent = shared.sent.lock().expect("lock").get(n).copied();
+                let sent = shared.sent.get(n).map(|at| at.load(Ordering::Relaxed));
                 if let Some(at) = sent.filter(|&at| at > 0) {
                     mine.push(now.saturating_sub(at).min(u32::MAX as u64) as u32);
                     shared.received.fetch_add(1, Ordering::Relaxed);
                     shared.last_at.fetch_max(now, Ordering::Relaxed);
                 }
             }
+            pending.drain(..end + 2);
             if mine.len() >= 256 {
                 shared.latencies.lock().expect("lock").append(&mut mine);
             }
@@ -173,7 +192,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("fanout-writer").enable_all().build()?,
     ));
     let started = Instant::now();
-    let shared = Arc::new(Shared::default());
+    let changes = (args.duration.as_secs_f64() / args.every.as_secs_f64()).ceil() as usize;
+    let shared = Arc::new(Shared::new(changes));
     let write = |n: usize| {
         let (writer, target, token, publish) = (writer.clone(), target.clone(), args.token.clone(), args.publish.clone());
         let shared = shared.clone();
@@ -190,8 +210,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
                     writer.post(format!("{target}/v1/events")).bearer_auth(token).json(&event)
                 }
             };
-            if let Some(at) = shared.sent.lock().expect("lock").get_mut(n) {
-                *at = started.elapsed().as_micros() as u64;
+            if let Some(at) = shared.sent.get(n).filter(|_| n > 0) {
+                at.store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
             }
             request.send().await.and_then(|r| r.error_for_status()).map(|_| ())
         }
@@ -230,8 +250,6 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let per_connection = idle.saturating_sub(before) as f64 / connected as f64;
     eprintln!("all connected; serving processes' memory {:.1} MB → {:.1} MB", before as f64 / 1e6, idle as f64 / 1e6);
 
-    let changes = (args.duration.as_secs_f64() / args.every.as_secs_f64()).ceil() as usize;
-    shared.sent.lock().expect("lock").resize(changes + 1, 0);
     shared.received.store(0, Ordering::Relaxed);
     shared.latencies.lock().expect("lock").clear();
     let cpu_before = cpu_seconds();
@@ -271,7 +289,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         }
     }
     let cpu = 100.0 * (cpu_seconds() - cpu_before) / begin.elapsed().as_secs_f64();
-    let first_at = shared.sent.lock().expect("lock").get(1).copied().unwrap_or(0);
+    let first_at = shared.sent.get(1).map_or(0, |at| at.load(Ordering::Relaxed));
     let seconds = shared.last_at.load(Ordering::Relaxed).saturating_sub(first_at) as f64 / 1e6;
     stop.cancel();
     for t in tasks {
@@ -299,7 +317,8 @@ mod tests {
 
     #[test]
     fn the_change_number_is_read_from_on_hand() {
-        assert_eq!(change_number(r#"{"sku":"A","location":"s1","on_hand":1234,"reserved":0}"#), Some(1234));
-        assert_eq!(change_number(r#"{"sku":"A"}"#), None);
+        assert_eq!(change_number(br#"{"sku":"A","location":"s1","on_hand":1234,"reserved":0}"#), Some(1234));
+        assert_eq!(change_number(br#"{"sku":"A"}"#), None);
+        assert_eq!(change_number(br#"{"on_hand":}"#), None);
     }
 }
