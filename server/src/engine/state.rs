@@ -109,9 +109,15 @@ impl State {
 
     /// Makes a committed batch visible, then wakes the streams that watch it.
     pub fn publish(&self, changes: Vec<(PositionKey, Entry)>, version: u64) {
+        self.make_visible(&changes, version);
+        self.fanout.changed(changes.iter().map(|(k, _)| k));
+    }
+
+    /// Makes a committed batch visible to readers, without waking its streams (`fanout.changed`).
+    pub fn make_visible(&self, changes: &[(PositionKey, Entry)], version: u64) {
         let next_expiry = {
             let mut expiries = self.expiries.lock().expect("expiries lock");
-            for (k, e) in &changes {
+            for (k, e) in changes {
                 expiries.set(k, e.stock.next_expiry());
             }
             expiries.next().unwrap_or(i64::MAX)
@@ -119,14 +125,13 @@ impl State {
         {
             // A position seen before keeps its key; only a new one copies it.
             let mut map = self.positions.write().expect("positions lock");
-            for (k, e) in &changes {
+            for (k, e) in changes {
                 map.entry_ref(k).insert(e.clone());
             }
         }
         self.next_expiry.store(next_expiry, Ordering::Release);
         self.published.store(version, Ordering::Release);
         self.published_watch.send_replace(version);
-        self.fanout.changed(changes.iter().map(|(k, _)| k));
     }
 
     /// Positions whose holds exceed their on-hand (negative `available`) as of `now`, in

@@ -303,16 +303,25 @@ impl Engine {
                 }
                 let first = version + 1 - changed.len() as u64;
                 let changes = self.versioned(changed, version);
+                let mut wake = Vec::new();
                 match &self.sequencer {
                     Some(sequencer) if !changes.is_empty() => sequencer.committed(changes, first, version),
                     Some(_) => {}
                     None => {
-                        self.state.publish(changes, version);
+                        self.state.make_visible(&changes, version);
+                        wake = changes;
                     }
                 }
                 self.metrics.positions.set(self.state.len() as i64);
+                // The requests are answered before the streams are woken: a position watched
+                // by thousands of streams would otherwise queue every answer (a till's sale,
+                // a shopper's hold) behind thousands of wake-ups. Readers already see the
+                // change, so whoever is answered reads what they wrote.
                 for a in answers {
                     a.send(false);
+                }
+                if !wake.is_empty() {
+                    self.state.fanout.changed(wake.iter().map(|(k, _)| k));
                 }
             }
             Err(e) => {
