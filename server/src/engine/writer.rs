@@ -1,6 +1,7 @@
 //! The single writer. Requests queue as commands; the writer thread takes every command waiting,
 //! decides each one with the pure rules against the current state, writes them all in ONE
-//! transaction, commits (fsync), then publishes the new positions and answers every request.
+//! transaction, commits (fsync), then makes the new positions visible, answers every request
+//! and wakes the streams that watch them.
 //! Many concurrent requests thus share one fsync (group commit), and no lock is ever held across
 //! disk I/O: readers see the previous state until the commit is durable.
 
