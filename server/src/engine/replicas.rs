@@ -32,13 +32,17 @@ pub struct Sequencer {
 }
 
 impl Sequencer {
-    /// This replica committed versions `first..=last` with these changes.
-    pub fn committed(&self, changes: Vec<(PositionKey, Entry)>, first: u64, last: u64) {
+    /// This replica committed versions `first..=last` with these changes. Returns the changes
+    /// it made visible at once, whose streams the caller wakes once it has answered (none when
+    /// another replica committed in between: the resync publishes them).
+    pub fn committed(&self, changes: Vec<(PositionKey, Entry)>, first: u64, last: u64) -> Vec<(PositionKey, Entry)> {
+        let mut visible = Vec::new();
         {
             let _order = self.order.lock().expect("sequencer lock");
             let published = self.state.published();
             if first == published + 1 {
-                self.state.publish(changes, last);
+                self.state.make_visible(&changes, last);
+                visible = changes;
             } else if last > published {
                 // Another replica committed in between: read the whole prefix.
                 self.behind.notify_one();
@@ -47,6 +51,7 @@ impl Sequencer {
         if let Some(tx) = &self.announce {
             let _ = tx.send(last);
         }
+        visible
     }
 
     /// Another replica says it committed up to `last`.

@@ -304,15 +304,14 @@ impl Engine {
                 }
                 let first = version + 1 - changed.len() as u64;
                 let changes = self.versioned(changed, version);
-                let mut wake = Vec::new();
-                match &self.sequencer {
+                let wake = match &self.sequencer {
                     Some(sequencer) if !changes.is_empty() => sequencer.committed(changes, first, version),
-                    Some(_) => {}
+                    Some(_) => Vec::new(),
                     None => {
                         self.state.make_visible(&changes, version);
-                        wake = changes;
+                        changes
                     }
-                }
+                };
                 self.metrics.positions.set(self.state.len() as i64);
                 // The requests are answered before the streams are woken: a position watched
                 // by thousands of streams would otherwise queue every answer (a till's sale,
