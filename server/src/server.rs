@@ -16,7 +16,7 @@ use crate::config::HubConfig;
 use crate::demo;
 use crate::engine::state::Entry;
 use crate::engine::{sweeper, State, Writer};
-use crate::http::{self, AppState, Shared};
+use crate::http::{self, Shared};
 use crate::metrics::Metrics;
 use crate::engine::replicas;
 use crate::store::postgres::{self, PgBackend};
@@ -126,7 +126,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     if tokens.is_empty() {
         tracing::warn!("no device token given: every ingest request will be answered 401");
     }
-    let app = AppState::new(Shared {
+    let app = Arc::new(Shared {
         state,
         writer: writer.clone(),
         tokens,

@@ -31,22 +31,7 @@ use crate::metrics::Metrics;
 
 /// Everything a request handler may touch, behind one pointer: every request clones it (the
 /// router and its layers do), which is one reference count rather than one per field.
-#[derive(Clone)]
-pub struct AppState(Arc<Shared>);
-
-impl AppState {
-    pub fn new(shared: Shared) -> AppState {
-        AppState(Arc::new(shared))
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
+pub type AppState = Arc<Shared>;
 
 pub struct Shared {
     pub state: Arc<State>,
