@@ -1,21 +1,30 @@
 //! DOM events and small browser helpers.
 
-use serde::Serialize;
 use wasm_bindgen::JsValue;
 use web_sys::{CustomEvent, CustomEventInit, HtmlElement};
 
-/// Plain JS objects, not `Map`s, so `event.detail.available` just works.
-pub fn to_js<T: Serialize>(value: &T) -> JsValue {
-    value.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).unwrap_or(JsValue::NULL)
+/// A plain JS object of `fields`, for event details and request bodies. Built directly rather
+/// than through a `Serialize` derive per shape: the fields are few and all strings or numbers.
+pub fn object(fields: &[(&str, JsValue)]) -> JsValue {
+    let o = js_sys::Object::new();
+    for (name, value) in fields {
+        let _ = js_sys::Reflect::set(&o, &JsValue::from_str(name), value);
+    }
+    o.into()
+}
+
+/// `object` as JSON text.
+pub fn json(fields: &[(&str, JsValue)]) -> String {
+    js_sys::JSON::stringify(&object(fields)).map(String::from).unwrap_or_default()
 }
 
 /// Dispatches `shelfcast:<name>` on the host element: bubbling and composed, so a listener on
 /// `document` hears it through the shadow boundary.
-pub fn emit<T: Serialize>(host: &HtmlElement, name: &str, detail: &T) {
+pub fn emit(host: &HtmlElement, name: &str, detail: &JsValue) {
     let init = CustomEventInit::new();
     init.set_bubbles(true);
     init.set_composed(true);
-    init.set_detail(&to_js(detail));
+    init.set_detail(detail);
     if let Ok(e) = CustomEvent::new_with_event_init_dict(&format!("shelfcast:{name}"), &init) {
         let _ = host.dispatch_event(&e);
     }

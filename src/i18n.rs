@@ -203,15 +203,19 @@ impl Locale {
 
 /// `berlin-mitte` → `Berlin Mitte`.
 pub fn store_name(location: &str) -> String {
-    location
-        .split(['-', '_', '.'])
-        .filter(|w| !w.is_empty())
-        .map(|w| {
-            let mut c = w.chars();
-            c.next().map(|f| f.to_uppercase().chain(c).collect::<String>()).unwrap_or_default()
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
+    let mut name = String::with_capacity(location.len());
+    for word in location.split(['-', '_', '.']).filter(|w| !w.is_empty()) {
+        if !name.is_empty() {
+            name.push(' ');
+        }
+        let at = name.len();
+        name.push_str(word);
+        // Location ids are ASCII (the protocol's rule): no Unicode case tables needed.
+        if let Some(first) = name.get_mut(at..at + 1) {
+            first.make_ascii_uppercase();
+        }
+    }
+    name
 }
 
 /// `mm:ss` of what is left until `until`.

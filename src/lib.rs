@@ -33,7 +33,7 @@ pub use config::Attrs;
 /// and lets go of its share of the hub's stream.
 #[wasm_bindgen]
 pub struct ShelfcastElement {
-    attrs: RwSignal<Attrs>,
+    cx: view::Cx,
     _mounted: Box<dyn std::any::Any>,
 }
 
@@ -59,24 +59,17 @@ impl ShelfcastElement {
         let slot = std::rc::Rc::new(std::cell::Cell::new(None));
         let out = slot.clone();
         let mounted = mount_to(container, move || {
-            let attrs = RwSignal::new(Attrs { values: initial, default_hub, page_lang });
-            out.set(Some(attrs));
-            view::Root(view::RootProps { host, attrs })
+            let cx = view::Cx::new(host, Attrs { values: initial, default_hub, page_lang });
+            out.set(Some(cx));
+            view::root(cx)
         });
-        let attrs = slot.take().ok_or("the view did not start")?;
-        Ok(ShelfcastElement { attrs, _mounted: Box::new(mounted) })
+        let cx = slot.take().ok_or("the view did not start")?;
+        Ok(ShelfcastElement { cx, _mounted: Box::new(mounted) })
     }
 
     /// Called by the shim for every observed attribute change; `None` when removed.
     pub fn attribute_changed(&self, name: String, value: Option<String>) {
-        self.attrs.update(|a| match value {
-            Some(v) => {
-                a.values.insert(name, v);
-            }
-            None => {
-                a.values.remove(&name);
-            }
-        });
+        self.cx.set_attribute(name, value);
     }
 }
 

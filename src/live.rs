@@ -7,34 +7,60 @@
 //! starts (`embed.js` opens them beside the download); they are adopted here, not reopened.
 
 use std::cell::{Cell, RefCell};
-use std::collections::BTreeSet;
 use std::rc::{Rc, Weak};
 use std::time::Duration;
 
-use leptos::prelude::*;
+use leptos::prelude::{set_timeout, ArcTrigger, Notify, Track};
 use shelfcast_protocol::{Position, PositionKey};
 use wasm_bindgen::prelude::*;
-use web_sys::{EventSource, MessageEvent};
+use web_sys::{EventSource, HtmlElement, MessageEvent};
 
 use crate::display::Link;
-use crate::dom::parse_json;
+use crate::dom::{emit, parse_json};
 use crate::small::Map;
 
 const MAX_PER_STREAM: usize = 50;
 
-pub type Positions = RwSignal<Map<PositionKey, Position>>;
-
+/// The page's connection to one hub: the latest position of every watched key (with the hub's
+/// own JSON object, handed to `shelfcast:change` listeners as it came) and the link's state.
+/// One trigger tells the views that either changed.
 pub struct HubLink {
     base: String,
-    pub positions: Positions,
-    pub link: RwSignal<Link>,
-    interests: RefCell<Map<u64, Vec<PositionKey>>>,
-    watching: RefCell<BTreeSet<PositionKey>>,
+    positions: RefCell<Map<PositionKey, (Position, JsValue)>>,
+    link: Cell<Link>,
+    changed: ArcTrigger,
+    /// Each element's keys, and the element that hears of their changes.
+    interests: RefCell<Map<u64, (Vec<PositionKey>, HtmlElement)>>,
+    /// The union the open streams watch, sorted.
+    watching: RefCell<Vec<PositionKey>>,
     sources: RefCell<Vec<Source>>,
     rebuild_queued: Cell<bool>,
     ever_open: Cell<bool>,
     backoff_ms: Cell<u32>,
-    _owner: Owner,
+}
+
+impl HubLink {
+    /// The latest position of `key`, tracked by the view that asks.
+    pub fn position(&self, key: &PositionKey) -> Option<Position> {
+        self.changed.track();
+        self.positions.borrow().get(key).map(|(p, _)| p.clone())
+    }
+
+    /// The hub's own object for `key`, as a `shelfcast:change` detail.
+    pub fn raw(&self, key: &PositionKey) -> Option<JsValue> {
+        self.positions.borrow().get(key).map(|(_, raw)| raw.clone())
+    }
+
+    pub fn link(&self) -> Link {
+        self.changed.track();
+        self.link.get()
+    }
+
+    fn set_link(&self, link: Link) {
+        if self.link.replace(link) != link {
+            self.changed.notify();
+        }
+    }
 }
 
 /// An open `EventSource` and the callbacks it holds; closing it is dropping it.
@@ -72,6 +98,13 @@ pub struct Interest {
     id: u64,
 }
 
+impl Interest {
+    /// The keys this registration watches.
+    pub fn keys(&self) -> Vec<PositionKey> {
+        self.hub.interests.borrow().get(&self.id).map(|(keys, _)| keys.clone()).unwrap_or_default()
+    }
+}
+
 impl Drop for Interest {
     fn drop(&mut self) {
         self.hub.interests.borrow_mut().remove(&self.id);
@@ -85,27 +118,25 @@ pub fn preconnected(url: String, es: EventSource, buffered: js_sys::Array, buffe
     PREOPENED.with(|p| p.borrow_mut().push(Preopened { url, es, buffered, buffer }));
 }
 
-/// Registers `keys` with the page's connection to `base`, opening it if needed.
-pub fn watch(base: &str, keys: &[PositionKey]) -> Interest {
+/// Registers `keys` with the page's connection to `base`, opening it if needed; `host` hears
+/// `shelfcast:change` for each new version of them.
+pub fn watch(base: &str, keys: &[PositionKey], host: HtmlElement) -> Interest {
     let hub = HUBS.with(|hubs| {
         let mut hubs = hubs.borrow_mut();
         if let Some(hub) = hubs.get(base) {
             return hub.clone();
         }
-        // The hub's signals outlive any one element: they belong to a root owner.
-        let owner = Owner::new_root(None);
-        let (positions, link) = owner.with(|| (RwSignal::new(Map::new()), RwSignal::new(Link::Connecting)));
         let hub = Rc::new(HubLink {
             base: base.to_string(),
-            positions,
-            link,
+            positions: RefCell::default(),
+            link: Cell::new(Link::Connecting),
+            changed: ArcTrigger::new(),
             interests: RefCell::default(),
             watching: RefCell::default(),
             sources: RefCell::default(),
             rebuild_queued: Cell::new(false),
             ever_open: Cell::new(false),
             backoff_ms: Cell::new(1_000),
-            _owner: owner,
         });
         hubs.insert(base.to_string(), hub.clone());
         hub
@@ -114,7 +145,7 @@ pub fn watch(base: &str, keys: &[PositionKey]) -> Interest {
         n.set(n.get() + 1);
         n.get()
     });
-    hub.interests.borrow_mut().insert(id, keys.to_vec());
+    hub.interests.borrow_mut().insert(id, (keys.to_vec(), host));
     queue_rebuild(&hub);
     Interest { hub, id }
 }
@@ -138,7 +169,9 @@ fn queue_rebuild(hub: &Rc<HubLink>) {
 
 /// Opens streams for the union of all interests, unless they already watch exactly that.
 fn rebuild(hub: &Rc<HubLink>, force: bool) {
-    let union: BTreeSet<PositionKey> = hub.interests.borrow().values().flatten().cloned().collect();
+    let mut union: Vec<PositionKey> = hub.interests.borrow().values().flat_map(|(keys, _)| keys).cloned().collect();
+    union.sort_unstable();
+    union.dedup();
     if union.is_empty() {
         hub.sources.borrow_mut().clear();
         hub.watching.borrow_mut().clear();
@@ -153,7 +186,7 @@ fn rebuild(hub: &Rc<HubLink>, force: bool) {
     if !force && *hub.watching.borrow() == union {
         return;
     }
-    let keys: Vec<PositionKey> = union.iter().cloned().collect();
+    let keys = union.clone();
     *hub.watching.borrow_mut() = union;
     let mut sources = Vec::new();
     for chunk in keys.chunks(MAX_PER_STREAM) {
@@ -161,7 +194,7 @@ fn rebuild(hub: &Rc<HubLink>, force: bool) {
         let url = format!("{}/v1/stream?positions={}", hub.base, js_sys::encode_uri_component(&list.join(",")));
         match open(hub, &url) {
             Ok(s) => sources.push(s),
-            Err(_) => hub.link.set(Link::Unreachable),
+            Err(_) => hub.set_link(Link::Unreachable),
         }
     }
     // Replace only after the new ones exist, so no change falls between two streams.
@@ -214,7 +247,7 @@ fn open(hub: &Rc<HubLink>, url: &str) -> Result<Source, JsValue> {
         if let Some(hub) = w.upgrade() {
             hub.ever_open.set(true);
             hub.backoff_ms.set(1_000);
-            hub.link.set(Link::Live);
+            hub.set_link(Link::Live);
         }
     });
     es.set_onopen(Some(on_open.as_ref().unchecked_ref()));
@@ -225,7 +258,7 @@ fn open(hub: &Rc<HubLink>, url: &str) -> Result<Source, JsValue> {
             .target()
             .and_then(|t| t.dyn_into::<EventSource>().ok())
             .is_some_and(|es| es.ready_state() == EventSource::CLOSED);
-        hub.link.set(if hub.ever_open.get() && !closed { Link::Reconnecting } else { Link::Unreachable });
+        hub.set_link(if hub.ever_open.get() && !closed { Link::Reconnecting } else { Link::Unreachable });
         if closed {
             // The browser gave up (a non-200 answer): try again ourselves, backing off.
             let delay = hub.backoff_ms.get();
@@ -246,7 +279,7 @@ fn open(hub: &Rc<HubLink>, url: &str) -> Result<Source, JsValue> {
     if let Some(events) = replay {
         if es.ready_state() == EventSource::OPEN {
             hub.ever_open.set(true);
-            hub.link.set(Link::Live);
+            hub.set_link(Link::Live);
         }
         for data in events.iter() {
             if let Some(text) = data.as_string() {
@@ -259,12 +292,24 @@ fn open(hub: &Rc<HubLink>, url: &str) -> Result<Source, JsValue> {
 }
 
 /// A `position` event's data: the hub is the truth, so even a lower version (a hub restored
-/// from a backup) replaces what the page had.
+/// from a backup) replaces what the page had. A new version is a `shelfcast:change` on every
+/// element showing it.
 fn receive(hub: &HubLink, data: &str) {
-    let Some(p) = parse_json(data).and_then(|v| serde_wasm_bindgen::from_value::<Position>(v).ok()) else { return };
-    hub.positions.update(|m| {
-        m.insert(PositionKey::new(p.sku.clone(), p.location.clone()), p);
-    });
+    let Some(raw) = parse_json(data) else { return };
+    let Ok(p) = serde_wasm_bindgen::from_value::<Position>(raw.clone()) else { return };
+    let key = PositionKey::new(p.sku.clone(), p.location.clone());
+    let version = p.version;
+    let before = hub.positions.borrow_mut().insert(key.clone(), (p, raw.clone()));
+    hub.changed.notify();
+    if before.is_some_and(|(b, _)| b.version == version) {
+        return;
+    }
+    // Listeners may add or remove elements: no borrow is held while they run.
+    let hosts: Vec<HtmlElement> =
+        hub.interests.borrow().values().filter(|(keys, _)| keys.contains(&key)).map(|(_, host)| host.clone()).collect();
+    for host in hosts {
+        emit(&host, "change", &raw);
+    }
 }
 
 /// For the view's browser tests: deliver a position or a link state without a hub.
@@ -277,7 +322,7 @@ pub(crate) fn inject(base: &str, position_json: &str, link: Option<Link>) {
         rebuild(&hub, false);
     }
     if let Some(l) = link {
-        hub.link.set(l);
+        hub.set_link(l);
     }
     receive(&hub, position_json);
 }

@@ -4,11 +4,11 @@
 use std::time::Duration;
 
 use gloo_net::http::Request;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use shelfcast_protocol::wire::{ErrorBody, ReservationView};
 use shelfcast_protocol::{PositionKey, ReservationStatus};
 
-use crate::dom::{parse_json, storage, to_js};
+use crate::dom::{json, parse_json, storage};
 
 /// What the hub answered to a reservation request.
 pub enum Answer {
@@ -23,18 +23,14 @@ fn parse<T: for<'de> Deserialize<'de>>(text: &str) -> Option<T> {
     serde_wasm_bindgen::from_value(parse_json(text)?).ok()
 }
 
-#[derive(Serialize)]
-struct ReserveBody<'a> {
-    sku: &'a str,
-    location: &'a str,
-    qty: i64,
-    key: &'a str,
-}
-
 /// `POST /v1/reservations`, up to four tries on network failure or 5xx, always with `key`.
 pub async fn reserve(hub: &str, position: &PositionKey, qty: i64, key: &str) -> Answer {
-    let body = ReserveBody { sku: position.sku.as_str(), location: position.location.as_str(), qty, key };
-    let body = js_sys::JSON::stringify(&to_js(&body)).map(String::from).unwrap_or_default();
+    let body = json(&[
+        ("sku", position.sku.as_str().into()),
+        ("location", position.location.as_str().into()),
+        ("qty", (qty as f64).into()),
+        ("key", key.into()),
+    ]);
     let mut delay = 300;
     for attempt in 0..4 {
         if attempt > 0 {
@@ -99,7 +95,7 @@ async fn sleep(ms: u32) {
 }
 
 /// A hold as kept in localStorage, under one key per hub and position.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(Deserialize, Clone, Debug, PartialEq)]
 pub struct StoredHold {
     pub id: String,
     pub token: String,
@@ -118,8 +114,14 @@ pub fn load(hub: &str, position: &PositionKey) -> Option<StoredHold> {
 }
 
 pub fn save(hub: &str, position: &PositionKey, hold: &StoredHold) {
-    if let (Some(s), Ok(text)) = (storage(), js_sys::JSON::stringify(&to_js(hold))) {
-        let _ = s.set_item(&storage_key(hub, position), &String::from(text));
+    let text = json(&[
+        ("id", hold.id.as_str().into()),
+        ("token", hold.token.as_str().into()),
+        ("qty", (hold.qty as f64).into()),
+        ("expires_at", hold.expires_at.into()),
+    ]);
+    if let Some(s) = storage() {
+        let _ = s.set_item(&storage_key(hub, position), &text);
     }
 }
 

@@ -1,302 +1,417 @@
 //! The element's view: a status line per location, the shopper's hold with its countdown, the
 //! live/reconnecting indicator and a polite live region that announces status changes.
+//!
+//! Shaped for a small download. The element's state is one stored value and two triggers
+//! ([`Cx`]); every dynamic part of the view is one of two boxed function types ([`Text`],
+//! [`Flag`]) over a plain `fn` that reads a [`Snap`] of one row, so the reactive and rendering
+//! code is compiled once per type rather than once per closure. The DOM of a row is fixed:
+//! what does not apply is empty and `hidden`, never absent, so nothing is rebuilt (and focus is
+//! never lost) when a hold changes.
 
 use std::time::Duration;
 
 use leptos::prelude::*;
-use serde::Serialize;
 use shelfcast_protocol::{Position, PositionKey, ReservationStatus, Status};
+use wasm_bindgen::JsValue;
 use web_sys::HtmlElement;
 
 use crate::config::{Attrs, Config, ConfigError};
 use crate::display::{shown, Failure, Hold, Link, Shown};
-use crate::dom::{self, emit};
+use crate::dom::{self, emit, object};
 use crate::i18n::{countdown, store_name, Locale};
-use crate::live::{self, Interest, Positions};
+use crate::live::{self, HubLink, Interest};
 use crate::reserve::{self, Answer, StoredHold};
 use crate::small::Map;
 
 const STYLE: &str = include_str!("style.css");
 
-#[derive(Serialize)]
-struct ErrorDetail<'a> {
-    code: &'a str,
-    message: String,
+type Text = Box<dyn FnMut() -> String + Send>;
+type Flag = Box<dyn FnMut() -> bool + Send>;
+
+/// Everything one element knows, behind one handle.
+pub struct El {
+    pub host: HtmlElement,
+    pub attrs: Attrs,
+    pub config: Result<Config, ConfigError>,
+    interest: Option<Interest>,
+    holds: Map<PositionKey, Hold>,
+    now: f64,
 }
 
-#[derive(Serialize)]
-struct HoldDetail<'a> {
-    id: &'a str,
-    sku: &'a str,
-    location: &'a str,
-    qty: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    expires_at: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    reason: Option<&'a str>,
-}
-
-/// Everything the rows and handlers share; all fields are arena handles, cheap to copy.
+/// The element's handles, cheap to copy into handlers: its state, `changed` for anything the
+/// rows show, `rows` for a new set of rows (other positions, or reservable switched).
 #[derive(Clone, Copy)]
-struct Ctx {
-    host: StoredValue<HtmlElement, LocalStorage>,
-    config: Memo<Result<Config, ConfigError>>,
-    locale: Memo<Locale>,
-    feed: RwSignal<Option<(Positions, RwSignal<Link>)>>,
-    holds: RwSignal<Map<PositionKey, Hold>>,
-    now: RwSignal<f64>,
+pub struct Cx {
+    el: StoredValue<El, LocalStorage>,
+    changed: Trigger,
+    rows: Trigger,
 }
 
-impl Ctx {
-    fn position(&self, key: &PositionKey) -> Option<Position> {
-        self.feed.get().and_then(|(p, _)| p.with(|m| m.get(key).cloned()))
+impl Cx {
+    pub fn new(host: HtmlElement, attrs: Attrs) -> Cx {
+        let config = attrs.config();
+        let el = El { host, attrs, config, interest: None, holds: Map::new(), now: dom::now() };
+        Cx { el: StoredValue::new_local(el), changed: Trigger::new(), rows: Trigger::new() }
     }
 
-    fn link(&self) -> Link {
-        self.feed.get().map(|(_, l)| l.get()).unwrap_or_default()
+    /// Applies an attribute change; a new configuration re-subscribes.
+    pub fn set_attribute(self, name: String, value: Option<String>) {
+        let reconfigure = self
+            .el
+            .try_update_value(|e| {
+                match value {
+                    Some(v) => e.attrs.values.insert(name, v),
+                    None => e.attrs.values.remove(&name),
+                };
+                let config = e.attrs.config();
+                let changed = config != e.config;
+                e.config = config;
+                changed
+            })
+            .unwrap_or(false);
+        if reconfigure {
+            configure(self);
+        }
+        self.changed.notify();
     }
 
-    fn hold(&self, key: &PositionKey) -> Hold {
-        self.holds.with(|h| h.get(key).cloned().unwrap_or_default())
-    }
-
-    fn set_hold(&self, key: &PositionKey, hold: Hold) {
-        self.holds.update(|h| {
-            h.insert(key.clone(), hold);
-        });
+    fn hub_link(&self) -> Option<std::rc::Rc<HubLink>> {
+        self.el.with_value(|e| e.interest.as_ref().map(|i| i.hub.clone()))
     }
 
     fn hub(&self) -> Option<String> {
-        self.config.with_untracked(|c| c.as_ref().ok().map(|c| c.hub.clone()))
+        self.el.with_value(|e| e.config.as_ref().ok().map(|c| c.hub.clone()))
     }
 
-    fn emit<T: Serialize>(&self, name: &str, detail: &T) {
-        self.host.with_value(|h| emit(h, name, detail));
+    fn locale(&self) -> Locale {
+        self.el.with_value(|e| e.attrs.locale())
+    }
+
+    fn position(&self, key: &PositionKey) -> Option<Position> {
+        self.hub_link()?.position(key)
+    }
+
+    fn hold(&self, key: &PositionKey) -> Hold {
+        self.el.with_value(|e| e.holds.get(key).cloned().unwrap_or_default())
+    }
+
+    fn set_hold(&self, key: &PositionKey, hold: Hold) {
+        self.el.update_value(|e| {
+            e.holds.insert(key.clone(), hold);
+        });
+        self.changed.notify();
+    }
+
+    /// Dispatches `shelfcast:<name>`; no state is borrowed while the page's listeners run.
+    fn emit(&self, name: &str, detail: &JsValue) {
+        let host = self.el.with_value(|e| e.host.clone());
+        emit(&host, name, detail);
     }
 }
 
-#[component]
-pub fn Root(host: HtmlElement, attrs: RwSignal<Attrs>) -> impl IntoView {
-    let config = Memo::new(move |_| attrs.with(Attrs::config));
-    let locale = Memo::new(move |_| attrs.with(Attrs::locale));
-    let cx = Ctx {
-        host: StoredValue::new_local(host),
-        config,
-        locale,
-        feed: RwSignal::new(None),
-        holds: RwSignal::new(Map::new()),
-        now: RwSignal::new(dom::now()),
-    };
-    // The element's share of the page's stream; replaced when sku, locations or hub change,
-    // and dropped with the element.
-    let interest = StoredValue::new_local(None::<Interest>);
-    Effect::new(move |_| match config.get() {
+/// What one row's bindings read, taken afresh (and tracked) at each update.
+struct Snap {
+    l: Locale,
+    shown: Shown,
+    hold: Hold,
+    now: f64,
+    store: String,
+    many: bool,
+}
+
+impl Snap {
+    fn take(cx: Cx, key: &PositionKey) -> Snap {
+        cx.changed.track();
+        let (low, many) = cx.el.with_value(|e| e.config.as_ref().map(|c| (c.low_stock, c.positions.len() > 1)).unwrap_or_default());
+        let link = cx.hub_link().map(|h| h.link()).unwrap_or_default();
+        let hold = cx.hold(key);
+        Snap {
+            l: cx.locale(),
+            shown: shown(cx.position(key).as_ref(), &hold, link, low),
+            hold,
+            now: cx.el.with_value(|e| e.now),
+            store: store_name(key.location.as_str()),
+            many,
+        }
+    }
+
+    fn available(&self) -> i64 {
+        match self.shown {
+            Shown::Stock { available, .. } => available,
+            Shown::Loading => 0,
+        }
+    }
+}
+
+fn text(cx: Cx, key: &PositionKey, f: fn(&Snap) -> String) -> Text {
+    let key = key.clone();
+    Box::new(move || f(&Snap::take(cx, &key)))
+}
+
+fn flag(cx: Cx, key: &PositionKey, f: fn(&Snap) -> bool) -> Flag {
+    let key = key.clone();
+    Box::new(move || f(&Snap::take(cx, &key)))
+}
+
+fn root_text(cx: Cx, f: fn(Cx) -> String) -> Text {
+    Box::new(move || {
+        cx.changed.track();
+        f(cx)
+    })
+}
+
+fn root_flag(cx: Cx, f: fn(Cx) -> bool) -> Flag {
+    Box::new(move || {
+        cx.changed.track();
+        f(cx)
+    })
+}
+
+/// Subscribes to the configured positions (the old subscription goes once the new one is in,
+/// so a shared stream is not closed in between), restores stored holds, reports a bad
+/// configuration. Runs at start and whenever the configuration changes.
+pub fn configure(cx: Cx) {
+    let (config, host) = cx.el.with_value(|e| (e.config.clone(), e.host.clone()));
+    // Positions the element did not show before get a `shelfcast:change` for what the page's
+    // stream already knows of them (later versions come from the stream).
+    let shown_before: Vec<PositionKey> = cx.el.with_value(|e| e.interest.as_ref().map(Interest::keys).unwrap_or_default());
+    match config {
         Ok(c) => {
-            let i = live::watch(&c.hub, &c.positions);
-            cx.feed.set(Some((i.hub.positions, i.hub.link)));
-            interest.set_value(Some(i));
+            let interest = live::watch(&c.hub, &c.positions, host.clone());
+            let hub = interest.hub.clone();
+            cx.el.update_value(|e| e.interest = Some(interest));
+            for key in c.positions.iter().filter(|k| !shown_before.contains(k)) {
+                if let Some(raw) = hub.raw(key) {
+                    emit(&host, "change", &raw);
+                }
+            }
             restore_holds(cx, &c);
         }
         Err(e) => {
-            interest.set_value(None);
-            cx.feed.set(None);
-            cx.emit("error", &ErrorDetail { code: e.code(), message: locale.get_untracked().config_error(e.code()).into() });
+            cx.el.update_value(|el| el.interest = None);
+            let message = cx.locale().config_error(e.code());
+            emit(&host, "error", &object(&[("code", e.code().into()), ("message", message.into())]));
         }
-    });
-    announce_changes(cx);
+    }
+    cx.rows.notify();
+}
+
+/// Mounts the view for `cx`; the returned view owns the ticker that moves countdowns.
+pub fn root(cx: Cx) -> impl IntoView {
+    configure(cx);
     let ticker = set_interval_with_handle(move || tick(cx), Duration::from_millis(1_000)).ok();
     on_cleanup(move || {
         if let Some(t) = ticker {
             t.clear();
         }
     });
-
-    let rows = move || match config.get() {
-        Err(e) => view! { <p class="error" role="alert">{locale.get().config_error(e.code())}</p> }.into_any(),
-        Ok(c) => {
-            let many = c.positions.len() > 1;
-            let rows = c.positions.into_iter().map(|key| view! { <Row cx key many /> }).collect_view();
-            view! { <ul class="rows">{rows}</ul> }.into_any()
-        }
+    let rows = move || {
+        cx.rows.track();
+        let (keys, reservable) =
+            cx.el.with_value(|e| e.config.as_ref().map(|c| (c.positions.clone(), c.reservable)).unwrap_or_default());
+        let many = keys.len() > 1;
+        keys.into_iter().map(|key| row(cx, key, many, reservable)).collect::<Vec<_>>()
     };
-    let link_line = move || {
-        let l = locale.get();
-        match (config.with(|c| c.is_ok()), cx.link()) {
-            (false, _) | (_, Link::Connecting) => None,
-            (_, Link::Live) => Some(view! { <p class="link live"><span class="pulse" aria-hidden="true"></span>{l.live()}</p> }.into_any()),
-            (_, Link::Reconnecting) => Some(view! { <p class="link reconnecting">{l.reconnecting()}</p> }.into_any()),
-            (_, Link::Unreachable) => Some(view! { <p class="link unreachable" role="alert">{l.unreachable()}</p> }.into_any()),
-        }
-    };
-    let announcement = move || announcement(cx);
     view! {
         <style>{STYLE}</style>
-        <div class="card" lang=move || locale.get().tag() part="card">
-            {rows}
-            {link_line}
-            <div class="sr-only" aria-live="polite" role="status">{announcement}</div>
+        <div class="card" lang=root_text(cx, |cx| cx.locale().tag().into()) part="card">
+            <p class=root_text(cx, alert_class) role="alert" hidden=root_flag(cx, |cx| alert(cx).is_empty())>
+                {root_text(cx, alert)}
+            </p>
+            <ul class="rows">{rows}</ul>
+            <p class=root_text(cx, link_class) hidden=root_flag(cx, |cx| link_class(cx).is_empty())>
+                {root_text(cx, link_text)}
+            </p>
+            <div class="sr-only" aria-live="polite" role="status">{root_text(cx, announcement)}</div>
         </div>
     }
 }
 
-#[component]
-fn Row(cx: Ctx, key: PositionKey, many: bool) -> impl IntoView {
-    let store = store_name(key.location.as_str());
-    let k = key.clone();
-    let state = Memo::new(move |_| {
-        let low = cx.config.with(|c| c.as_ref().map(|c| c.low_stock).unwrap_or_default());
-        shown(cx.position(&k).as_ref(), &cx.hold(&k), cx.link(), low)
-    });
-    let class = move || match state.get() {
-        Shown::Loading => "row loading",
-        Shown::Stock { status: Status::InStock, .. } => "row in-stock",
-        Shown::Stock { status: Status::LowStock, .. } => "row low-stock",
-        Shown::Stock { status: Status::OutOfStock, .. } => "row out-of-stock",
-    };
-    let stale = move || matches!(state.get(), Shown::Stock { stale: true, .. });
-    let text = move || {
-        let l = cx.locale.get();
-        match state.get() {
-            Shown::Loading => l.checking().to_string(),
-            Shown::Stock { status: Status::InStock, available, .. } => l.in_stock(available),
-            Shown::Stock { status: Status::LowStock, available, .. } => l.low_stock(available),
-            Shown::Stock { status: Status::OutOfStock, .. } => l.out_of_stock().to_string(),
+fn link_state(cx: Cx) -> Option<Link> {
+    let ok = cx.el.with_value(|e| e.config.is_ok());
+    ok.then(|| cx.hub_link().map(|h| h.link()).unwrap_or_default())
+}
+
+fn link_class(cx: Cx) -> String {
+    match link_state(cx) {
+        Some(Link::Live) => "link live",
+        Some(Link::Reconnecting) => "link reconnecting",
+        _ => "",
+    }
+    .into()
+}
+
+fn link_text(cx: Cx) -> String {
+    let l = cx.locale();
+    match link_state(cx) {
+        Some(Link::Live) => l.live(),
+        Some(Link::Reconnecting) => l.reconnecting(),
+        _ => "",
+    }
+    .into()
+}
+
+/// The one alert line: a configuration the element cannot show, or a hub it cannot reach.
+fn alert(cx: Cx) -> String {
+    let l = cx.locale();
+    match cx.el.with_value(|e| e.config.as_ref().err().map(ConfigError::code)) {
+        Some(code) => l.config_error(code),
+        None if link_state(cx) == Some(Link::Unreachable) => l.unreachable(),
+        None => "",
+    }
+    .into()
+}
+
+fn alert_class(cx: Cx) -> String {
+    if cx.el.with_value(|e| e.config.is_err()) { "error" } else { "link unreachable" }.into()
+}
+
+fn row(cx: Cx, key: PositionKey, many: bool, reservable: bool) -> impl IntoView {
+    let store = many.then(|| view! { <span class="store">{store_name(key.location.as_str())}</span> });
+    let (k1, k2) = (key.clone(), key.clone());
+    let hold = reservable.then(|| {
+        view! {
+            <div class=text(cx, &key, hold_class)>
+                <span class="held">{text(cx, &key, held_text)}</span>
+                <span class="note">{text(cx, &key, |s| if let Hold::Pending { .. } = s.hold { s.l.reserving().into() } else { String::new() })}</span>
+                <button type="button" class="reserve" on:click=move |_| reserve_now(cx, k1.clone())
+                    hidden=flag(cx, &key, |s| s.hold.is_active()) disabled=flag(cx, &key, |s| s.available() <= 0)>
+                    {text(cx, &key, reserve_label)}
+                </button>
+                <button type="button" class="cancel" on:click=move |_| cancel(cx, k2.clone())
+                    hidden=flag(cx, &key, |s| !matches!(s.hold, Hold::Held { .. }))>
+                    {text(cx, &key, |s| if let Hold::Held { .. } = s.hold { s.l.cancel().into() } else { String::new() })}
+                </button>
+                <p class="failure" role="alert" hidden=flag(cx, &key, |s| !matches!(s.hold, Hold::Failed { .. }))>
+                    {text(cx, &key, |s| if let Hold::Failed { reason } = &s.hold { s.l.failure(reason, &s.store) } else { String::new() })}
+                </p>
+            </div>
         }
-    };
-    let store_label = many.then(|| view! { <span class="store">{store.clone()}</span> });
-    let reservable = move || cx.config.with(|c| c.as_ref().is_ok_and(|c| c.reservable));
-    let hold_ui = {
-        let (key, store) = (key.clone(), store.clone());
-        move || reservable().then(|| view! { <HoldControls cx key=key.clone() store=store.clone() many state /> })
-    };
+    });
     view! {
-        <li class=class class:stale=stale aria-busy=move || matches!(state.get(), Shown::Loading).to_string()>
+        <li class=text(cx, &key, row_class) aria-busy=text(cx, &key, |s| (s.shown == Shown::Loading).to_string())>
             <span class="dot" aria-hidden="true"></span>
-            {store_label}
-            <span class="text">{text}</span>
-            {hold_ui}
+            {store}
+            <span class="text">{text(cx, &key, status_text)}</span>
+            {hold}
         </li>
     }
 }
 
-#[component]
-fn HoldControls(cx: Ctx, key: PositionKey, store: String, many: bool, state: Memo<Shown>) -> impl IntoView {
-    let k = key.clone();
-    let hold = Memo::new(move |_| cx.hold(&k));
-    let can_reserve = move || matches!(state.get(), Shown::Stock { available, .. } if available > 0);
-    let on_reserve = {
-        let key = key.clone();
-        move |_| reserve_now(cx, key.clone())
+fn row_class(s: &Snap) -> String {
+    let (status, stale) = match s.shown {
+        Shown::Loading => return "row loading".into(),
+        Shown::Stock { status, stale, .. } => (status, stale),
     };
-    let on_cancel = {
-        let key = key.clone();
-        move |_| cancel(cx, key.clone())
+    let class = match status {
+        Status::InStock => "row in-stock",
+        Status::LowStock => "row low-stock",
+        Status::OutOfStock => "row out-of-stock",
     };
-    let store_for_label = store.clone();
-    let reserve_label = move || {
-        let l = cx.locale.get();
-        if many { l.reserve_at(&store_for_label) } else { l.reserve().to_string() }
-    };
-    let store_for_msg = store.clone();
-    move || {
-        let l = cx.locale.get();
-        match hold.get() {
-            Hold::Pending { qty, .. } => view! {
-                <div class="hold pending">
-                    <span>{l.held_short(qty)}</span>
-                    <span class="note">{l.reserving()}</span>
-                </div>
-            }
-            .into_any(),
-            Hold::Held { qty, expires_at, .. } => {
-                let left = move || countdown(cx.now.get(), expires_at);
-                let until = l.time(expires_at);
-                view! {
-                    <div class="hold held">
-                        <span>{move || l.held(qty, &left(), &until)}</span>
-                        <button type="button" class="cancel" on:click=on_cancel.clone()>{l.cancel()}</button>
-                    </div>
-                }
-                .into_any()
-            }
-            Hold::None | Hold::Failed { .. } => {
-                let failed = match hold.get() {
-                    Hold::Failed { reason } => Some(view! { <p class="failure" role="alert">{l.failure(&reason, &store_for_msg)}</p> }),
-                    _ => None,
-                };
-                view! {
-                    <div class="hold">
-                        <button type="button" class="reserve" on:click=on_reserve.clone() disabled=move || !can_reserve()>
-                            {reserve_label.clone()}
-                        </button>
-                        {failed}
-                    </div>
-                }
-                .into_any()
-            }
-        }
+    if stale { format!("{class} stale") } else { class.into() }
+}
+
+fn status_text(s: &Snap) -> String {
+    match s.shown {
+        Shown::Loading => s.l.checking().into(),
+        Shown::Stock { status: Status::InStock, available, .. } => s.l.in_stock(available),
+        Shown::Stock { status: Status::LowStock, available, .. } => s.l.low_stock(available),
+        Shown::Stock { status: Status::OutOfStock, .. } => s.l.out_of_stock().into(),
     }
 }
 
+fn hold_class(s: &Snap) -> String {
+    match s.hold {
+        Hold::Pending { .. } => "hold pending",
+        Hold::Held { .. } => "hold held",
+        _ => "hold",
+    }
+    .into()
+}
+
+fn held_text(s: &Snap) -> String {
+    match s.hold {
+        Hold::Pending { qty, .. } => s.l.held_short(qty),
+        Hold::Held { qty, expires_at, .. } => s.l.held(qty, &countdown(s.now, expires_at), &s.l.time(expires_at)),
+        _ => String::new(),
+    }
+}
+
+fn reserve_label(s: &Snap) -> String {
+    match (s.hold.is_active(), s.many) {
+        (true, _) => String::new(),
+        (false, true) => s.l.reserve_at(&s.store),
+        (false, false) => s.l.reserve().into(),
+    }
+}
+
+/// `shelfcast:reserved` / `shelfcast:released` detail.
+fn hold_detail(id: &str, key: &PositionKey, qty: i64, expires_at: Option<f64>, reason: Option<&str>) -> JsValue {
+    let mut fields = vec![
+        ("id", id.into()),
+        ("sku", key.sku.as_str().into()),
+        ("location", key.location.as_str().into()),
+        ("qty", (qty as f64).into()),
+    ];
+    if let Some(t) = expires_at {
+        fields.push(("expires_at", t.into()));
+    }
+    if let Some(r) = reason {
+        fields.push(("reason", r.into()));
+    }
+    object(&fields)
+}
+
+fn error_detail(code: &str, message: &str) -> JsValue {
+    object(&[("code", code.into()), ("message", message.into())])
+}
+
 /// Optimistic: the hold shows at once; the hub's answer keeps it or rolls it back with a reason.
-fn reserve_now(cx: Ctx, key: PositionKey) {
+fn reserve_now(cx: Cx, key: PositionKey) {
     let Some(hub) = cx.hub() else { return };
-    if cx.holds.with_untracked(|h| h.get(&key).is_some_and(Hold::is_active)) {
+    if cx.hold(&key).is_active() {
         return;
     }
-    let seen_version = cx.position(&key).map(|p| p.version).unwrap_or(0);
+    let seen_version = cx.hub_link().and_then(|h| h.position(&key)).map(|p| p.version).unwrap_or(0);
     let qty = 1;
     cx.set_hold(&key, Hold::Pending { qty, seen_version });
     let idempotency_key = dom::random_key();
     leptos::task::spawn_local(async move {
         let answer = reserve::reserve(&hub, &key, qty, &idempotency_key).await;
-        let locale = cx.locale.get_untracked();
-        let mut code = "reservation_failed".to_string();
-        let failure = match answer {
+        let (code, failure) = match answer {
             Answer::Granted(v) => {
                 let expires_at = v.expires_at.as_deref().map(js_sys::Date::parse).filter(|t| t.is_finite()).unwrap_or(f64::INFINITY);
                 let stored = StoredHold { id: v.id.clone(), token: v.token.clone().unwrap_or_default(), qty: v.qty, expires_at };
                 reserve::save(&hub, &key, &stored);
-                cx.set_hold(&key, Hold::Held { id: stored.id.clone(), token: stored.token, qty: v.qty, expires_at, seen_version });
-                cx.emit(
-                    "reserved",
-                    &HoldDetail { id: &v.id, sku: &v.sku, location: &v.location, qty: v.qty, expires_at: Some(expires_at), reason: None },
-                );
+                cx.set_hold(&key, Hold::Held { id: stored.id, token: stored.token, qty: v.qty, expires_at, seen_version });
+                cx.emit("reserved", &hold_detail(&v.id, &key, v.qty, Some(expires_at), None));
                 return;
             }
-            Answer::SoldOut => {
-                code = "insufficient_stock".into();
-                Failure::SoldOut
-            }
-            Answer::Refused { code: c, message } => {
-                code = c;
-                Failure::Other(message)
-            }
-            Answer::Unreachable => Failure::Other(locale.unreachable_short().into()),
+            Answer::SoldOut => ("insufficient_stock".to_string(), Failure::SoldOut),
+            Answer::Refused { code, message } => (code, Failure::Other(message)),
+            Answer::Unreachable => ("reservation_failed".to_string(), Failure::Other(cx.locale().unreachable_short().into())),
         };
-        let message = locale.failure(&failure, &store_name(key.location.as_str()));
+        let message = cx.locale().failure(&failure, &store_name(key.location.as_str()));
         cx.set_hold(&key, Hold::Failed { reason: failure });
-        cx.emit("error", &ErrorDetail { code: &code, message });
+        cx.emit("error", &error_detail(&code, &message));
     });
 }
 
-fn cancel(cx: Ctx, key: PositionKey) {
+fn cancel(cx: Cx, key: PositionKey) {
     let (Some(hub), Hold::Held { id, token, qty, .. }) = (cx.hub(), cx.hold(&key)) else { return };
     leptos::task::spawn_local(async move {
         if reserve::release(&hub, &id, &token).await {
             reserve::forget(&hub, &key);
             cx.set_hold(&key, Hold::None);
-            let detail = HoldDetail { id: &id, sku: key.sku.as_str(), location: key.location.as_str(), qty, expires_at: None, reason: Some("cancelled") };
-            cx.emit("released", &detail);
+            cx.emit("released", &hold_detail(&id, &key, qty, None, Some("cancelled")));
         } else {
-            let message = cx.locale.get_untracked().unreachable_short().to_string();
-            cx.emit("error", &ErrorDetail { code: "release_failed", message });
+            cx.emit("error", &error_detail("release_failed", cx.locale().unreachable_short()));
         }
     });
 }
 
 /// After a reload: show stored holds at once, then ask the hub whether each still stands.
-fn restore_holds(cx: Ctx, c: &Config) {
+fn restore_holds(cx: Cx, c: &Config) {
     for key in &c.positions {
         let Some(stored) = reserve::load(&c.hub, key) else { continue };
         if stored.expires_at <= dom::now() {
@@ -321,65 +436,56 @@ fn restore_holds(cx: Ctx, c: &Config) {
 }
 
 /// Once a second: move the countdowns, and let lapsed holds go.
-fn tick(cx: Ctx) {
+fn tick(cx: Cx) {
     let now = dom::now();
-    cx.now.set(now);
-    let lapsed: Vec<(PositionKey, String, i64)> = cx.holds.with_untracked(|h| {
-        h.iter()
+    let lapsed: Vec<(PositionKey, String, i64)> = cx.el.with_value(|e| {
+        e.holds
+            .iter()
             .filter_map(|(k, h)| match h {
                 Hold::Held { id, qty, expires_at, .. } if *expires_at <= now => Some((k.clone(), id.clone(), *qty)),
                 _ => None,
             })
             .collect()
     });
+    let active = cx.el.try_update_value(|e| {
+        e.now = now;
+        e.holds.values().any(Hold::is_active)
+    });
+    if active == Some(true) || !lapsed.is_empty() {
+        cx.changed.notify();
+    }
     let Some(hub) = cx.hub() else { return };
     for (key, id, qty) in lapsed {
         reserve::forget(&hub, &key);
         cx.set_hold(&key, Hold::Failed { reason: Failure::Expired });
-        let detail = HoldDetail { id: &id, sku: key.sku.as_str(), location: key.location.as_str(), qty, expires_at: None, reason: Some("expired") };
-        cx.emit("released", &detail);
+        cx.emit("released", &hold_detail(&id, &key, qty, None, Some("expired")));
     }
-}
-
-/// `shelfcast:change` for every new version of a watched position.
-fn announce_changes(cx: Ctx) {
-    let last = StoredValue::new_local(Map::<PositionKey, u64>::new());
-    Effect::new(move |_| {
-        let Ok(c) = cx.config.get() else { return };
-        for key in &c.positions {
-            let Some(p) = cx.position(key) else { continue };
-            let changed = last.try_update_value(|m| m.insert(key.clone(), p.version) != Some(p.version)).unwrap_or(false);
-            if changed {
-                cx.emit("change", &p);
-            }
-        }
-    });
 }
 
 /// What the live region says: each location's status and the shopper's hold, not every count
 /// tick, so a screen reader is told what matters.
-fn announcement(cx: Ctx) -> String {
-    let l = cx.locale.get();
-    let Ok(c) = cx.config.get() else { return String::new() };
-    let low = c.low_stock;
-    let many = c.positions.len() > 1;
-    c.positions
-        .iter()
-        .filter_map(|k| {
-            let hold = cx.hold(k);
-            let line = match shown(cx.position(k).as_ref(), &hold, Link::Live, low) {
-                Shown::Loading => return None,
-                Shown::Stock { status: Status::InStock, .. } => l.in_stock(0).split(':').next().unwrap_or_default().trim().to_string(),
-                Shown::Stock { status: Status::LowStock, available, .. } => l.low_stock(available),
-                Shown::Stock { status: Status::OutOfStock, .. } => l.out_of_stock().to_string(),
-            };
-            let hold = match hold {
-                Hold::Held { qty, .. } | Hold::Pending { qty, .. } => format!(". {}", l.held_short(qty)),
-                Hold::Failed { reason } => format!(". {}", l.failure(&reason, &store_name(k.location.as_str()))),
-                Hold::None => String::new(),
-            };
-            Some(if many { format!("{}: {line}{hold}", store_name(k.location.as_str())) } else { format!("{line}{hold}") })
-        })
-        .collect::<Vec<_>>()
-        .join(". ")
+fn announcement(cx: Cx) -> String {
+    let l = cx.locale();
+    let Some((positions, low)) = cx.el.with_value(|e| e.config.as_ref().ok().map(|c| (c.positions.clone(), c.low_stock))) else {
+        return String::new();
+    };
+    let many = positions.len() > 1;
+    let mut lines = Vec::new();
+    for k in &positions {
+        let hold = cx.hold(k);
+        let line = match shown(cx.position(k).as_ref(), &hold, Link::Live, low) {
+            Shown::Loading => continue,
+            Shown::Stock { status: Status::InStock, .. } => l.in_stock(0).split(':').next().unwrap_or_default().trim().to_string(),
+            Shown::Stock { status: Status::LowStock, available, .. } => l.low_stock(available),
+            Shown::Stock { status: Status::OutOfStock, .. } => l.out_of_stock().to_string(),
+        };
+        let store = store_name(k.location.as_str());
+        let hold = match hold {
+            Hold::Held { qty, .. } | Hold::Pending { qty, .. } => format!(". {}", l.held_short(qty)),
+            Hold::Failed { reason } => format!(". {}", l.failure(&reason, &store)),
+            Hold::None => String::new(),
+        };
+        lines.push(if many { format!("{store}: {line}{hold}") } else { format!("{line}{hold}") });
+    }
+    lines.join(". ")
 }
