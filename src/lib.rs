@@ -35,6 +35,14 @@ pub use config::Attrs;
 pub struct ShelfcastElement {
     cx: view::Cx,
     _mounted: Box<dyn std::any::Any>,
+    root: ShadowRoot,
+    on_click: Closure<dyn FnMut(web_sys::Event)>,
+}
+
+impl Drop for ShelfcastElement {
+    fn drop(&mut self) {
+        let _ = self.root.remove_event_listener_with_callback("click", self.on_click.as_ref().unchecked_ref());
+    }
 }
 
 #[wasm_bindgen]
@@ -64,7 +72,17 @@ impl ShelfcastElement {
             view::root(cx)
         });
         let cx = slot.take().ok_or("the view did not start")?;
-        Ok(ShelfcastElement { cx, _mounted: Box::new(mounted) })
+        // The buttons' clicks (mouse, Enter, Space) reach one listener on the element's own
+        // container: no page-wide event registry, and nothing to attach per row.
+        let on_click = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
+            let target = e.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok());
+            let Some(button) = target.and_then(|t| t.closest("button").ok().flatten()) else { return };
+            let row = button.closest("[data-position]").ok().flatten();
+            let position = row.and_then(|r| r.get_attribute("data-position")).unwrap_or_default();
+            view::clicked(cx, &button.class_name(), &position);
+        });
+        root.add_event_listener_with_callback("click", on_click.as_ref().unchecked_ref())?;
+        Ok(ShelfcastElement { cx, _mounted: Box::new(mounted), root, on_click })
     }
 
     /// Called by the shim for every observed attribute change; `None` when removed.

@@ -12,7 +12,8 @@ use crate::dom::{json, parse_json, storage};
 
 /// What the hub answered to a reservation request.
 pub enum Answer {
-    Granted(ReservationView),
+    /// The hub's answer, and its JSON text.
+    Granted(ReservationView, String),
     SoldOut,
     Refused { code: String, message: String },
     /// The network failed every try.
@@ -50,7 +51,7 @@ pub async fn reserve(hub: &str, position: &PositionKey, qty: i64, key: &str) -> 
         }
         if status == 200 || status == 201 {
             if let Some(v) = parse::<ReservationView>(&text) {
-                return Answer::Granted(v);
+                return Answer::Granted(v, text);
             }
         }
         let err = parse::<ErrorBody>(&text);
@@ -94,34 +95,20 @@ async fn sleep(ms: u32) {
     let _ = rx.await;
 }
 
-/// A hold as kept in localStorage, under one key per hub and position.
-#[derive(Deserialize, Clone, Debug, PartialEq)]
-pub struct StoredHold {
-    pub id: String,
-    pub token: String,
-    pub qty: i64,
-    /// Milliseconds since the epoch.
-    pub expires_at: f64,
-}
-
 fn storage_key(hub: &str, position: &PositionKey) -> String {
     format!("shelfcast:hold:{hub}:{position}")
 }
 
-pub fn load(hub: &str, position: &PositionKey) -> Option<StoredHold> {
+/// The hold the hub granted at `position`, as kept in localStorage: the hub's own answer
+/// (its JSON text, token included), read back with the same parser.
+pub fn load(hub: &str, position: &PositionKey) -> Option<ReservationView> {
     let text = storage()?.get_item(&storage_key(hub, position)).ok()??;
     parse(&text)
 }
 
-pub fn save(hub: &str, position: &PositionKey, hold: &StoredHold) {
-    let text = json(&[
-        ("id", hold.id.as_str().into()),
-        ("token", hold.token.as_str().into()),
-        ("qty", (hold.qty as f64).into()),
-        ("expires_at", hold.expires_at.into()),
-    ]);
+pub fn save(hub: &str, position: &PositionKey, answer: &str) {
     if let Some(s) = storage() {
-        let _ = s.set_item(&storage_key(hub, position), &text);
+        let _ = s.set_item(&storage_key(hub, position), answer);
     }
 }
 

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use leptos::prelude::*;
+use shelfcast_protocol::wire::ReservationView;
 use shelfcast_protocol::{Position, PositionKey, ReservationStatus, Status};
 use wasm_bindgen::JsValue;
 use web_sys::HtmlElement;
@@ -20,7 +21,7 @@ use crate::display::{shown, Failure, Hold, Link, Shown};
 use crate::dom::{self, emit, object};
 use crate::i18n::{countdown, store_name, Locale};
 use crate::live::{self, HubLink, Interest};
-use crate::reserve::{self, Answer, StoredHold};
+use crate::reserve::{self, Answer};
 use crate::small::Map;
 
 const STYLE: &str = include_str!("style.css");
@@ -268,18 +269,15 @@ fn alert_class(cx: Cx) -> String {
 
 fn row(cx: Cx, key: PositionKey, many: bool, reservable: bool) -> impl IntoView {
     let store = many.then(|| view! { <span class="store">{store_name(key.location.as_str())}</span> });
-    let (k1, k2) = (key.clone(), key.clone());
     let hold = reservable.then(|| {
         view! {
             <div class=text(cx, &key, hold_class)>
                 <span class="held">{text(cx, &key, held_text)}</span>
                 <span class="note">{text(cx, &key, |s| if let Hold::Pending { .. } = s.hold { s.l.reserving().into() } else { String::new() })}</span>
-                <button type="button" class="reserve" on:click=move |_| reserve_now(cx, k1.clone())
-                    hidden=flag(cx, &key, |s| s.hold.is_active()) disabled=flag(cx, &key, |s| s.available() <= 0)>
+                <button type="button" class="reserve" hidden=flag(cx, &key, |s| s.hold.is_active()) disabled=flag(cx, &key, |s| s.available() <= 0)>
                     {text(cx, &key, reserve_label)}
                 </button>
-                <button type="button" class="cancel" on:click=move |_| cancel(cx, k2.clone())
-                    hidden=flag(cx, &key, |s| !matches!(s.hold, Hold::Held { .. }))>
+                <button type="button" class="cancel" hidden=flag(cx, &key, |s| !matches!(s.hold, Hold::Held { .. }))>
                     {text(cx, &key, |s| if let Hold::Held { .. } = s.hold { s.l.cancel().into() } else { String::new() })}
                 </button>
                 <p class="failure" role="alert" hidden=flag(cx, &key, |s| !matches!(s.hold, Hold::Failed { .. }))>
@@ -289,7 +287,7 @@ fn row(cx: Cx, key: PositionKey, many: bool, reservable: bool) -> impl IntoView 
         }
     });
     view! {
-        <li class=text(cx, &key, row_class) aria-busy=text(cx, &key, |s| (s.shown == Shown::Loading).to_string())>
+        <li class=text(cx, &key, row_class) data-position=key.to_string() aria-busy=text(cx, &key, |s| (s.shown == Shown::Loading).to_string())>
             <span class="dot" aria-hidden="true"></span>
             {store}
             <span class="text">{text(cx, &key, status_text)}</span>
@@ -366,6 +364,22 @@ fn error_detail(code: &str, message: &str) -> JsValue {
     object(&[("code", code.into()), ("message", message.into())])
 }
 
+/// A click in the element's shadow root (one listener per element, see `lib.rs`): `button` is
+/// the class of the button clicked, `position` its row's `data-position`.
+pub fn clicked(cx: Cx, button: &str, position: &str) {
+    let key = cx.el.with_value(|e| e.config.as_ref().ok().and_then(|c| c.positions.iter().find(|k| k.to_string() == position).cloned()));
+    match (button, key) {
+        ("reserve", Some(key)) => reserve_now(cx, key),
+        ("cancel", Some(key)) => cancel(cx, key),
+        _ => {}
+    }
+}
+
+/// When a granted hold lapses, in milliseconds since the epoch (never, if the hub gave no time).
+fn expiry(v: &ReservationView) -> f64 {
+    v.expires_at.as_deref().map(js_sys::Date::parse).filter(|t| t.is_finite()).unwrap_or(f64::INFINITY)
+}
+
 /// Optimistic: the hold shows at once; the hub's answer keeps it or rolls it back with a reason.
 fn reserve_now(cx: Cx, key: PositionKey) {
     let Some(hub) = cx.hub() else { return };
@@ -379,11 +393,10 @@ fn reserve_now(cx: Cx, key: PositionKey) {
     leptos::task::spawn_local(async move {
         let answer = reserve::reserve(&hub, &key, qty, &idempotency_key).await;
         let (code, failure) = match answer {
-            Answer::Granted(v) => {
-                let expires_at = v.expires_at.as_deref().map(js_sys::Date::parse).filter(|t| t.is_finite()).unwrap_or(f64::INFINITY);
-                let stored = StoredHold { id: v.id.clone(), token: v.token.clone().unwrap_or_default(), qty: v.qty, expires_at };
-                reserve::save(&hub, &key, &stored);
-                cx.set_hold(&key, Hold::Held { id: stored.id, token: stored.token, qty: v.qty, expires_at, seen_version });
+            Answer::Granted(v, text) => {
+                reserve::save(&hub, &key, &text);
+                let expires_at = expiry(&v);
+                cx.set_hold(&key, Hold::Held { id: v.id.clone(), token: v.token.unwrap_or_default(), qty: v.qty, expires_at, seen_version });
                 cx.emit("reserved", &hold_detail(&v.id, &key, v.qty, Some(expires_at), None));
                 return;
             }
@@ -414,17 +427,18 @@ fn cancel(cx: Cx, key: PositionKey) {
 fn restore_holds(cx: Cx, c: &Config) {
     for key in &c.positions {
         let Some(stored) = reserve::load(&c.hub, key) else { continue };
-        if stored.expires_at <= dom::now() {
+        let (expires_at, token) = (expiry(&stored), stored.token.unwrap_or_default());
+        if expires_at <= dom::now() {
             reserve::forget(&c.hub, key);
             continue;
         }
         cx.set_hold(
             key,
-            Hold::Held { id: stored.id.clone(), token: stored.token.clone(), qty: stored.qty, expires_at: stored.expires_at, seen_version: 0 },
+            Hold::Held { id: stored.id.clone(), token: token.clone(), qty: stored.qty, expires_at, seen_version: 0 },
         );
         let (hub, key) = (c.hub.clone(), key.clone());
         leptos::task::spawn_local(async move {
-            match reserve::status(&hub, &stored.id, &stored.token).await {
+            match reserve::status(&hub, &stored.id, &token).await {
                 Some(Ok(ReservationStatus::Held | ReservationStatus::Confirmed)) | None => {}
                 Some(_) => {
                     reserve::forget(&hub, &key);
