@@ -88,7 +88,7 @@ struct Preopened {
 
 thread_local! {
     static PREOPENED: RefCell<Vec<Preopened>> = const { RefCell::new(Vec::new()) };
-    static HUBS: RefCell<Map<String, Rc<HubLink>>> = RefCell::new(Map::new());
+    static HUBS: RefCell<Map<String, Rc<HubLink>>> = const { RefCell::new(Map::new()) };
     static NEXT_ID: Cell<u64> = const { Cell::new(0) };
 }
 

@@ -9,15 +9,17 @@ pub struct Map<K, V>(Vec<(K, V)>);
 
 impl<K, V> Default for Map<K, V> {
     fn default() -> Self {
+        Map::new()
+    }
+}
+
+impl<K, V> Map<K, V> {
+    pub const fn new() -> Self {
         Map(Vec::new())
     }
 }
 
 impl<K: PartialEq, V> Map<K, V> {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
     pub fn get<Q: PartialEq + ?Sized>(&self, key: &Q) -> Option<&V>
     where
         K: Borrow<Q>,
