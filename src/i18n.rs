@@ -3,8 +3,9 @@
 
 use crate::display::Failure;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Locale {
+    #[default]
     En,
     De,
     Fr,

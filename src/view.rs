@@ -8,6 +8,8 @@
 //! what does not apply is empty and `hidden`, never absent, so nothing is rebuilt (and focus is
 //! never lost) when a hold changes.
 
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::time::Duration;
 
 use leptos::prelude::*;
@@ -41,9 +43,13 @@ pub struct El {
 
 /// The element's handles, cheap to copy into handlers: its state, `changed` for anything the
 /// rows show, `rows` for a new set of rows (other positions, or reservable switched).
+///
+/// The state is owned by the view (disposed with it, whatever still holds a `Cx`) and reached
+/// through [`Cx::with`] and [`Cx::update`] only: one instantiation of the stored value's code,
+/// not one per access. Once the element is gone they do nothing and answer the default.
 #[derive(Clone, Copy)]
 pub struct Cx {
-    el: StoredValue<El, LocalStorage>,
+    el: StoredValue<Rc<RefCell<El>>, LocalStorage>,
     changed: Trigger,
     rows: Trigger,
 }
@@ -52,40 +58,48 @@ impl Cx {
     pub fn new(host: HtmlElement, attrs: Attrs) -> Cx {
         let config = attrs.config();
         let el = El { host, attrs, config, interest: None, holds: Map::new(), now: dom::now() };
-        Cx { el: StoredValue::new_local(el), changed: Trigger::new(), rows: Trigger::new() }
+        Cx { el: StoredValue::new_local(Rc::new(RefCell::new(el))), changed: Trigger::new(), rows: Trigger::new() }
+    }
+
+    /// Reads the element's state. Nothing that can reach back into this element (DOM events,
+    /// the page's listeners) may run inside `f`.
+    fn with<R: Default>(&self, f: impl FnOnce(&El) -> R) -> R {
+        self.el.try_get_value().map(|el| f(&el.borrow())).unwrap_or_default()
+    }
+
+    /// Changes the element's state; the same rule as [`Cx::with`].
+    fn update<R: Default>(&self, f: impl FnOnce(&mut El) -> R) -> R {
+        self.el.try_get_value().map(|el| f(&mut el.borrow_mut())).unwrap_or_default()
     }
 
     /// Applies an attribute change; a new configuration re-subscribes.
     pub fn set_attribute(self, name: String, value: Option<String>) {
-        let reconfigure = self
-            .el
-            .try_update_value(|e| {
-                match value {
-                    Some(v) => e.attrs.values.insert(name, v),
-                    None => e.attrs.values.remove(&name),
-                };
-                let config = e.attrs.config();
-                let changed = config != e.config;
-                e.config = config;
-                changed
-            })
-            .unwrap_or(false);
+        let reconfigure = self.update(|e| {
+            match value {
+                Some(v) => e.attrs.values.insert(name, v),
+                None => e.attrs.values.remove(&name),
+            };
+            let config = e.attrs.config();
+            let changed = config != e.config;
+            e.config = config;
+            changed
+        });
         if reconfigure {
             configure(self);
         }
         self.changed.notify();
     }
 
-    fn hub_link(&self) -> Option<std::rc::Rc<HubLink>> {
-        self.el.with_value(|e| e.interest.as_ref().map(|i| i.hub.clone()))
+    fn hub_link(&self) -> Option<Rc<HubLink>> {
+        self.with(|e| e.interest.as_ref().map(|i| i.hub.clone()))
     }
 
     fn hub(&self) -> Option<String> {
-        self.el.with_value(|e| e.config.as_ref().ok().map(|c| c.hub.clone()))
+        self.with(|e| e.config.as_ref().ok().map(|c| c.hub.clone()))
     }
 
     fn locale(&self) -> Locale {
-        self.el.with_value(|e| e.attrs.locale())
+        self.with(|e| e.attrs.locale())
     }
 
     fn position(&self, key: &PositionKey) -> Option<Position> {
@@ -93,11 +107,11 @@ impl Cx {
     }
 
     fn hold(&self, key: &PositionKey) -> Hold {
-        self.el.with_value(|e| e.holds.get(key).cloned().unwrap_or_default())
+        self.with(|e| e.holds.get(key).cloned().unwrap_or_default())
     }
 
     fn set_hold(&self, key: &PositionKey, hold: Hold) {
-        self.el.update_value(|e| {
+        self.update(|e| {
             e.holds.insert(key.clone(), hold);
         });
         self.changed.notify();
@@ -105,8 +119,9 @@ impl Cx {
 
     /// Dispatches `shelfcast:<name>`; no state is borrowed while the page's listeners run.
     fn emit(&self, name: &str, detail: &JsValue) {
-        let host = self.el.with_value(|e| e.host.clone());
-        emit(&host, name, detail);
+        if let Some(host) = self.with(|e| Some(e.host.clone())) {
+            emit(&host, name, detail);
+        }
     }
 }
 
@@ -123,14 +138,14 @@ struct Snap {
 impl Snap {
     fn take(cx: Cx, key: &PositionKey) -> Snap {
         cx.changed.track();
-        let (low, many) = cx.el.with_value(|e| e.config.as_ref().map(|c| (c.low_stock, c.positions.len() > 1)).unwrap_or_default());
+        let (low, many) = cx.with(|e| e.config.as_ref().map(|c| (c.low_stock, c.positions.len() > 1)).unwrap_or_default());
         let link = cx.hub_link().map(|h| h.link()).unwrap_or_default();
         let hold = cx.hold(key);
         Snap {
             l: cx.locale(),
             shown: shown(cx.position(key).as_ref(), &hold, link, low),
             hold,
-            now: cx.el.with_value(|e| e.now),
+            now: cx.with(|e| e.now),
             store: store_name(key.location.as_str()),
             many,
         }
@@ -172,15 +187,15 @@ fn root_flag(cx: Cx, f: fn(Cx) -> bool) -> Flag {
 /// so a shared stream is not closed in between), restores stored holds, reports a bad
 /// configuration. Runs at start and whenever the configuration changes.
 pub fn configure(cx: Cx) {
-    let (config, host) = cx.el.with_value(|e| (e.config.clone(), e.host.clone()));
+    let Some((config, host)) = cx.with(|e| Some((e.config.clone(), e.host.clone()))) else { return };
     // Positions the element did not show before get a `shelfcast:change` for what the page's
     // stream already knows of them (later versions come from the stream).
-    let shown_before: Vec<PositionKey> = cx.el.with_value(|e| e.interest.as_ref().map(Interest::keys).unwrap_or_default());
+    let shown_before: Vec<PositionKey> = cx.with(|e| e.interest.as_ref().map(Interest::keys).unwrap_or_default());
     match config {
         Ok(c) => {
             let interest = live::watch(&c.hub, &c.positions, host.clone());
             let hub = interest.hub.clone();
-            cx.el.update_value(|e| e.interest = Some(interest));
+            cx.update(|e| e.interest = Some(interest));
             for key in c.positions.iter().filter(|k| !shown_before.contains(k)) {
                 if let Some(raw) = hub.raw(key) {
                     emit(&host, "change", &raw);
@@ -189,7 +204,7 @@ pub fn configure(cx: Cx) {
             restore_holds(cx, &c);
         }
         Err(e) => {
-            cx.el.update_value(|el| el.interest = None);
+            cx.update(|el| el.interest = None);
             let message = cx.locale().config_error(e.code());
             emit(&host, "error", &object(&[("code", e.code().into()), ("message", message.into())]));
         }
@@ -209,7 +224,7 @@ pub fn root(cx: Cx) -> impl IntoView {
     let rows = move || {
         cx.rows.track();
         let (keys, reservable) =
-            cx.el.with_value(|e| e.config.as_ref().map(|c| (c.positions.clone(), c.reservable)).unwrap_or_default());
+            cx.with(|e| e.config.as_ref().map(|c| (c.positions.clone(), c.reservable)).unwrap_or_default());
         let many = keys.len() > 1;
         keys.into_iter().map(|key| row(cx, key, many, reservable)).collect::<Vec<_>>()
     };
@@ -229,7 +244,7 @@ pub fn root(cx: Cx) -> impl IntoView {
 }
 
 fn link_state(cx: Cx) -> Option<Link> {
-    let ok = cx.el.with_value(|e| e.config.is_ok());
+    let ok = cx.with(|e| e.config.is_ok());
     ok.then(|| cx.hub_link().map(|h| h.link()).unwrap_or_default())
 }
 
@@ -255,7 +270,7 @@ fn link_text(cx: Cx) -> String {
 /// The one alert line: a configuration the element cannot show, or a hub it cannot reach.
 fn alert(cx: Cx) -> String {
     let l = cx.locale();
-    match cx.el.with_value(|e| e.config.as_ref().err().map(ConfigError::code)) {
+    match cx.with(|e| e.config.as_ref().err().map(ConfigError::code)) {
         Some(code) => l.config_error(code),
         None if link_state(cx) == Some(Link::Unreachable) => l.unreachable(),
         None => "",
@@ -264,7 +279,7 @@ fn alert(cx: Cx) -> String {
 }
 
 fn alert_class(cx: Cx) -> String {
-    if cx.el.with_value(|e| e.config.is_err()) { "error" } else { "link unreachable" }.into()
+    if cx.with(|e| e.config.is_err()) { "error" } else { "link unreachable" }.into()
 }
 
 fn row(cx: Cx, key: PositionKey, many: bool, reservable: bool) -> impl IntoView {
@@ -367,7 +382,7 @@ fn error_detail(code: &str, message: &str) -> JsValue {
 /// A click in the element's shadow root (one listener per element, see `lib.rs`): `button` is
 /// the class of the button clicked, `position` its row's `data-position`.
 pub fn clicked(cx: Cx, button: &str, position: &str) {
-    let key = cx.el.with_value(|e| e.config.as_ref().ok().and_then(|c| c.positions.iter().find(|k| k.to_string() == position).cloned()));
+    let key = cx.with(|e| e.config.as_ref().ok().and_then(|c| c.positions.iter().find(|k| k.to_string() == position).cloned()));
     match (button, key) {
         ("reserve", Some(key)) => reserve_now(cx, key),
         ("cancel", Some(key)) => cancel(cx, key),
@@ -452,7 +467,7 @@ fn restore_holds(cx: Cx, c: &Config) {
 /// Once a second: move the countdowns, and let lapsed holds go.
 fn tick(cx: Cx) {
     let now = dom::now();
-    let lapsed: Vec<(PositionKey, String, i64)> = cx.el.with_value(|e| {
+    let lapsed: Vec<(PositionKey, String, i64)> = cx.with(|e| {
         e.holds
             .iter()
             .filter_map(|(k, h)| match h {
@@ -461,11 +476,11 @@ fn tick(cx: Cx) {
             })
             .collect()
     });
-    let active = cx.el.try_update_value(|e| {
+    let active = cx.update(|e| {
         e.now = now;
         e.holds.values().any(Hold::is_active)
     });
-    if active == Some(true) || !lapsed.is_empty() {
+    if active || !lapsed.is_empty() {
         cx.changed.notify();
     }
     let Some(hub) = cx.hub() else { return };
@@ -480,7 +495,7 @@ fn tick(cx: Cx) {
 /// tick, so a screen reader is told what matters.
 fn announcement(cx: Cx) -> String {
     let l = cx.locale();
-    let Some((positions, low)) = cx.el.with_value(|e| e.config.as_ref().ok().map(|c| (c.positions.clone(), c.low_stock))) else {
+    let Some((positions, low)) = cx.with(|e| e.config.as_ref().ok().map(|c| (c.positions.clone(), c.low_stock))) else {
         return String::new();
     };
     let many = positions.len() > 1;
