@@ -19,6 +19,20 @@ wasm-bindgen --target web --remove-name-section --remove-producers-section \
   --out-dir pkg/dist --out-name shelfcast_element \
   target/element/wasm32-unknown-unknown/wasm/shelfcast_element.wasm
 rm -f pkg/dist/*.d.ts
-for f in pkg/dist/shelfcast_element_bg.wasm pkg/dist/shelfcast_element.js pkg/index.js; do
+# Minified JavaScript: the generated glue in place (for the npm package and the hub alike), and
+# the three loaders as the hub serves them under /embed/ (pkg/dist/embed/; the npm package
+# ships their readable sources, which a shop's bundler minifies itself). esbuild only
+# transforms here, never bundles: every import stays as written.
+if [ ! -x scripts/minify/node_modules/.bin/esbuild ]; then
+  (cd scripts/minify && npm ci --no-audit --no-fund --loglevel=error)
+fi
+esbuild=scripts/minify/node_modules/.bin/esbuild
+"$esbuild" --log-level=warning --minify --format=esm --allow-overwrite \
+  pkg/dist/shelfcast_element.js --outfile=pkg/dist/shelfcast_element.js
+mkdir -p pkg/dist/embed
+"$esbuild" --log-level=warning --minify --format=esm pkg/embed.js --outfile=pkg/dist/embed/shelfcast.js
+"$esbuild" --log-level=warning --minify --format=esm pkg/index.js --outfile=pkg/dist/embed/index.js
+"$esbuild" --log-level=warning --minify --format=esm pkg/element.js --outfile=pkg/dist/embed/element.js
+for f in pkg/dist/shelfcast_element_bg.wasm pkg/dist/shelfcast_element.js pkg/dist/embed/*.js; do
   printf '%-40s %8d B raw %8d B gzip\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)" >&2
 done

@@ -6,10 +6,11 @@
 use std::io::Write;
 use std::path::Path;
 
+// The loaders as scripts/build-element.sh minified them; their sources are pkg/*.js.
 const FILES: [(&str, &str); 5] = [
-    ("shelfcast.js", "embed.js"),
-    ("index.js", "index.js"),
-    ("element.js", "element.js"),
+    ("shelfcast.js", "dist/embed/shelfcast.js"),
+    ("index.js", "dist/embed/index.js"),
+    ("element.js", "dist/embed/element.js"),
     ("dist/shelfcast_element.js", "dist/shelfcast_element.js"),
     ("dist/shelfcast_element_bg.wasm", "dist/shelfcast_element_bg.wasm"),
 ];

@@ -6,27 +6,14 @@
 // Run: cd e2e && node bench/element.js   (after scripts/build-element.sh and a release build)
 //      LATENCY=50 node bench/element.js   adds 50 ms to every request (Chromium's network
 //      emulation), as a shopper far from the hub would see it.
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync, brotliCompressSync, constants } from "node:zlib";
-import { startHub, startPages, browser, postEvents, event, repo, TOKEN } from "../tests/harness.js";
+import { startHub, startPages, browser, postEvents, event, TOKEN } from "../tests/harness.js";
 
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil(s.length * p) - 1)];
 };
-
-// 1. Sizes.
-const files = ["embed.js", "index.js", "element.js", "dist/shelfcast_element.js", "dist/shelfcast_element_bg.wasm"];
-let total = { raw: 0, gzip: 0, br: 0 };
-console.log("file                                   raw      gzip    brotli");
-for (const f of files) {
-  const b = readFileSync(join(repo, "pkg", f));
-  const row = { raw: b.length, gzip: gzipSync(b, { level: 9 }).length, br: brotliCompressSync(b, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length };
-  for (const k in total) total[k] += row[k];
-  console.log(`${f.padEnd(34)} ${String(row.raw).padStart(8)} ${String(row.gzip).padStart(8)} ${String(row.br).padStart(8)}`);
-}
-console.log(`${"total".padEnd(34)} ${String(total.raw).padStart(8)} ${String(total.gzip).padStart(8)} ${String(total.br).padStart(8)}`);
 
 // A page that notes when the element first paints availability, and can time updates.
 const PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
@@ -101,6 +88,21 @@ let hubUrl;
 const pages = await startPages(dir, () => hubUrl);
 const hub = await startHub({ origins: [pages.url] });
 hubUrl = hub.url;
+
+// 1. Sizes: the files as the hub serves them under /embed/ (minified loaders and glue).
+const files = ["shelfcast.js", "index.js", "element.js", "dist/shelfcast_element.js", "dist/shelfcast_element_bg.wasm"];
+let total = { raw: 0, gzip: 0, br: 0 };
+console.log("file                                   raw      gzip    brotli");
+for (const f of files) {
+  const r = await fetch(`${hub.url}/embed/${f}`);
+  if (r.status !== 200) throw new Error(`/embed/${f}: ${r.status}`);
+  const b = Buffer.from(await r.arrayBuffer());
+  const row = { raw: b.length, gzip: gzipSync(b, { level: 9 }).length, br: brotliCompressSync(b, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }).length };
+  for (const k in total) total[k] += row[k];
+  console.log(`${f.padEnd(34)} ${String(row.raw).padStart(8)} ${String(row.gzip).padStart(8)} ${String(row.br).padStart(8)}`);
+}
+console.log(`${"total".padEnd(34)} ${String(total.raw).padStart(8)} ${String(total.gzip).padStart(8)} ${String(total.br).padStart(8)}`);
+
 await postEvents(hub, [event("receipt", "BENCH", "bench-store", 100000)]);
 const chromium = await browser();
 try {
