@@ -78,6 +78,15 @@ impl Locale {
         }
     }
 
+    /// "In stock" without the count, for the live region (counts are not announced).
+    pub fn in_stock_short(self) -> &'static str {
+        match self {
+            Locale::En => "In stock",
+            Locale::De => "Auf Lager",
+            Locale::Fr => "En stock",
+        }
+    }
+
     pub fn low_stock(self, n: i64) -> String {
         let n = self.number(n);
         match self {

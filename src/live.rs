@@ -190,8 +190,14 @@ fn rebuild(hub: &Rc<HubLink>, force: bool) {
     *hub.watching.borrow_mut() = union;
     let mut sources = Vec::new();
     for chunk in keys.chunks(MAX_PER_STREAM) {
-        let list: Vec<String> = chunk.iter().map(|k| k.to_string()).collect();
-        let url = format!("{}/v1/stream?positions={}", hub.base, js_sys::encode_uri_component(&list.join(",")));
+        let mut list = String::new();
+        for k in chunk {
+            if !list.is_empty() {
+                list.push(',');
+            }
+            list.push_str(&k.to_string());
+        }
+        let url = format!("{}/v1/stream?positions={}", hub.base, js_sys::encode_uri_component(&list));
         match open(hub, &url) {
             Ok(s) => sources.push(s),
             Err(_) => hub.set_link(Link::Unreachable),

@@ -499,12 +499,12 @@ fn announcement(cx: Cx) -> String {
         return String::new();
     };
     let many = positions.len() > 1;
-    let mut lines = Vec::new();
+    let mut said = String::new();
     for k in &positions {
         let hold = cx.hold(k);
         let line = match shown(cx.position(k).as_ref(), &hold, Link::Live, low) {
             Shown::Loading => continue,
-            Shown::Stock { status: Status::InStock, .. } => l.in_stock(0).split(':').next().unwrap_or_default().trim().to_string(),
+            Shown::Stock { status: Status::InStock, .. } => l.in_stock_short().to_string(),
             Shown::Stock { status: Status::LowStock, available, .. } => l.low_stock(available),
             Shown::Stock { status: Status::OutOfStock, .. } => l.out_of_stock().to_string(),
         };
@@ -514,7 +514,15 @@ fn announcement(cx: Cx) -> String {
             Hold::Failed { reason } => format!(". {}", l.failure(&reason, &store)),
             Hold::None => String::new(),
         };
-        lines.push(if many { format!("{store}: {line}{hold}") } else { format!("{line}{hold}") });
+        if !said.is_empty() {
+            said.push_str(". ");
+        }
+        if many {
+            said.push_str(&store);
+            said.push_str(": ");
+        }
+        said.push_str(&line);
+        said.push_str(&hold);
     }
-    lines.join(". ")
+    said
 }
