@@ -23,12 +23,14 @@ const MAX_PER_STREAM: usize = 50;
 
 /// The page's connection to one hub: the latest position of every watched key (with the hub's
 /// own JSON object, handed to `shelfcast:change` listeners as it came) and the link's state.
-/// One trigger tells the views that either changed.
+/// Views track the link's trigger and one trigger per position, so an event wakes only the
+/// rows that show its position.
 pub struct HubLink {
     base: String,
     positions: RefCell<Map<PositionKey, (Position, JsValue)>>,
     link: Cell<Link>,
-    changed: ArcTrigger,
+    link_changed: ArcTrigger,
+    position_changed: RefCell<Map<PositionKey, ArcTrigger>>,
     /// Each element's keys, and the element that hears of their changes.
     interests: RefCell<Map<u64, (Vec<PositionKey>, HtmlElement)>>,
     /// The union the open streams watch, sorted.
@@ -42,7 +44,7 @@ pub struct HubLink {
 impl HubLink {
     /// The latest position of `key`, tracked by the view that asks.
     pub fn position(&self, key: &PositionKey) -> Option<Position> {
-        self.changed.track();
+        self.trigger(key).track();
         self.positions.borrow().get(key).map(|(p, _)| p.clone())
     }
 
@@ -52,14 +54,24 @@ impl HubLink {
     }
 
     pub fn link(&self) -> Link {
-        self.changed.track();
+        self.link_changed.track();
         self.link.get()
     }
 
     fn set_link(&self, link: Link) {
         if self.link.replace(link) != link {
-            self.changed.notify();
+            self.link_changed.notify();
         }
+    }
+
+    fn trigger(&self, key: &PositionKey) -> ArcTrigger {
+        let mut triggers = self.position_changed.borrow_mut();
+        if let Some(t) = triggers.get(key) {
+            return t.clone();
+        }
+        let t = ArcTrigger::new();
+        triggers.insert(key.clone(), t.clone());
+        t
     }
 }
 
@@ -130,7 +142,8 @@ pub fn watch(base: &str, keys: &[PositionKey], host: HtmlElement) -> Interest {
             base: base.to_string(),
             positions: RefCell::default(),
             link: Cell::new(Link::Connecting),
-            changed: ArcTrigger::new(),
+            link_changed: ArcTrigger::new(),
+            position_changed: RefCell::default(),
             interests: RefCell::default(),
             watching: RefCell::default(),
             sources: RefCell::default(),
@@ -306,7 +319,7 @@ fn receive(hub: &HubLink, data: &str) {
     let key = PositionKey::new(p.sku.clone(), p.location.clone());
     let version = p.version;
     let before = hub.positions.borrow_mut().insert(key.clone(), (p, raw.clone()));
-    hub.changed.notify();
+    hub.trigger(&key).notify();
     if before.is_some_and(|(b, _)| b.version == version) {
         return;
     }
