@@ -72,8 +72,9 @@ impl ShelfcastElement {
             view::root(cx)
         });
         let cx = slot.take().ok_or("the view did not start")?;
-        // The buttons' clicks (mouse, Enter, Space) reach one listener on the element's own
-        // container: no page-wide event registry, and nothing to attach per row.
+        // The buttons' clicks (mouse, Enter, Space) reach one listener on the element's shadow
+        // root, which finds the row by its `data-position`: no page-wide event registry, and
+        // nothing to attach per row.
         let on_click = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
             let target = e.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok());
             let Some(button) = target.and_then(|t| t.closest("button").ok().flatten()) else { return };

@@ -2,7 +2,8 @@
 //! live/reconnecting indicator and a polite live region that announces status changes.
 //!
 //! Shaped for a small download. The element's state is one stored value and two triggers
-//! ([`Cx`]); every dynamic part of the view is one of two boxed function types ([`Text`],
+//! ([`Cx`]), the page stream's positions and link have triggers of their own
+//! ([`HubLink`]); every dynamic part of the view is one of two boxed function types ([`Text`],
 //! [`Flag`]) over a plain `fn` that reads a [`Snap`] of one row, so the reactive and rendering
 //! code is compiled once per type rather than once per closure. The DOM of a row is fixed:
 //! what does not apply is empty and `hidden`, never absent, so nothing is rebuilt (and focus is
@@ -32,17 +33,18 @@ type Text = Box<dyn FnMut() -> String + Send>;
 type Flag = Box<dyn FnMut() -> bool + Send>;
 
 /// Everything one element knows, behind one handle.
-pub struct El {
-    pub host: HtmlElement,
-    pub attrs: Attrs,
-    pub config: Result<Config, ConfigError>,
+struct El {
+    host: HtmlElement,
+    attrs: Attrs,
+    config: Result<Config, ConfigError>,
     interest: Option<Interest>,
     holds: Map<PositionKey, Hold>,
     now: f64,
 }
 
-/// The element's handles, cheap to copy into handlers: its state, `changed` for anything the
-/// rows show, `rows` for a new set of rows (other positions, or reservable switched).
+/// The element's handles, cheap to copy into handlers: its state, `changed` for a change of
+/// that state (attributes, holds, the clock while a hold counts down), `rows` for a new set of
+/// rows (other positions, or reservable switched).
 ///
 /// The state is owned by the view (disposed with it, whatever still holds a `Cx`) and reached
 /// through [`Cx::with`] and [`Cx::update`] only: one instantiation of the stored value's code,
