@@ -75,19 +75,25 @@ impl Cx {
     }
 
     /// Applies an attribute change; a new configuration re-subscribes.
+    /// A change of words or thresholds (`locale`, `low-stock`) keeps the rows and their DOM, so
+    /// the shopper's focus stays where it is; other positions or `reservable` make new rows.
     pub fn set_attribute(self, name: String, value: Option<String>) {
-        let reconfigure = self.update(|e| {
+        let (reconfigure, new_rows) = self.update(|e| {
             match value {
                 Some(v) => e.attrs.values.insert(name, v),
                 None => e.attrs.values.remove(&name),
             };
             let config = e.attrs.config();
-            let changed = config != e.config;
+            let rows = |c: &Result<Config, ConfigError>| c.as_ref().ok().map(|c| (c.positions.clone(), c.reservable));
+            let changed = (config != e.config, rows(&config) != rows(&e.config));
             e.config = config;
             changed
         });
         if reconfigure {
             configure(self);
+        }
+        if new_rows {
+            self.rows.notify();
         }
         self.changed.notify();
     }
@@ -211,7 +217,6 @@ pub fn configure(cx: Cx) {
             emit(&host, "error", &object(&[("code", e.code().into()), ("message", message.into())]));
         }
     }
-    cx.rows.notify();
 }
 
 /// Mounts the view for `cx`; the returned view owns the ticker that moves countdowns.

@@ -238,6 +238,28 @@ async fn a_failed_reservation_rolls_back_and_says_why() {
 }
 
 #[wasm_bindgen_test]
+async fn a_new_locale_rewords_the_rows_in_place_and_another_location_reassigns_them() {
+    let h = hub("inplace");
+    let m = mount(&[("sku", "S"), ("location", "berlin"), ("hub", &h), ("locale", "en"), ("reservable", "")]).await;
+    live(&h).await;
+    publish(&h, &position("S", "berlin", 5, 0, 1));
+    settle().await;
+    let button = m.query("button.reserve").unwrap();
+    assert_eq!(button.text_content().unwrap(), "Reserve for pickup");
+    m.set("locale", "de");
+    settle().await;
+    assert!(m.root.contains(Some(&*button)), "the same button: a shopper's focus on it stays");
+    assert_eq!(button.text_content().unwrap(), "Zur Abholung reservieren");
+    assert!(m.text().contains("Auf Lager: 5"), "{}", m.text());
+    assert_eq!(m.query(".row").unwrap().get_attribute("data-position").as_deref(), Some("S@berlin"));
+    m.set("location", "hamburg");
+    settle().await;
+    // The row now stands for hamburg, so its buttons act there.
+    assert_eq!(m.query(".row").unwrap().get_attribute("data-position").as_deref(), Some("S@hamburg"));
+    assert!(m.text().contains("Bestand wird geprüft…"), "{}", m.text());
+}
+
+#[wasm_bindgen_test]
 async fn removing_the_element_unmounts_its_view() {
     let h = hub("unmount");
     let mut m = mount(&[("sku", "S"), ("location", "berlin"), ("hub", &h)]).await;
