@@ -220,15 +220,21 @@ async fn changes_are_dispatched_as_dom_events() {
     assert_eq!(*got.borrow(), vec![5.0, 4.0]);
 }
 
-#[wasm_bindgen_test]
-async fn a_failed_reservation_rolls_back_and_says_why() {
-    let h = hub("rollback");
+/// A reservable element in English with 5 in stock at berlin, live; and its Reserve button.
+async fn reservable_in_stock(name: &str) -> (String, Mounted, HtmlElement) {
+    let h = hub(name);
     let m = mount(&[("sku", "S"), ("location", "berlin"), ("hub", &h), ("locale", "en"), ("reservable", "")]).await;
     live(&h).await;
     publish(&h, &position("S", "berlin", 5, 0, 1));
     settle().await;
     let button: HtmlElement = m.query("button.reserve").unwrap().unchecked_into();
     assert_eq!(button.text_content().unwrap(), "Reserve for pickup");
+    (h, m, button)
+}
+
+#[wasm_bindgen_test]
+async fn a_failed_reservation_rolls_back_and_says_why() {
+    let (_, m, button) = reservable_in_stock("rollback").await;
     button.click();
     settle().await;
     // The hub cannot be reached: after the optimistic hold, a rollback with the reason.
@@ -239,13 +245,7 @@ async fn a_failed_reservation_rolls_back_and_says_why() {
 
 #[wasm_bindgen_test]
 async fn a_new_locale_rewords_the_rows_in_place_and_another_location_reassigns_them() {
-    let h = hub("inplace");
-    let m = mount(&[("sku", "S"), ("location", "berlin"), ("hub", &h), ("locale", "en"), ("reservable", "")]).await;
-    live(&h).await;
-    publish(&h, &position("S", "berlin", 5, 0, 1));
-    settle().await;
-    let button = m.query("button.reserve").unwrap();
-    assert_eq!(button.text_content().unwrap(), "Reserve for pickup");
+    let (_, m, button) = reservable_in_stock("inplace").await;
     m.set("locale", "de");
     settle().await;
     assert!(m.root.contains(Some(&*button)), "the same button: a shopper's focus on it stays");
