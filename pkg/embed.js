@@ -3,8 +3,9 @@
 //
 // Everything the element needs is requested at once, from here: the WebAssembly download, the
 // modules and the page's streams start together instead of one after another along the import
-// chain. (No static imports, so this runs the moment it arrives; no top-level await, so
-// bundlers with older targets take it too.)
+// chain. The hub serves this file with the modules bundled in (scripts/build-element.sh), so
+// a page downloads this one script and the wasm. (No static imports, so unbundled this runs
+// the moment it arrives; no top-level await, so bundlers with older targets take it too.)
 const wasm = fetch(new URL("./dist/shelfcast_element_bg.wasm", import.meta.url));
 const streams = preconnect(new URL(import.meta.url).origin);
 // A failure of these two surfaces through index.js, which imports them too.

@@ -46,7 +46,7 @@ impl ConfigError {
 
 impl Attrs {
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(|s| s.trim()).filter(|s| !s.is_empty())
+        self.values.get(name).map(|s| s.trim_ascii()).filter(|s| !s.is_empty())
     }
 
     pub fn locale(&self) -> Locale {
@@ -57,7 +57,7 @@ impl Attrs {
         let sku = Sku::parse(self.get("sku").unwrap_or("")).map_err(|_| ConfigError::InvalidSku)?;
         let list = self.get("locations").or(self.get("location")).ok_or(ConfigError::MissingLocation)?;
         let mut positions = Vec::new();
-        for l in list.split(',').map(str::trim).filter(|l| !l.is_empty()) {
+        for l in list.split(',').map(str::trim_ascii).filter(|l| !l.is_empty()) {
             let key = PositionKey::new(sku.clone(), LocationId::parse(l).map_err(|_| ConfigError::InvalidLocation)?);
             if !positions.contains(&key) {
                 positions.push(key);
@@ -72,7 +72,7 @@ impl Attrs {
         let hub = self.get("hub").unwrap_or(&self.default_hub).trim_end_matches('/').to_string();
         let low_stock = self.get("low-stock").and_then(|s| s.parse().ok()).filter(|n: &i64| *n >= 0).unwrap_or(DEFAULT_LOW_STOCK);
         // A boolean attribute: present means on, unless spelled out as "false".
-        let reservable = self.values.get("reservable").is_some_and(|v| v.trim() != "false");
+        let reservable = self.values.get("reservable").is_some_and(|v| v.trim_ascii() != "false");
         Ok(Config { hub, positions, locale: self.locale(), low_stock, reservable })
     }
 }
