@@ -1,6 +1,8 @@
 // The element end to end: a real hub, the page on another origin, a real Chromium.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
+import { get } from "node:http";
+import { gunzipSync } from "node:zlib";
 import { startHub, startPages, browser, postEvents, event, availability, reserve, metric, freePort, shadowText, pagesDir } from "./harness.js";
 
 let chromium;
@@ -65,6 +67,40 @@ test("the element appears and a sale through the API shows without reload", asyn
     await textIs(page, "#one", "Only 2 left");
     const changes = await page.evaluate(() => window.shelfcastEvents.filter((e) => e.name === "change" && e.detail.location === "berlin" && e.detail.sku === "E2E-1"));
     assert.ok(changes.some((c) => c.detail.available === 2), "shelfcast:change carried the new position");
+  } finally {
+    await s.cleanup();
+  }
+});
+
+/** The bytes the hub sends for `path` when the browser accepts only `encoding`. */
+const served = (hub, path, encoding) =>
+  new Promise((resolve, reject) => {
+    get(`${hub.url}${path}`, { headers: { "accept-encoding": encoding } }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, encoding: res.headers["content-encoding"], body: Buffer.concat(chunks) }));
+    }).on("error", reject);
+  });
+
+test("the script tag downloads one script and the wasm, 64 KB gzip at most", async () => {
+  const s = await setup();
+  try {
+    const page = await s.context.newPage();
+    const fetched = [];
+    page.on("request", (r) => r.url().startsWith(`${s.hub.url}/embed/`) && fetched.push(r.url()));
+    await page.goto(`${s.pages.url}/product.html`);
+    await textIs(page, "#one", "In stock: 5");
+    const paths = fetched.map((u) => u.slice(s.hub.url.length)).sort();
+    assert.deepEqual(paths, ["/embed/dist/shelfcast_element_bg.wasm", "/embed/shelfcast.js"]);
+    let gzip = 0;
+    for (const path of paths) {
+      const { status, encoding, body } = await served(s.hub, path, "gzip");
+      assert.equal(status, 200, path);
+      assert.equal(encoding, "gzip", path);
+      assert.equal(gunzipSync(body).length, (await served(s.hub, path, "identity")).body.length, path);
+      gzip += body.length;
+    }
+    assert.ok(gzip <= 64_000, `the element's download is ${gzip} B gzip`);
   } finally {
     await s.cleanup();
   }
