@@ -8,8 +8,7 @@
 //      emulation), as a shopper far from the hub would see it.
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { get } from "node:http";
-import { startHub, startPages, browser, postEvents, event, TOKEN } from "../tests/harness.js";
+import { startHub, startPages, browser, postEvents, event, served, TOKEN } from "../tests/harness.js";
 
 const pct = (xs, p) => {
   const s = [...xs].sort((a, b) => a - b);
@@ -104,24 +103,17 @@ const embedded = await (async () => {
   await ctx.close();
   return names.filter((n) => n.startsWith(hubUrl + "/embed/")).map((n) => n.slice(hubUrl.length + "/embed/".length));
 })();
-const served = (path, encoding) =>
-  new Promise((resolve, reject) => {
-    get(`${hub.url}/embed/${path}`, { headers: { "accept-encoding": encoding } }, (res) => {
-      const chunks = [];
-      res.on("data", (c) => chunks.push(c));
-      res.on("end", () => {
-        const got = res.headers["content-encoding"] ?? "identity";
-        if (res.statusCode !== 200 || got !== encoding) reject(new Error(`/embed/${path}: ${res.statusCode} ${got}`));
-        else resolve(Buffer.concat(chunks));
-      });
-    }).on("error", reject);
-  });
+const wire = async (path, encoding) => {
+  const r = await served(hub, `/embed/${path}`, encoding);
+  if (r.status !== 200 || r.encoding !== encoding) throw new Error(`/embed/${path}: ${r.status} ${r.encoding}`);
+  return r.body;
+};
 const total = { raw: 0, gzip: 0, br: 0, gzip9: 0 };
 console.log("what the browser downloads for the element, as served:");
 console.log("file                                   raw      gzip    brotli   (gzip -9)");
 for (const f of embedded) {
-  const raw = await served(f, "identity");
-  const row = { raw: raw.length, gzip: (await served(f, "gzip")).length, br: (await served(f, "br")).length, gzip9: gzipSync(raw, { level: 9 }).length };
+  const raw = await wire(f, "identity");
+  const row = { raw: raw.length, gzip: (await wire(f, "gzip")).length, br: (await wire(f, "br")).length, gzip9: gzipSync(raw, { level: 9 }).length };
   for (const k in total) total[k] += row[k];
   console.log(`${f.padEnd(34)} ${String(row.raw).padStart(8)} ${String(row.gzip).padStart(8)} ${String(row.br).padStart(8)}    ${String(row.gzip9).padStart(8)}`);
 }

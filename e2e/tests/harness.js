@@ -1,7 +1,7 @@
 // A real hub (the release binary, on loopback, with its own SQLite directory), a static page
 // server on another origin, and a real Chromium.
 import { spawn } from "node:child_process";
-import { createServer } from "node:http";
+import { createServer, get } from "node:http";
 import { mkdtempSync, readFileSync, existsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, extname, normalize } from "node:path";
@@ -68,6 +68,17 @@ export async function reserve(hub, sku, location, qty = 1) {
     body: JSON.stringify({ sku, location, qty, key: `e2e-${crypto.randomUUID()}` }),
   });
   return { status: r.status, body: await r.json() };
+}
+
+/** The bytes the hub sends for `path` when the client accepts only `encoding`, undecoded. */
+export function served(hub, path, encoding) {
+  return new Promise((resolve, reject) => {
+    get(`${hub.url}${path}`, { headers: { "accept-encoding": encoding } }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode, encoding: res.headers["content-encoding"] ?? "identity", body: Buffer.concat(chunks) }));
+    }).on("error", reject);
+  });
 }
 
 export async function metric(hub, name) {
