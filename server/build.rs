@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-// The loaders as scripts/build-element.sh minified them; their sources are pkg/*.js.
+// As scripts/build-element.sh made them: shelfcast.js is pkg/embed.js with the loaders and the
+// glue bundled (what the script tag downloads, with the wasm); the others are the same modules
+// one by one, minified.
 const FILES: [(&str, &str); 5] = [
     ("shelfcast.js", "dist/embed/shelfcast.js"),
     ("index.js", "dist/embed/index.js"),

@@ -74,9 +74,11 @@ impl Cx {
         self.el.try_get_value().map(|el| f(&mut el.borrow_mut())).unwrap_or_default()
     }
 
-    /// Applies an attribute change; a new configuration re-subscribes.
-    /// A change of words or thresholds (`locale`, `low-stock`) keeps the rows and their DOM, so
-    /// the shopper's focus stays where it is; other positions or `reservable` make new rows.
+    /// Applies an attribute change. Another hub or other positions re-subscribe (and look up
+    /// stored holds again), as does a new configuration error (it is reported); a change of
+    /// words or thresholds (`locale`, `low-stock`) keeps the subscription, the holds, the rows
+    /// and their DOM, so the shopper's focus stays where it is; other positions or
+    /// `reservable` make new rows.
     pub fn set_attribute(self, name: String, value: Option<String>) {
         let (reconfigure, new_rows) = self.update(|e| {
             match value {
@@ -84,8 +86,10 @@ impl Cx {
                 None => e.attrs.values.remove(&name),
             };
             let config = e.attrs.config();
+            let watched =
+                |c: &Result<Config, ConfigError>| c.as_ref().map(|c| (c.hub.clone(), c.positions.clone())).map_err(ConfigError::code);
             let rows = |c: &Result<Config, ConfigError>| c.as_ref().ok().map(|c| (c.positions.clone(), c.reservable));
-            let changed = (config != e.config, rows(&config) != rows(&e.config));
+            let changed = (watched(&config) != watched(&e.config), rows(&config) != rows(&e.config));
             e.config = config;
             changed
         });
@@ -193,7 +197,8 @@ fn root_flag(cx: Cx, f: fn(Cx) -> bool) -> Flag {
 
 /// Subscribes to the configured positions (the old subscription goes once the new one is in,
 /// so a shared stream is not closed in between), restores stored holds, reports a bad
-/// configuration. Runs at start and whenever the configuration changes.
+/// configuration. Runs at start and whenever the hub, the positions or the configuration error
+/// change.
 pub fn configure(cx: Cx) {
     let Some((config, host)) = cx.with(|e| Some((e.config.clone(), e.host.clone()))) else { return };
     // Positions the element did not show before get a `shelfcast:change` for what the page's

@@ -225,6 +225,35 @@ test("reserve: the hold shows, a second shopper sees the count drop, reload keep
   }
 });
 
+test("a new locale or low-stock rewords a held reservation without asking the hub again", async () => {
+  const s = await setup();
+  try {
+    const { page } = await open(s.context, `${s.pages.url}/product.html`);
+    await textIs(page, "#one", "In stock: 5");
+    await page.locator("#one").locator("button.reserve").click();
+    await textIs(page, "#one", "Reserved for you: 1");
+    await textIs(page, "#one", "In stock: 4");
+    const asked = [];
+    page.on("request", (r) => r.url().startsWith(`${s.hub.url}/v1/`) && asked.push(`${r.method()} ${new URL(r.url()).pathname}`));
+    await page.evaluate(() => {
+      const one = document.querySelector("#one");
+      one.setAttribute("locale", "de");
+      one.setAttribute("low-stock", "4");
+    });
+    await textIs(page, "#one", "Für dich reserviert: 1");
+    await textIs(page, "#one", "Nur noch 4 verfügbar");
+    // Cancelling is the next request the page makes: nothing (a re-read of the stored hold, a
+    // new stream) may come before it.
+    await page.locator("#one").locator("button.cancel").click();
+    await textIs(page, "#one", "Zur Abholung reservieren");
+    const id = (await page.evaluate(() => window.shelfcastEvents.find((e) => e.name === "reserved"))).detail.id;
+    assert.deepEqual(asked, [`DELETE /v1/reservations/${id}`]);
+    assert.equal((await availability(s.hub, "E2E-1", "berlin")).reserved, 0);
+  } finally {
+    await s.cleanup();
+  }
+});
+
 test("a reservation the hub refuses rolls back with the reason", async () => {
   const s = await setup({ stock: { berlin: 1 } });
   try {
