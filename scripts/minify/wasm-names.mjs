@@ -20,8 +20,9 @@ if (modules.size !== 1) fail(`expected one import module, the wasm asks for ${[.
 const [module] = modules;
 for (const old of new Set(map.imports.map(([m]) => m))) {
   const literal = JSON.stringify(old);
-  if (count(new RegExp(`${literal.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}\\s*:`, "g")) !== 1) fail(`module ${literal} is not in the glue once`);
-  glue = glue.replace(literal, JSON.stringify(module));
+  const key = new RegExp(`${literal.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?=\\s*:)`, "g");
+  if (count(key) !== 1) fail(`module ${literal} is not in the glue once`);
+  glue = glue.replace(key, JSON.stringify(module));
 }
 for (const [, old, name] of map.imports) {
   const key = new RegExp(`\\b${old}(?=\\s*:)`, "g");
