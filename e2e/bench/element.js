@@ -91,35 +91,35 @@ hubUrl = hub.url;
 await postEvents(hub, [event("receipt", "BENCH", "bench-store", 100000)]);
 const chromium = await browser();
 
-// 1. Sizes: every file the page's browser fetched from /embed/ (read off one load), as the hub
-// serves it in each encoding (bytes on the wire, before the browser decodes them). The budget
-// is the gzip column; "gzip -9" is the same files through zlib's best level, for comparison.
-const embedded = await (async () => {
-  const ctx = await chromium.newContext();
-  const page = await ctx.newPage();
-  await page.goto(pages.url + "/");
-  await page.waitForFunction(() => window.firstPaint !== undefined, null, { timeout: 10_000 });
-  const names = await page.evaluate(() => performance.getEntriesByType("resource").map((e) => e.name));
-  await ctx.close();
-  return names.filter((n) => n.startsWith(hubUrl + "/embed/")).map((n) => n.slice(hubUrl.length + "/embed/".length));
-})();
-const wire = async (path, encoding) => {
-  const r = await served(hub, `/embed/${path}`, encoding);
-  if (r.status !== 200 || r.encoding !== encoding) throw new Error(`/embed/${path}: ${r.status} ${r.encoding}`);
-  return r.body;
-};
-const total = { raw: 0, gzip: 0, br: 0, gzip9: 0 };
-console.log("what the browser downloads for the element, as served:");
-console.log("file                                   raw      gzip    brotli   (gzip -9)");
-for (const f of embedded) {
-  const raw = await wire(f, "identity");
-  const row = { raw: raw.length, gzip: (await wire(f, "gzip")).length, br: (await wire(f, "br")).length, gzip9: gzipSync(raw, { level: 9 }).length };
-  for (const k in total) total[k] += row[k];
-  console.log(`${f.padEnd(34)} ${String(row.raw).padStart(8)} ${String(row.gzip).padStart(8)} ${String(row.br).padStart(8)}    ${String(row.gzip9).padStart(8)}`);
-}
-console.log(`${"total".padEnd(34)} ${String(total.raw).padStart(8)} ${String(total.gzip).padStart(8)} ${String(total.br).padStart(8)}    ${String(total.gzip9).padStart(8)}`);
-
 try {
+  // 1. Sizes: every file the page's browser fetched from /embed/ (read off one load), as the hub
+  // serves it in each encoding (bytes on the wire, before the browser decodes them). The budget
+  // is the gzip column; "gzip -9" is the same files through zlib's best level, for comparison.
+  const embedded = await (async () => {
+    const ctx = await chromium.newContext();
+    const page = await ctx.newPage();
+    await page.goto(pages.url + "/");
+    await page.waitForFunction(() => window.firstPaint !== undefined, null, { timeout: 10_000 });
+    const names = await page.evaluate(() => performance.getEntriesByType("resource").map((e) => e.name));
+    await ctx.close();
+    return names.filter((n) => n.startsWith(hubUrl + "/embed/")).map((n) => n.slice(hubUrl.length + "/embed/".length));
+  })();
+  const wire = async (path, encoding) => {
+    const r = await served(hub, `/embed/${path}`, encoding);
+    if (r.status !== 200 || r.encoding !== encoding) throw new Error(`/embed/${path}: ${r.status} ${r.encoding}`);
+    return r.body;
+  };
+  const total = { raw: 0, gzip: 0, br: 0, gzip9: 0 };
+  console.log("what the browser downloads for the element, as served:");
+  console.log("file                                   raw      gzip    brotli   (gzip -9)");
+  for (const f of embedded) {
+    const raw = await wire(f, "identity");
+    const row = { raw: raw.length, gzip: (await wire(f, "gzip")).length, br: (await wire(f, "br")).length, gzip9: gzipSync(raw, { level: 9 }).length };
+    for (const k in total) total[k] += row[k];
+    console.log(`${f.padEnd(34)} ${String(row.raw).padStart(8)} ${String(row.gzip).padStart(8)} ${String(row.br).padStart(8)}    ${String(row.gzip9).padStart(8)}`);
+  }
+  console.log(`${"total".padEnd(34)} ${String(total.raw).padStart(8)} ${String(total.gzip).padStart(8)} ${String(total.br).padStart(8)}    ${String(total.gzip9).padStart(8)}`);
+
   // 2. Cold loads: a new context each time, so nothing is cached.
   const loads = [];
   for (let i = 0; i < 20; i++) {
