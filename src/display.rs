@@ -55,15 +55,15 @@ impl Hold {
 pub enum Shown {
     Loading,
     /// `available` as the shopper should read it (never below zero: oversold is out of stock).
-    Stock { status: Status, available: i64, stale: bool },
+    Stock {
+        status: Status,
+        available: i64,
+        stale: bool,
+    },
 }
 
 pub fn shown(position: Option<&Position>, hold: &Hold, link: Link, low_stock: i64) -> Shown {
     let Some(p) = position else { return Shown::Loading };
     let available = p.available - hold.unreflected(p.version);
-    Shown::Stock {
-        status: Status::of(available, low_stock),
-        available: available.max(0),
-        stale: link != Link::Live,
-    }
+    Shown::Stock { status: Status::of(available, low_stock), available: available.max(0), stale: link != Link::Live }
 }

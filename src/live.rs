@@ -273,10 +273,7 @@ fn open(hub: &Rc<HubLink>, url: &str) -> Result<Source, JsValue> {
 
     let on_error = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
         let Some(hub) = weak.upgrade() else { return };
-        let closed = e
-            .target()
-            .and_then(|t| t.dyn_into::<EventSource>().ok())
-            .is_some_and(|es| es.ready_state() == EventSource::CLOSED);
+        let closed = e.target().and_then(|t| t.dyn_into::<EventSource>().ok()).is_some_and(|es| es.ready_state() == EventSource::CLOSED);
         hub.set_link(if hub.ever_open.get() && !closed { Link::Reconnecting } else { Link::Unreachable });
         if closed {
             // The browser gave up (a non-200 answer): try again ourselves, backing off.

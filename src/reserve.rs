@@ -15,7 +15,10 @@ pub enum Answer {
     /// The hub's answer, and its JSON text.
     Granted(ReservationView, String),
     SoldOut,
-    Refused { code: String, message: String },
+    Refused {
+        code: String,
+        message: String,
+    },
     /// The network failed every try.
     Unreachable,
 }
@@ -38,9 +41,7 @@ pub async fn reserve(hub: &str, position: &PositionKey, qty: i64, key: &str) -> 
             sleep(delay).await;
             delay *= 2;
         }
-        let sent = Request::post(&format!("{hub}/v1/reservations"))
-            .header("content-type", "application/json")
-            .body(body.clone());
+        let sent = Request::post(&format!("{hub}/v1/reservations")).header("content-type", "application/json").body(body.clone());
         let Ok(req) = sent else { return Answer::Unreachable };
         let Ok(res) = req.send().await else { continue };
         let status = res.status();
@@ -66,20 +67,13 @@ pub async fn reserve(hub: &str, position: &PositionKey, qty: i64, key: &str) -> 
 
 /// `DELETE /v1/reservations/{id}`: true once the hub no longer holds it.
 pub async fn release(hub: &str, id: &str, token: &str) -> bool {
-    let res = Request::delete(&format!("{hub}/v1/reservations/{id}"))
-        .header("authorization", &format!("Bearer {token}"))
-        .send()
-        .await;
+    let res = Request::delete(&format!("{hub}/v1/reservations/{id}")).header("authorization", &format!("Bearer {token}")).send().await;
     matches!(res.map(|r| r.status()), Ok(200) | Ok(404))
 }
 
 /// The hub's view of a stored hold: `None` when it is gone (or the network is).
 pub async fn status(hub: &str, id: &str, token: &str) -> Option<Result<ReservationStatus, ()>> {
-    let res = Request::get(&format!("{hub}/v1/reservations/{id}"))
-        .header("authorization", &format!("Bearer {token}"))
-        .send()
-        .await
-        .ok()?;
+    let res = Request::get(&format!("{hub}/v1/reservations/{id}")).header("authorization", &format!("Bearer {token}")).send().await.ok()?;
     if res.status() == 404 {
         return Some(Err(()));
     }
@@ -89,9 +83,12 @@ pub async fn status(hub: &str, id: &str, token: &str) -> Option<Result<Reservati
 
 async fn sleep(ms: u32) {
     let (tx, rx) = futures_channel::oneshot::channel::<()>();
-    leptos::prelude::set_timeout(move || {
-        let _ = tx.send(());
-    }, Duration::from_millis(ms as u64));
+    leptos::prelude::set_timeout(
+        move || {
+            let _ = tx.send(());
+        },
+        Duration::from_millis(ms as u64),
+    );
     let _ = rx.await;
 }
 

@@ -235,8 +235,7 @@ pub fn root(cx: Cx) -> impl IntoView {
     });
     let rows = move || {
         cx.rows.track();
-        let (keys, reservable) =
-            cx.with(|e| e.config.as_ref().map(|c| (c.positions.clone(), c.reservable)).unwrap_or_default());
+        let (keys, reservable) = cx.with(|e| e.config.as_ref().map(|c| (c.positions.clone(), c.reservable)).unwrap_or_default());
         let many = keys.len() > 1;
         keys.into_iter().map(|key| row(cx, key, many, reservable)).collect::<Vec<_>>()
     };
@@ -333,7 +332,11 @@ fn row_class(s: &Snap) -> String {
         Status::LowStock => "row low-stock",
         Status::OutOfStock => "row out-of-stock",
     };
-    if stale { format!("{class} stale") } else { class.into() }
+    if stale {
+        format!("{class} stale")
+    } else {
+        class.into()
+    }
 }
 
 fn status_text(s: &Snap) -> String {
@@ -372,12 +375,8 @@ fn reserve_label(s: &Snap) -> String {
 
 /// `shelfcast:reserved` / `shelfcast:released` detail.
 fn hold_detail(id: &str, key: &PositionKey, qty: i64, expires_at: Option<f64>, reason: Option<&str>) -> JsValue {
-    let mut fields = vec![
-        ("id", id.into()),
-        ("sku", key.sku.as_str().into()),
-        ("location", key.location.as_str().into()),
-        ("qty", (qty as f64).into()),
-    ];
+    let mut fields =
+        vec![("id", id.into()), ("sku", key.sku.as_str().into()), ("location", key.location.as_str().into()), ("qty", (qty as f64).into())];
     if let Some(t) = expires_at {
         fields.push(("expires_at", t.into()));
     }
@@ -423,7 +422,10 @@ fn reserve_now(cx: Cx, key: PositionKey) {
             Answer::Granted(v, text) => {
                 reserve::save(&hub, &key, &text);
                 let expires_at = expiry(&v);
-                cx.set_hold(&key, Hold::Held { id: v.id.clone(), token: v.token.unwrap_or_default(), qty: v.qty, expires_at, seen_version });
+                cx.set_hold(
+                    &key,
+                    Hold::Held { id: v.id.clone(), token: v.token.unwrap_or_default(), qty: v.qty, expires_at, seen_version },
+                );
                 cx.emit("reserved", &hold_detail(&v.id, &key, v.qty, Some(expires_at), None));
                 return;
             }
@@ -459,10 +461,7 @@ fn restore_holds(cx: Cx, c: &Config) {
             reserve::forget(&c.hub, key);
             continue;
         }
-        cx.set_hold(
-            key,
-            Hold::Held { id: stored.id.clone(), token: token.clone(), qty: stored.qty, expires_at, seen_version: 0 },
-        );
+        cx.set_hold(key, Hold::Held { id: stored.id.clone(), token: token.clone(), qty: stored.qty, expires_at, seen_version: 0 });
         let (hub, key) = (c.hub.clone(), key.clone());
         leptos::task::spawn_local(async move {
             match reserve::status(&hub, &stored.id, &token).await {

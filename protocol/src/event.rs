@@ -27,8 +27,7 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 5] =
-        [EventKind::Sale, EventKind::Return, EventKind::Receipt, EventKind::Adjust, EventKind::Count];
+    pub const ALL: [EventKind; 5] = [EventKind::Sale, EventKind::Return, EventKind::Receipt, EventKind::Adjust, EventKind::Count];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -155,9 +154,7 @@ impl RawEvent<'_> {
                 code: "invalid_at",
                 message: "`at` must be an RFC 3339 time such as 2026-11-27T10:15:00Z".into(),
             })?),
-            Field::WrongType => {
-                return Err(EventError { code: "invalid_at", message: "`at` must be an RFC 3339 string".into() })
-            }
+            Field::WrongType => return Err(EventError { code: "invalid_at", message: "`at` must be an RFC 3339 string".into() }),
         };
         Ok(Event { id, kind, key: PositionKey::new(sku, location), qty, at })
     }

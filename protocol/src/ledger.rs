@@ -60,11 +60,7 @@ impl Ledger {
     ) -> Result<(String, bool), ReserveError> {
         if let Some(id) = self.keys.get(key) {
             let rec = &self.reservations[id];
-            return if rec.key == *position && rec.reservation.qty == qty {
-                Ok((id.clone(), false))
-            } else {
-                Err(ReserveError::KeyReused)
-            };
+            return if rec.key == *position && rec.reservation.qty == qty { Ok((id.clone(), false)) } else { Err(ReserveError::KeyReused) };
         }
         let id = format!("r{}", self.reservations.len() + 1);
         let stock = self.stocks.entry(position.clone()).or_default();

@@ -25,10 +25,22 @@ pub const TTL: Millis = 1_000;
 /// sequences collide often.
 #[derive(Debug, Clone)]
 pub enum Cmd {
-    Event { id: u8, kind: EventKind, pos: u8, qty: i64 },
-    Reserve { key: u8, pos: u8, qty: i64 },
+    Event {
+        id: u8,
+        kind: EventKind,
+        pos: u8,
+        qty: i64,
+    },
+    Reserve {
+        key: u8,
+        pos: u8,
+        qty: i64,
+    },
     /// Acts on the `nth` reservation granted so far (modulo their number).
-    Act { nth: usize, action: Action },
+    Act {
+        nth: usize,
+        action: Action,
+    },
     Tick(Millis),
     Sweep,
 }

@@ -113,9 +113,7 @@ impl Reservation {
             (Held | Confirmed, Action::Release) => Released,
             (Held | Confirmed, Action::Fulfil) => Fulfilled,
             // Already there: releasing a lapsed hold frees nothing more, and is no error.
-            (Confirmed, Action::Confirm) | (Released | Expired, Action::Release) | (Fulfilled, Action::Fulfil) => {
-                return Ok(None)
-            }
+            (Confirmed, Action::Confirm) | (Released | Expired, Action::Release) | (Fulfilled, Action::Fulfil) => return Ok(None),
             _ => return Err(TransitionError { status, action }),
         };
         Ok(Some(Reservation { status: next, qty: self.qty, expires_at: None }))
@@ -123,8 +121,11 @@ impl Reservation {
 
     /// The sweeper's move: a held reservation past its time becomes expired.
     pub fn expire(&self, now: Millis) -> Option<Reservation> {
-        (self.status == ReservationStatus::Held && self.status_at(now) == ReservationStatus::Expired)
-            .then_some(Reservation { status: ReservationStatus::Expired, qty: self.qty, expires_at: self.expires_at })
+        (self.status == ReservationStatus::Held && self.status_at(now) == ReservationStatus::Expired).then_some(Reservation {
+            status: ReservationStatus::Expired,
+            qty: self.qty,
+            expires_at: self.expires_at,
+        })
     }
 }
 

@@ -56,9 +56,9 @@ impl DeviceTokens {
     /// Adds `TOKEN=LOC1,LOC2`, `TOKEN=*`, or the same with `sha256:<64 hex digits>` in place of
     /// the token (what `shelfcast hash-token` prints), so a tokens file need not hold secrets.
     pub fn add_spec(&mut self, spec: &str) -> Result<(), String> {
-        let (token, locations) = spec
-            .rsplit_once('=')
-            .ok_or_else(|| "a device token must look like TOKEN=LOC1,LOC2 or TOKEN=* (the token itself is not repeated here)".to_string())?;
+        let (token, locations) = spec.rsplit_once('=').ok_or_else(|| {
+            "a device token must look like TOKEN=LOC1,LOC2 or TOKEN=* (the token itself is not repeated here)".to_string()
+        })?;
         let digest = match token.strip_prefix("sha256:") {
             Some(hex_digest) => {
                 let mut d = [0u8; 32];
@@ -137,9 +137,7 @@ struct Inner {
 impl Credentials {
     /// Loads `file` (if any) on top of `fixed`; fails if the file cannot be read or parsed.
     pub fn new(fixed: DeviceTokens, file: Option<PathBuf>, restrict: Option<LocationId>, admin: Option<&str>) -> Result<Self, String> {
-        let c = Credentials {
-            inner: Arc::new(Inner { fixed, file, current: RwLock::default(), restrict, admin: admin.map(digest) }),
-        };
+        let c = Credentials { inner: Arc::new(Inner { fixed, file, current: RwLock::default(), restrict, admin: admin.map(digest) }) };
         c.reload()?;
         Ok(c)
     }

@@ -46,15 +46,15 @@ pub fn start(state: &Arc<State>, writer: &Writer, tokens: &mut DeviceTokens, shu
     let token = format!("demo-{}", hex::encode(buf));
     tokens.add_spec(&format!("{token}=*")).expect("a valid token spec");
 
-    let seed: Vec<Event> = SKUS
-        .iter()
-        .enumerate()
-        .flat_map(|(i, sku)| {
-            STORES.iter().enumerate().map(move |(j, store)| {
-                event(&format!("demo-seed:{sku}@{store}"), "receipt", sku, store, ((i * 7 + j * 5) % 12 + 2) as i64)
+    let seed: Vec<Event> =
+        SKUS.iter()
+            .enumerate()
+            .flat_map(|(i, sku)| {
+                STORES.iter().enumerate().map(move |(j, store)| {
+                    event(&format!("demo-seed:{sku}@{store}"), "receipt", sku, store, ((i * 7 + j * 5) % 12 + 2) as i64)
+                })
             })
-        })
-        .collect();
+            .collect();
     let (state, writer) = (state.clone(), writer.clone());
     tokio::spawn(async move {
         if let Err(e) = writer.ingest(seed).await {

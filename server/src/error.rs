@@ -66,9 +66,7 @@ impl ApiError {
             ),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "invalid_transition", m.clone(), None),
             ApiError::TooLarge { code, message } => (StatusCode::PAYLOAD_TOO_LARGE, code, message.clone(), None),
-            ApiError::UnsupportedMediaType(m) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m.clone(), None)
-            }
+            ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m.clone(), None),
             ApiError::KeyReused => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",
@@ -111,10 +109,7 @@ impl IntoResponse for ApiError {
 /// the contract's JSON shape, so clients parse one format whatever went wrong.
 pub async fn json_errors(res: Response<Body>) -> Response<Body> {
     let status = res.status();
-    let is_json = res
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let is_json = res.headers().get(header::CONTENT_TYPE).is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return res;
     }

@@ -109,7 +109,13 @@ fn change_number(data: &[u8]) -> Option<usize> {
     std::str::from_utf8(&digits[..len]).ok()?.parse().ok()
 }
 
-async fn subscribe(client: reqwest::Client, url: String, shared: Arc<Shared>, started: Instant, stop: CancellationToken) -> anyhow::Result<()> {
+async fn subscribe(
+    client: reqwest::Client,
+    url: String,
+    shared: Arc<Shared>,
+    started: Instant,
+    stop: CancellationToken,
+) -> anyhow::Result<()> {
     // Like a browser's EventSource, a refused connection is tried again (after a pause).
     let mut attempts = 0;
     let response = loop {
@@ -188,9 +194,8 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     // The changes are posted from a runtime (and thread) of their own: on the subscribers'
     // runtime a change would wait behind their tasks before it is sent, and that wait would
     // count as the server's latency. Each change's time is taken just before it is sent.
-    let posting = Posting(Some(
-        tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("fanout-writer").enable_all().build()?,
-    ));
+    let posting =
+        Posting(Some(tokio::runtime::Builder::new_multi_thread().worker_threads(1).thread_name("fanout-writer").enable_all().build()?));
     let started = Instant::now();
     let changes = (args.duration.as_secs_f64() / args.every.as_secs_f64()).ceil() as usize;
     let shared = Arc::new(Shared::new(changes));
@@ -234,7 +239,11 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
         if last_report.elapsed() >= Duration::from_secs(1) {
             let retries = shared.retries.load(Ordering::Relaxed);
-            eprintln!("  {} of {} connected ({retries} connections refused and tried again)", shared.connected.load(Ordering::Relaxed), args.subscribers);
+            eprintln!(
+                "  {} of {} connected ({retries} connections refused and tried again)",
+                shared.connected.load(Ordering::Relaxed),
+                args.subscribers
+            );
             last_report = Instant::now();
         }
     }
@@ -262,7 +271,11 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         tick.tick().await;
         writes.push(posting.spawn(write(n)));
         if n % 100 == 0 {
-            eprintln!("  [{:>4.1}s] {n} changes, {} messages received", begin.elapsed().as_secs_f64(), shared.received.load(Ordering::Relaxed));
+            eprintln!(
+                "  [{:>4.1}s] {n} changes, {} messages received",
+                begin.elapsed().as_secs_f64(),
+                shared.received.load(Ordering::Relaxed)
+            );
         }
     }
     // Delivered throughput: what arrived while the changes were being made, plus one second.

@@ -24,9 +24,9 @@ mod clock;
 pub mod config;
 mod demo;
 pub mod edge;
-pub mod fanout_load;
 mod engine;
 mod error;
+pub mod fanout_load;
 mod http;
 pub use http::limits::{LimitsConfig, Rate};
 

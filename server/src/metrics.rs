@@ -1,8 +1,6 @@
 //! Prometheus metrics, served at `/metrics`.
 
-use prometheus::{
-    exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
-};
+use prometheus::{exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
 
 pub struct Metrics {
     registry: Registry,
@@ -23,16 +21,10 @@ pub struct Metrics {
 impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
-        let events = IntCounterVec::new(
-            Opts::new("shelfcast_events_total", "Ingested events by result"),
-            &["result"],
-        )
-        .expect("metric");
-        let reservations = IntCounterVec::new(
-            Opts::new("shelfcast_reservations_total", "Reservation requests and changes by outcome"),
-            &["outcome"],
-        )
-        .expect("metric");
+        let events = IntCounterVec::new(Opts::new("shelfcast_events_total", "Ingested events by result"), &["result"]).expect("metric");
+        let reservations =
+            IntCounterVec::new(Opts::new("shelfcast_reservations_total", "Reservation requests and changes by outcome"), &["outcome"])
+                .expect("metric");
         let open_streams = IntGauge::new("shelfcast_open_streams", "Open SSE streams").expect("metric");
         let positions = IntGauge::new("shelfcast_positions", "Positions held in memory").expect("metric");
         let oversold = IntGauge::new("shelfcast_oversold_positions", "Positions where holds exceed on-hand").expect("metric");
@@ -51,11 +43,9 @@ impl Metrics {
                 .buckets(exponential_buckets(0.000_05, 2.0, 16).expect("buckets")),
         )
         .expect("metric");
-        let commit_failures = IntCounterVec::new(
-            Opts::new("shelfcast_commit_failures_total", "Group commits that failed and were rolled back"),
-            &["kind"],
-        )
-        .expect("metric");
+        let commit_failures =
+            IntCounterVec::new(Opts::new("shelfcast_commit_failures_total", "Group commits that failed and were rolled back"), &["kind"])
+                .expect("metric");
         for c in [
             Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reservations.clone()),

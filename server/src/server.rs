@@ -14,11 +14,11 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::Credentials;
 use crate::config::HubConfig;
 use crate::demo;
+use crate::engine::replicas;
 use crate::engine::state::Entry;
 use crate::engine::{sweeper, State, Writer};
 use crate::http::{self, Shared};
 use crate::metrics::Metrics;
-use crate::engine::replicas;
 use crate::store::postgres::{self, PgBackend};
 use crate::store::{Reader, Store};
 
@@ -92,7 +92,12 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             let pool = postgres::pool(url, 16).context("PostgreSQL pool")?;
             let (rows, version) = postgres::changes_since(&pool, 0, &|_| None).await.context("loading positions from PostgreSQL")?;
             let positions: HashMap<_, _> = rows.into_iter().map(|(k, stock, version)| (k, Entry { stock, version })).collect();
-            tracing::info!(positions = positions.len(), version, nats = config.nats.as_deref().unwrap_or("none"), "ledger loaded from PostgreSQL");
+            tracing::info!(
+                positions = positions.len(),
+                version,
+                nats = config.nats.as_deref().unwrap_or("none"),
+                "ledger loaded from PostgreSQL"
+            );
             let state = Arc::new(State::new(positions, version, config.clock.clone(), config.low_stock));
             let sequencer = replicas::start(state.clone(), pool.clone(), config.nats.clone(), config.resync_every, shutdown.clone());
             let (writer, thread) = Writer::spawn(Box::new(backend), state.clone(), metrics.clone(), hold_ttl, Some(sequencer));
@@ -148,9 +153,7 @@ impl Prepared {
         // The router (and its writer handles) is gone; the sweeper and tills stop on the token.
         shutdown.cancel();
         drop(writer);
-        tokio::task::spawn_blocking(move || writer_thread.join())
-            .await?
-            .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+        tokio::task::spawn_blocking(move || writer_thread.join()).await?.map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
         tracing::info!("hub stopped");
         Ok(())
     }

@@ -315,12 +315,16 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
         duplicates,
         rejected: counters.rejected.load(Ordering::Relaxed),
         seconds,
-        events_per_second: (applied + duplicates + if args.reserve { counters.rejected.load(Ordering::Relaxed) } else { 0 }) as f64 / seconds,
+        events_per_second: (applied + duplicates + if args.reserve { counters.rejected.load(Ordering::Relaxed) } else { 0 }) as f64
+            / seconds,
         p50_ms: percentile(&all, 0.50),
         p99_ms: percentile(&all, 0.99),
         cpu_percent,
     };
-    eprintln!("load generator CPU: {cpu_percent:.0}% of one core (the machine has {} cores)", std::thread::available_parallelism().map_or(1, |n| n.get()));
+    eprintln!(
+        "load generator CPU: {cpu_percent:.0}% of one core (the machine has {} cores)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
     if args.reserve {
         println!(
             "simulated {:.1}s: {} reservation requests ({} failed), {} granted, {} sold out; {:.0} reservations/s decided; latency p50 {:.2} ms, p99 {:.2} ms",

@@ -60,8 +60,7 @@ async fn device_tokens_rotate_without_a_restart() {
     // A broken file changes nothing, whichever way the reload comes.
     std::fs::write(&tokens, "third-till=berlin\nthis line is wrong\n").unwrap();
     hub.signal("HUP");
-    let (status, _, body) =
-        api.raw(Method::POST, "/admin/reload", &[("authorization", &format!("Bearer {ADMIN}"))], "").await;
+    let (status, _, body) = api.raw(Method::POST, "/admin/reload", &[("authorization", &format!("Bearer {ADMIN}"))], "").await;
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("invalid_tokens_file") && body.contains("line 2"), "{body}");
     assert_eq!(ingest_status(&api, "new-till", "a4").await, 200, "the tokens in force stay");
@@ -179,11 +178,7 @@ async fn cors_answers_only_the_configured_shop_origins() {
             api.raw(
                 Method::OPTIONS,
                 "/v1/reservations",
-                &[
-                    ("origin", origin),
-                    ("access-control-request-method", "POST"),
-                    ("access-control-request-headers", "content-type"),
-                ],
+                &[("origin", origin), ("access-control-request-method", "POST"), ("access-control-request-headers", "content-type")],
                 "",
             )
             .await
@@ -202,10 +197,8 @@ async fn cors_answers_only_the_configured_shop_origins() {
     }
     // No origin configured: no CORS at all.
     let closed = TestHub::start_with(|c| c.allow_origins.clear()).await;
-    let (_, h, _) = closed
-        .client()
-        .raw(Method::GET, "/v1/availability?sku=S&location=berlin", &[("origin", "https://shop.example")], "")
-        .await;
+    let (_, h, _) =
+        closed.client().raw(Method::GET, "/v1/availability?sku=S&location=berlin", &[("origin", "https://shop.example")], "").await;
     assert!(h.get("access-control-allow-origin").is_none());
 }
 

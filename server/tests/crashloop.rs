@@ -110,9 +110,8 @@ fn recompute(data: &std::path::Path) -> Ledger {
     let distinct: i64 = db.query_row("SELECT count(*) - count(DISTINCT id) FROM events", [], |r| r.get(0)).unwrap();
     assert_eq!(distinct, 0, "an event id is in the ledger twice");
     let mut stmt = db.prepare("SELECT type, sku, location, qty FROM events ORDER BY seq").unwrap();
-    let rows = stmt
-        .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?)))
-        .unwrap();
+    let rows =
+        stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?))).unwrap();
     let mut stocks: BTreeMap<(String, String), Stock> = BTreeMap::new();
     for row in rows {
         let (kind, sku, location, qty) = row.unwrap();

@@ -86,7 +86,6 @@ async fn kill_9_under_concurrent_load_loses_nothing_acknowledged() {
     }
 }
 
-
 /// The positions table is written only now and then (`--positions-every`); a kill -9 between
 /// two writes leaves committed changes it does not hold. The next start applies those events
 /// again by the rules they came in by (every kind of event, and a pickup), and, since the

@@ -324,10 +324,8 @@ async fn counts_rebase_on_the_hub_with_the_unacknowledged_sales_also_after_a_res
     let e = edge(&edge_data, &gate.url);
     let eapi = e.client();
     assert_eq!(hapi.post_events(TOKEN, &receipt("unacked:last", 10)).await.0, 200);
-    until("the restarted store to count the hub's 160 less its 3 sales", 10, || async {
-        eapi.position("U", "berlin").await.0 == 157
-    })
-    .await;
+    until("the restarted store to count the hub's 160 less its 3 sales", 10, || async { eapi.position("U", "berlin").await.0 == 157 })
+        .await;
 
     gate.refuse.store(false, Ordering::SeqCst);
     drained(&eapi, 20).await;
@@ -335,10 +333,7 @@ async fn counts_rebase_on_the_hub_with_the_unacknowledged_sales_also_after_a_res
     // The hub's next change rebases the store on the hub's count with nothing unacknowledged:
     // sales taken off again would leave it at 155.
     assert_eq!(hapi.post_events(TOKEN, &receipt("unacked:after", 1)).await.0, 200);
-    until("the store to count the hub's 158, its sales taken off once", 10, || async {
-        eapi.position("U", "berlin").await.0 == 158
-    })
-    .await;
+    until("the store to count the hub's 158, its sales taken off once", 10, || async { eapi.position("U", "berlin").await.0 == 158 }).await;
 }
 
 #[tokio::test]

@@ -98,7 +98,8 @@ async fn a_body_that_does_not_parse_is_a_400_and_applies_nothing() {
         ("application/x-ndjson", format!("{good}\n[1,2]\n")),
         ("application/x-ndjson", format!("{good}\n{{\"id\":")),
     ] {
-        let (s, h, b) = api.raw(Method::POST, "/v1/events", &[("authorization", "Bearer till-token"), ("content-type", ct)], body.clone()).await;
+        let (s, h, b) =
+            api.raw(Method::POST, "/v1/events", &[("authorization", "Bearer till-token"), ("content-type", ct)], body.clone()).await;
         assert_eq!(s, 400, "{body}");
         assert_eq!(h["content-type"], "application/json");
         let b: Value = serde_json::from_str(&b).unwrap();
@@ -145,7 +146,8 @@ async fn limits_are_413_and_other_content_types_415() {
     assert_eq!((s, b["applied"].as_u64()), (200, Some(10_000)));
 
     let huge = format!("[{}]", " ".repeat(4 * 1024 * 1024 + 1));
-    let (s, h, b) = api.raw(Method::POST, "/v1/events", &[("authorization", "Bearer till-token"), ("content-type", "application/json")], huge).await;
+    let (s, h, b) =
+        api.raw(Method::POST, "/v1/events", &[("authorization", "Bearer till-token"), ("content-type", "application/json")], huge).await;
     assert_eq!(s, 413);
     assert_eq!(h["content-type"], "application/json");
     assert!(b.contains("payload_too_large"));

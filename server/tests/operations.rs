@@ -20,7 +20,13 @@ async fn every_error_is_json_even_before_a_handler_runs() {
         (Method::DELETE, "/v1/availability?sku=S&location=a", vec![], 405, "method_not_allowed"),
         (Method::GET, "/v1/availability?sku=S", vec![], 400, "invalid_query"),
         (Method::GET, "/v1/reservations/x", vec![], 401, "unauthorized"),
-        (Method::POST, "/v1/events", vec![("authorization", "Bearer till-token"), ("content-type", "text/csv")], 415, "unsupported_media_type"),
+        (
+            Method::POST,
+            "/v1/events",
+            vec![("authorization", "Bearer till-token"), ("content-type", "text/csv")],
+            415,
+            "unsupported_media_type",
+        ),
     ] {
         let (s, h, b) = api.raw(method.clone(), path, &headers, "").await;
         assert_eq!(s, status, "{method} {path}: {b}");
@@ -36,7 +42,16 @@ async fn cors_answers_configured_shop_origins_only() {
     let hub = TestHub::start().await;
     let api = hub.client();
     let (s, h, _) = api
-        .raw(Method::OPTIONS, "/v1/reservations", &[("origin", "https://shop.example"), ("access-control-request-method", "POST"), ("access-control-request-headers", "content-type")], "")
+        .raw(
+            Method::OPTIONS,
+            "/v1/reservations",
+            &[
+                ("origin", "https://shop.example"),
+                ("access-control-request-method", "POST"),
+                ("access-control-request-headers", "content-type"),
+            ],
+            "",
+        )
         .await;
     assert!(s == 200 || s == 204, "{s}");
     assert_eq!(h["access-control-allow-origin"], "https://shop.example");
@@ -56,7 +71,11 @@ async fn health_readiness_and_metrics() {
     assert_eq!(api.get_json("/healthz").await.0, 200);
     let (s, b) = api.get_json("/readyz").await;
     assert_eq!((s, b["status"].as_str()), (200, Some("ready")));
-    api.post_events(TOKEN, &json!([ev("m1", "receipt", "S", "berlin", 1), ev("m1", "receipt", "S", "berlin", 1), ev("m2", "sale", "S", "berlin", -1)])).await;
+    api.post_events(
+        TOKEN,
+        &json!([ev("m1", "receipt", "S", "berlin", 1), ev("m1", "receipt", "S", "berlin", 1), ev("m2", "sale", "S", "berlin", -1)]),
+    )
+    .await;
     api.reserve("S", "berlin", 5, "metrics-key-0000000").await;
     let (_, _stream) = api.stream("sku=S&location=berlin", None).await;
     let (s, h, m) = api.raw(Method::GET, "/metrics", &[], "").await;
@@ -118,7 +137,23 @@ fn send_signal(pid: i32, sig: i32) {
 async fn simulate_drives_traffic_and_reports() {
     let hub = TestHub::start().await;
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shelfcast"))
-        .args(["simulate", "--target", &hub.url, "--token", TOKEN, "--rate", "400", "--duration", "2s", "--skus", "5", "--locations", "berlin,hamburg", "--concurrency", "4"])
+        .args([
+            "simulate",
+            "--target",
+            &hub.url,
+            "--token",
+            TOKEN,
+            "--rate",
+            "400",
+            "--duration",
+            "2s",
+            "--skus",
+            "5",
+            "--locations",
+            "berlin,hamburg",
+            "--concurrency",
+            "4",
+        ])
         .output()
         .await
         .unwrap();
@@ -183,7 +218,12 @@ async fn demo_mode_serves_the_page_seeds_stock_and_keeps_selling() {
     let (_, b) = api.post_events(&token, &json!([ev("demo-test:1", "receipt", "TRAIL-RUNNER-42", "berlin-mitte", 1)])).await;
     assert_eq!(b["applied"], 1);
     let (s, _, _) = api
-        .raw(Method::POST, "/demo/till", &[("content-type", "application/json")], r#"{"sku":"TRAIL-RUNNER-42","location":"berlin-mitte","type":"sale"}"#)
+        .raw(
+            Method::POST,
+            "/demo/till",
+            &[("content-type", "application/json")],
+            r#"{"sku":"TRAIL-RUNNER-42","location":"berlin-mitte","type":"sale"}"#,
+        )
         .await;
     assert_eq!(s, 200);
     child.kill().unwrap();

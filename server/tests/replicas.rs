@@ -233,8 +233,9 @@ async fn resuming_on_another_replica_misses_nothing_while_writers_run() {
             tokio::spawn(async move {
                 let mut n = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let batch: Vec<Value> =
-                        (0..4).map(|i| ev(&format!("w{w}-{n}-{i}"), "receipt", &format!("RESUME-{}", (n + i + w) % 8), "berlin", 1)).collect();
+                    let batch: Vec<Value> = (0..4)
+                        .map(|i| ev(&format!("w{w}-{n}-{i}"), "receipt", &format!("RESUME-{}", (n + i + w) % 8), "berlin", 1))
+                        .collect();
                     n += 1;
                     assert_eq!(api.post_events(TOKEN, &Value::Array(batch)).await.0, 200);
                 }
@@ -281,7 +282,10 @@ async fn resuming_on_another_replica_misses_nothing_while_writers_run() {
     assert_eq!(sum, total as i64, "every event counted once");
 }
 
-async fn quiet_then_collect(stream: &mut (impl futures_util::Stream<Item = eventsource_stream::Event> + Unpin), seen: &mut HashMap<String, (u64, i64)>) {
+async fn quiet_then_collect(
+    stream: &mut (impl futures_util::Stream<Item = eventsource_stream::Event> + Unpin),
+    seen: &mut HashMap<String, (u64, i64)>,
+) {
     while let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(1_500), stream.next()).await {
         if e.event == "position" {
             let p: Value = serde_json::from_str(&e.data).unwrap();
@@ -341,11 +345,7 @@ impl OwnPostgres {
         let dir = tempfile::tempdir().unwrap();
         let ok = Command::new("chown").args(["postgres:postgres"]).arg(dir.path()).status().unwrap().success();
         assert!(ok, "this test runs its own PostgreSQL as the postgres user and needs root");
-        let out = Self::as_postgres("initdb")
-            .args(["-A", "trust", "-U", "shelfcast", "-D"])
-            .arg(dir.path().join("db"))
-            .output()
-            .unwrap();
+        let out = Self::as_postgres("initdb").args(["-A", "trust", "-U", "shelfcast", "-D"]).arg(dir.path().join("db")).output().unwrap();
         assert!(out.status.success(), "initdb: {}", String::from_utf8_lossy(&out.stderr));
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let mut pg = OwnPostgres { dir, port, child: None };

@@ -171,7 +171,12 @@ async fn an_expired_hold_reserves_nothing_even_before_the_sweeper_runs() {
     let (s, b) = api.reserve("S", "berlin", 1, &key(2)).await;
     assert_eq!(s, 201, "{b}");
     let (_, _, b) = api
-        .raw(Method::GET, &format!("/v1/reservations/{}", r["id"].as_str().unwrap()), &[("authorization", &format!("Bearer {}", r["token"].as_str().unwrap()))], "")
+        .raw(
+            Method::GET,
+            &format!("/v1/reservations/{}", r["id"].as_str().unwrap()),
+            &[("authorization", &format!("Bearer {}", r["token"].as_str().unwrap()))],
+            "",
+        )
         .await;
     assert!(b.contains("\"expired\""), "{b}");
 }

@@ -32,7 +32,10 @@ async fn initial_positions_in_version_order_then_each_change() {
 
     api.post_events(TOKEN, &json!([ev("c", "sale", "S", "berlin", 2)])).await;
     let p = next_position(&mut events, "the sale").await;
-    assert_eq!((p["location"].as_str(), p["on_hand"].as_i64(), p["available"].as_i64(), p["status"].as_str()), (Some("berlin"), Some(7), Some(7), Some("in_stock")));
+    assert_eq!(
+        (p["location"].as_str(), p["on_hand"].as_i64(), p["available"].as_i64(), p["status"].as_str()),
+        (Some("berlin"), Some(7), Some(7), Some("in_stock"))
+    );
     assert_eq!(p["version"], 3);
 
     // A change at a position nobody on this stream watches is not sent.
@@ -61,7 +64,11 @@ async fn positions_form_covers_several_skus_on_one_stream() {
 async fn resume_after_a_restart_sends_exactly_what_changed() {
     let mut hub = TestHub::start().await;
     let api = hub.client();
-    api.post_events(TOKEN, &json!([ev("1", "receipt", "S", "berlin", 5), ev("2", "receipt", "S", "hamburg", 5), ev("3", "receipt", "S", "munich", 5)])).await;
+    api.post_events(
+        TOKEN,
+        &json!([ev("1", "receipt", "S", "berlin", 5), ev("2", "receipt", "S", "hamburg", 5), ev("3", "receipt", "S", "munich", 5)]),
+    )
+    .await;
     let (_, mut events) = api.stream("sku=S&location=berlin,hamburg,munich", None).await;
     let mut last = 0;
     for _ in 0..3 {

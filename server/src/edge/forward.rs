@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use std::collections::HashSet;
 
-use shelfcast_protocol::{LocationId, PositionKey, Sku};
 use serde_json::{json, Value};
 use shelfcast_protocol::wire::{IngestResponse, ResultStatus};
+use shelfcast_protocol::{LocationId, PositionKey, Sku};
 use tokio_util::sync::CancellationToken;
 
 use super::{backoff, Edge};
@@ -108,7 +108,13 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, state: Arc<State>, wr
                             info.last_sync_at = Some(now);
                             info.last_error = None;
                         }
-                        tracing::info!(sent = n, applied = answer.applied, duplicates = answer.duplicates, rejected = answer.rejected, "synced to the hub");
+                        tracing::info!(
+                            sent = n,
+                            applied = answer.applied,
+                            duplicates = answer.duplicates,
+                            rejected = answer.rejected,
+                            "synced to the hub"
+                        );
                     }
                     Err(error) => tracing::error!(%error, "cannot record the hub's answer; the batch will be sent again"),
                 }

@@ -57,13 +57,7 @@ pub struct Edge {
     pub resync_wake: tokio::sync::Notify,
 }
 
-pub fn start(
-    link: EdgeLink,
-    db: rusqlite::Connection,
-    state: Arc<State>,
-    writer: Writer,
-    shutdown: CancellationToken,
-) -> Arc<Edge> {
+pub fn start(link: EdgeLink, db: rusqlite::Connection, state: Arc<State>, writer: Writer, shutdown: CancellationToken) -> Arc<Edge> {
     let edge = Arc::new(Edge {
         link,
         info: Mutex::default(),

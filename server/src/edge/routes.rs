@@ -26,11 +26,8 @@ fn edge(app: &AppState) -> Result<Arc<Edge>, ApiError> {
 
 fn status(edge: &Edge) -> rusqlite::Result<SyncStatus> {
     let db = edge.db.lock().expect("sync db lock");
-    let pending: i64 = db.query_row(
-        "SELECT count(*) FROM events WHERE seq > (SELECT v FROM sync_state WHERE k = 'acked_seq')",
-        [],
-        |r| r.get(0),
-    )?;
+    let pending: i64 =
+        db.query_row("SELECT count(*) FROM events WHERE seq > (SELECT v FROM sync_state WHERE k = 'acked_seq')", [], |r| r.get(0))?;
     let rejected_total: i64 = db.query_row("SELECT count(*) FROM sync_rejections", [], |r| r.get(0))?;
     let mut stmt = db.prepare_cached("SELECT id, code, message FROM sync_rejections ORDER BY seq DESC LIMIT 100")?;
     let rejected = stmt

@@ -70,11 +70,8 @@ impl Sequencer {
         let _order = self.order.lock().expect("sequencer lock");
         let published = self.state.published();
         if upto > published {
-            let fresh: Vec<(PositionKey, Entry)> = rows
-                .into_iter()
-                .filter(|(_, _, v)| *v > published)
-                .map(|(k, stock, version)| (k, Entry { stock, version }))
-                .collect();
+            let fresh: Vec<(PositionKey, Entry)> =
+                rows.into_iter().filter(|(_, _, v)| *v > published).map(|(k, stock, version)| (k, Entry { stock, version })).collect();
             self.state.publish(fresh, upto);
         }
         Ok(())
@@ -120,22 +117,19 @@ pub fn start(state: Arc<State>, pool: Pool, nats: Option<String>, every: Duratio
 /// this replica was away are gone.
 async fn nats_link(url: String, sequencer: Arc<Sequencer>, mut rx: mpsc::UnboundedReceiver<u64>, shutdown: CancellationToken) {
     let s = sequencer.clone();
-    let options = async_nats::ConnectOptions::new()
-        .name("shelfcast hub")
-        .retry_on_initial_connect()
-        .event_callback(move |event| {
-            let s = s.clone();
-            async move {
-                match event {
-                    async_nats::Event::Connected => {
-                        tracing::info!("NATS connected");
-                        s.behind.notify_one();
-                    }
-                    async_nats::Event::Disconnected => tracing::warn!("NATS lost; resynchronising from the database until it returns"),
-                    other => tracing::debug!(event = %other, "NATS"),
+    let options = async_nats::ConnectOptions::new().name("shelfcast hub").retry_on_initial_connect().event_callback(move |event| {
+        let s = s.clone();
+        async move {
+            match event {
+                async_nats::Event::Connected => {
+                    tracing::info!("NATS connected");
+                    s.behind.notify_one();
                 }
+                async_nats::Event::Disconnected => tracing::warn!("NATS lost; resynchronising from the database until it returns"),
+                other => tracing::debug!(event = %other, "NATS"),
             }
-        });
+        }
+    });
     let client = match options.connect(&url).await {
         Ok(c) => c,
         Err(error) => {

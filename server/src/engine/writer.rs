@@ -60,17 +60,38 @@ pub struct Reserved {
 }
 
 enum Command {
-    Ingest { events: Vec<Event>, reply: oneshot::Sender<Result<Vec<Outcome>, WriteError>> },
-    Reserve { key: ReservationKey, position: PositionKey, qty: i64, reply: oneshot::Sender<Result<Reserved, WriteError>> },
-    Act { id: String, auth: ActAuth, action: Action, reply: oneshot::Sender<Result<ReservationRow, WriteError>> },
+    Ingest {
+        events: Vec<Event>,
+        reply: oneshot::Sender<Result<Vec<Outcome>, WriteError>>,
+    },
+    Reserve {
+        key: ReservationKey,
+        position: PositionKey,
+        qty: i64,
+        reply: oneshot::Sender<Result<Reserved, WriteError>>,
+    },
+    Act {
+        id: String,
+        auth: ActAuth,
+        action: Action,
+        reply: oneshot::Sender<Result<ReservationRow, WriteError>>,
+    },
     Sweep,
     /// Writes one row and commits: can storage take writes again?
-    Probe { reply: oneshot::Sender<Result<(), WriteError>> },
+    Probe {
+        reply: oneshot::Sender<Result<(), WriteError>>,
+    },
     /// An edge node learned the hub's view of positions: each becomes the hub's on-hand plus
     /// this node's events the hub has not acknowledged yet, with the hub's holds.
-    Rebase { positions: Vec<(PositionKey, i64, Vec<Hold>)> },
+    Rebase {
+        positions: Vec<(PositionKey, i64, Vec<Hold>)>,
+    },
     /// An edge node: the hub acknowledged this node's ledger up to `last_seq`.
-    Acknowledge { last_seq: i64, rejected: Vec<Rejection>, reply: oneshot::Sender<Result<(), WriteError>> },
+    Acknowledge {
+        last_seq: i64,
+        rejected: Vec<Rejection>,
+        reply: oneshot::Sender<Result<(), WriteError>>,
+    },
 }
 
 impl Command {
@@ -433,9 +454,7 @@ impl Engine {
                 let answer = match txn.reservation(&id)? {
                     None => Err(WriteError::NotFound),
                     Some(row) => match &auth {
-                        ActAuth::Holder(t) if !bool::from(t.as_bytes().ct_eq(row.token.as_bytes())) => {
-                            Err(WriteError::NotFound)
-                        }
+                        ActAuth::Holder(t) if !bool::from(t.as_bytes().ct_eq(row.token.as_bytes())) => Err(WriteError::NotFound),
                         ActAuth::Device(scope) if !scope.allows(&row.key.location) => Err(WriteError::Forbidden),
                         _ => self.act(txn, overlay, row, action, now, changed)?,
                     },

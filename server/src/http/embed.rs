@@ -72,10 +72,8 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Result<Respon
             "The element is not built into this hub: run scripts/build-element.sh, then rebuild the hub.".into(),
         ));
     }
-    let index = built::FILES
-        .iter()
-        .position(|f| f.route == path)
-        .ok_or_else(|| ApiError::NotFound(format!("There is no /embed/{path}.")))?;
+    let index =
+        built::FILES.iter().position(|f| f.route == path).ok_or_else(|| ApiError::NotFound(format!("There is no /embed/{path}.")))?;
     let file = &built::FILES[index];
     let encoding = negotiate(headers.get(header::ACCEPT_ENCODING));
     let (body, suffix) = match encoding {

@@ -13,9 +13,9 @@ use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use shelfcast_protocol::event::{EventError, Field, RawEvent};
-use shelfcast_protocol::Event;
 use shelfcast_protocol::ledger::Outcome;
 use shelfcast_protocol::wire::{ErrorDetail, EventResult, IngestResponse, ResultStatus};
+use shelfcast_protocol::Event;
 
 use super::AppState;
 use crate::error::ApiError;
@@ -50,11 +50,7 @@ pub async fn post_events(State(app): State<AppState>, headers: HeaderMap, body: 
         code: "payload_too_large",
         message: format!("A request may carry at most {} MiB: split the events into smaller requests.", MAX_BODY >> 20),
     };
-    if headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok()?.parse::<usize>().ok())
-        .is_some_and(|n| n > MAX_BODY)
-    {
+    if headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()).is_some_and(|n| n > MAX_BODY) {
         return Err(too_large());
     }
     let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| too_large())?;
@@ -146,9 +142,8 @@ fn parse_body(bytes: &[u8], ndjson: bool) -> Result<Vec<WireEvent<'_>>, ApiError
         }
         items
     } else {
-        let all: Vec<&RawValue> = serde_json::from_slice(bytes).map_err(|e| {
-            malformed(format!("the body is not a JSON array of events ({e}); nothing was applied"))
-        })?;
+        let all: Vec<&RawValue> = serde_json::from_slice(bytes)
+            .map_err(|e| malformed(format!("the body is not a JSON array of events ({e}); nothing was applied")))?;
         all.into_iter().enumerate().map(|(i, r)| (i + 1, r)).collect()
     };
     let unit = if ndjson { "line" } else { "event" };

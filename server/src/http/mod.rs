@@ -53,10 +53,7 @@ pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>, hub
     let mut router = Router::new()
         .route("/v1/events", post(ingest::post_events))
         .route("/v1/availability", get(read::availability))
-        .route(
-            "/v1/stream",
-            get(stream::stream).layer(from_fn_with_state((app.limits.clone(), app.state.clone()), limits::streams)),
-        );
+        .route("/v1/stream", get(stream::stream).layer(from_fn_with_state((app.limits.clone(), app.state.clone()), limits::streams)));
     if hub {
         let reservations = Router::new()
             .route("/v1/reservations", post(reservations::create))

@@ -5,8 +5,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde::Serialize;
 use shelfcast_protocol::wire::{
-    ErrorBody, ErrorDetail, EventResult, IngestResponse, LocationChanges, PositionsResponse, ReservationView, ReserveRequest,
-    ResultStatus,
+    ErrorBody, ErrorDetail, EventResult, IngestResponse, LocationChanges, PositionsResponse, ReservationView, ReserveRequest, ResultStatus,
 };
 use shelfcast_protocol::{Position, ReservationStatus, Status};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};

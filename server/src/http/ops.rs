@@ -1,11 +1,11 @@
 //! `/healthz`, `/readyz`, `/metrics`, and the admin endpoints `/admin/status`, `/admin/reload`.
 
-use shelfcast_protocol::wire::ErrorBody;
 use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
+use shelfcast_protocol::wire::ErrorBody;
 
 use super::AppState;
 use crate::error::ApiError;

@@ -1,10 +1,10 @@
 //! `GET /v1/availability` and `GET /v1/oversold`.
 
-use shelfcast_protocol::wire::ErrorBody;
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
+use shelfcast_protocol::wire::ErrorBody;
 use shelfcast_protocol::wire::{LocationChanges, PositionsResponse};
 use shelfcast_protocol::{LocationId, Reservation, ReservationStatus};
 

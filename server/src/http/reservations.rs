@@ -1,6 +1,5 @@
 //! Click and collect: `POST /v1/reservations`, and `GET`/`DELETE`/`confirm`/`fulfil` on one.
 
-use shelfcast_protocol::wire::ErrorBody;
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -10,6 +9,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use shelfcast_protocol::clock::{format_rfc3339, Millis};
 use shelfcast_protocol::reservation::{MAX_RESERVATION_QTY, MIN_RESERVATION_QTY};
+use shelfcast_protocol::wire::ErrorBody;
 use shelfcast_protocol::wire::ReservationView;
 use shelfcast_protocol::{Action, LocationId, PositionKey, Reservation, ReservationKey, ReservationStatus, Sku};
 use subtle::ConstantTimeEq;
@@ -64,9 +64,7 @@ struct ReserveFields {
 }
 
 fn string_field<'a>(v: &'a Option<Value>, name: &str, code: &'static str) -> Result<&'a str, ApiError> {
-    v.as_ref()
-        .and_then(Value::as_str)
-        .ok_or_else(|| ApiError::bad(code, format!("`{name}` is required and must be a string")))
+    v.as_ref().and_then(Value::as_str).ok_or_else(|| ApiError::bad(code, format!("`{name}` is required and must be a string")))
 }
 
 #[utoipa::path(post, path = "/v1/reservations", tag = "reservations",
@@ -88,23 +86,17 @@ pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Body)
         code: "payload_too_large",
         message: "A reservation request is a small JSON object: at most 16 KiB.".into(),
     })?;
-    let b: ReserveFields = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad("malformed_body", format!("the body is not a JSON object ({e})")))?;
-    let sku = Sku::parse(string_field(&b.sku, "sku", "invalid_sku")?)
-        .map_err(|e| ApiError::bad("invalid_sku", format!("`sku` {e}")))?;
+    let b: ReserveFields =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad("malformed_body", format!("the body is not a JSON object ({e})")))?;
+    let sku = Sku::parse(string_field(&b.sku, "sku", "invalid_sku")?).map_err(|e| ApiError::bad("invalid_sku", format!("`sku` {e}")))?;
     let location = LocationId::parse(string_field(&b.location, "location", "invalid_location")?)
         .map_err(|e| ApiError::bad("invalid_location", format!("`location` {e}")))?;
-    let qty = b
-        .qty
-        .as_ref()
-        .and_then(Value::as_i64)
-        .filter(|q| (MIN_RESERVATION_QTY..=MAX_RESERVATION_QTY).contains(q))
-        .ok_or_else(|| {
+    let qty =
+        b.qty.as_ref().and_then(Value::as_i64).filter(|q| (MIN_RESERVATION_QTY..=MAX_RESERVATION_QTY).contains(q)).ok_or_else(|| {
             ApiError::bad("invalid_qty", format!("`qty` must be a whole number from {MIN_RESERVATION_QTY} to {MAX_RESERVATION_QTY}"))
         })?;
-    let key = ReservationKey::parse(string_field(&b.key, "key", "invalid_key")?).map_err(|e| {
-        ApiError::bad("invalid_key", format!("`key` {e}: use 16 to 128 printable ASCII characters, e.g. a random UUID"))
-    })?;
+    let key = ReservationKey::parse(string_field(&b.key, "key", "invalid_key")?)
+        .map_err(|e| ApiError::bad("invalid_key", format!("`key` {e}: use 16 to 128 printable ASCII characters, e.g. a random UUID")))?;
     let position = PositionKey::new(sku, location);
     let outcome = app.writer.reserve(key, position.clone(), qty).await;
     let label = match &outcome {
@@ -116,9 +108,7 @@ pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Body)
     };
     app.metrics.reservations.with_label_values(&[label]).inc();
     let reserved = outcome.map_err(|e| match e {
-        WriteError::Insufficient { available } => {
-            ApiError::InsufficientStock { available, location: position.location.clone() }
-        }
+        WriteError::Insufficient { available } => ApiError::InsufficientStock { available, location: position.location.clone() },
         e => e.into(),
     })?;
     let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };
@@ -143,9 +133,7 @@ pub async fn get(State(app): State<AppState>, Path(id): Path<String>, headers: H
     let token = holder(&headers)?;
     let row = app.reader.reservation(&id).await.map_err(|_| ApiError::Unavailable)?;
     match row {
-        Some(row) if bool::from(row.token.as_bytes().ct_eq(token.as_bytes())) => {
-            Ok(Json(view(&row, app.state.clock.now(), false)))
-        }
+        Some(row) if bool::from(row.token.as_bytes().ct_eq(token.as_bytes())) => Ok(Json(view(&row, app.state.clock.now(), false))),
         _ => Err(not_found()),
     }
 }

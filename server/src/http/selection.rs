@@ -30,15 +30,13 @@ pub fn parse(raw: Option<&str>) -> Result<Query, ApiError> {
     let positions = match (sku, locations, pairs) {
         (None, None, Some(pairs)) => list(&pairs)
             .map(|p| {
-                PositionKey::parse_pair(p).map_err(|e| {
-                    ApiError::bad("invalid_position", format!("position `{p}` is not SKU@location ({e})"))
-                })
+                PositionKey::parse_pair(p)
+                    .map_err(|e| ApiError::bad("invalid_position", format!("position `{p}` is not SKU@location ({e})")))
             })
             .collect::<Result<Vec<_>, _>>()?,
         (Some(sku), Some(locations), None) => {
-            let sku = Sku::parse(&sku).map_err(|e| {
-                ApiError::bad("invalid_sku", format!("`sku` {e}: use 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'"))
-            })?;
+            let sku = Sku::parse(&sku)
+                .map_err(|e| ApiError::bad("invalid_sku", format!("`sku` {e}: use 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'")))?;
             list(&locations)
                 .map(|l| {
                     LocationId::parse(l)
@@ -47,15 +45,8 @@ pub fn parse(raw: Option<&str>) -> Result<Query, ApiError> {
                 })
                 .collect::<Result<Vec<_>, _>>()?
         }
-        (_, _, Some(_)) => {
-            return Err(ApiError::bad("invalid_query", "give either `positions` or `sku` and `location`, not both"))
-        }
-        _ => {
-            return Err(ApiError::bad(
-                "invalid_query",
-                "say which positions: `?sku=SKU&location=L1,L2` or `?positions=SKU1@L1,SKU2@L2`",
-            ))
-        }
+        (_, _, Some(_)) => return Err(ApiError::bad("invalid_query", "give either `positions` or `sku` and `location`, not both")),
+        _ => return Err(ApiError::bad("invalid_query", "say which positions: `?sku=SKU&location=L1,L2` or `?positions=SKU1@L1,SKU2@L2`")),
     };
     if positions.is_empty() {
         return Err(ApiError::bad("invalid_query", "ask for at least one position"));
@@ -106,9 +97,6 @@ mod tests {
             }
         }
         let many = (0..51).map(|i| format!("l{i}")).collect::<Vec<_>>().join(",");
-        assert!(matches!(
-            parse(Some(&format!("sku=S&location={many}"))),
-            Err(ApiError::BadRequest { code: "too_many_positions", .. })
-        ));
+        assert!(matches!(parse(Some(&format!("sku=S&location={many}"))), Err(ApiError::BadRequest { code: "too_many_positions", .. })));
     }
 }

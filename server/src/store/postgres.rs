@@ -27,7 +27,8 @@ use shelfcast_protocol::{Event, EventKind, Hold, LocationId, PositionKey, Reserv
 use super::{Backend, DbResult, Ledger, ReservationRow, StoreError};
 
 /// Schema versions, applied in order, once, under an advisory lock (replicas may start together).
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE events (
     seq         BIGSERIAL PRIMARY KEY,
     id          TEXT NOT NULL UNIQUE,
@@ -64,7 +65,8 @@ CREATE INDEX reservations_due ON reservations (expires_at) WHERE status = 'held'
 CREATE TABLE hub_version (k INT PRIMARY KEY CHECK (k = 1), v BIGINT NOT NULL);
 INSERT INTO hub_version (k, v) VALUES (1, 0);
 CREATE TABLE health (k INT PRIMARY KEY CHECK (k = 1), at BIGINT NOT NULL);
-", r"
+",
+    r"
 -- The version of the commit that last wrote each reservation (its position's new version), so
 -- a replica that knows a position at version v reads only the holds changed after v, not all
 -- of a hot position's open holds. No default: a replica of an earlier release, which would
@@ -72,7 +74,8 @@ CREATE TABLE health (k INT PRIMARY KEY CHECK (k = 1), at BIGINT NOT NULL);
 ALTER TABLE reservations ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE reservations ALTER COLUMN version DROP DEFAULT;
 CREATE INDEX reservations_by_position_version ON reservations (sku, location, version);
-"];
+",
+];
 
 const MIGRATION_LOCK: i64 = 0x5348_454c_4643_4153; // "SHELFCAS"
 
@@ -403,17 +406,28 @@ impl Ledger for PgTxn<'_> {
             .tx
             .query_one(
                 &self.stmts.version_and_save_holds,
-                &[&skus, &locations, &on_hand, &n, &h.ids, &h.hashes, &h.tokens, &h.skus, &h.locations, &h.qtys, &h.statuses, &h.expiries, &self.now],
+                &[
+                    &skus,
+                    &locations,
+                    &on_hand,
+                    &n,
+                    &h.ids,
+                    &h.hashes,
+                    &h.tokens,
+                    &h.skus,
+                    &h.locations,
+                    &h.qtys,
+                    &h.statuses,
+                    &h.expiries,
+                    &self.now,
+                ],
             )?
             .get(0);
         Ok(v as u64)
     }
 
     fn touch_health(&mut self, now: Millis) -> DbResult<()> {
-        self.tx.execute(
-            "INSERT INTO health (k, at) VALUES (1, $1) ON CONFLICT (k) DO UPDATE SET at = excluded.at",
-            &[&now],
-        )?;
+        self.tx.execute("INSERT INTO health (k, at) VALUES (1, $1) ON CONFLICT (k) DO UPDATE SET at = excluded.at", &[&now])?;
         Ok(())
     }
 
@@ -451,10 +465,8 @@ impl Ledger for PgTxn<'_> {
 
     fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> DbResult<()> {
         let id = format!("fulfil {reservation}");
-        self.tx.execute(
-            &self.stmts.insert_event,
-            &[&id, &"fulfil", &key.sku.as_str(), &key.location.as_str(), &qty, &None::<i64>, &now],
-        )?;
+        self.tx
+            .execute(&self.stmts.insert_event, &[&id, &"fulfil", &key.sku.as_str(), &key.location.as_str(), &qty, &None::<i64>, &now])?;
         Ok(())
     }
 

@@ -222,9 +222,8 @@ pub struct Loaded {
 
 impl Store {
     pub fn open(dir: &Path) -> rusqlite::Result<Store> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN), Some(e.to_string()))
-        })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| rusqlite::Error::SqliteFailure(rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN), Some(e.to_string())))?;
         let conn = Connection::open(database_path(dir))?;
         // SQLite quietly opens a file it may not write read-only; a hub on such a ledger would
         // answer every write 503, so refuse to start and say why.
@@ -241,7 +240,12 @@ impl Store {
         conn.execute_batch(SCHEMA)?;
         Ok(Store {
             conn,
-            unsaved: Unsaved { positions: Default::default(), touched: Vec::new(), saved_at: Instant::now(), every: Duration::from_secs(1) },
+            unsaved: Unsaved {
+                positions: Default::default(),
+                touched: Vec::new(),
+                saved_at: Instant::now(),
+                every: Duration::from_secs(1),
+            },
             unacked: None,
         })
     }
@@ -254,10 +258,7 @@ impl Store {
 
     /// A connection for readers beside the writer.
     pub fn open_reader(dir: &Path) -> rusqlite::Result<Connection> {
-        let conn = Connection::open_with_flags(
-            database_path(dir),
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let conn = Connection::open_with_flags(database_path(dir), OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
         Ok(conn)
     }
@@ -296,9 +297,8 @@ impl Store {
         }
         drop(rows);
         drop(stmt);
-        let mut stmt = self.conn.prepare(
-            "SELECT id, sku, location, qty, expires_at FROM reservations WHERE status IN ('held', 'confirmed')",
-        )?;
+        let mut stmt =
+            self.conn.prepare("SELECT id, sku, location, qty, expires_at FROM reservations WHERE status IN ('held', 'confirmed')")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let key = key_of(r.get(1)?, r.get(2)?)?;
@@ -318,7 +318,10 @@ impl Store {
             }
             version = issued as u64 + keys.len() as u64;
             write_positions(&tx, keys.iter().map(|k| (k, positions[k].0.on_hand, positions[k].1)))?;
-            tx.execute("UPDATE snapshot SET seq = (SELECT coalesce(max(seq), 0) FROM events), version = ?1, issued = ?1", [version as i64])?;
+            tx.execute(
+                "UPDATE snapshot SET seq = (SELECT coalesce(max(seq), 0) FROM events), version = ?1, issued = ?1",
+                [version as i64],
+            )?;
             tx.commit()?;
             tracing::info!(events = replayed, positions = keys.len(), version, "positions brought up to date from the ledger");
         }
@@ -463,15 +466,8 @@ impl Txn<'_> {
         events
             .iter()
             .map(|e| {
-                let n = stmt.execute(params![
-                    e.id.as_str(),
-                    e.kind.as_str(),
-                    e.key.sku.as_str(),
-                    e.key.location.as_str(),
-                    e.qty,
-                    e.at,
-                    now
-                ])?;
+                let n =
+                    stmt.execute(params![e.id.as_str(), e.kind.as_str(), e.key.sku.as_str(), e.key.location.as_str(), e.qty, e.at, now])?;
                 if n == 1 {
                     if let Some(u) = self.unacked.as_deref_mut() {
                         u.added.entry_ref(&e.key).or_default().push((self.tx.last_insert_rowid(), e.kind, e.qty));
@@ -490,17 +486,10 @@ impl Txn<'_> {
     /// A pickup takes units off the shelf: it goes into the ledger beside device events, so the
     /// on-hand can always be recomputed from the ledger alone.
     pub fn insert_fulfilment(&self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> rusqlite::Result<()> {
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO events (id, type, sku, location, qty, at, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)",
-        )?;
-        stmt.execute(params![
-            format!("{FULFIL_TYPE} {reservation}"),
-            FULFIL_TYPE,
-            key.sku.as_str(),
-            key.location.as_str(),
-            qty,
-            now
-        ])?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("INSERT INTO events (id, type, sku, location, qty, at, recorded_at) VALUES (?1, ?2, ?3, ?4, ?5, NULL, ?6)")?;
+        stmt.execute(params![format!("{FULFIL_TYPE} {reservation}"), FULFIL_TYPE, key.sku.as_str(), key.location.as_str(), qty, now])?;
         Ok(())
     }
 
@@ -543,9 +532,7 @@ impl Txn<'_> {
     }
 
     pub fn set_reservation(&self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> rusqlite::Result<()> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("UPDATE reservations SET status = ?2, expires_at = ?3, updated_at = ?4 WHERE id = ?1")?;
+        let mut stmt = self.tx.prepare_cached("UPDATE reservations SET status = ?2, expires_at = ?3, updated_at = ?4 WHERE id = ?1")?;
         stmt.execute(params![id, status.as_str(), expires_at, now])?;
         Ok(())
     }
@@ -559,9 +546,8 @@ impl Txn<'_> {
     /// writer, in its own transaction, so a rebase's reading of the unacknowledged events and
     /// this bookkeeping never race for SQLite's write lock.
     pub fn acknowledge(&mut self, last_seq: i64, rejected: &[super::Rejection], now: Millis) -> rusqlite::Result<()> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("INSERT OR REPLACE INTO sync_rejections (seq, id, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
+        let mut stmt =
+            self.tx.prepare_cached("INSERT OR REPLACE INTO sync_rejections (seq, id, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
         for r in rejected {
             stmt.execute(params![r.seq, r.id, r.code, r.message, now])?;
         }
@@ -574,9 +560,8 @@ impl Txn<'_> {
 
     /// The sweeper's write: the hold lapsed. `expires_at` stays, as the record of when.
     pub fn expire_reservation(&self, id: &str, now: Millis) -> rusqlite::Result<()> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("UPDATE reservations SET status = 'expired', updated_at = ?2 WHERE id = ?1 AND status = 'held'")?;
+        let mut stmt =
+            self.tx.prepare_cached("UPDATE reservations SET status = 'expired', updated_at = ?2 WHERE id = ?1 AND status = 'held'")?;
         stmt.execute(params![id, now])?;
         Ok(())
     }
@@ -593,8 +578,7 @@ impl Txn<'_> {
         if save {
             let rows = unsaved.positions.iter().filter_map(|(k, u)| u.pending.or(u.committed).map(|(on_hand, v)| (k, on_hand, v)));
             write_positions(&tx, rows)?;
-            tx.prepare_cached("UPDATE snapshot SET seq = (SELECT coalesce(max(seq), 0) FROM events), version = issued")?
-                .execute([])?;
+            tx.prepare_cached("UPDATE snapshot SET seq = (SELECT coalesce(max(seq), 0) FROM events), version = issued")?.execute([])?;
         }
         // Should this fail, `touched` stays set and the next transaction drops what it left.
         tx.commit()?;
@@ -633,18 +617,16 @@ fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReservationRow> {
         token: r.get(1)?,
         key: key_of(r.get(2)?, r.get(3)?)?,
         qty: r.get(4)?,
-        status: ReservationStatus::parse(&status).ok_or_else(|| {
-            rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, format!("status {status}").into())
-        })?,
+        status: ReservationStatus::parse(&status)
+            .ok_or_else(|| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, format!("status {status}").into()))?,
         expires_at: r.get(6)?,
     })
 }
 
 /// The open (held or confirmed) reservations at a location.
 pub fn open_reservations(conn: &Connection, location: &str) -> rusqlite::Result<Vec<ReservationRow>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{SELECT_RESERVATION} WHERE location = ?1 AND status IN ('held', 'confirmed') ORDER BY id"
-    ))?;
+    let mut stmt =
+        conn.prepare_cached(&format!("{SELECT_RESERVATION} WHERE location = ?1 AND status IN ('held', 'confirmed') ORDER BY id"))?;
     let rows = stmt.query_map([location], row_of)?;
     rows.collect()
 }

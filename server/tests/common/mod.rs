@@ -186,7 +186,13 @@ impl Api {
         (status, r.json().await.unwrap())
     }
 
-    pub async fn raw(&self, method: reqwest::Method, path: &str, headers: &[(&str, &str)], body: impl Into<reqwest::Body>) -> (u16, reqwest::header::HeaderMap, String) {
+    pub async fn raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: impl Into<reqwest::Body>,
+    ) -> (u16, reqwest::header::HeaderMap, String) {
         let mut req = self.http.request(method, self.url(path)).body(body);
         for (k, v) in headers {
             req = req.header(*k, *v);
@@ -229,7 +235,11 @@ impl Api {
     }
 
     /// Opens an SSE stream with a real client; `last_event_id` goes in the header.
-    pub async fn stream(&self, query: &str, last_event_id: Option<&str>) -> (reqwest::header::HeaderMap, impl Stream<Item = Event> + Unpin) {
+    pub async fn stream(
+        &self,
+        query: &str,
+        last_event_id: Option<&str>,
+    ) -> (reqwest::header::HeaderMap, impl Stream<Item = Event> + Unpin) {
         let mut req = self.http.get(self.url(&format!("/v1/stream?{query}")));
         if let Some(id) = last_event_id {
             req = req.header("Last-Event-ID", id);
