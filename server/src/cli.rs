@@ -19,7 +19,7 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Run the hub on embedded SQLite.
+    /// Run the hub: on embedded SQLite, or on PostgreSQL with `--database`.
     Serve(ServeArgs),
     /// Run an edge node in a store: tills keep selling while the hub is unreachable.
     Edge(EdgeArgs),
@@ -48,6 +48,8 @@ pub struct ServeArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub access: Access,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -88,6 +90,24 @@ pub struct Access {
     /// `low_stock` applies while 0 < available <= this.
     #[arg(long, env = "SHELFCAST_LOW_STOCK", default_value_t = shelfcast_protocol::DEFAULT_LOW_STOCK)]
     pub low_stock: i64,
+}
+
+/// HTTPS served by this process itself (otherwise TLS ends at a proxy or ingress in front).
+#[derive(Args, Debug)]
+pub struct TlsArgs {
+    /// PEM certificate chain to serve HTTPS with (HTTP/2 and HTTP/1.1); re-read on SIGHUP and
+    /// whenever it changes, so a renewed certificate is served without a restart.
+    #[arg(long, env = "SHELFCAST_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `--tls-cert`.
+    #[arg(long, env = "SHELFCAST_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+}
+
+impl TlsArgs {
+    fn files(&self) -> Result<Option<crate::tls::TlsFiles>, String> {
+        crate::tls::TlsFiles::from_flags(self.tls_cert.clone(), self.tls_key.clone())
+    }
 }
 
 /// How the SQLite ledger is kept.
@@ -159,6 +179,7 @@ impl ServeArgs {
         let mut c = HubConfig::new(self.data.clone());
         c.listen = self.listen;
         c = self.access.apply(c, None)?;
+        c.tls = self.tls.files()?;
         c.limits = self.limits.config();
         c.send_buffer = self.limits.send_buffer;
         c.positions_every = self.storage.positions_every;
@@ -178,9 +199,11 @@ pub struct EdgeArgs {
     /// The store this node serves.
     #[arg(long, env = "SHELFCAST_LOCATION")]
     pub location: String,
-    /// Base URL of the hub.
+    /// Base URL of the hub, `https://…` (or `http://…` on a trusted network).
     #[arg(long, env = "SHELFCAST_HUB")]
     pub hub: String,
+    #[command(flatten)]
+    pub trust: crate::client::TrustArgs,
     /// The store's device token at the hub (it must cover `--location`).
     #[arg(long, env = "SHELFCAST_TOKEN")]
     pub token: String,
@@ -193,6 +216,8 @@ pub struct EdgeArgs {
     /// from the store's devices too.
     #[command(flatten)]
     pub access: Access,
+    #[command(flatten)]
+    pub tls: TlsArgs,
     #[command(flatten)]
     pub limits: LimitArgs,
     #[command(flatten)]
@@ -209,6 +234,7 @@ impl EdgeArgs {
         let mut c = HubConfig::new(self.data.clone());
         c.listen = self.listen;
         c = self.access.apply(c, Some(format!("{}={}", self.token, location)))?;
+        c.tls = self.tls.files()?;
         c.limits = self.limits.config();
         c.send_buffer = self.limits.send_buffer;
         c.positions_every = self.storage.positions_every;
@@ -216,6 +242,7 @@ impl EdgeArgs {
             location,
             hub: self.hub.trim_end_matches('/').to_string(),
             token: self.token.clone(),
+            ca: self.trust.hub_ca.clone(),
             follow_every: self.follow_every,
         });
         Ok(c)

@@ -44,6 +44,8 @@ pub struct HubConfig {
     pub positions_every: Duration,
     /// Set when this process is an edge node rather than the hub.
     pub edge: Option<crate::edge::EdgeLink>,
+    /// Serve HTTPS (HTTP/2 and HTTP/1.1) with this certificate instead of plain HTTP/1.1.
+    pub tls: Option<crate::tls::TlsFiles>,
 }
 
 impl HubConfig {
@@ -69,6 +71,7 @@ impl HubConfig {
             send_buffer: 256 * 1024,
             positions_every: Duration::from_secs(1),
             edge: None,
+            tls: None,
         }
     }
 

@@ -46,6 +46,12 @@ pub struct FanoutArgs {
     pub origin: Option<SocketAddr>,
     #[arg(long)]
     pub publish: Option<String>,
+    /// Over `https://`: subscribers offer only HTTP/2 (ALPN), each on a connection of its own;
+    /// without it, only HTTP/1.1.
+    #[arg(long)]
+    pub http2: bool,
+    #[command(flatten)]
+    pub trust: crate::client::TrustArgs,
 }
 
 const CHANNEL: &str = "SKU-00000@s1";
@@ -189,8 +195,16 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
         let app = axum::Router::new().fallback(grip_origin);
         tokio::spawn(async move { axum::serve(listener, app).await });
     }
-    let client = reqwest::Client::builder().pool_max_idle_per_host(0).build()?;
-    let writer = reqwest::Client::new();
+    // Each subscriber is a shopper with a connection of its own. Over HTTPS that is a client
+    // each (an HTTP/2 client would carry them all on one connection), sharing one TLS set-up.
+    let alpn: &[&[u8]] = if args.http2 { &[b"h2"] } else { &[b"http/1.1"] };
+    let tls = crate::client::rustls_config(args.trust.hub_ca.as_deref(), alpn)?;
+    let https = target.starts_with("https://");
+    let shared_client = crate::client::with_tls(tls.clone()).pool_max_idle_per_host(0).build()?;
+    let client_for = |_: usize| -> anyhow::Result<reqwest::Client> {
+        Ok(if https { crate::client::with_tls(tls.clone()).build()? } else { shared_client.clone() })
+    };
+    let writer = crate::client::builder(args.trust.hub_ca.as_deref())?.build()?;
     // The changes are posted from a runtime (and thread) of their own: on the subscribers'
     // runtime a change would wait behind their tasks before it is sent, and that wait would
     // count as the server's latency. Each change's time is taken just before it is sent.
@@ -228,7 +242,7 @@ pub async fn run(args: FanoutArgs) -> anyhow::Result<()> {
     let mut tasks = Vec::with_capacity(args.subscribers);
     let stop = CancellationToken::new();
     for i in 0..args.subscribers {
-        tasks.push(tokio::spawn(subscribe(client.clone(), url.clone(), shared.clone(), started, stop.clone())));
+        tasks.push(tokio::spawn(subscribe(client_for(i)?, url.clone(), shared.clone(), started, stop.clone())));
         if i % 100 == 99 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

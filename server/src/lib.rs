@@ -17,9 +17,12 @@
 //! - `demo`: seeded catalogue and simulated tills for `serve --demo`.
 //! - [`edge`]: the edge node: the same engine in a store, forwarding to and following the hub.
 //! - [`server`]: wiring: open storage, start the writer, serve until shutdown.
+//! - [`tls`]: HTTPS served by the process itself (HTTP/2 and HTTP/1.1), certificates reloaded.
+//! - [`client`]: the one outbound HTTP client (HTTPS, trusted CAs) and its error sentences.
 
 pub mod auth;
 pub mod cli;
+pub mod client;
 mod clock;
 pub mod config;
 mod demo;
@@ -40,6 +43,7 @@ mod metrics;
 pub mod server;
 pub mod simulate;
 mod store;
+pub mod tls;
 
 pub use clock::Clock;
 pub use config::HubConfig;

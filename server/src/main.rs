@@ -30,7 +30,8 @@ async fn main() -> anyhow::Result<()> {
     }
     .map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    println!("listening on http://{}", listener.local_addr()?);
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    println!("listening on {scheme}://{}", listener.local_addr()?);
     std::io::stdout().flush()?;
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
@@ -21,10 +22,12 @@ use crate::http::{self, Shared};
 use crate::metrics::Metrics;
 use crate::store::postgres::{self, PgBackend};
 use crate::store::{Reader, Store};
+use crate::tls::Tls;
 
 /// A hub running in this process: what tests and `main` hold on to.
 pub struct Hub {
     pub addr: SocketAddr,
+    tls: bool,
     shutdown: CancellationToken,
     task: JoinHandle<anyhow::Result<()>>,
 }
@@ -36,12 +39,13 @@ impl Hub {
         let addr = listener.local_addr()?;
         let shutdown = CancellationToken::new();
         let ready = prepare(config, shutdown.clone()).await?;
+        let tls = ready.tls.is_some();
         let task = tokio::spawn(ready.serve(listener));
-        Ok(Hub { addr, shutdown, task })
+        Ok(Hub { addr, tls, shutdown, task })
     }
 
     pub fn url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", if self.tls { "https" } else { "http" }, self.addr)
     }
 
     /// Graceful stop: stop accepting, close streams, finish in-flight commits.
@@ -58,6 +62,7 @@ pub async fn run(config: HubConfig, listener: TcpListener, shutdown: Cancellatio
 
 struct Prepared {
     router: Router,
+    tls: Option<Tls>,
     send_buffer: usize,
     writer: Writer,
     writer_thread: std::thread::JoinHandle<()>,
@@ -112,7 +117,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     if let Some(link) = config.edge.clone() {
         let db = Store::open_reader(&config.data).context("opening the sync bookkeeping")?;
         tracing::info!(location = %link.location, hub = %link.hub, "edge node: forwarding to and following the hub");
-        edge = Some(crate::edge::start(link, db, state.clone(), writer.clone(), shutdown.clone()));
+        edge = Some(crate::edge::start(link, db, state.clone(), writer.clone(), shutdown.clone()).context("the client for the hub")?);
         extra = crate::edge::routes::routes();
     }
     if config.demo {
@@ -121,12 +126,35 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         println!("demo device token: {demo_token}");
         extra = demo::routes();
     }
+    let tls = match config.tls.clone() {
+        Some(files) => {
+            let tls = Tls::load(files).context("loading the TLS certificate")?;
+            let reloading = tls.clone();
+            let paths = tls.files().paths().map(Path::to_path_buf).to_vec();
+            tokio::spawn(watch_files(paths, config.tokens_poll, shutdown.clone(), move |why| match reloading.reload() {
+                Ok(()) => tracing::info!(why, "TLS certificate reloaded"),
+                Err(error) => {
+                    tracing::error!(%error, why, "TLS certificate NOT reloaded; the previous one stays in force")
+                }
+            }));
+            Some(tls)
+        }
+        None => None,
+    };
     let restrict = config.edge.as_ref().map(|l| l.location.clone());
     let tokens = Credentials::new(tokens, config.tokens_file.clone(), restrict, config.admin_token.as_deref())
         .map_err(anyhow::Error::msg)
         .context("loading device tokens")?;
-    if tokens.file().is_some() {
-        tokio::spawn(reload_tokens(tokens.clone(), config.tokens_poll, shutdown.clone()));
+    if let Some(path) = tokens.file().cloned() {
+        let reloading = tokens.clone();
+        tokio::spawn(watch_files(vec![path.clone()], config.tokens_poll, shutdown.clone(), move |why| match reloading.reload() {
+            Ok(n) => {
+                tracing::info!(tokens = n, file = %path.display(), why, "device tokens reloaded")
+            }
+            Err(error) => {
+                tracing::error!(%error, why, "device tokens NOT reloaded; the previous tokens stay in force")
+            }
+        }));
     }
     if tokens.is_empty() {
         tracing::warn!("no device token given: every ingest request will be answered 401");
@@ -143,13 +171,13 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         limits: http::limits::Limits::start(&config.limits, shutdown.clone()),
     });
     let router = http::app(app, &config.allow_origins, extra, config.edge.is_none());
-    Ok(Prepared { router, writer, writer_thread, shutdown, send_buffer: config.send_buffer })
+    Ok(Prepared { router, tls, writer, writer_thread, shutdown, send_buffer: config.send_buffer })
 }
 
 impl Prepared {
     async fn serve(self, listener: TcpListener) -> anyhow::Result<()> {
-        let Prepared { router, writer, writer_thread, shutdown, send_buffer: self_send_buffer } = self;
-        serve_http(listener, router, self_send_buffer, shutdown.clone()).await;
+        let Prepared { router, tls, writer, writer_thread, shutdown, send_buffer } = self;
+        serve_http(listener, router, tls, send_buffer, shutdown.clone()).await;
         // The router (and its writer handles) is gone; the sweeper and tills stop on the token.
         shutdown.cancel();
         drop(writer);
@@ -159,15 +187,19 @@ impl Prepared {
     }
 }
 
-/// Serves HTTP/1.1 on `listener` until `stop`, then lets every connection finish what it is
-/// answering. hyper's HTTP/1 connection directly, rather than `axum::serve`'s protocol-sniffing
-/// one: an idle stream costs 11.8 KB of resident memory instead of 20.4 (BENCHMARKS.md, row 3).
-async fn serve_http(listener: TcpListener, router: Router, send_buffer: usize, stop: CancellationToken) {
-    use hyper_util::rt::TokioIo;
+/// Serves `listener` until `stop`, then lets every connection finish what it is answering.
+/// Plain TCP is HTTP/1.1 through hyper's HTTP/1 connection directly, rather than `axum::serve`'s
+/// protocol-sniffing one: an idle stream costs 11.8 KB of resident memory instead of 20.4
+/// (BENCHMARKS.md, row 3). With TLS, the protocol ALPN chose: HTTP/2 or HTTP/1.1.
+async fn serve_http(listener: TcpListener, router: Router, tls: Option<Tls>, send_buffer: usize, stop: CancellationToken) {
+    use hyper_util::rt::{TokioExecutor, TokioIo};
     use tower::ServiceExt;
 
-    let builder = hyper::server::conn::http1::Builder::new();
-    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let http1 = hyper::server::conn::http1::Builder::new();
+    let mut http2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    // Streams are long-lived: pings find dead connections that TCP alone would keep for hours.
+    http2.timer(hyper_util::rt::TokioTimer::new()).keep_alive_interval(Some(std::time::Duration::from_secs(30)));
+    let connections = tokio_util::task::TaskTracker::new();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -190,21 +222,66 @@ async fn serve_http(listener: TcpListener, router: Router, send_buffer: usize, s
             request.extensions_mut().insert(axum::extract::ConnectInfo(remote));
             router.clone().oneshot(request.map(axum::body::Body::new))
         });
-        let connection = graceful.watch(builder.serve_connection(TokioIo::new(tcp), service));
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::trace!(%error, "connection ended with an error");
+        let Some(tls) = tls.as_ref() else {
+            connections.spawn(until_closed(http1.serve_connection(TokioIo::new(tcp), service), stop.clone()));
+            continue;
+        };
+        // The handshake runs in the connection's own task, so a slow client holds up no other.
+        let (acceptor, http1, http2, stop) = (tls.acceptor.clone(), http1.clone(), http2.clone(), stop.clone());
+        connections.spawn(async move {
+            let handshake = tokio::time::timeout(std::time::Duration::from_secs(10), acceptor.accept(tcp));
+            let stream = tokio::select! {
+                done = handshake => match done {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => return tracing::debug!(%error, %remote, "TLS handshake failed"),
+                    Err(_) => return tracing::debug!(%remote, "TLS handshake timed out"),
+                },
+                _ = stop.cancelled() => return,
+            };
+            let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+            let io = TokioIo::new(stream);
+            if h2 {
+                until_closed(http2.serve_connection(io, service), stop).await
+            } else {
+                until_closed(http1.serve_connection(io, service), stop).await
             }
         });
     }
-    graceful.shutdown().await;
+    // Each connection finishes what it is answering (streams close on the same token), then the hub stops.
+    connections.close();
+    connections.wait().await;
 }
 
-/// Re-reads the tokens file on SIGHUP and whenever its modification time or size changes.
-async fn reload_tokens(tokens: Credentials, every: std::time::Duration, shutdown: CancellationToken) {
-    let Some(path) = tokens.file().cloned() else { return };
-    let stamp = |p: &std::path::Path| std::fs::metadata(p).ok().map(|m| (m.modified().ok(), m.len()));
-    let mut seen = stamp(&path);
+/// Serves `connection` to its end; once `stop` is cancelled it finishes what it is answering
+/// and closes (HTTP/2: GOAWAY).
+async fn until_closed<C>(connection: C, stop: CancellationToken)
+where
+    C: hyper_util::server::graceful::GracefulConnection,
+    C::Error: std::fmt::Display,
+{
+    let mut connection = std::pin::pin!(connection);
+    let result = tokio::select! {
+        result = connection.as_mut() => result,
+        _ = stop.cancelled() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = result {
+        tracing::trace!(%error, "connection ended with an error");
+    }
+}
+
+/// Calls `reload` on SIGHUP and whenever the modification time or size of one of `paths`
+/// changes (looked at every `every`): the tokens file and the TLS certificate rotate this way.
+async fn watch_files(
+    paths: Vec<PathBuf>,
+    every: std::time::Duration,
+    shutdown: CancellationToken,
+    reload: impl Fn(&'static str) + Send + 'static,
+) {
+    let stamp = |ps: &[PathBuf]| -> Vec<_> { ps.iter().map(|p| std::fs::metadata(p).ok().map(|m| (m.modified().ok(), m.len()))).collect() };
+    let mut seen = stamp(&paths);
     #[cfg(unix)]
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
     loop {
@@ -221,16 +298,12 @@ async fn reload_tokens(tokens: Credentials, every: std::time::Duration, shutdown
             _ = shutdown.cancelled() => return,
             _ = hangup => "SIGHUP",
             _ = tokio::time::sleep(every) => {
-                let now = stamp(&path);
-                if now == seen { continue; }
+                if stamp(&paths) == seen { continue; }
                 "the file changed"
             }
         };
-        seen = stamp(&path);
-        match tokens.reload() {
-            Ok(n) => tracing::info!(tokens = n, file = %path.display(), why, "device tokens reloaded"),
-            Err(error) => tracing::error!(%error, why, "device tokens NOT reloaded; the previous tokens stay in force"),
-        }
+        seen = stamp(&paths);
+        reload(why);
     }
 }
 

@@ -48,6 +48,8 @@ pub struct SimulateArgs {
     /// `Nats-Msg-Id` (deduplicated); a request's events are all published, then every ack awaited.
     #[arg(long, env = "SHELFCAST_JETSTREAM", conflicts_with = "reserve")]
     pub jetstream: bool,
+    #[command(flatten)]
+    pub trust: crate::client::TrustArgs,
 }
 
 /// Where the events go.
@@ -62,7 +64,7 @@ impl Sink {
         if !args.jetstream {
             let path = if args.reserve { "/v1/reservations" } else { "/v1/events" };
             let url = format!("{}{path}", args.target.trim_end_matches('/'));
-            let client = reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build()?;
+            let client = crate::client::builder(args.trust.hub_ca.as_deref())?.pool_max_idle_per_host(args.concurrency).build()?;
             return Ok((Sink::Hub { client, url: url.clone() }, url));
         }
         // Every device may have a whole request's events awaiting their acks at once.

@@ -177,9 +177,10 @@ async fn kill_9_at_random_moments_loses_nothing_and_counts_nothing_twice() {
         hub.kill9();
         work.await.unwrap();
         hub = ChildHub::spawn(&data, &ARGS);
-        let acked = acked.lock().unwrap();
-        let snapshot = Acked { events: acked.events.clone(), reservations: acked.reservations.clone() };
-        drop(acked);
+        let snapshot = {
+            let acked = acked.lock().unwrap();
+            Acked { events: acked.events.clone(), reservations: acked.reservations.clone() }
+        };
         verify(&hub, &data, &snapshot, round).await;
         eprintln!(
             "round {}/{rounds}: killed after {} ms; {} events and {} reservations acknowledged so far, all present",

@@ -3,83 +3,18 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 const STORE: &str = "store-token";
 const EDGE_TILL: &str = "edge-till";
-
-/// A TCP proxy to the hub that can be cut (listener closed, open connections dropped) and
-/// restored on the same port.
-struct Proxy {
-    addr: SocketAddr,
-    target: Arc<Mutex<SocketAddr>>,
-    task: Option<JoinHandle<()>>,
-}
-
-impl Proxy {
-    async fn start(target: SocketAddr) -> Proxy {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let target = Arc::new(Mutex::new(target));
-        let task = Some(Self::serve(listener, target.clone()));
-        Proxy { addr, target, task }
-    }
-
-    fn serve(listener: TcpListener, target: Arc<Mutex<SocketAddr>>) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut conns = tokio::task::JoinSet::new();
-            loop {
-                let Ok((mut inbound, _)) = listener.accept().await else { return };
-                let to = *target.lock().unwrap();
-                conns.spawn(async move {
-                    if let Ok(mut outbound) = TcpStream::connect(to).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
-            }
-            // Dropping the JoinSet (when this task is aborted) drops every open connection.
-        })
-    }
-
-    fn url(&self) -> String {
-        format!("http://{}", self.addr)
-    }
-
-    fn cut(&mut self) {
-        if let Some(t) = self.task.take() {
-            t.abort();
-        }
-    }
-
-    async fn restore(&mut self) {
-        let mut tries = 0;
-        let listener = loop {
-            match TcpListener::bind(self.addr).await {
-                Ok(l) => break l,
-                Err(e) if tries < 50 => {
-                    tries += 1;
-                    let _ = e;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-                Err(e) => panic!("cannot listen on {} again: {e}", self.addr),
-            }
-        };
-        self.task = Some(Self::serve(listener, self.target.clone()));
-    }
-
-    fn retarget(&self, to: SocketAddr) {
-        *self.target.lock().unwrap() = to;
-    }
-}
 
 /// An HTTP proxy to the hub that can refuse the edge's uploads of events (503) and pass
 /// everything else: the edge keeps following the hub's counts but cannot hand its own events over.
@@ -137,29 +72,6 @@ fn edge_with(data: &Path, hub_url: &str, extra: &[&str]) -> ChildHub {
         data,
         &after,
     )
-}
-
-fn addr(url: &str) -> SocketAddr {
-    url.trim_start_matches("http://").parse().unwrap()
-}
-
-async fn sync_status(edge: &Api) -> Value {
-    edge.get_json("/v1/sync").await.1
-}
-
-async fn until<F: std::future::Future<Output = bool>>(what: &str, secs: u64, mut f: impl FnMut() -> F) {
-    let end = tokio::time::Instant::now() + Duration::from_secs(secs);
-    while tokio::time::Instant::now() < end {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-async fn drained(edge: &Api, secs: u64) {
-    until("the edge to drain", secs, || async { sync_status(edge).await["pending"] == 0 }).await;
 }
 
 /// Sales and returns at the store, as two tills would send them: `(events, net on-hand change per sku)`.

@@ -55,15 +55,21 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, writer: Writer, shutd
             },
             Ok(r) => {
                 failures += 1;
-                tracing::warn!(status = %r.status(), "the hub refused to share the location's changes");
+                let status = r.status();
+                let why = match status.as_u16() {
+                    401 => format!("the hub refused this edge's token ({status})"),
+                    403 => format!("the hub refused this token for location {} ({status})", edge.link.location),
+                    _ => format!("the hub answered {status} to following location {}", edge.link.location),
+                };
+                tracing::warn!(%status, error = %why, "the hub refused to share the location's changes");
+                offline(&edge, why);
                 backoff(failures)
             }
             Err(e) => {
                 failures += 1;
-                let mut info = edge.info.lock().expect("sync info");
-                info.online = false;
-                info.last_error = Some(format!("the hub cannot be reached: {e}"));
-                drop(info);
+                let why = crate::client::explain(&e);
+                tracing::warn!(error = %why, "cannot follow the hub");
+                offline(&edge, why);
                 backoff(failures)
             }
         };
@@ -73,6 +79,12 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, writer: Writer, shutd
             _ = shutdown.cancelled() => return,
         }
     }
+}
+
+fn offline(edge: &Edge, why: String) {
+    let mut info = edge.info.lock().expect("sync info");
+    info.online = false;
+    info.last_error = Some(why);
 }
 
 /// The hub's current state of `keys`, rebased here.

@@ -91,7 +91,7 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, state: Arc<State>, wr
         let outcome = match sent {
             Ok(r) if r.status().is_success() => r.json::<IngestResponse>().await.map_err(|e| e.to_string()),
             Ok(r) => Err(format!("the hub answered {}", r.status())),
-            Err(e) => Err(format!("the hub cannot be reached: {e}")),
+            Err(e) => Err(crate::client::explain(&e)),
         };
         match outcome {
             Ok(answer) if answer.results.len() == n => {

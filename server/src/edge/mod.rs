@@ -30,6 +30,8 @@ pub struct EdgeLink {
     pub location: LocationId,
     pub hub: String,
     pub token: String,
+    /// A PEM file of CA certificates trusted for the hub besides the platform's.
+    pub ca: Option<std::path::PathBuf>,
     /// The least time between two fetches of the hub's changes (each one waits at the hub
     /// for the next change, so this only spaces out bursts).
     pub follow_every: Duration,
@@ -57,7 +59,14 @@ pub struct Edge {
     pub resync_wake: tokio::sync::Notify,
 }
 
-pub fn start(link: EdgeLink, db: rusqlite::Connection, state: Arc<State>, writer: Writer, shutdown: CancellationToken) -> Arc<Edge> {
+pub fn start(
+    link: EdgeLink,
+    db: rusqlite::Connection,
+    state: Arc<State>,
+    writer: Writer,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Arc<Edge>> {
+    let client = crate::client::for_hub(link.ca.as_deref())?;
     let edge = Arc::new(Edge {
         link,
         info: Mutex::default(),
@@ -66,14 +75,9 @@ pub fn start(link: EdgeLink, db: rusqlite::Connection, state: Arc<State>, writer
         resync: Mutex::default(),
         resync_wake: tokio::sync::Notify::new(),
     });
-    let client = reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(60))
-        .build()
-        .expect("an HTTP client");
     tokio::spawn(forward::run(edge.clone(), client.clone(), state, writer.clone(), shutdown.clone()));
     tokio::spawn(follow::run(edge.clone(), client, writer, shutdown));
-    edge
+    Ok(edge)
 }
 
 /// Exponential backoff with jitter: from about 100 ms up to 5 s. A store's link is one client,

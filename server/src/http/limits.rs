@@ -112,9 +112,10 @@ fn retry_after(status: StatusCode, code: &str, message: &str, seconds: u64) -> R
     res
 }
 
-fn check(limiter: &Option<DefaultKeyedRateLimiter<IpAddr>>, client: IpAddr, what: &str) -> Result<(), Response<Body>> {
-    let Some(limiter) = limiter else { return Ok(()) };
-    limiter.check_key(&client).map_err(|not_until| {
+/// `Some(429 answer)` when `client` is over its rate.
+fn check(limiter: &Option<DefaultKeyedRateLimiter<IpAddr>>, client: IpAddr, what: &str) -> Option<Response<Body>> {
+    let limiter = limiter.as_ref()?;
+    limiter.check_key(&client).err().map(|not_until| {
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         tracing::debug!(%client, what, "rate limited");
         retry_after(
@@ -129,14 +130,14 @@ fn check(limiter: &Option<DefaultKeyedRateLimiter<IpAddr>>, client: IpAddr, what
 /// Layered on the reservation routes.
 pub async fn reservations(State(limits): State<Arc<Limits>>, req: Request, next: Next) -> Response<Body> {
     match check(&limits.reservations, limits.client(&req), "reservation requests") {
-        Ok(()) => next.run(req).await,
-        Err(res) => res,
+        None => next.run(req).await,
+        Some(res) => res,
     }
 }
 
 /// Layered on `/v1/stream`: the per-client rate, then the cap on open streams.
 pub async fn streams(State((limits, open)): State<(Arc<Limits>, Arc<crate::engine::State>)>, req: Request, next: Next) -> Response<Body> {
-    if let Err(res) = check(&limits.streams, limits.client(&req), "new streams") {
+    if let Some(res) = check(&limits.streams, limits.client(&req), "new streams") {
         return res;
     }
     if limits.max_streams > 0 && open.fanout.open_streams() >= limits.max_streams {

@@ -649,7 +649,10 @@ mod tests {
         Unsaved { positions: Default::default(), touched: Vec::new(), saved_at: Instant::now(), every: Duration::from_secs(1) }
     }
 
-    fn values(u: &Unsaved) -> Vec<(String, Option<(i64, u64)>, Option<(i64, u64)>)> {
+    /// `(sku, committed (on-hand, version), pending (on-hand, version))` of each waiting position.
+    type Waiting = Vec<(String, Option<(i64, u64)>, Option<(i64, u64)>)>;
+
+    fn values(u: &Unsaved) -> Waiting {
         let mut out: Vec<_> = u.positions.iter().map(|(k, w)| (k.sku.as_str().to_string(), w.committed, w.pending)).collect();
         out.sort();
         out

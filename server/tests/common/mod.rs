@@ -1,6 +1,6 @@
 //! Test harness: a hub in this process (for controlled time) or as a child process (for kill -9),
 //! always on 127.0.0.1 with a real SQLite file, and a real SSE client.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -11,6 +11,11 @@ use eventsource_stream::{Event, Eventsource};
 use futures_util::{Stream, StreamExt};
 use serde_json::{json, Value};
 use shelfcast_server::{Clock, Hub, HubConfig, Rate};
+
+mod proxy;
+mod tls;
+pub use proxy::Proxy;
+pub use tls::TestCa;
 
 pub const TOKEN: &str = "till-token";
 pub const BERLIN_ONLY: &str = "berlin-token";
@@ -150,6 +155,11 @@ impl ChildHub {
     pub fn client(&self) -> Api {
         Api { base: self.url.clone(), http: reqwest::Client::new() }
     }
+
+    /// A client of an HTTPS hub that trusts `ca` (and nothing else).
+    pub fn client_trusting(&self, ca: &TestCa) -> Api {
+        Api { base: self.url.clone(), http: ca.client().build().unwrap() }
+    }
 }
 
 impl Drop for ChildHub {
@@ -277,4 +287,31 @@ pub async fn quiet(events: &mut (impl Stream<Item = Event> + Unpin), ms: u64) {
     if let Ok(Some(e)) = tokio::time::timeout(Duration::from_millis(ms), events.next()).await {
         panic!("unexpected event {e:?}");
     }
+}
+
+/// The socket address in a `http://` or `https://` base URL.
+pub fn addr(url: &str) -> std::net::SocketAddr {
+    url.split("://").last().unwrap().parse().unwrap()
+}
+
+/// The edge's `GET /v1/sync`.
+pub async fn sync_status(edge: &Api) -> Value {
+    edge.get_json("/v1/sync").await.1
+}
+
+/// Polls `f` every 50 ms until it holds, for at most `secs` seconds.
+pub async fn until<F: std::future::Future<Output = bool>>(what: &str, secs: u64, mut f: impl FnMut() -> F) {
+    let end = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < end {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// Until the edge has nothing left to send.
+pub async fn drained(edge: &Api, secs: u64) {
+    until("the edge to drain", secs, || async { sync_status(edge).await["pending"] == 0 }).await;
 }
