@@ -1,7 +1,8 @@
 // A real hub (the release binary, on loopback, with its own SQLite directory), a static page
 // server on another origin, and a real Chromium.
-import { spawn } from "node:child_process";
+import { spawn, execFileSync } from "node:child_process";
 import { createServer, get } from "node:http";
+import { request as httpsRequest } from "node:https";
 import { mkdtempSync, readFileSync, existsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, extname, normalize } from "node:path";
@@ -15,11 +16,12 @@ export const TOKEN = "e2e-till";
 
 const BIN = join(repo, "target", "release", "shelfcast");
 
-/** Starts `shelfcast serve`; `port` 0 picks one. */
-export async function startHub({ port = 0, data, origins = [], holdTtl = "15m" } = {}) {
+/** Starts `shelfcast serve`; `port` 0 picks one. With `tls` (from `certificate()`) it serves HTTPS. */
+export async function startHub({ port = 0, data, origins = [], holdTtl = "15m", tls } = {}) {
   data ??= mkdtempSync(join(tmpdir(), "shelfcast-e2e-"));
   const args = ["serve", "--listen", `127.0.0.1:${port}`, "--data", data, "--device-token", `${TOKEN}=*`, "--hold-ttl", holdTtl];
   for (const o of origins) args.push("--allow-origin", o);
+  if (tls) args.push("--tls-cert", tls.cert, "--tls-key", tls.key);
   const child = spawn(BIN, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, SHELFCAST_LOG: "warn" } });
   const line = await new Promise((resolve, reject) => {
     const rl = createInterface({ input: child.stdout });
@@ -29,6 +31,7 @@ export async function startHub({ port = 0, data, origins = [], holdTtl = "15m" }
   const url = line.replace("listening on ", "").trim();
   return {
     url,
+    ca: tls?.pem,
     data,
     port: Number(new URL(url).port),
     child,
@@ -41,8 +44,37 @@ export async function startHub({ port = 0, data, origins = [], holdTtl = "15m" }
   };
 }
 
+/**
+ * A self-signed certificate for 127.0.0.1 and localhost, made with openssl in a fresh directory:
+ * `{ cert, key }` paths and the certificate's `pem`, which the harness trusts for that hub.
+ */
+export function certificate() {
+  const dir = mkdtempSync(join(tmpdir(), "shelfcast-e2e-tls-"));
+  const [cert, key] = [join(dir, "cert.pem"), join(dir, "key.pem")];
+  execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
+    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert], { stdio: "ignore" });
+  return { cert, key, pem: readFileSync(cert, "utf8") };
+}
+
+/** `fetch` for the hub, trusting its own certificate when it serves HTTPS (Node's fetch takes no CA). */
+export function hubFetch(hub, path, { method = "GET", headers = {}, body } = {}) {
+  if (!hub.ca) return fetch(`${hub.url}${path}`, { method, headers, body });
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(`${hub.url}${path}`, { method, headers, ca: hub.ca }, (res) => {
+      const chunks = [];
+      res.on("data", (c) => chunks.push(c));
+      res.on("end", () => {
+        const text = Buffer.concat(chunks).toString();
+        resolve({ status: res.statusCode, text: async () => text, json: async () => JSON.parse(text) });
+      });
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
 export async function postEvents(hub, events) {
-  const r = await fetch(`${hub.url}/v1/events`, {
+  const r = await hubFetch(hub, "/v1/events", {
     method: "POST",
     headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
     body: JSON.stringify(events),
@@ -57,7 +89,7 @@ export function event(type, sku, location, qty) {
 }
 
 export async function availability(hub, sku, location) {
-  const r = await fetch(`${hub.url}/v1/availability?sku=${sku}&location=${location}`);
+  const r = await hubFetch(hub, `/v1/availability?sku=${sku}&location=${location}`);
   return (await r.json()).positions[0];
 }
 

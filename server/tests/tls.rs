@@ -198,3 +198,21 @@ async fn a_tls_flag_without_its_partner_is_refused_at_start() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+#[tokio::test]
+async fn an_edge_serves_its_store_over_https_too() {
+    let (dirs, edge_data) = data_dir();
+    let ca = TestCa::new(dirs.path(), "store-ca");
+    let (cert, key) = ca.write(dirs.path(), &["127.0.0.1"], false);
+    let till = format!("{EDGE_TILL}=berlin");
+    let edge = ChildHub::spawn_with(
+        &["edge", "--location", "berlin", "--hub", "https://127.0.0.1:9", "--token", STORE, "--listen", "127.0.0.1:0", "--data"],
+        &edge_data,
+        &["--device-token", &till, "--tls-cert", cert.to_str().unwrap(), "--tls-key", key.to_str().unwrap()],
+    );
+    assert!(edge.url.starts_with("https://"), "{}", edge.url);
+    let eapi = edge.client_trusting(&ca);
+    let (s, b) = eapi.post_events(EDGE_TILL, &json!([ev("till:1", "receipt", "A", "berlin", 4)])).await;
+    assert_eq!((s, b["applied"].as_u64()), (200, Some(1)));
+    assert_eq!(eapi.position("A", "berlin").await.0, 4);
+}
