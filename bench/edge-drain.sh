@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # An edge node records N events (default 1,000,000) while its hub is unreachable, then the hub
 # comes up and the edge drains: time to drain, events/s, and a check that the hub applied
-# exactly N with 0 duplicates and that every position matches the edge's own view.
-#   bash bench/edge-drain.sh [N]
+# exactly N with 0 duplicates and that every position matches the edge's own view. With
+# DELAY_MS, the edge reaches the hub through a link that delays each direction that long
+# (bench/link.py), as a store's broadband line does.
+#   bash bench/edge-drain.sh [N] [DELAY_MS]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 n=${1:-1000000}
+delay=${2:-0}
 # SHELFCAST_BIN: measure that binary instead (an A/B against another build).
 bin=${SHELFCAST_BIN:-target/release/shelfcast}
 [ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
@@ -15,8 +18,17 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null; wait "${pids[@]}" 2>/dev/null; rm -rf "$dir"' EXIT
 port=$(free_port)
 hub="http://127.0.0.1:$port"
+upstream=$hub
+if [ "$delay" -gt 0 ]; then
+  link=$(free_port)
+  python3 bench/link.py "$link" "$port" "$delay" >"$dir/link.out" &
+  pids+=("$!")
+  for _ in $(seq 100); do grep -q "link ready" "$dir/link.out" 2>/dev/null && break; sleep 0.1; done
+  upstream="http://127.0.0.1:$link"
+  echo "the edge reaches the hub through a link of ${delay} ms each way" >&2
+fi
 
-coproc EDGE { SHELFCAST_LOG=${EDGE_LOG:-error} exec "$bin" edge --location store-1 --hub "$hub" --token store --listen 127.0.0.1:0 \
+coproc EDGE { SHELFCAST_LOG=${EDGE_LOG:-error} exec "$bin" edge --location store-1 --hub "$upstream" --token store --listen 127.0.0.1:0 \
   --data "$dir/edge" --device-token "till=store-1"; }
 pids+=("$EDGE_PID")
 read -r line <&"${EDGE[0]}"
@@ -50,7 +62,7 @@ dups=$(awk '/^shelfcast_events_total\{result="duplicate"\}/{print $2}' <<<"$metr
 rejected=$(awk '/^shelfcast_events_total\{result="rejected"\}/{print $2}' <<<"$metrics")
 
 # Every position: the hub's on-hand against the edge's (once the edge has followed the hub).
-sleep 2
+sleep $((2 + delay / 100))
 skus=$(seq -f "SKU-%05g" 0 1999)
 mismatch=0
 for chunk in $(echo "$skus" | xargs -n 50 | tr ' ' ',' ); do

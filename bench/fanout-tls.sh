@@ -16,8 +16,13 @@ cleanup() { [ -z "$hub" ] || kill "$hub" 2>/dev/null || true; wait 2>/dev/null |
 trap cleanup EXIT
 . bench/lib.sh
 
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj /CN=127.0.0.1 \
-  -addext "subjectAltName=IP:127.0.0.1" -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+# A CA of the run's own and a certificate for 127.0.0.1 that it signs.
+ec=(-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes)
+openssl req -x509 "${ec[@]}" -days 2 -subj /CN=shelfcast-bench-ca -keyout "$work/ca.key" -out "$work/ca.pem" 2>/dev/null
+openssl req "${ec[@]}" -subj /CN=127.0.0.1 -keyout "$work/key.pem" -out "$work/cert.csr" 2>/dev/null
+printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n' >"$work/ext"
+openssl x509 -req -in "$work/cert.csr" -CA "$work/ca.pem" -CAkey "$work/ca.key" -CAcreateserial -days 2 \
+  -extfile "$work/ext" -out "$work/cert.pem" 2>/dev/null
 
 run() { # run NAME HUB-FLAGS... -- FANOUT-FLAGS...
   local name=$1 hub_flags=() fanout_flags=()
@@ -41,8 +46,8 @@ run() { # run NAME HUB-FLAGS... -- FANOUT-FLAGS...
 
 tls=(--tls-cert "$work/cert.pem" --tls-key "$work/key.pem")
 plain=$(run "HTTP/1.1" --)
-h1=$(run "HTTPS, HTTP/1.1" "${tls[@]}" -- --hub-ca "$work/cert.pem")
-h2=$(run "HTTPS, HTTP/2" "${tls[@]}" -- --hub-ca "$work/cert.pem" --http2)
+h1=$(run "HTTPS, HTTP/1.1" "${tls[@]}" -- --hub-ca "$work/ca.pem")
+h2=$(run "HTTPS, HTTP/2" "${tls[@]}" -- --hub-ca "$work/ca.pem" --http2)
 
 row() { # row NAME OUTPUT
   printf '| %s | %s | %s / %s / %s | %s | %s | %s%% |\n' "$1" "$(field 'fanout: ([0-9]+) subscribers.*' "$2")" \

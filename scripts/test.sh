@@ -29,6 +29,9 @@ SHELFCAST_TEST_POSTGRES="$pg" cargo test -p shelfcast-server \
 say "the scale-out benchmark harness runs (2 s a row; no figure is checked)"
 bash bench/scaleout.sh 2
 
+say "the fan-out benchmark over TLS runs (200 subscribers, 2 s a row; no figure is checked)"
+SHELFCAST_BIN=target/release/shelfcast bash bench/fanout-tls.sh 200 2
+
 say "the peer benchmarks run: JetStream, pgbench, Pushpin (--quick; only the oversell check is asserted)"
 bash bench/peers.sh --quick
 

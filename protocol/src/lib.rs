@@ -15,6 +15,8 @@
 //!   stores are tested against.
 //! - `model` (feature `model`, and in tests): the rules driven by command sequences with every
 //!   invariant checked after each step, for the property tests and the fuzzer.
+//! - [`sync`]: when an edge node's view of a position may rest on a hub state (its own events
+//!   counted exactly once, whatever order answers and follow reads arrive in).
 //! - [`wire`]: request and response bodies of the HTTP API, and the error body.
 //! - [`clock`]: RFC 3339 formatting and parsing of millisecond timestamps.
 
@@ -27,6 +29,7 @@ pub mod model;
 pub mod position;
 pub mod reservation;
 pub mod stock;
+pub mod sync;
 pub mod wire;
 
 pub use event::{Event, EventError, EventKind};

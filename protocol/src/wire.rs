@@ -40,6 +40,11 @@ pub struct EventResult {
     pub status: ResultStatus,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<ErrorDetail>,
+    /// Applied or duplicate: the position's version from which the hub counts this event. The
+    /// position as read at this version or any later one includes it. (The version this
+    /// event's commit gave the position; for a duplicate, the position's version when answered.)
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub version: Option<u64>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

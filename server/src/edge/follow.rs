@@ -3,6 +3,7 @@
 //! unacknowledged events, with the hub's holds), so in-store screens converge with the hub.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use shelfcast_protocol::clock::parse_rfc3339;
@@ -11,7 +12,7 @@ use shelfcast_protocol::{Hold, PositionKey};
 use tokio_util::sync::CancellationToken;
 
 use super::{backoff, Edge};
-use crate::engine::Writer;
+use crate::engine::{HubPosition, Writer};
 
 pub async fn run(edge: Arc<Edge>, client: reqwest::Client, writer: Writer, shutdown: CancellationToken) {
     let url = format!("{}/v1/locations/{}/changes", edge.link.hub, edge.link.location);
@@ -42,8 +43,9 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, writer: Writer, shutd
                     // A hub that lost its data starts over below our mark: follow it from scratch.
                     let from_scratch = changes.version < since;
                     *edge.reservations.write().expect("reservations lock") = changes.reservations.clone();
-                    let positions = changes.positions.iter().map(|p| (PositionKey::new(p.sku.clone(), p.location.clone()), p.on_hand));
-                    adopt(&edge, &writer, positions.collect()).await;
+                    let positions =
+                        changes.positions.iter().map(|p| (PositionKey::new(p.sku.clone(), p.location.clone()), p.on_hand, p.version));
+                    adopt(&edge, &writer, positions.collect(), from_scratch).await;
                     since = if from_scratch { 0 } else { changes.version };
                     edge.link.follow_every
                 }
@@ -100,14 +102,17 @@ async fn resync(edge: &Edge, client: &reqwest::Client, writer: &Writer, keys: &[
             .error_for_status()?
             .json()
             .await?;
-        positions.extend(answer.positions.into_iter().map(|p| (PositionKey::new(p.sku, p.location), p.on_hand)));
+        positions.extend(answer.positions.into_iter().map(|p| (PositionKey::new(p.sku, p.location), p.on_hand, p.version)));
     }
-    adopt(edge, writer, positions).await;
+    adopt(edge, writer, positions, false).await;
     Ok(())
 }
 
-/// Rebases `positions` (hub on-hand each) with the hub's holds as last learned.
-async fn adopt(edge: &Edge, writer: &Writer, positions: Vec<(PositionKey, i64)>) {
+/// Rebases `positions` (hub on-hand and version each) with the hub's holds as last learned.
+async fn adopt(edge: &Edge, writer: &Writer, positions: Vec<(PositionKey, i64, u64)>, from_scratch: bool) {
+    // Read before the rebase is asked for: every event sent by now may be counted by these
+    // states, and none sent later can be (the states were read before this).
+    let sent_through = edge.sent_through.load(Ordering::SeqCst);
     let mut holds: HashMap<PositionKey, Vec<Hold>> = HashMap::new();
     for r in edge.reservations.read().expect("reservations lock").iter() {
         let (Ok(sku), Ok(location)) = (r.sku.parse(), r.location.parse()) else { continue };
@@ -119,10 +124,10 @@ async fn adopt(edge: &Edge, writer: &Writer, positions: Vec<(PositionKey, i64)>)
     }
     let positions = positions
         .into_iter()
-        .map(|(key, on_hand)| {
-            let h = holds.remove(&key).unwrap_or_default();
-            (key, on_hand, h)
+        .map(|(key, on_hand, version)| {
+            let holds = holds.remove(&key).unwrap_or_default();
+            HubPosition { key, on_hand, version, holds }
         })
         .collect();
-    writer.rebase(positions).await;
+    writer.rebase(positions, sent_through, from_scratch).await;
 }

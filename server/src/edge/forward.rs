@@ -6,7 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::collections::HashSet;
+use std::sync::atomic::Ordering;
 
 use serde_json::{json, Value};
 use shelfcast_protocol::wire::{IngestResponse, ResultStatus};
@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{backoff, Edge};
 use crate::engine::{State, Writer};
-use crate::store::Rejection;
+use crate::store::{Answered, Rejection};
 
 const BATCH: usize = 10_000;
 
@@ -23,7 +23,8 @@ struct Pending {
     last_seq: i64,
     seqs: Vec<i64>,
     body: Vec<Value>,
-    keys: HashSet<PositionKey>,
+    /// Each event's position (`None`: not a valid position here; the hub will say why).
+    keys: Vec<Option<PositionKey>>,
 }
 
 fn next_batch(edge: &Edge) -> rusqlite::Result<Pending> {
@@ -32,7 +33,7 @@ fn next_batch(edge: &Edge) -> rusqlite::Result<Pending> {
         "SELECT seq, id, type, sku, location, qty, at FROM events
           WHERE seq > (SELECT v FROM sync_state WHERE k = 'acked_seq') ORDER BY seq LIMIT ?1",
     )?;
-    let mut p = Pending { last_seq: 0, seqs: Vec::new(), body: Vec::new(), keys: HashSet::new() };
+    let mut p = Pending { last_seq: 0, seqs: Vec::new(), body: Vec::new(), keys: Vec::new() };
     let mut rows = stmt.query([BATCH as i64])?;
     while let Some(r) = rows.next()? {
         let seq: i64 = r.get(0)?;
@@ -42,14 +43,33 @@ fn next_batch(edge: &Edge) -> rusqlite::Result<Pending> {
         if let Some(at) = at {
             e["at"] = json!(shelfcast_protocol::clock::format_rfc3339(at));
         }
-        if let (Ok(sku), Ok(location)) = (Sku::try_from(r.get::<_, String>(3)?), LocationId::try_from(r.get::<_, String>(4)?)) {
-            p.keys.insert(PositionKey::new(sku, location));
-        }
+        let key = match (Sku::try_from(r.get::<_, String>(3)?), LocationId::try_from(r.get::<_, String>(4)?)) {
+            (Ok(sku), Ok(location)) => Some(PositionKey::new(sku, location)),
+            _ => None,
+        };
+        p.keys.push(key);
         p.last_seq = seq;
         p.seqs.push(seq);
         p.body.push(e);
     }
     Ok(p)
+}
+
+/// What the hub answered for each event of `p`: from which version of its position the hub
+/// counts it, or that it refused it. An answer without versions (an older hub) counts from any.
+fn answered(p: &Pending, answer: &IngestResponse) -> Vec<Answered> {
+    p.seqs
+        .iter()
+        .zip(&p.keys)
+        .zip(&answer.results)
+        .filter_map(|((&seq, key), r)| {
+            let counted_from = match r.status {
+                ResultStatus::Rejected => None,
+                ResultStatus::Applied | ResultStatus::Duplicate => Some(r.version.unwrap_or(0)),
+            };
+            Some(Answered { key: key.clone()?, seq, counted_from })
+        })
+        .collect()
 }
 
 /// What the hub refused in its answer to `p`, by ledger position.
@@ -68,6 +88,9 @@ fn rejections(p: &Pending, answer: &IngestResponse) -> Vec<Rejection> {
 pub async fn run(edge: Arc<Edge>, client: reqwest::Client, state: Arc<State>, writer: Writer, shutdown: CancellationToken) {
     let url = format!("{}/v1/events", edge.link.hub);
     let mut failures = 0u32;
+    // The last seq of any upload whose outcome is unknown (no answer: it may have been applied),
+    // since the start; at the start, everything not acknowledged (`Edge::sent_through`).
+    let mut unknown_through = edge.sent_through.load(Ordering::SeqCst);
     loop {
         let e = edge.clone();
         let batch = match tokio::task::spawn_blocking(move || next_batch(&e)).await {
@@ -87,19 +110,35 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, state: Arc<State>, wr
             }
         }
         let n = batch.body.len();
+        // Before the request leaves: from now on a hub state may count these events.
+        edge.sent_through.fetch_max(batch.last_seq, Ordering::SeqCst);
         let sent = client.post(&url).bearer_auth(&edge.link.token).json(&batch.body).send().await;
-        let outcome = match sent {
-            Ok(r) if r.status().is_success() => r.json::<IngestResponse>().await.map_err(|e| e.to_string()),
-            Ok(r) => Err(format!("the hub answered {}", r.status())),
-            Err(e) => Err(crate::client::explain(&e)),
+        // Whether a failed upload surely applied nothing: the hub's own refusal, or a
+        // connection that never opened. Otherwise (no answer, a gateway's error) it may have.
+        let (outcome, refused) = match sent {
+            Ok(r) if r.status().is_success() => (r.json::<IngestResponse>().await.map_err(|e| e.to_string()), false),
+            Ok(r) => {
+                let status = r.status().as_u16();
+                (Err(format!("the hub answered {}", r.status())), !matches!(status, 500 | 502 | 504))
+            }
+            Err(e) => (Err(crate::client::explain(&e)), e.is_connect()),
         };
+        if outcome.is_err() {
+            if refused {
+                // Nothing of this upload is counted at the hub: a hub state may count no
+                // event beyond those of uploads whose outcome is still unknown.
+                edge.sent_through.store(unknown_through, Ordering::SeqCst);
+            } else {
+                unknown_through = unknown_through.max(batch.last_seq);
+            }
+        }
         match outcome {
             Ok(answer) if answer.results.len() == n => {
                 let now = state.clock.now();
                 // The writer records it, in its own transaction: one connection writes the ledger.
-                match writer.acknowledge(batch.last_seq, rejections(&batch, &answer)).await {
+                match writer.acknowledge(batch.last_seq, answered(&batch, &answer), rejections(&batch, &answer)).await {
                     Ok(()) => {
-                        edge.resync.lock().expect("resync lock").extend(batch.keys);
+                        edge.resync.lock().expect("resync lock").extend(batch.keys.into_iter().flatten());
                         edge.resync_wake.notify_one();
                         failures = 0;
                         {

@@ -15,6 +15,7 @@ mod forward;
 pub mod routes;
 
 use std::collections::HashSet;
+use std::sync::atomic::AtomicI64;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -53,10 +54,15 @@ pub struct Edge {
     /// A reading connection for the sync (what to send next, what is pending); the writer
     /// records what the hub acknowledged.
     pub db: Mutex<rusqlite::Connection>,
-    /// Positions whose events the hub just acknowledged: the follower rebases them on the
-    /// hub's current state, now that those events no longer count as unacknowledged here.
+    /// Positions whose events the hub just answered for: the follower reads them again, so
+    /// that the view rests on a hub state that counts those events (`protocol::sync`).
     pub resync: Mutex<HashSet<PositionKey>>,
     pub resync_wake: tokio::sync::Notify,
+    /// Every event of the edge's ledger up to this seq may have been sent to the hub: set
+    /// before each upload, and at a start to everything not acknowledged (an upload before a
+    /// crash may have arrived). A hub state read while such an event has no answer yet may or
+    /// may not count it.
+    pub sent_through: AtomicI64,
 }
 
 pub fn start(
@@ -67,6 +73,7 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Arc<Edge>> {
     let client = crate::client::for_hub(link.ca.as_deref())?;
+    let last_seq: i64 = db.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))?;
     let edge = Arc::new(Edge {
         link,
         info: Mutex::default(),
@@ -74,6 +81,7 @@ pub fn start(
         db: Mutex::new(db),
         resync: Mutex::default(),
         resync_wake: tokio::sync::Notify::new(),
+        sent_through: AtomicI64::new(last_seq),
     });
     tokio::spawn(forward::run(edge.clone(), client.clone(), state, writer.clone(), shutdown.clone()));
     tokio::spawn(follow::run(edge.clone(), client, writer, shutdown));

@@ -36,6 +36,7 @@ fn status(edge: &Edge) -> rusqlite::Result<SyncStatus> {
                 id: Some(r.get(0)?),
                 status: ResultStatus::Rejected,
                 error: Some(ErrorDetail { code: r.get(1)?, message: r.get(2)?, available: None }),
+                version: None,
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;

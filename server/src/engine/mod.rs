@@ -8,4 +8,4 @@ pub mod sweeper;
 pub mod writer;
 
 pub use state::State;
-pub use writer::{ActAuth, WriteError, Writer};
+pub use writer::{ActAuth, HubPosition, WriteError, Writer};

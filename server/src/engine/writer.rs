@@ -14,6 +14,7 @@ use std::time::Instant;
 use sha2::{Digest, Sha256};
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::ledger::Outcome;
+use shelfcast_protocol::sync;
 use shelfcast_protocol::{Action, Event, Hold, PositionKey, Reservation, ReservationKey, ReservationStatus, Stock, TransitionError};
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
@@ -22,7 +23,7 @@ use super::replicas::Sequencer;
 use super::state::{Entry, State};
 use crate::auth::Scope;
 use crate::metrics::Metrics;
-use crate::store::{Backend, DbResult, Ledger, Rejection, ReservationRow};
+use crate::store::{Answered, Backend, DbResult, Ledger, Rejection, ReservationRow};
 
 /// A commit takes at most this many events, so one huge backlog cannot starve a reservation.
 const MAX_BATCH_EVENTS: usize = 50_000;
@@ -53,6 +54,14 @@ pub enum ActAuth {
     Device(Scope),
 }
 
+/// A position as the hub answered it to an edge node: on-hand, version and open holds.
+pub struct HubPosition {
+    pub key: PositionKey,
+    pub on_hand: i64,
+    pub version: u64,
+    pub holds: Vec<Hold>,
+}
+
 pub struct Reserved {
     pub row: ReservationRow,
     /// `false` when the key had already been granted this reservation.
@@ -62,7 +71,7 @@ pub struct Reserved {
 enum Command {
     Ingest {
         events: Vec<Event>,
-        reply: oneshot::Sender<Result<Vec<Outcome>, WriteError>>,
+        reply: oneshot::Sender<Result<Vec<(Outcome, u64)>, WriteError>>,
     },
     Reserve {
         key: ReservationKey,
@@ -81,14 +90,21 @@ enum Command {
     Probe {
         reply: oneshot::Sender<Result<(), WriteError>>,
     },
-    /// An edge node learned the hub's view of positions: each becomes the hub's on-hand plus
-    /// this node's events the hub has not acknowledged yet, with the hub's holds.
+    /// An edge node learned the hub's view of positions: each becomes the hub's position plus
+    /// this node's events that state does not count, with the hub's holds, when that is
+    /// unambiguous (`protocol::sync`); otherwise it stays as it is.
     Rebase {
-        positions: Vec<(PositionKey, i64, Vec<Hold>)>,
+        positions: Vec<HubPosition>,
+        /// Every own event up to this ledger position may have been sent when the hub's
+        /// states were read.
+        sent_through: i64,
+        /// The hub started over (it lost its data): versions learned before mean nothing now.
+        from_scratch: bool,
     },
     /// An edge node: the hub acknowledged this node's ledger up to `last_seq`.
     Acknowledge {
         last_seq: i64,
+        answered: Vec<Answered>,
         rejected: Vec<Rejection>,
         reply: oneshot::Sender<Result<(), WriteError>>,
     },
@@ -98,7 +114,7 @@ impl Command {
     fn weight(&self) -> usize {
         match self {
             Command::Ingest { events, .. } => events.len(),
-            Command::Rebase { positions } => positions.len(),
+            Command::Rebase { positions, .. } => positions.len(),
             _ => 1,
         }
     }
@@ -141,8 +157,10 @@ impl Writer {
         rx.await.map_err(|_| WriteError::Unavailable)?
     }
 
-    /// Applies valid events once each; answers only when they are durable.
-    pub async fn ingest(&self, events: Vec<Event>) -> Result<Vec<Outcome>, WriteError> {
+    /// Applies valid events once each; answers only when they are durable, with each event's
+    /// outcome and the version of its position from which the hub's state counts it (the
+    /// version this commit gave the position, or for a duplicate the position's version now).
+    pub async fn ingest(&self, events: Vec<Event>) -> Result<Vec<(Outcome, u64)>, WriteError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
@@ -170,16 +188,17 @@ impl Writer {
         self.ask(|reply| Command::Probe { reply }).await.is_ok()
     }
 
-    /// For an edge node: adopt the hub's positions (see `Command::Rebase`); does not wait.
-    pub async fn rebase(&self, positions: Vec<(PositionKey, i64, Vec<Hold>)>) {
-        if !positions.is_empty() {
-            let _ = self.tx.send(Command::Rebase { positions }).await;
+    /// For an edge node: rebase on the hub's positions (see `Command::Rebase`); does not wait.
+    pub async fn rebase(&self, positions: Vec<HubPosition>, sent_through: i64, from_scratch: bool) {
+        if !positions.is_empty() || from_scratch {
+            let _ = self.tx.send(Command::Rebase { positions, sent_through, from_scratch }).await;
         }
     }
 
-    /// For an edge node: records how far the hub has acknowledged the ledger; answers once durable.
-    pub async fn acknowledge(&self, last_seq: i64, rejected: Vec<Rejection>) -> Result<(), WriteError> {
-        self.ask(|reply| Command::Acknowledge { last_seq, rejected, reply }).await
+    /// For an edge node: records how far the hub has acknowledged the ledger and what it
+    /// answered for each event; answers once durable.
+    pub async fn acknowledge(&self, last_seq: i64, answered: Vec<Answered>, rejected: Vec<Rejection>) -> Result<(), WriteError> {
+        self.ask(|reply| Command::Acknowledge { last_seq, answered, rejected, reply }).await
     }
 
     /// Asks the writer to expire lapsed holds; does not wait.
@@ -190,7 +209,8 @@ impl Writer {
 
 /// A decided command's answer, sent only after the commit.
 enum Answer {
-    Ingest(oneshot::Sender<Result<Vec<Outcome>, WriteError>>, Result<Vec<Outcome>, WriteError>),
+    /// The outcomes, and the events' positions (their versions are known after the commit).
+    Ingest(oneshot::Sender<Result<Vec<(Outcome, u64)>, WriteError>>, Vec<Outcome>, Vec<Event>),
     Reserve(oneshot::Sender<Result<Reserved, WriteError>>, Result<Reserved, WriteError>),
     Act(oneshot::Sender<Result<ReservationRow, WriteError>>, Result<ReservationRow, WriteError>),
     Done(oneshot::Sender<Result<(), WriteError>>),
@@ -198,12 +218,17 @@ enum Answer {
 }
 
 impl Answer {
-    fn send(self, failed: bool) {
+    /// Sends the answer; `version` is a position's version once the commit is visible.
+    fn send(self, failed: bool, version: &dyn Fn(&PositionKey) -> u64) {
         fn fail<T>() -> Result<T, WriteError> {
             Err(WriteError::Unavailable)
         }
         match self {
-            Answer::Ingest(tx, r) => drop(tx.send(if failed { fail() } else { r })),
+            Answer::Ingest(tx, outcomes, events) => drop(tx.send(if failed {
+                fail()
+            } else {
+                Ok(outcomes.into_iter().zip(&events).map(|(o, e)| (o, version(&e.key))).collect())
+            })),
             Answer::Reserve(tx, r) => drop(tx.send(if failed { fail() } else { r })),
             Answer::Act(tx, r) => drop(tx.send(if failed { fail() } else { r })),
             Answer::Done(tx) => drop(tx.send(if failed { fail() } else { Ok(()) })),
@@ -228,6 +253,8 @@ struct Engine {
 struct Overlay<'s> {
     state: &'s State,
     base: HashMap<PositionKey, Stock>,
+    /// A shared ledger: the stored version of each position in `base`.
+    base_versions: HashMap<PositionKey, u64>,
     /// Each position this batch touched: (as it was before the batch, as it is now).
     stocks: hashbrown::HashMap<PositionKey, (Stock, Stock)>,
 }
@@ -254,6 +281,16 @@ impl Overlay<'_> {
             (before.clone(), before)
         });
         now
+    }
+}
+
+/// A position's version as a commit leaves it, for ingest answers: the one the commit gave it
+/// (`changed` sorted, versioned from `first` in that order), else the stored one (a shared
+/// ledger), else the one this process knows.
+fn version_in(key: &PositionKey, changed: &[PositionKey], first: u64, stored: &HashMap<PositionKey, u64>, state: &State) -> u64 {
+    match changed.binary_search(key) {
+        Ok(i) => first + i as u64,
+        Err(_) => stored.get(key).copied().or_else(|| state.entry(key).map(|e| e.version)).unwrap_or(0),
     }
 }
 
@@ -295,9 +332,10 @@ impl Engine {
         let now = self.state.clock.now();
         let state = self.state.clone();
         let shared = store.shared();
-        let mut overlay = Overlay { state: &state, base: HashMap::new(), stocks: hashbrown::HashMap::new() };
+        let mut overlay = Overlay { state: &state, base: HashMap::new(), base_versions: HashMap::new(), stocks: hashbrown::HashMap::new() };
         let mut answers = Vec::with_capacity(batch.len());
         let commands = batch.len();
+        let mut base_versions = HashMap::new();
         // `None`: nothing to write. `Some((changed positions, last version))`: committed.
         type Committed = Option<(Vec<(PositionKey, Stock)>, u64)>;
         let result = (|| -> DbResult<Committed> {
@@ -309,6 +347,7 @@ impl Engine {
             for command in batch {
                 answers.push(self.decide(txn.as_mut(), &mut overlay, command, now, &mut wrote)?);
             }
+            base_versions = std::mem::take(&mut overlay.base_versions);
             if !wrote {
                 return Ok(None);
             }
@@ -318,12 +357,18 @@ impl Engine {
             Ok(Some((changed, last)))
         })();
         match result {
-            Ok(None) => answers.into_iter().for_each(|a| a.send(false)),
+            Ok(None) => answers.into_iter().for_each(|a| a.send(false, &|k| version_in(k, &[], 0, &base_versions, &state))),
             Ok(Some((changed, version))) => {
                 if !self.storage_ok.swap(true, Ordering::AcqRel) {
                     tracing::info!("storage takes writes again");
                 }
                 let first = version + 1 - changed.len() as u64;
+                // `changed` is sorted by key and versioned in that order.
+                let keys: Vec<PositionKey> = if answers.iter().any(|a| matches!(a, Answer::Ingest(..))) {
+                    changed.iter().map(|(k, _)| k.clone()).collect()
+                } else {
+                    Vec::new()
+                };
                 let changes = self.versioned(changed, version);
                 let wake = match &self.sequencer {
                     Some(sequencer) if !changes.is_empty() => sequencer.committed(changes, first, version),
@@ -339,7 +384,7 @@ impl Engine {
                 // a shopper's hold) behind thousands of wake-ups. Readers already see the
                 // change, so whoever is answered reads what they wrote.
                 for a in answers {
-                    a.send(false);
+                    a.send(false, &|k| version_in(k, &keys, first, &base_versions, &state));
                 }
                 if !wake.is_empty() {
                     self.state.fanout.changed(wake.iter().map(|(k, _)| k));
@@ -350,7 +395,7 @@ impl Engine {
                 tracing::error!(error = %e, commands, "group commit failed and was rolled back; requests answered 503");
                 self.metrics.commit_failures.with_label_values(&["storage"]).inc();
                 for a in answers {
-                    a.send(true);
+                    a.send(true, &|_| 0);
                 }
             }
         }
@@ -392,7 +437,10 @@ impl Engine {
             }
         }
         let known = |k: &PositionKey| self.state.entry(k).map(|e| (e.version, e.stock));
-        overlay.base = txn.lock(&keys, &positions, &known)?.into_iter().collect();
+        for (key, stock, version) in txn.lock(&keys, &positions, &known)? {
+            overlay.base_versions.insert(key.clone(), version);
+            overlay.base.insert(key, stock);
+        }
         Ok(())
     }
 
@@ -417,7 +465,7 @@ impl Engine {
                         outcomes.push(Outcome::Duplicate);
                     }
                 }
-                Answer::Ingest(reply, Ok(outcomes))
+                Answer::Ingest(reply, outcomes, events)
             }
             Command::Reserve { key, position, qty, reply } => {
                 let key_hash = key_hash(&key);
@@ -461,15 +509,21 @@ impl Engine {
                 };
                 Answer::Act(reply, answer)
             }
-            Command::Rebase { positions } => {
+            Command::Rebase { positions, sent_through, from_scratch } => {
                 txn.save_positions_now();
-                for (key, hub_on_hand, holds) in positions {
-                    let mut stock = Stock::with_holds(hub_on_hand, holds);
-                    for (kind, qty) in txn.unacknowledged(&key)? {
-                        stock.apply(kind, qty);
+                if from_scratch {
+                    txn.forget_versions()?;
+                }
+                for p in positions {
+                    let (events, adopted) = txn.own_events(&p.key)?;
+                    let hub = Stock::with_holds(p.on_hand, p.holds);
+                    // The view keeps what it shows unless this state counts the store's own
+                    // events unambiguously (`protocol::sync`).
+                    if let Some(view) = sync::rebase(&hub, p.version, adopted, &events, sent_through) {
+                        txn.settle(&p.key, p.version)?;
+                        *overlay.stock(&p.key) = view;
+                        *changed = true;
                     }
-                    *overlay.stock(&key) = stock;
-                    *changed = true;
                 }
                 Answer::None
             }
@@ -493,8 +547,8 @@ impl Engine {
                 *changed = true;
                 Answer::Done(reply)
             }
-            Command::Acknowledge { last_seq, rejected, reply } => {
-                txn.acknowledge(last_seq, &rejected, now)?;
+            Command::Acknowledge { last_seq, answered, rejected, reply } => {
+                txn.acknowledge(last_seq, answered, &rejected, now)?;
                 *changed = true;
                 Answer::Done(reply)
             }

@@ -74,12 +74,13 @@ pub async fn post_events(State(app): State<AppState>, headers: HeaderMap, body: 
             Err(e) => Some(ErrorDetail { code: e.code.into(), message: e.message, available: None }),
         };
         let status = if error.is_some() { ResultStatus::Rejected } else { ResultStatus::Applied };
-        results.push(EventResult { id, status, error });
+        results.push(EventResult { id, status, error, version: None });
     }
     let rejected = results.len() - valid.len();
     let outcomes = app.writer.ingest(valid).await?;
     let mut applied = 0;
-    for (slot, outcome) in slots.into_iter().zip(outcomes) {
+    for (slot, (outcome, version)) in slots.into_iter().zip(outcomes) {
+        results[slot].version = Some(version);
         if outcome == Outcome::Duplicate {
             results[slot].status = ResultStatus::Duplicate;
         } else {

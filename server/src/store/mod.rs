@@ -6,7 +6,8 @@ pub mod postgres;
 pub mod sqlite;
 
 use shelfcast_protocol::clock::Millis;
-use shelfcast_protocol::{Event, EventKind, PositionKey, ReservationStatus, Stock};
+use shelfcast_protocol::sync::OwnEvent;
+use shelfcast_protocol::{Event, PositionKey, ReservationStatus, Stock};
 
 pub use sqlite::{ReservationRow, Store};
 
@@ -48,7 +49,15 @@ pub trait Backend: Send + 'static {
     }
 }
 
-/// The writes of one group commit.
+/// An edge node's event the hub answered for: counted from this version of its position on,
+/// or refused (`None`).
+#[derive(Clone, Debug)]
+pub struct Answered {
+    pub key: PositionKey,
+    pub seq: i64,
+    pub counted_from: Option<u64>,
+}
+
 /// An edge node's event the hub refused: kept, with the reason, for `GET /v1/sync`.
 #[derive(Clone, Debug)]
 pub struct Rejection {
@@ -61,14 +70,14 @@ pub struct Rejection {
 pub trait Ledger {
     /// Shared storage only: locks the reservation keys and positions a batch touches, in one
     /// fixed order (keys, then positions, each sorted) so that replicas never deadlock, and
-    /// returns each position's stored stock. `known`: this process's (version, stock) of a
-    /// position, which the ledger may use instead of reading it when the versions match.
+    /// returns each position's stored stock and version. `known`: this process's (version,
+    /// stock) of a position, which the ledger may use instead of reading it when the versions match.
     fn lock(
         &mut self,
         _keys: &[[u8; 32]],
         _positions: &[PositionKey],
         _known: &dyn Fn(&PositionKey) -> Option<(u64, Stock)>,
-    ) -> DbResult<Vec<(PositionKey, Stock)>> {
+    ) -> DbResult<Vec<(PositionKey, Stock, u64)>> {
         Ok(Vec::new())
     }
     /// Shared storage only: held reservations whose time is up, with their positions.
@@ -96,10 +105,18 @@ pub trait Ledger {
     fn reservation(&mut self, id: &str) -> DbResult<Option<ReservationRow>>;
     fn insert_reservation(&mut self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> DbResult<()>;
     fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> DbResult<()>;
-    /// An edge node's events the hub has not yet acknowledged at one position, in order.
-    fn unacknowledged(&mut self, key: &PositionKey) -> DbResult<Vec<(EventKind, i64)>>;
-    /// An edge node: the hub acknowledged the ledger up to `last_seq`, refusing `rejected`.
-    fn acknowledge(&mut self, last_seq: i64, rejected: &[Rejection], now: Millis) -> DbResult<()>;
+    /// An edge node: a position's own events its view does not rest on yet, in order, and the
+    /// version of the hub state the view rests on (`protocol::sync`).
+    fn own_events(&mut self, key: &PositionKey) -> DbResult<(Vec<OwnEvent>, Option<u64>)>;
+    /// An edge node: the view of `key` now rests on the hub's state at `version` (from the commit on).
+    fn settle(&mut self, key: &PositionKey, version: u64) -> DbResult<()>;
+    /// An edge node whose hub started over: forget the hub versions learned so far.
+    fn forget_versions(&mut self) -> DbResult<()> {
+        Ok(())
+    }
+    /// An edge node: the hub acknowledged the ledger up to `last_seq`, answering `answered`
+    /// and refusing `rejected`.
+    fn acknowledge(&mut self, last_seq: i64, answered: Vec<Answered>, rejected: &[Rejection], now: Millis) -> DbResult<()>;
     fn expire_reservation(&mut self, id: &str, now: Millis) -> DbResult<()>;
     fn commit(self: Box<Self>) -> DbResult<()>;
 }

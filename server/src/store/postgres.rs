@@ -22,7 +22,8 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use postgres::{Client, NoTls, Statement};
 use shelfcast_protocol::clock::Millis;
-use shelfcast_protocol::{Event, EventKind, Hold, LocationId, PositionKey, ReservationStatus, Sku, Stock};
+use shelfcast_protocol::sync::OwnEvent;
+use shelfcast_protocol::{Event, Hold, LocationId, PositionKey, ReservationStatus, Sku, Stock};
 
 use super::{Backend, DbResult, Ledger, ReservationRow, StoreError};
 
@@ -349,7 +350,7 @@ impl Ledger for PgTxn<'_> {
         keys: &[[u8; 32]],
         positions: &[PositionKey],
         known: &dyn Fn(&PositionKey) -> Option<(u64, Stock)>,
-    ) -> DbResult<Vec<(PositionKey, Stock)>> {
+    ) -> DbResult<Vec<(PositionKey, Stock, u64)>> {
         let mut keys = keys.to_vec();
         keys.sort();
         keys.dedup();
@@ -375,13 +376,15 @@ impl Ledger for PgTxn<'_> {
         self.tx.execute(&self.stmts.ensure_positions, &[&skus, &locations])?;
         let rows = self.tx.query(&self.stmts.lock_positions, &[&skus, &locations])?;
         let stored = rows.iter().map(|r| Ok((key_of(r.get(0), r.get(1))?, r.get::<_, i64>(2), r.get::<_, i64>(3))));
-        let (mut stocks, since) = bases(stored.collect::<DbResult<Vec<_>>>()?, known);
+        let stored = stored.collect::<DbResult<Vec<_>>>()?;
+        let versions: HashMap<PositionKey, u64> = stored.iter().map(|(k, _, v)| (k.clone(), *v as u64)).collect();
+        let (mut stocks, since) = bases(stored, known);
         if !since.is_empty() {
             let (skus, locations, versions) = since_columns(&since);
             let holds = self.tx.query(&self.stmts.holds_since, &[&skus, &locations, &versions])?;
             apply_holds(&mut stocks, &holds)?;
         }
-        Ok(stocks.into_iter().collect())
+        Ok(stocks.into_iter().map(|(k, stock)| (versions[&k], k, stock)).map(|(v, k, stock)| (k, stock, v)).collect())
     }
 
     fn due_holds(&mut self, now: Millis) -> DbResult<Vec<(String, PositionKey)>> {
@@ -500,11 +503,21 @@ impl Ledger for PgTxn<'_> {
         Ok(())
     }
 
-    fn unacknowledged(&mut self, _key: &PositionKey) -> DbResult<Vec<(EventKind, i64)>> {
+    fn own_events(&mut self, _key: &PositionKey) -> DbResult<(Vec<OwnEvent>, Option<u64>)> {
         Err(StoreError::Data("an edge node keeps its ledger in SQLite".into()))
     }
 
-    fn acknowledge(&mut self, _last_seq: i64, _rejected: &[super::Rejection], _now: Millis) -> DbResult<()> {
+    fn settle(&mut self, _key: &PositionKey, _version: u64) -> DbResult<()> {
+        Err(StoreError::Data("an edge node keeps its ledger in SQLite".into()))
+    }
+
+    fn acknowledge(
+        &mut self,
+        _last_seq: i64,
+        _answered: Vec<super::Answered>,
+        _rejected: &[super::Rejection],
+        _now: Millis,
+    ) -> DbResult<()> {
         Err(StoreError::Data("an edge node keeps its ledger in SQLite".into()))
     }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use shelfcast_protocol::clock::Millis;
+use shelfcast_protocol::sync::OwnEvent;
 use shelfcast_protocol::{Event, EventKind, Hold, LocationId, PositionKey, ReservationStatus, Sku, Stock};
 
 const SCHEMA: &str = "
@@ -112,49 +113,74 @@ pub struct Store {
     unacked: Option<Unacked>,
 }
 
-/// An edge node's events the hub has not acknowledged yet, by position, in ledger order
-/// (seq, kind, qty). A rebase onto the hub's counts reads them here: reading them from the
-/// ledger at every rebase cost time in proportion to everything pending, at every one of the
-/// many rebases while a long backlog drains. 24 bytes an event (24-48 MB for a million, with
-/// the lists' spare room).
+/// An edge node's own events that its view of the hub does not rest on yet, by position, in
+/// ledger order, with what the hub answered for each (`protocol::sync`), and the version of the
+/// hub state each position's view rests on. A rebase onto the hub's counts reads them here:
+/// reading them from the ledger at every rebase cost time in proportion to everything pending,
+/// at every one of the many rebases while a long backlog drains. 32 bytes an event (32-64 MB
+/// for a million, with the lists' spare room).
 #[derive(Default)]
 struct Unacked {
-    by_key: hashbrown::HashMap<PositionKey, VecDeque<(i64, EventKind, i64)>>,
-    /// The last seq the hub acknowledged, as committed.
-    acked: i64,
-    /// The transaction under way: the events it recorded and how far it acknowledged.
-    added: hashbrown::HashMap<PositionKey, Vec<(i64, EventKind, i64)>>,
-    ack: Option<i64>,
+    by_key: hashbrown::HashMap<PositionKey, VecDeque<OwnEvent>>,
+    adopted: hashbrown::HashMap<PositionKey, u64>,
+    /// The transaction under way: the events it recorded, what the hub answered, and the hub
+    /// states views were rebased on (position, version).
+    added: hashbrown::HashMap<PositionKey, Vec<OwnEvent>>,
+    answered: Vec<super::Answered>,
+    settled: Vec<(PositionKey, u64)>,
+    /// The hub started over: the versions learned from it before mean nothing.
+    forget: bool,
 }
 
 impl Unacked {
-    /// After the commit: the transaction's events join, the acknowledged ones leave.
+    /// After the commit: the transaction's events join; answered ones learn from which version
+    /// the hub counts them (refused ones leave: the hub never counts them); a position rebased
+    /// on a hub state drops the events that state counts.
     fn committed(&mut self) {
+        if std::mem::take(&mut self.forget) {
+            self.adopted.clear();
+            // What the old hub answered for is not sent again either way.
+            self.by_key.values_mut().for_each(|events| events.retain(|e| e.counted_from.is_none()));
+            self.by_key.retain(|_, events| !events.is_empty());
+        }
         for (key, events) in self.added.drain() {
             self.by_key.entry(key).or_default().extend(events);
         }
-        if let Some(ack) = self.ack.take() {
-            self.acked = ack;
-            self.by_key.retain(|_, events| {
-                while events.front().is_some_and(|&(seq, _, _)| seq <= ack) {
-                    events.pop_front();
+        for a in self.answered.drain(..) {
+            let Some(events) = self.by_key.get_mut(&a.key) else { continue };
+            if let Ok(i) = events.binary_search_by_key(&a.seq, |e| e.seq) {
+                match a.counted_from {
+                    Some(v) => events[i].counted_from = Some(v),
+                    None => drop(events.remove(i)),
                 }
-                !events.is_empty()
-            });
+            }
+        }
+        for (key, version) in self.settled.drain(..) {
+            if let Some(events) = self.by_key.get_mut(&key) {
+                events.retain(|e| e.counted_from.is_none_or(|v| v > version));
+                if events.is_empty() {
+                    self.by_key.remove(&key);
+                }
+            }
+            let adopted = self.adopted.entry(key).or_default();
+            *adopted = (*adopted).max(version);
         }
     }
 
     fn roll_back(&mut self) {
         self.added.clear();
-        self.ack = None;
+        self.answered.clear();
+        self.settled.clear();
+        self.forget = false;
     }
 
-    /// A position's unacknowledged events as the transaction under way sees them.
-    fn of(&self, key: &PositionKey) -> Vec<(EventKind, i64)> {
-        let acked = self.ack.unwrap_or(self.acked);
+    /// A position's own events and the version its view rests on, as committed, with the
+    /// events the transaction under way recorded (what it learned from the hub counts only
+    /// once committed: until then its events look unanswered, which keeps the view as it is).
+    fn of(&self, key: &PositionKey) -> (Vec<OwnEvent>, Option<u64>) {
         let committed = self.by_key.get(key).into_iter().flatten();
         let added = self.added.get(key).into_iter().flatten();
-        committed.chain(added).filter(|&&(seq, _, _)| seq > acked).map(|&(_, kind, qty)| (kind, qty)).collect()
+        (committed.chain(added).copied().collect(), self.adopted.get(key).copied())
     }
 }
 
@@ -334,14 +360,14 @@ impl Store {
     pub fn enable_edge(&mut self) -> rusqlite::Result<()> {
         self.conn.execute_batch(EDGE_SCHEMA)?;
         let acked: i64 = self.conn.query_row("SELECT v FROM sync_state WHERE k = 'acked_seq'", [], |r| r.get(0))?;
-        let mut unacked = Unacked { acked, ..Unacked::default() };
+        let mut unacked = Unacked::default();
         let mut stmt = self.conn.prepare("SELECT seq, sku, location, type, qty FROM events WHERE seq > ?1 ORDER BY seq")?;
         let mut rows = stmt.query([acked])?;
         while let Some(r) = rows.next()? {
             // Only device events travel to the hub (an edge records no pickups).
             let Some(kind) = EventKind::parse(&r.get::<_, String>(3)?) else { continue };
             let key = key_of(r.get(1)?, r.get(2)?)?;
-            unacked.by_key.entry(key).or_default().push_back((r.get(0)?, kind, r.get(4)?));
+            unacked.by_key.entry(key).or_default().push_back(OwnEvent { seq: r.get(0)?, kind, qty: r.get(4)?, counted_from: None });
         }
         drop(rows);
         drop(stmt);
@@ -410,11 +436,27 @@ impl super::Ledger for Txn<'_> {
     fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> super::DbResult<()> {
         Ok(Txn::set_reservation(self, id, status, expires_at, now)?)
     }
-    fn unacknowledged(&mut self, key: &PositionKey) -> super::DbResult<Vec<(EventKind, i64)>> {
-        Ok(Txn::unacknowledged(self, key))
+    fn own_events(&mut self, key: &PositionKey) -> super::DbResult<(Vec<OwnEvent>, Option<u64>)> {
+        Ok(Txn::own_events(self, key))
     }
-    fn acknowledge(&mut self, last_seq: i64, rejected: &[super::Rejection], now: Millis) -> super::DbResult<()> {
-        Ok(Txn::acknowledge(self, last_seq, rejected, now)?)
+    fn settle(&mut self, key: &PositionKey, version: u64) -> super::DbResult<()> {
+        Txn::settle(self, key, version);
+        Ok(())
+    }
+    fn forget_versions(&mut self) -> super::DbResult<()> {
+        if let Some(u) = self.unacked.as_deref_mut() {
+            u.forget = true;
+        }
+        Ok(())
+    }
+    fn acknowledge(
+        &mut self,
+        last_seq: i64,
+        answered: Vec<super::Answered>,
+        rejected: &[super::Rejection],
+        now: Millis,
+    ) -> super::DbResult<()> {
+        Ok(Txn::acknowledge(self, last_seq, answered, rejected, now)?)
     }
     fn expire_reservation(&mut self, id: &str, now: Millis) -> super::DbResult<()> {
         Ok(Txn::expire_reservation(self, id, now)?)
@@ -470,7 +512,8 @@ impl Txn<'_> {
                     stmt.execute(params![e.id.as_str(), e.kind.as_str(), e.key.sku.as_str(), e.key.location.as_str(), e.qty, e.at, now])?;
                 if n == 1 {
                     if let Some(u) = self.unacked.as_deref_mut() {
-                        u.added.entry_ref(&e.key).or_default().push((self.tx.last_insert_rowid(), e.kind, e.qty));
+                        let seq = self.tx.last_insert_rowid();
+                        u.added.entry_ref(&e.key).or_default().push(OwnEvent { seq, kind: e.kind, qty: e.qty, counted_from: None });
                     }
                 }
                 Ok(n == 1)
@@ -537,15 +580,29 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// An edge node's events the hub has not yet acknowledged at one position, in order.
-    pub fn unacknowledged(&self, key: &PositionKey) -> Vec<(EventKind, i64)> {
+    /// An edge node's own events at one position that its view does not rest on yet, in
+    /// order, and the version of the hub state the view rests on.
+    pub fn own_events(&self, key: &PositionKey) -> (Vec<OwnEvent>, Option<u64>) {
         self.unacked.as_deref().map(|u| u.of(key)).unwrap_or_default()
+    }
+
+    /// An edge node: the view of `key` now rests on the hub's state at `version`.
+    pub fn settle(&mut self, key: &PositionKey, version: u64) {
+        if let Some(u) = self.unacked.as_deref_mut() {
+            u.settled.push((key.clone(), version));
+        }
     }
 
     /// An edge node: the hub has acknowledged the ledger up to `last_seq`. Written by the
     /// writer, in its own transaction, so a rebase's reading of the unacknowledged events and
     /// this bookkeeping never race for SQLite's write lock.
-    pub fn acknowledge(&mut self, last_seq: i64, rejected: &[super::Rejection], now: Millis) -> rusqlite::Result<()> {
+    pub fn acknowledge(
+        &mut self,
+        last_seq: i64,
+        answered: Vec<super::Answered>,
+        rejected: &[super::Rejection],
+        now: Millis,
+    ) -> rusqlite::Result<()> {
         let mut stmt =
             self.tx.prepare_cached("INSERT OR REPLACE INTO sync_rejections (seq, id, code, message, at) VALUES (?1, ?2, ?3, ?4, ?5)")?;
         for r in rejected {
@@ -553,7 +610,7 @@ impl Txn<'_> {
         }
         self.tx.prepare_cached("UPDATE sync_state SET v = ?1 WHERE k = 'acked_seq'")?.execute([last_seq])?;
         if let Some(u) = self.unacked.as_deref_mut() {
-            u.ack = Some(last_seq);
+            u.answered.extend(answered);
         }
         Ok(())
     }

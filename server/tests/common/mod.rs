@@ -14,7 +14,7 @@ use shelfcast_server::{Clock, Hub, HubConfig, Rate};
 
 mod proxy;
 mod tls;
-pub use proxy::Proxy;
+pub use proxy::{Link, Proxy};
 pub use tls::TestCa;
 
 pub const TOKEN: &str = "till-token";
