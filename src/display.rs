@@ -24,7 +24,10 @@ pub enum Hold {
     Pending { qty: i64, seen_version: u64 },
     /// Granted by the hub. `seen_version` is the position's version when it was asked for: until
     /// the stream shows a newer one, the hold is not yet in `available` and is subtracted here.
-    Held { id: String, token: String, qty: i64, expires_at: f64, seen_version: u64 },
+    /// `expires_at`: the hub's instant (ms since the epoch), shown as "until HH:MM"; `lapses`:
+    /// when it lapses on this page's monotonic clock (`dom::now`), from the hub's time left
+    /// (infinite until the hub has said, after a reload).
+    Held { id: String, token: String, qty: i64, expires_at: f64, lapses: f64, seen_version: u64 },
     /// Rolled back, with the reason shown to the shopper.
     Failed { reason: Failure },
 }

@@ -30,8 +30,10 @@ pub fn emit(host: &HtmlElement, name: &str, detail: &JsValue) {
     }
 }
 
+/// The page's monotonic clock, in milliseconds: countdowns run on it, never on the device's
+/// wall clock, which may be minutes off the hub's.
 pub fn now() -> f64 {
-    js_sys::Date::now()
+    web_sys::window().and_then(|w| w.performance()).map(|p| p.now()).unwrap_or_else(js_sys::Date::now)
 }
 
 pub fn storage() -> Option<web_sys::Storage> {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use gloo_net::http::Request;
 use serde::Deserialize;
 use shelfcast_protocol::wire::{ErrorBody, ReservationView};
-use shelfcast_protocol::{PositionKey, ReservationStatus};
+use shelfcast_protocol::PositionKey;
 
 use crate::dom::{json, parse_json, storage};
 
@@ -71,14 +71,14 @@ pub async fn release(hub: &str, id: &str, token: &str) -> bool {
     matches!(res.map(|r| r.status()), Ok(200) | Ok(404))
 }
 
-/// The hub's view of a stored hold: `None` when it is gone (or the network is).
-pub async fn status(hub: &str, id: &str, token: &str) -> Option<Result<ReservationStatus, ()>> {
+/// The hub's view of a stored hold: `Some(Err(()))` when it is gone, `None` when the network is.
+pub async fn status(hub: &str, id: &str, token: &str) -> Option<Result<ReservationView, ()>> {
     let res = Request::get(&format!("{hub}/v1/reservations/{id}")).header("authorization", &format!("Bearer {token}")).send().await.ok()?;
     if res.status() == 404 {
         return Some(Err(()));
     }
     let text = res.text().await.ok()?;
-    parse::<ReservationView>(&text).map(|v| Ok(v.status))
+    parse::<ReservationView>(&text).map(Ok)
 }
 
 async fn sleep(ms: u32) {

@@ -227,7 +227,8 @@ pub fn configure(cx: Cx) {
 /// Mounts the view for `cx`; the returned view owns the ticker that moves countdowns.
 pub fn root(cx: Cx) -> impl IntoView {
     configure(cx);
-    let ticker = set_interval_with_handle(move || tick(cx), Duration::from_millis(1_000)).ok();
+    // A quarter second: a lapsed hold leaves the screen within that of the hub's expiry.
+    let ticker = set_interval_with_handle(move || tick(cx), Duration::from_millis(250)).ok();
     on_cleanup(move || {
         if let Some(t) = ticker {
             t.clear();
@@ -360,7 +361,8 @@ fn hold_class(s: &Snap) -> String {
 fn held_text(s: &Snap) -> String {
     match s.hold {
         Hold::Pending { qty, .. } => s.l.held_short(qty),
-        Hold::Held { qty, expires_at, .. } => s.l.held(qty, &countdown(s.now, expires_at), &s.l.time(expires_at)),
+        Hold::Held { qty, lapses, .. } if lapses.is_infinite() => s.l.held_short(qty),
+        Hold::Held { qty, expires_at, lapses, .. } => s.l.held(qty, &countdown(s.now, lapses), &s.l.time(expires_at)),
         _ => String::new(),
     }
 }
@@ -401,9 +403,13 @@ pub fn clicked(cx: Cx, button: &str, position: &str) {
     }
 }
 
-/// When a granted hold lapses, in milliseconds since the epoch (never, if the hub gave no time).
-fn expiry(v: &ReservationView) -> f64 {
-    v.expires_at.as_deref().map(js_sys::Date::parse).filter(|t| t.is_finite()).unwrap_or(f64::INFINITY)
+/// When a granted hold lapses: the hub's instant (ms since the epoch; never, if the hub gave no
+/// time), and on this page's monotonic clock, counted from the hub's time left as it answered
+/// (a hub that does not say uses this device's wall clock).
+fn expiry(v: &ReservationView) -> (f64, f64) {
+    let at = v.expires_at.as_deref().map(js_sys::Date::parse).filter(|t| t.is_finite()).unwrap_or(f64::INFINITY);
+    let left = v.expires_in_ms.map(|ms| ms as f64).unwrap_or(at - js_sys::Date::now());
+    (at, dom::now() + left)
 }
 
 /// Optimistic: the hold shows at once; the hub's answer keeps it or rolls it back with a reason.
@@ -421,10 +427,10 @@ fn reserve_now(cx: Cx, key: PositionKey) {
         let (code, failure) = match answer {
             Answer::Granted(v, text) => {
                 reserve::save(&hub, &key, &text);
-                let expires_at = expiry(&v);
+                let (expires_at, lapses) = expiry(&v);
                 cx.set_hold(
                     &key,
-                    Hold::Held { id: v.id.clone(), token: v.token.unwrap_or_default(), qty: v.qty, expires_at, seen_version },
+                    Hold::Held { id: v.id.clone(), token: v.token.unwrap_or_default(), qty: v.qty, expires_at, lapses, seen_version },
                 );
                 cx.emit("reserved", &hold_detail(&v.id, &key, v.qty, Some(expires_at), None));
                 return;
@@ -452,24 +458,36 @@ fn cancel(cx: Cx, key: PositionKey) {
     });
 }
 
-/// After a reload: show stored holds at once, then ask the hub whether each still stands.
+/// After a reload: show stored holds at once (without a countdown: this device's clock cannot
+/// tell the time left), then ask the hub whether each still stands and how long it has.
 fn restore_holds(cx: Cx, c: &Config) {
     for key in &c.positions {
         let Some(stored) = reserve::load(&c.hub, key) else { continue };
-        let (expires_at, token) = (expiry(&stored), stored.token.unwrap_or_default());
-        if expires_at <= dom::now() {
-            reserve::forget(&c.hub, key);
-            continue;
-        }
-        cx.set_hold(key, Hold::Held { id: stored.id.clone(), token: token.clone(), qty: stored.qty, expires_at, seen_version: 0 });
+        let (id, token, qty) = (stored.id.clone(), stored.token.clone().unwrap_or_default(), stored.qty);
+        let held = {
+            let (id, token) = (id.clone(), token.clone());
+            move |expires_at, lapses| Hold::Held { id: id.clone(), token: token.clone(), qty, expires_at, lapses, seen_version: 0 }
+        };
+        cx.set_hold(key, held(expiry(&stored).0, f64::INFINITY));
         let (hub, key) = (c.hub.clone(), key.clone());
         leptos::task::spawn_local(async move {
-            match reserve::status(&hub, &stored.id, &token).await {
-                Some(Ok(ReservationStatus::Held | ReservationStatus::Confirmed)) | None => {}
+            let hold = match reserve::status(&hub, &id, &token).await {
+                Some(Ok(v)) if matches!(v.status, ReservationStatus::Held | ReservationStatus::Confirmed) => {
+                    let (expires_at, lapses) = expiry(&v);
+                    held(expires_at, lapses)
+                }
+                // The hub cannot be asked: this device's clock is all there is.
+                None => {
+                    let (expires_at, lapses) = expiry(&ReservationView { expires_in_ms: None, ..stored });
+                    held(expires_at, lapses)
+                }
                 Some(_) => {
                     reserve::forget(&hub, &key);
-                    cx.set_hold(&key, Hold::None);
+                    Hold::None
                 }
+            };
+            if matches!(cx.hold(&key), Hold::Held { .. }) {
+                cx.set_hold(&key, hold);
             }
         });
     }
@@ -482,7 +500,7 @@ fn tick(cx: Cx) {
         e.holds
             .iter()
             .filter_map(|(k, h)| match h {
-                Hold::Held { id, qty, expires_at, .. } if *expires_at <= now => Some((k.clone(), id.clone(), *qty)),
+                Hold::Held { id, qty, lapses, .. } if *lapses <= now => Some((k.clone(), id.clone(), *qty)),
                 _ => None,
             })
             .collect()

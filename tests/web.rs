@@ -289,7 +289,7 @@ fn optimistic_holds_count_until_the_hub_shows_them() {
     assert_eq!(shown(None, &Hold::None, Link::Live, 3), Shown::Loading);
     let pending = Hold::Pending { qty: 1, seen_version: 10 };
     assert_eq!(shown(Some(&p), &pending, Link::Live, 3), Shown::Stock { status: Status::InStock, available: 4, stale: false });
-    let held = Hold::Held { id: "r".into(), token: "t".into(), qty: 1, expires_at: 0.0, seen_version: 10 };
+    let held = Hold::Held { id: "r".into(), token: "t".into(), qty: 1, expires_at: 0.0, lapses: 0.0, seen_version: 10 };
     assert_eq!(held.unreflected(10), 1, "the stream has not shown the hold yet");
     assert_eq!(held.unreflected(11), 0, "a newer position includes it: never subtract twice");
     let failed = Hold::Failed { reason: Failure::SoldOut };

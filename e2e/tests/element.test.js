@@ -211,7 +211,7 @@ test("reserve: the hold shows, a second shopper sees the count drop, reload keep
     await page.reload();
     await textIs(page, "#one", "Reserved for you: 1");
     await textIs(page, "#one", "In stock: 4");
-    assert.match(await shadowText(page, "#one"), /\d+:\d\d left/);
+    await until(async () => /\d+:\d\d left/.test(await shadowText(page, "#one")), "the countdown once the hub has said how long is left");
 
     await page.locator("#one").locator("button.cancel").click();
     await textIs(page, "#one", "Reserve for pickup");
@@ -325,3 +325,38 @@ test("hub restart: reconnecting, then caught up through Last-Event-ID", async ()
     await s.cleanup();
   }
 });
+
+// A shopper's device clock minutes off the hub's: what the element says about a hold follows the
+// hub's clock (the hub's time left, counted down on the page's monotonic clock).
+for (const [name, offset] of [["20 minutes behind", -20 * 60_000], ["20 minutes ahead of", 20 * 60_000]]) {
+  test(`a shopper's clock ${name} the hub's: the countdown, a reload and the expiry follow the hub`, async () => {
+    const s = await setup({ holdTtl: "8s" });
+    try {
+      await s.context.clock.install({ time: Date.now() + offset });
+      const { page } = await open(s.context, `${s.pages.url}/product.html`);
+      const skew = (await page.evaluate(() => Date.now())) - Date.now();
+      assert.ok(Math.abs(skew - offset) < 5_000, `the page's clock is off by ${skew} ms`);
+      await textIs(page, "#one", "In stock: 5");
+      await page.locator("#one").locator("button.reserve").click();
+      const left = async () => {
+        const m = (await shadowText(page, "#one")).match(/(\d+):(\d\d) left/);
+        return m ? Number(m[1]) * 60 + Number(m[2]) : null;
+      };
+      const reserved = await until(() => page.evaluate(() => window.shelfcastEvents.find((e) => e.name === "reserved")), "the hold");
+      const close = async (what) => {
+        const shown = await until(left, `the countdown ${what}`);
+        const hub = (reserved.detail.expires_at - Date.now()) / 1000;
+        assert.ok(Math.abs(shown - hub) <= 2, `${what}: ${shown} s left shown, the hub has ${hub.toFixed(1)} s`);
+        assert.ok(!(await shadowText(page, "#one")).includes("expired"), `${what}: no false expiry`);
+      };
+      await close("right after reserving");
+      await page.reload();
+      await close("after a reload");
+      await until(async () => (await shadowText(page, "#one")).includes("Your reservation has expired."), "the hold to lapse on screen", 15_000);
+      const late = Date.now() - reserved.detail.expires_at;
+      assert.ok(late > -1000 && late <= 1000, `the hold left the screen ${late} ms after the hub's expiry`);
+    } finally {
+      await s.cleanup();
+    }
+  });
+}

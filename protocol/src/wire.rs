@@ -83,6 +83,11 @@ pub struct ReservationView {
     pub status: ReservationStatus,
     /// RFC 3339 while held; `null` once confirmed or closed.
     pub expires_at: Option<String>,
+    /// While held: the milliseconds left on the hub's clock when it answered. A client counts
+    /// down from this with its own monotonic clock, so a device whose wall clock is off still
+    /// shows the hub's time left (`expires_at` is the same instant, for showing "until HH:MM").
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub expires_in_ms: Option<u64>,
     /// The holder's secret; present only in answers to the holder.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub token: Option<String>,

@@ -53,9 +53,12 @@ async fn two_hundred_shoppers_race_for_ten_units_and_ten_win() {
 async fn the_same_key_returns_the_same_reservation() {
     let hub = TestHub::start().await;
     let api = stocked(&hub, "S", "berlin", 5).await;
-    let (s1, a) = api.reserve("S", "berlin", 2, &key(1)).await;
-    let (s2, b) = api.reserve("S", "berlin", 2, &key(1)).await;
+    let (s1, mut a) = api.reserve("S", "berlin", 2, &key(1)).await;
+    let (s2, mut b) = api.reserve("S", "berlin", 2, &key(1)).await;
     assert_eq!((s1, s2), (201, 200));
+    // The time left is as of each answer; everything else is the same.
+    let (left_a, left_b) = (a["expires_in_ms"].take().as_u64().unwrap(), b["expires_in_ms"].take().as_u64().unwrap());
+    assert!(left_b <= left_a);
     assert_eq!(a, b, "the same reservation, token included");
     assert_eq!(a["status"], "held");
     assert!(a["token"].as_str().unwrap().len() >= 32);
@@ -199,6 +202,27 @@ async fn expiry_is_swept_and_streamed() {
     assert_eq!((p["reserved"].as_i64(), p["available"].as_i64(), p["status"].as_str()), (Some(0), Some(4), Some("in_stock")));
     let metrics = reqwest::get(format!("{}/metrics", hub.url)).await.unwrap().text().await.unwrap();
     assert!(metrics.contains("shelfcast_reservations_total{outcome=\"expired\"} 1"), "{metrics}");
+}
+
+#[tokio::test]
+async fn every_answer_about_a_held_reservation_says_the_time_left_on_the_hubs_clock() {
+    let hub = TestHub::start_with(|c| c.clock = Clock::manual(T0)).await;
+    let api = stocked(&hub, "S", "berlin", 3).await;
+    let (s, r) = api.reserve("S", "berlin", 1, &key(1)).await;
+    assert_eq!((s, r["expires_in_ms"].as_u64()), (201, Some(15 * 60 * 1000)), "{r}");
+    let path = format!("/v1/reservations/{}", r["id"].as_str().unwrap());
+    let auth = format!("Bearer {}", r["token"].as_str().unwrap());
+
+    hub.clock.advance(90_000);
+    let (_, _, b) = api.raw(Method::GET, &path, &[("authorization", &auth)], "").await;
+    let b: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(b["expires_in_ms"].as_u64(), Some(15 * 60 * 1000 - 90_000), "{b}");
+    assert_eq!(b["expires_at"], r["expires_at"], "the same instant");
+    let (s, again) = api.reserve("S", "berlin", 1, &key(1)).await;
+    assert_eq!((s, again["expires_in_ms"].as_u64()), (200, Some(15 * 60 * 1000 - 90_000)));
+
+    let (_, _, b) = api.raw(Method::POST, &format!("{path}/confirm"), &[("authorization", &auth)], "").await;
+    assert!(!b.contains("expires_in_ms"), "a confirmed hold does not lapse: {b}");
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use shelfcast_protocol::clock::parse_rfc3339;
-use shelfcast_protocol::wire::{LocationChanges, PositionsResponse};
+use shelfcast_protocol::wire::{LocationChanges, PositionsResponse, ReservationView};
 use shelfcast_protocol::{Hold, PositionKey};
 use tokio_util::sync::CancellationToken;
 
@@ -42,7 +42,9 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, writer: Writer, shutd
                     }
                     // A hub that lost its data starts over below our mark: follow it from scratch.
                     let from_scratch = changes.version < since;
-                    *edge.reservations.write().expect("reservations lock") = changes.reservations.clone();
+                    // Time left was the hub's when it answered: stale once relayed, so not kept.
+                    let reservations = changes.reservations.iter().map(|r| ReservationView { expires_in_ms: None, ..r.clone() });
+                    *edge.reservations.write().expect("reservations lock") = reservations.collect();
                     let positions =
                         changes.positions.iter().map(|p| (PositionKey::new(p.sku.clone(), p.location.clone()), p.on_hand, p.version));
                     adopt(&edge, &writer, positions.collect(), from_scratch).await;

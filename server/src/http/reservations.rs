@@ -51,6 +51,7 @@ pub fn view(row: &ReservationRow, now: Millis, with_token: bool) -> ReservationV
         qty: row.qty,
         status,
         expires_at: (status == ReservationStatus::Held).then(|| row.expires_at.map(format_rfc3339)).flatten(),
+        expires_in_ms: (status == ReservationStatus::Held).then(|| row.expires_at.map(|at| at.saturating_sub(now).max(0) as u64)).flatten(),
         token: with_token.then(|| row.token.clone()),
     }
 }
