@@ -25,6 +25,30 @@ export function toAttributes(options) {
   return out;
 }
 
+const UNAVAILABLE = { en: "Stock information is unavailable", de: "Bestandsinformationen sind nicht verfügbar", fr: "Informations de stock indisponibles" };
+let reported = false;
+
+/**
+ * The WebAssembly did not load: the element says so quietly, a `shelfcast:error` tells the
+ * page why (`csp` when the page's Content Security Policy blocked it), and the console says
+ * once what to change.
+ */
+export function unavailable(host, error) {
+  const csp = /Content Security Policy|unsafe-eval/i.test(String(error?.message ?? error));
+  const message = csp
+    ? "Shelfcast: this page's Content-Security-Policy blocks the element's WebAssembly: add 'wasm-unsafe-eval' to script-src."
+    : `Shelfcast: the element could not load (${error?.message ?? error}).`;
+  if (!reported) console.error(message);
+  reported = true;
+  const lang = (host.getAttribute("locale") || document.documentElement.lang || "en").slice(0, 2).toLowerCase();
+  const text = document.createElement("p");
+  text.setAttribute("role", "status");
+  text.textContent = UNAVAILABLE[lang] ?? UNAVAILABLE.en;
+  (host.shadowRoot ?? host.attachShadow({ mode: "open" })).replaceChildren(text);
+  const detail = { code: csp ? "csp" : "load_failed", message };
+  host.dispatchEvent(new CustomEvent("shelfcast:error", { bubbles: true, composed: true, detail }));
+}
+
 function attributesOf(element) {
   const out = {};
   for (const name of ATTRIBUTES) {
@@ -50,11 +74,14 @@ export function binding(View, ready, hub) {
     }
 
     connectedCallback() {
-      ready().then(() => {
-        // Removed again before the wasm loaded, or already running: nothing to do.
-        if (!this.isConnected || this._view) return;
-        this._view = start(this, attributesOf(this));
-      });
+      ready().then(
+        () => {
+          // Removed again before the wasm loaded, or already running: nothing to do.
+          if (!this.isConnected || this._view) return;
+          this._view = start(this, attributesOf(this));
+        },
+        (error) => this.isConnected && unavailable(this, error),
+      );
     }
 
     disconnectedCallback() {
@@ -69,7 +96,12 @@ export function binding(View, ready, hub) {
   }
 
   async function mount(element, options = {}) {
-    await ready(options.wasm);
+    try {
+      await ready(options.wasm);
+    } catch (error) {
+      unavailable(element, error);
+      throw error;
+    }
     let view = start(element, toAttributes(options));
     let current = toAttributes(options);
     return {

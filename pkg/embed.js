@@ -11,7 +11,8 @@ const streams = preconnect(new URL(import.meta.url).origin);
 // A failure of these two surfaces through index.js, which imports them too.
 import("./element.js").catch(() => {});
 import("./dist/shelfcast_element.js").catch(() => {});
-import("./index.js").then(({ define }) => define({ wasm, streams }));
+// A failure to load is shown by each element and told by a `shelfcast:error` (element.js).
+import("./index.js").then(({ define }) => define({ wasm, streams }).catch(() => {}));
 
 /**
  * Opens the page's streams at once, while the WebAssembly and the modules are still downloading:

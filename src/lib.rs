@@ -62,6 +62,7 @@ impl ShelfcastElement {
         let doc = web_sys::window().and_then(|w| w.document()).ok_or("no document")?;
         let container: HtmlElement = doc.create_element("div")?.unchecked_into();
         container.set_class_name("shelfcast");
+        view::style(&root);
         root.append_child(&container)?;
         let page_lang = doc.document_element().map(|e| e.get_attribute("lang").unwrap_or_default()).unwrap_or_default();
         let slot = std::rc::Rc::new(std::cell::Cell::new(None));

@@ -121,8 +121,11 @@ export async function metric(hub, name) {
 
 const TYPES = { ".html": "text/html; charset=utf-8", ".js": "text/javascript", ".wasm": "application/wasm", ".css": "text/css" };
 
-/** Serves `root` on its own origin; `{{HUB}}` in HTML files becomes the hub's URL. */
-export async function startPages(root, hubUrl) {
+/**
+ * Serves `root` on its own origin; `{{HUB}}` in HTML files becomes the hub's URL. `headers(hub, url)`:
+ * more response headers for HTML pages (a Content-Security-Policy, say).
+ */
+export async function startPages(root, hubUrl, headers = () => ({})) {
   const server = createServer((req, res) => {
     const path = normalize(decodeURIComponent(new URL(req.url, "http://x").pathname)).replace(/^(\.\.[/\\])+/, "");
     let file = join(root, path);
@@ -133,7 +136,8 @@ export async function startPages(root, hubUrl) {
     }
     let body = readFileSync(file);
     if (file.endsWith(".html")) body = body.toString().replaceAll("{{HUB}}", hubUrl());
-    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream" }).end(body);
+    const extra = file.endsWith(".html") ? headers(hubUrl(), req.url) : {};
+    res.writeHead(200, { "content-type": TYPES[extname(file)] ?? "application/octet-stream", ...extra }).end(body);
   });
   await new Promise((r) => server.listen(0, "127.0.0.1", r));
   const url = `http://127.0.0.1:${server.address().port}`;
