@@ -15,6 +15,15 @@ use crate::simulate::SimulateArgs;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Logs on stderr as text (coloured only on a terminal) or as JSON lines for log shippers.
+    #[arg(long, global = true, env = "SHELFCAST_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -81,7 +90,8 @@ pub struct Access {
     /// a line; re-read on SIGHUP and whenever it changes, so tokens rotate without a restart.
     #[arg(long, env = "SHELFCAST_TOKENS_FILE")]
     pub tokens_file: Option<PathBuf>,
-    /// The token that opens `/metrics` and `/admin/*` (without it they are open to all).
+    /// The token that guards `/metrics` and enables `/admin/*` (without it `/metrics` is open to
+    /// all and `/admin/*` answers 404).
     #[arg(long, env = "SHELFCAST_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
     /// A shop origin allowed to read, stream and reserve from a browser. Repeatable; `*` for any.

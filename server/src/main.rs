@@ -1,7 +1,9 @@
-use std::io::Write;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
 
+use anyhow::Context;
 use clap::Parser;
-use shelfcast_server::cli::{Cli, Command};
+use shelfcast_server::cli::{Cli, Command, LogFormat};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
@@ -10,15 +12,32 @@ use tracing_subscriber::EnvFilter;
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
     let filter = EnvFilter::try_from_env("SHELFCAST_LOG").unwrap_or_else(|_| EnvFilter::new("info,tower_http=warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let logs = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match cli.log_format {
+        LogFormat::Json => logs.json().init(),
+        // Colour codes only for a person at a terminal, never into a file, a pipe or a journal.
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+    }
+    // A failed start says why in one line on stderr and nothing on stdout.
+    match start(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("shelfcast: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn start(command: Command) -> anyhow::Result<()> {
     // Every stream is a socket: take all the file descriptors the system allows this process.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => tracing::debug!(limit = n, "open file limit"),
         Err(error) => tracing::warn!(%error, "could not raise the open file limit"),
     }
-    let config = match Cli::parse().command {
+    let config = match command {
         Command::Serve(args) => args.config(),
         Command::Edge(args) => args.config(),
         Command::Simulate(args) => return shelfcast_server::simulate::run(args).await.map(|_| ()),
@@ -29,13 +48,16 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     .map_err(anyhow::Error::msg)?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await?;
-    let scheme = if config.tls.is_some() { "https" } else { "http" };
-    println!("listening on {scheme}://{}", listener.local_addr()?);
-    std::io::stdout().flush()?;
+    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+    let url = format!("{}://{}", if config.tls.is_some() { "https" } else { "http" }, listener.local_addr()?);
     let shutdown = CancellationToken::new();
     tokio::spawn(stop_on_signal(shutdown.clone()));
-    shelfcast_server::run(config, listener, shutdown).await
+    // `listening on` is said only once the process can serve: scripts wait for this line.
+    shelfcast_server::run(config, listener, shutdown, move || {
+        println!("listening on {url}");
+        let _ = std::io::stdout().flush();
+    })
+    .await
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -59,6 +59,17 @@ impl Metrics {
         ] {
             registry.register(c).expect("unique metric");
         }
+        // Every series a hub can count is there from the start, at 0 (Prometheus practice:
+        // a rate over a series that appears only at its first increment misses that one).
+        for result in ["applied", "duplicate", "rejected"] {
+            events.with_label_values(&[result]);
+        }
+        for outcome in
+            ["created", "replayed", "insufficient_stock", "key_reused", "unavailable", "released", "confirmed", "fulfilled", "expired"]
+        {
+            reservations.with_label_values(&[outcome]);
+        }
+        commit_failures.with_label_values(&["storage"]);
         Self {
             registry,
             events,

@@ -55,13 +55,21 @@ impl Hub {
     }
 }
 
-/// Runs a hub on `listener` until `shutdown` is cancelled.
-pub async fn run(config: HubConfig, listener: TcpListener, shutdown: CancellationToken) -> anyhow::Result<()> {
-    prepare(config, shutdown).await?.serve(listener).await
+/// Runs a hub on `listener` until `shutdown` is cancelled. `ready` is called once it can serve:
+/// the ledger open, the database reached, the tokens and certificate read.
+pub async fn run(config: HubConfig, listener: TcpListener, shutdown: CancellationToken, ready: impl FnOnce()) -> anyhow::Result<()> {
+    let prepared = prepare(config, shutdown).await?;
+    ready();
+    if let Some(token) = &prepared.demo_token {
+        println!("demo device token: {token}");
+    }
+    prepared.serve(listener).await
 }
 
 struct Prepared {
     router: Router,
+    /// `--demo`: the device token the demo's tills use, for the person running it.
+    demo_token: Option<String>,
     tls: Option<Tls>,
     send_buffer: usize,
     writer: Writer,
@@ -114,6 +122,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     let mut tokens = config.tokens.clone();
     let mut extra = Router::new();
     let mut edge = None;
+    let mut demo = None;
     if let Some(link) = config.edge.clone() {
         let db = Store::open_reader(&config.data).context("opening the sync bookkeeping")?;
         tracing::info!(location = %link.location, hub = %link.hub, "edge node: forwarding to and following the hub");
@@ -123,7 +132,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     if config.demo {
         let demo_token = demo::start(&state, &writer, &mut tokens, shutdown.clone());
         tracing::info!("demo mode: simulated tills running; device token for /v1/events printed on stdout");
-        println!("demo device token: {demo_token}");
+        demo = Some(demo_token);
         extra = demo::routes();
     }
     let tls = match config.tls.clone() {
@@ -171,12 +180,12 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         limits: http::limits::Limits::start(&config.limits, shutdown.clone()),
     });
     let router = http::app(app, &config.allow_origins, extra, config.edge.is_none());
-    Ok(Prepared { router, tls, writer, writer_thread, shutdown, send_buffer: config.send_buffer })
+    Ok(Prepared { router, demo_token: demo, tls, writer, writer_thread, shutdown, send_buffer: config.send_buffer })
 }
 
 impl Prepared {
     async fn serve(self, listener: TcpListener) -> anyhow::Result<()> {
-        let Prepared { router, tls, writer, writer_thread, shutdown, send_buffer } = self;
+        let Prepared { router, tls, writer, writer_thread, shutdown, send_buffer, .. } = self;
         serve_http(listener, router, tls, send_buffer, shutdown.clone()).await;
         // The router (and its writer handles) is gone; the sweeper and tills stop on the token.
         shutdown.cancel();

@@ -68,6 +68,17 @@ async fn cors_answers_configured_shop_origins_only() {
 async fn health_readiness_and_metrics() {
     let hub = TestHub::start().await;
     let api = hub.client();
+    // Before anything happened, every documented counter is there at 0.
+    let (_, _, fresh) = api.raw(Method::GET, "/metrics", &[], "").await;
+    for line in [
+        "shelfcast_events_total{result=\"applied\"} 0",
+        "shelfcast_events_total{result=\"rejected\"} 0",
+        "shelfcast_reservations_total{outcome=\"created\"} 0",
+        "shelfcast_reservations_total{outcome=\"expired\"} 0",
+        "shelfcast_commit_failures_total{kind=\"storage\"} 0",
+    ] {
+        assert!(fresh.contains(line), "missing {line} at the start in\n{fresh}");
+    }
     assert_eq!(api.get_json("/healthz").await.0, 200);
     let (s, b) = api.get_json("/readyz").await;
     assert_eq!((s, b["status"].as_str()), (200, Some("ready")));
@@ -228,4 +239,66 @@ async fn demo_mode_serves_the_page_seeds_stock_and_keeps_selling() {
     assert_eq!(s, 200);
     child.kill().unwrap();
     child.wait().unwrap();
+}
+
+/// Runs `shelfcast ARGS` to its end (a start that must fail): (exit code, stdout, stderr).
+fn failed_start(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shelfcast")).args(args).env("SHELFCAST_LOG", "warn").output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[tokio::test]
+async fn a_start_that_cannot_serve_prints_nothing_on_stdout_and_says_why_in_one_line() {
+    let (tmp, data) = data_dir();
+    // A data directory that cannot be created (its parent is a file).
+    let blocker = tmp.path().join("not-a-directory");
+    std::fs::write(&blocker, "").unwrap();
+    let unwritable = blocker.join("data");
+    let missing = tmp.path().join("no-such-tokens-file");
+    let cases: [(Vec<&str>, &str); 3] = [
+        (vec!["serve", "--listen", "127.0.0.1:0", "--data", unwritable.to_str().unwrap()], "ledger"),
+        (vec!["serve", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap(), "--tokens-file", missing.to_str().unwrap()], "tokens"),
+        (
+            // Nothing listens on port 1: the database cannot be reached.
+            vec!["serve", "--listen", "127.0.0.1:0", "--database", "postgres://shelfcast:shelfcast@127.0.0.1:1/nothing"],
+            "PostgreSQL",
+        ),
+    ];
+    for (args, why) in cases {
+        let (code, stdout, stderr) = failed_start(&args);
+        assert_eq!(code, Some(1), "{args:?}: {stderr}");
+        assert_eq!(stdout, "", "{args:?}: nothing on stdout, so nobody waits for a hub that is not there");
+        let last = stderr.lines().filter(|l| l.starts_with("shelfcast: ")).collect::<Vec<_>>();
+        assert_eq!(last.len(), 1, "{args:?}: one line says why: {stderr}");
+        assert!(last[0].contains(why), "{args:?}: {}", last[0]);
+    }
+}
+
+#[tokio::test]
+async fn logs_to_a_pipe_carry_no_colour_codes_and_json_logs_are_one_object_a_line() {
+    for format in ["text", "json"] {
+        let (_tmp, data) = data_dir();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_shelfcast"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--data", data.to_str().unwrap(), "--log-format", format])
+            .env("SHELFCAST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert!(line.starts_with("listening on http://"), "{line}");
+        let ok = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap().success();
+        assert!(ok);
+        let out = child.wait_with_output().unwrap();
+        let logs = String::from_utf8(out.stderr).unwrap();
+        assert!(logs.lines().count() >= 2, "{logs}");
+        assert!(!logs.contains('\u{1b}'), "{format}: no escape codes into a pipe: {logs}");
+        if format == "json" {
+            for l in logs.lines() {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}"));
+                assert!(v["level"].is_string() && v["fields"]["message"].is_string(), "{l}");
+            }
+        }
+    }
 }
