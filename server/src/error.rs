@@ -18,6 +18,9 @@ pub enum ApiError {
     /// 403: the credentials do not cover this location.
     #[error("{0}")]
     Forbidden(String),
+    /// 403: an edge node asked about a location other than its own.
+    #[error("{0}")]
+    WrongLocation(String),
     /// 404: nothing here, or not for this token.
     #[error("{0}")]
     NotFound(String),
@@ -57,6 +60,7 @@ impl ApiError {
             ApiError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.clone(), None),
             ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden_location", m.clone(), None),
+            ApiError::WrongLocation(m) => (StatusCode::FORBIDDEN, "wrong_location", m.clone(), None),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone(), None),
             ApiError::InsufficientStock { available, location } => (
                 StatusCode::CONFLICT,

@@ -126,7 +126,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     if let Some(link) = config.edge.clone() {
         let db = Store::open_reader(&config.data).context("opening the sync bookkeeping")?;
         tracing::info!(location = %link.location, hub = %link.hub, "edge node: forwarding to and following the hub");
-        edge = Some(crate::edge::start(link, db, state.clone(), writer.clone(), shutdown.clone()).context("the client for the hub")?);
+        edge = Some(crate::edge::start(link, db, state.clone(), writer.clone(), shutdown.clone()).context("starting the edge node")?);
         extra = crate::edge::routes::routes();
     }
     if config.demo {

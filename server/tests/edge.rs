@@ -413,3 +413,34 @@ async fn the_view_stays_exact_when_the_hubs_counts_arrive_after_its_answers() {
     let link = Link { delay: Duration::from_millis(50), hold_reads: Duration::from_millis(400) };
     the_view_stays_exact_while_draining_through(link, true).await;
 }
+
+#[tokio::test]
+async fn a_token_the_hub_refuses_for_the_store_shows_in_sync_status() {
+    let (_h, hub_data) = data_dir();
+    let (_e, edge_data) = data_dir();
+    // The hub knows the store's token, but for another location only.
+    let hub = ChildHub::spawn(&hub_data, &["--device-token", &format!("{STORE}=hamburg")]);
+    let e = edge(&edge_data, &hub.url);
+    let eapi = e.client();
+    until("the edge to report the refusal", 15, || async { sync_status(&eapi).await["last_error"].is_string() }).await;
+    let status = sync_status(&eapi).await;
+    assert_eq!(status["online"], false, "{status}");
+    let error = status["last_error"].as_str().unwrap();
+    assert!(error.contains("refused this token for location berlin") && error.contains("403"), "{error}");
+}
+
+#[tokio::test]
+async fn the_edge_answers_reads_only_for_its_own_location() {
+    let l = linked(&[("S", 4)]).await;
+    for path in
+        ["/v1/availability?sku=S&location=hamburg", "/v1/availability?positions=S@berlin,S@hamburg", "/v1/stream?sku=S&location=hamburg"]
+    {
+        let (s, _, b) = l.eapi.raw(reqwest::Method::GET, path, &[], "").await;
+        let b: Value = serde_json::from_str(&b).unwrap();
+        assert_eq!((s, b["error"]["code"].as_str()), (403, Some("wrong_location")), "{path}: {b}");
+        assert!(b["error"]["message"].as_str().unwrap().contains("hamburg"), "{b}");
+    }
+    assert_eq!(l.eapi.position("S", "berlin").await.0, 4, "its own location it answers");
+    let (s, _, _) = l.hapi.raw(reqwest::Method::GET, "/v1/availability?sku=S&location=hamburg", &[], "").await;
+    assert_eq!(s, 200, "the hub answers for every location");
+}

@@ -47,6 +47,21 @@ pub struct Shared {
     pub limits: Arc<limits::Limits>,
 }
 
+impl Shared {
+    /// An edge node knows its own location only: a read of another is refused (403
+    /// `wrong_location`) rather than answered with counts it does not have.
+    pub fn serves(&self, positions: &[shelfcast_protocol::PositionKey]) -> Result<(), ApiError> {
+        let Some(edge) = &self.edge else { return Ok(()) };
+        match positions.iter().find(|k| k.location != edge.link.location) {
+            Some(other) => Err(ApiError::WrongLocation(format!(
+                "This edge node serves location `{}` only; ask the hub for `{}`.",
+                edge.link.location, other.location
+            ))),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The routes of a hub, or (`hub == false`) the subset an edge node serves to its store:
 /// ingest, reads and streams, without reservations, which only the hub decides.
 pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>, hub: bool) -> Router {

@@ -21,6 +21,7 @@ use crate::error::ApiError;
         (status = 400, description = "No positions, more than 50, or an invalid SKU or location", body = ErrorBody)))]
 pub async fn availability(State(app): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<PositionsResponse>, ApiError> {
     let q = selection::parse(q.as_deref())?;
+    app.serves(&q.positions)?;
     let positions = app.state.positions(&q.positions, app.state.clock.now());
     Ok(Json(PositionsResponse { positions }))
 }

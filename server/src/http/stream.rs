@@ -45,6 +45,7 @@ pub fn resume_point(header: Option<&[u8]>, query: Option<&str>, published: u64) 
         (status = 503, description = "This hub holds its maximum of open streams: retry after `Retry-After` seconds", body = ErrorBody)))]
 pub async fn stream(State(app): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> Result<impl IntoResponse, ApiError> {
     let q = selection::parse(q.as_deref())?;
+    app.serves(&q.positions)?;
     let mut keys = q.positions;
     let mut seen = std::collections::HashSet::new();
     keys.retain(|k| seen.insert(k.clone()));
