@@ -3,7 +3,7 @@
 // Types, and saying clearly when the policy blocks its WebAssembly.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startHub, startPages, browser, postEvents, event, shadowText, pagesDir } from "./harness.js";
+import { startHub, startPages, browser, postEvents, event, shadowText, pagesDir, until } from "./harness.js";
 
 let chromium;
 before(async () => {
@@ -49,17 +49,6 @@ async function setup() {
     },
   };
 }
-
-const until = async (fn, what, ms = 10_000) => {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
-};
 
 const shows = (page, needle) => until(async () => (await shadowText(page, "#one")).includes(needle), `"${needle}"`);
 

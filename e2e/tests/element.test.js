@@ -2,7 +2,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
-import { startHub, startPages, browser, postEvents, event, availability, reserve, metric, freePort, shadowText, pagesDir, served } from "./harness.js";
+import { startHub, startPages, browser, postEvents, event, availability, reserve, metric, freePort, shadowText, pagesDir, served, until } from "./harness.js";
 
 let chromium;
 before(async () => {
@@ -42,17 +42,6 @@ async function open(context, url) {
   await page.goto(url);
   return { page, streams };
 }
-
-const until = async (fn, what, ms = 10_000) => {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
-};
 
 const textIs = (page, sel, needle) => until(async () => (await shadowText(page, sel)).includes(needle), `${sel} to show "${needle}"`);
 

@@ -166,3 +166,15 @@ export async function shadowText(page, selector) {
 }
 
 export const pagesDir = join(here, "..", "pages");
+
+/** Polls `fn` every 25 ms until it returns something truthy (returned), for at most `ms`. */
+export async function until(fn, what, ms = 10_000) {
+  const end = Date.now() + ms;
+  let last;
+  while (Date.now() < end) {
+    last = await fn();
+    if (last) return last;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}

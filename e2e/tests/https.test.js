@@ -3,7 +3,7 @@
 // connections to one origin, and the seventh tab's element would wait).
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startHub, startPages, browser, postEvents, event, shadowText, pagesDir, certificate } from "./harness.js";
+import { startHub, startPages, browser, postEvents, event, shadowText, pagesDir, certificate, until } from "./harness.js";
 
 let chromium;
 before(async () => {
@@ -12,17 +12,6 @@ before(async () => {
 after(async () => {
   await chromium?.close();
 });
-
-const until = async (fn, what, ms = 15_000) => {
-  const end = Date.now() + ms;
-  let last;
-  while (Date.now() < end) {
-    last = await fn();
-    if (last) return last;
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
-};
 
 test("over HTTPS the stream runs on HTTP/2, and ten tabs of one product all go live", async () => {
   let hubUrl;
@@ -50,7 +39,7 @@ test("over HTTPS the stream runs on HTTP/2, and ten tabs of one product all go l
       await until(async () => {
         const text = await shadowText(page, "#one");
         return text.includes("In stock: 50") && text.includes("Live");
-      }, `tab ${i + 1} to go live`);
+      }, `tab ${i + 1} to go live`, 15_000);
     }
     for (const { protocols } of tabs) {
       assert.equal(protocols.get("/v1/stream"), "h2", "the stream runs over HTTP/2");
@@ -59,7 +48,7 @@ test("over HTTPS the stream runs on HTTP/2, and ten tabs of one product all go l
 
     await postEvents(hub, [event("sale", "E2E-1", "berlin", 48)]);
     for (const [i, { page }] of tabs.entries()) {
-      await until(async () => (await shadowText(page, "#one")).includes("Only 2 left"), `tab ${i + 1} to show the sale`);
+      await until(async () => (await shadowText(page, "#one")).includes("Only 2 left"), `tab ${i + 1} to show the sale`, 15_000);
     }
   } finally {
     await context.close();
