@@ -136,7 +136,7 @@ async fn hub_exact(hapi: &Api, net: &[i64; 3]) {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn tills_keep_selling_offline_and_the_hub_gets_everything_once() {
     let mut l = linked(&STOCK).await;
     let (events, net) = offline_traffic(&mut l, "offline", 300).await;
@@ -172,7 +172,7 @@ async fn tills_keep_selling_offline_and_the_hub_gets_everything_once() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn kill_9_of_the_edge_mid_sync_loses_and_doubles_nothing() {
     let mut l = linked(&STOCK).await;
     let (_, net) = offline_traffic(&mut l, "k9e", 30_000).await;
@@ -188,7 +188,7 @@ async fn kill_9_of_the_edge_mid_sync_loses_and_doubles_nothing() {
 /// What the edge learned from the hub is not in its own ledger of events, so it cannot be
 /// recomputed from it: the positions table is written with that very commit, however rarely it
 /// is written otherwise. Killed and restarted with the hub out of reach, the edge still knows.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn counts_learned_from_the_hub_survive_kill_9_of_the_edge_offline() {
     let (_h, hub_data) = data_dir();
     let (_e, edge_data) = data_dir();
@@ -211,7 +211,7 @@ async fn counts_learned_from_the_hub_survive_kill_9_of_the_edge_offline() {
 /// While the hub has not acknowledged a store's sales, the store's count is the hub's count
 /// less those sales, at every change the hub makes, and still after the edge is killed and
 /// started again on the same ledger (it reads what is unacknowledged back at the start).
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn counts_rebase_on_the_hub_with_the_unacknowledged_sales_also_after_a_restart() {
     let (_h, hub_data) = data_dir();
     let (_e, edge_data) = data_dir();
@@ -254,7 +254,7 @@ async fn counts_rebase_on_the_hub_with_the_unacknowledged_sales_also_after_a_res
     until("the store to count the hub's 158, its sales taken off once", 10, || async { eapi.position("U", "berlin").await.0 == 158 }).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn kill_9_of_the_hub_mid_sync_is_retried_until_exact() {
     let mut l = linked(&STOCK).await;
     let (_, net) = offline_traffic(&mut l, "k9h", 30_000).await;
@@ -269,7 +269,7 @@ async fn kill_9_of_the_hub_mid_sync_is_retried_until_exact() {
     hub_exact(&hub2.client(), &net).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_online_hold_and_an_offline_sale_of_the_last_unit_are_reported_oversold() {
     let mut l = linked(&[("LAST", 1)]).await;
     l.proxy.cut();
@@ -289,7 +289,7 @@ async fn an_online_hold_and_an_offline_sale_of_the_last_unit_are_reported_overso
     assert_eq!((on_hand, reserved, available), (0, 1, -1));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn reservations_made_while_the_store_was_offline_reach_the_store() {
     let mut l = linked(&STOCK).await;
     l.proxy.cut();
@@ -310,7 +310,7 @@ async fn reservations_made_while_the_store_was_offline_reach_the_store() {
     until("the store's availability to show the hold", 10, || async { eapi.position("S2", "berlin").await.1 == 2 }).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_edge_takes_only_its_own_location_and_no_reservations() {
     let l = linked(&[]).await;
     let (_, b) = l.eapi.post_events(EDGE_TILL, &json!([ev("x:1", "sale", "S", "hamburg", 1)])).await;
@@ -398,38 +398,63 @@ async fn the_view_stays_exact_while_draining_through(link: Link, shoppers: bool)
     assert!(wrong.is_empty(), "{link:?}: of {samples} readings, these were not the true counts {truth:?}: {wrong:?}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_view_stays_exact_while_draining_through_a_50_ms_link() {
     the_view_stays_exact_while_draining_through(Link { delay: Duration::from_millis(50), ..Link::default() }, false).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_view_stays_exact_while_draining_through_a_400_ms_link() {
     the_view_stays_exact_while_draining_through(Link { delay: Duration::from_millis(400), ..Link::default() }, false).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn the_view_stays_exact_when_the_hubs_counts_arrive_after_its_answers() {
     let link = Link { delay: Duration::from_millis(50), hold_reads: Duration::from_millis(400) };
     the_view_stays_exact_while_draining_through(link, true).await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_token_the_hub_refuses_for_the_store_shows_in_sync_status() {
     let (_h, hub_data) = data_dir();
     let (_e, edge_data) = data_dir();
-    // The hub knows the store's token, but for another location only.
+    // The hub knows the store's token, but for another location only. The edge starts while
+    // the hub is unreachable (a store opens offline), and learns of the refusal once it is back.
     let hub = ChildHub::spawn(&hub_data, &["--device-token", &format!("{STORE}=hamburg")]);
-    let e = edge(&edge_data, &hub.url);
+    let mut proxy = Proxy::start(addr(&hub.url)).await;
+    proxy.cut();
+    let e = edge(&edge_data, &proxy.url());
     let eapi = e.client();
-    until("the edge to report the refusal", 15, || async { sync_status(&eapi).await["last_error"].is_string() }).await;
+    proxy.restore().await;
+    until("the edge to report the refusal", 15, || async {
+        sync_status(&eapi).await["last_error"].as_str().is_some_and(|e| e.contains("(403"))
+    })
+    .await;
     let status = sync_status(&eapi).await;
     assert_eq!(status["online"], false, "{status}");
     let error = status["last_error"].as_str().unwrap();
     assert!(error.contains("refused this token for location berlin") && error.contains("403"), "{error}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
+async fn an_edge_whose_token_the_hub_refuses_does_not_start() {
+    let (_h, hub_data) = data_dir();
+    // The store's token covers hamburg only; "unknown" is no token of the hub's.
+    let hub = ChildHub::spawn(&hub_data, &["--device-token", &format!("{STORE}=hamburg")]);
+    for (token, why) in [(STORE, "refused this token for location berlin (403"), ("unknown", "refused this edge's token (401")] {
+        let (_e, edge_data) = data_dir();
+        let data = edge_data.to_str().unwrap();
+        let args = ["edge", "--location", "berlin", "--hub", &hub.url, "--token", token, "--listen", "127.0.0.1:0", "--data", data];
+        let (code, stdout, stderr) = failed_start(&args);
+        assert_eq!(code, Some(1), "{token}: {stderr}");
+        assert_eq!(stdout, "", "{token}: no 'listening on'");
+        let said = stderr.lines().filter(|l| l.starts_with("shelfcast: ")).collect::<Vec<_>>();
+        assert_eq!(said.len(), 1, "{token}: one line says why: {stderr}");
+        assert!(said[0].contains(why), "{token}: {}", said[0]);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn the_edge_answers_reads_only_for_its_own_location() {
     let l = linked(&[("S", 4)]).await;
     for path in

@@ -241,12 +241,6 @@ async fn demo_mode_serves_the_page_seeds_stock_and_keeps_selling() {
     child.wait().unwrap();
 }
 
-/// Runs `shelfcast ARGS` to its end (a start that must fail): (exit code, stdout, stderr).
-fn failed_start(args: &[&str]) -> (Option<i32>, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_shelfcast")).args(args).env("SHELFCAST_LOG", "warn").output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
-}
-
 #[tokio::test]
 async fn a_start_that_cannot_serve_prints_nothing_on_stdout_and_says_why_in_one_line() {
     let (tmp, data) = data_dir();

@@ -47,7 +47,7 @@ fn edge(data: &Path, hub_url: &str, ca_file: Option<&Path>) -> ChildHub {
     )
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_edge_syncs_to_an_https_hub_it_trusts_through_its_private_ca() {
     let (dirs, hub_data) = data_dir();
     let (_e, edge_data) = data_dir();
@@ -100,7 +100,7 @@ async fn refused(hub_url: &str, ca_file: Option<&Path>) -> Value {
     status
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_edge_refuses_a_hub_whose_certificate_it_cannot_trust_and_says_why() {
     let (dirs, hub_data) = data_dir();
     let ca = TestCa::new(dirs.path(), "shelfcast-test-ca");
@@ -131,14 +131,14 @@ async fn an_edge_refuses_a_hub_whose_certificate_it_cannot_trust_and_says_why() 
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_edge_to_a_port_where_nothing_listens_says_the_connection_was_refused() {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let status = refused(&format!("https://127.0.0.1:{port}"), None).await;
     assert!(status["last_error"].as_str().unwrap().contains("refused the connection"), "{status}");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_certificate_renewed_on_disk_is_served_without_a_restart() {
     let (dirs, hub_data) = data_dir();
     let (old_ca, new_ca) = (TestCa::new(dirs.path(), "old-ca"), TestCa::new(dirs.path(), "new-ca"));
@@ -167,7 +167,7 @@ async fn a_certificate_renewed_on_disk_is_served_without_a_restart() {
     assert_eq!(healthz(&new_ca).await, Some(200), "still serving the last good certificate");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn https_offers_http2_and_http1_and_streams_over_both() {
     let (dirs, hub_data) = data_dir();
     let ca = TestCa::new(dirs.path(), "shelfcast-test-ca");
@@ -187,7 +187,7 @@ async fn https_offers_http2_and_http1_and_streams_over_both() {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn a_tls_flag_without_its_partner_is_refused_at_start() {
     let (dirs, data) = data_dir();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_shelfcast"))
@@ -199,7 +199,7 @@ async fn a_tls_flag_without_its_partner_is_refused_at_start() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn an_edge_serves_its_store_over_https_too() {
     let (dirs, edge_data) = data_dir();
     let ca = TestCa::new(dirs.path(), "store-ca");

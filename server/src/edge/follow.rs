@@ -60,11 +60,7 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, writer: Writer, shutd
             Ok(r) => {
                 failures += 1;
                 let status = r.status();
-                let why = match status.as_u16() {
-                    401 => format!("the hub refused this edge's token ({status})"),
-                    403 => format!("the hub refused this token for location {} ({status})", edge.link.location),
-                    _ => format!("the hub answered {status} to following location {}", edge.link.location),
-                };
+                let why = super::refusal(&edge.link, status).unwrap_or_default();
                 tracing::warn!(%status, error = %why, "the hub refused to share the location's changes");
                 offline(&edge, why);
                 backoff(failures)

@@ -65,6 +65,40 @@ pub struct Edge {
     pub sent_through: AtomicI64,
 }
 
+/// How long the start waits for the hub's answer to the token check; past it the hub counts as
+/// unreachable and the edge starts (a store must open while the internet is down).
+const START_CHECK: Duration = Duration::from_secs(5);
+
+/// Asks the hub once, at start, whether it lets this edge's token follow the location. A hub
+/// that refuses (401/403) stops the start with the reason: the store would otherwise look
+/// healthy while learning nothing. An unreachable hub, or any other answer, lets it start; the
+/// follower then reports what it meets in `/v1/sync`.
+pub async fn check(link: &EdgeLink) -> anyhow::Result<()> {
+    let client = crate::client::for_hub(link.ca.as_deref())?;
+    // `since` past any version: the answer carries no positions, only what says the token works.
+    let url = format!("{}/v1/locations/{}/changes", link.hub, link.location);
+    let request = client.get(&url).query(&[("since", u64::MAX), ("wait", 0)]).bearer_auth(&link.token).timeout(START_CHECK);
+    match request.send().await {
+        Ok(answer) => match refusal(link, answer.status()) {
+            Some(why) if matches!(answer.status().as_u16(), 401 | 403) => anyhow::bail!("{why}: check --token and the hub's device tokens"),
+            Some(why) => tracing::warn!(error = %why, "the hub's answer to the token check"),
+            None => {}
+        },
+        Err(e) => tracing::warn!(error = %crate::client::explain(&e), "the hub is unreachable: starting offline"),
+    }
+    Ok(())
+}
+
+/// What an answer of the hub to following the location means, if it is not a success.
+fn refusal(link: &EdgeLink, status: reqwest::StatusCode) -> Option<String> {
+    match status.as_u16() {
+        200..=299 => None,
+        401 => Some(format!("the hub refused this edge's token ({status})")),
+        403 => Some(format!("the hub refused this token for location {} ({status})", link.location)),
+        _ => Some(format!("the hub answered {status} to following location {}", link.location)),
+    }
+}
+
 pub fn start(
     link: EdgeLink,
     db: rusqlite::Connection,

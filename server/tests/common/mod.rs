@@ -169,6 +169,12 @@ impl Drop for ChildHub {
     }
 }
 
+/// Runs `shelfcast ARGS` to its end (a start that must fail): (exit code, stdout, stderr).
+pub fn failed_start(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_shelfcast")).args(args).env("SHELFCAST_LOG", "warn").output().unwrap();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
 pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
     let d = tempfile::tempdir().unwrap();
     let p = d.path().join("data");
