@@ -1,5 +1,6 @@
 //! Stock events as tills, return terminals and scanners send them.
 
+use crate::errors::ErrorCode;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -98,7 +99,7 @@ pub struct RawEvent<'a> {
 /// Why one event was rejected. `code` is the stable, machine-readable part.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventError {
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
@@ -108,7 +109,7 @@ impl fmt::Display for EventError {
     }
 }
 
-fn required<'a>(field: Field<&'a str>, code: &'static str, name: &str) -> Result<&'a str, EventError> {
+fn required<'a>(field: Field<&'a str>, code: ErrorCode, name: &str) -> Result<&'a str, EventError> {
     match field {
         Field::Value(v) => Ok(v),
         Field::Missing => Err(EventError { code, message: format!("`{name}` is required") }),
@@ -119,31 +120,31 @@ fn required<'a>(field: Field<&'a str>, code: &'static str, name: &str) -> Result
 impl RawEvent<'_> {
     /// Checks every field against the contract; the first problem found is the answer.
     pub fn validate(&self) -> Result<Event, EventError> {
-        let id = required(self.id, "invalid_id", "id")?;
+        let id = required(self.id, ErrorCode::InvalidId, "id")?;
         let id = EventId::parse(id).map_err(|e| EventError {
-            code: "invalid_id",
+            code: ErrorCode::InvalidId,
             message: format!("`id` {e}: use 1 to 128 printable ASCII characters without spaces"),
         })?;
-        let kind = required(self.kind, "invalid_type", "type")?;
+        let kind = required(self.kind, ErrorCode::InvalidType, "type")?;
         let kind = EventKind::parse(kind).ok_or_else(|| EventError {
-            code: "invalid_type",
+            code: ErrorCode::InvalidType,
             message: "`type` must be one of sale, return, receipt, adjust, count".into(),
         })?;
-        let sku = required(self.sku, "invalid_sku", "sku")?;
+        let sku = required(self.sku, ErrorCode::InvalidSku, "sku")?;
         let sku = Sku::parse(sku).map_err(|e| EventError {
-            code: "invalid_sku",
+            code: ErrorCode::InvalidSku,
             message: format!("`sku` {e}: use 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'"),
         })?;
-        let location = required(self.location, "invalid_location", "location")?;
+        let location = required(self.location, ErrorCode::InvalidLocation, "location")?;
         let location = LocationId::parse(location).map_err(|e| EventError {
-            code: "invalid_location",
+            code: ErrorCode::InvalidLocation,
             message: format!("`location` {e}: use 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'"),
         })?;
         let qty = match self.qty {
             Field::Value(q) if kind.accepts_qty(q) => q,
             _ => {
                 return Err(EventError {
-                    code: "invalid_qty",
+                    code: ErrorCode::InvalidQty,
                     message: format!("`qty` of a {} must be {}", kind.as_str(), kind.qty_rule()),
                 })
             }
@@ -151,10 +152,10 @@ impl RawEvent<'_> {
         let at = match self.at {
             Field::Missing => None,
             Field::Value(s) => Some(parse_rfc3339(s).ok_or_else(|| EventError {
-                code: "invalid_at",
+                code: ErrorCode::InvalidAt,
                 message: "`at` must be an RFC 3339 time such as 2026-11-27T10:15:00Z".into(),
             })?),
-            Field::WrongType => return Err(EventError { code: "invalid_at", message: "`at` must be an RFC 3339 string".into() }),
+            Field::WrongType => return Err(EventError { code: ErrorCode::InvalidAt, message: "`at` must be an RFC 3339 string".into() }),
         };
         Ok(Event { id, kind, key: PositionKey::new(sku, location), qty, at })
     }
@@ -198,20 +199,20 @@ mod tests {
     fn each_bad_field_names_itself() {
         let mut r = raw("sale", Field::Value(1));
         r.id = Field::Missing;
-        assert_eq!(r.validate().unwrap_err().code, "invalid_id");
+        assert_eq!(r.validate().unwrap_err().code.as_str(), "invalid_id");
         let mut r = raw("steal", Field::Value(1));
-        assert_eq!(r.validate().unwrap_err().code, "invalid_type");
+        assert_eq!(r.validate().unwrap_err().code.as_str(), "invalid_type");
         r = raw("sale", Field::WrongType);
-        assert_eq!(r.validate().unwrap_err().code, "invalid_qty");
+        assert_eq!(r.validate().unwrap_err().code.as_str(), "invalid_qty");
         r = raw("sale", Field::Value(1));
         r.sku = Field::Value("bad sku");
-        assert_eq!(r.validate().unwrap_err().code, "invalid_sku");
+        assert_eq!(r.validate().unwrap_err().code.as_str(), "invalid_sku");
         r = raw("sale", Field::Value(1));
         r.location = Field::WrongType;
-        assert_eq!(r.validate().unwrap_err().code, "invalid_location");
+        assert_eq!(r.validate().unwrap_err().code.as_str(), "invalid_location");
         r = raw("sale", Field::Value(1));
         r.at = Field::Value("last tuesday");
-        assert_eq!(r.validate().unwrap_err().code, "invalid_at");
+        assert_eq!(r.validate().unwrap_err().code.as_str(), "invalid_at");
         r.at = Field::Value("2026-11-27T10:15:00+01:00");
         assert_eq!(r.validate().unwrap().at, Some(1_795_770_900_000));
     }

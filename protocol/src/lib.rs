@@ -17,10 +17,12 @@
 //!   invariant checked after each step, for the property tests and the fuzzer.
 //! - [`sync`]: when an edge node's view of a position may rest on a hub state (its own events
 //!   counted exactly once, whatever order answers and follow reads arrive in).
+//! - [`errors`]: every error code of the API, in one list.
 //! - [`wire`]: request and response bodies of the HTTP API, and the error body.
 //! - [`clock`]: RFC 3339 formatting and parsing of millisecond timestamps.
 
 pub mod clock;
+pub mod errors;
 pub mod event;
 pub mod ids;
 pub mod ledger;
@@ -32,6 +34,7 @@ pub mod stock;
 pub mod sync;
 pub mod wire;
 
+pub use errors::ErrorCode;
 pub use event::{Event, EventError, EventKind};
 pub use ids::{EventId, IdError, LocationId, PositionKey, ReservationKey, Sku};
 pub use position::{Position, Status, DEFAULT_LOW_STOCK};

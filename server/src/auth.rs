@@ -123,6 +123,14 @@ pub struct Credentials {
     inner: Arc<Inner>,
 }
 
+/// The operators' tokens: the admin token (`/admin/*` and `/metrics`) and the metrics token
+/// (`/metrics` only).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Operators<'a> {
+    pub admin: Option<&'a str>,
+    pub metrics: Option<&'a str>,
+}
+
 #[derive(Debug, Default)]
 struct Inner {
     /// From the command line (and the demo): always in force.
@@ -132,12 +140,16 @@ struct Inner {
     /// On an edge node: every token is narrowed to the store's own location.
     restrict: Option<LocationId>,
     admin: Option<[u8; 32]>,
+    /// Reads `/metrics` and nothing else: what a scraper is given instead of the admin token.
+    metrics: Option<[u8; 32]>,
 }
 
 impl Credentials {
     /// Loads `file` (if any) on top of `fixed`; fails if the file cannot be read or parsed.
-    pub fn new(fixed: DeviceTokens, file: Option<PathBuf>, restrict: Option<LocationId>, admin: Option<&str>) -> Result<Self, String> {
-        let c = Credentials { inner: Arc::new(Inner { fixed, file, current: RwLock::default(), restrict, admin: admin.map(digest) }) };
+    pub fn new(fixed: DeviceTokens, file: Option<PathBuf>, restrict: Option<LocationId>, operators: Operators) -> Result<Self, String> {
+        let (admin, metrics) = (operators.admin.map(digest), operators.metrics.map(digest));
+        let inner = Inner { fixed, file, current: RwLock::default(), restrict, admin, metrics };
+        let c = Credentials { inner: Arc::new(inner) };
         c.reload()?;
         Ok(c)
     }
@@ -190,10 +202,25 @@ impl Credentials {
 
     /// Whether the request carries the admin token (constant-time on the digests).
     pub fn is_admin(&self, headers: &HeaderMap) -> bool {
-        match (&self.inner.admin, bearer(headers)) {
-            (Some(admin), Some(token)) => bool::from(admin.ct_eq(&digest(token))),
-            _ => false,
-        }
+        matches_digest(self.inner.admin.as_ref(), headers)
+    }
+
+    /// Whether `/metrics` is guarded: by the admin token, the metrics token or both.
+    pub fn guards_metrics(&self) -> bool {
+        self.inner.admin.is_some() || self.inner.metrics.is_some()
+    }
+
+    /// Whether the request may read `/metrics`: with the admin token or the metrics token.
+    pub fn may_scrape(&self, headers: &HeaderMap) -> bool {
+        self.is_admin(headers) || matches_digest(self.inner.metrics.as_ref(), headers)
+    }
+}
+
+/// Whether the request's bearer token has digest `expected` (constant-time on the digests).
+fn matches_digest(expected: Option<&[u8; 32]>, headers: &HeaderMap) -> bool {
+    match (expected, bearer(headers)) {
+        (Some(expected), Some(token)) => bool::from(expected.ct_eq(&digest(token))),
+        _ => false,
     }
 }
 
@@ -213,7 +240,8 @@ mod tests {
         for s in fixed {
             t.add_spec(s).unwrap();
         }
-        Credentials::new(t, file, restrict.map(|l| LocationId::parse(l).unwrap()), Some("admin-secret")).unwrap()
+        Credentials::new(t, file, restrict.map(|l| LocationId::parse(l).unwrap()), Operators { admin: Some("admin-secret"), metrics: None })
+            .unwrap()
     }
 
     #[test]

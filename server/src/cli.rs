@@ -90,10 +90,14 @@ pub struct Access {
     /// a line; re-read on SIGHUP and whenever it changes, so tokens rotate without a restart.
     #[arg(long, env = "SHELFCAST_TOKENS_FILE")]
     pub tokens_file: Option<PathBuf>,
-    /// The token that guards `/metrics` and enables `/admin/*` (without it `/metrics` is open to
-    /// all and `/admin/*` answers 404).
+    /// The token that enables `/admin/*` and reads `/metrics` (without it `/admin/*` answers
+    /// 404, and `/metrics` is open unless `--metrics-token` is set).
     #[arg(long, env = "SHELFCAST_ADMIN_TOKEN")]
     pub admin_token: Option<String>,
+    /// A token that reads `/metrics` and nothing else: give it to the scraper, not the admin
+    /// token. With either token set, `/metrics` answers 401 to a request with neither.
+    #[arg(long, env = "SHELFCAST_METRICS_TOKEN")]
+    pub metrics_token: Option<String>,
     /// A shop origin allowed to read, stream and reserve from a browser. Repeatable; `*` for any.
     #[arg(long = "allow-origin", env = "SHELFCAST_ALLOW_ORIGIN", value_delimiter = ';')]
     pub allow_origins: Vec<String>,
@@ -175,6 +179,7 @@ impl Access {
         }
         c.tokens_file = self.tokens_file.clone();
         c.admin_token = self.admin_token.clone().filter(|t| !t.is_empty());
+        c.metrics_token = self.metrics_token.clone().filter(|t| !t.is_empty());
         c.allow_origins = self.allow_origins.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
         if self.low_stock < 0 {
             return Err("--low-stock must be zero or more".into());

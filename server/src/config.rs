@@ -17,8 +17,10 @@ pub struct HubConfig {
     pub tokens: DeviceTokens,
     /// More device tokens, re-read on SIGHUP and when the file changes.
     pub tokens_file: Option<PathBuf>,
-    /// Guards `/metrics` and `/admin/*` when set.
+    /// Enables and guards `/admin/*`, and guards `/metrics`, when set.
     pub admin_token: Option<String>,
+    /// Reads `/metrics` and nothing else (for a scraper); guards `/metrics` when set.
+    pub metrics_token: Option<String>,
     pub allow_origins: Vec<String>,
     pub hold_ttl: Duration,
     pub low_stock: i64,
@@ -56,6 +58,7 @@ impl HubConfig {
             tokens: DeviceTokens::default(),
             tokens_file: None,
             admin_token: None,
+            metrics_token: None,
             allow_origins: Vec::new(),
             hold_ttl: Duration::from_secs(15 * 60),
             low_stock: DEFAULT_LOW_STOCK,

@@ -6,12 +6,13 @@ use axum::http::{header, HeaderValue, Response, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use shelfcast_protocol::wire::{ErrorBody, ErrorDetail};
+use shelfcast_protocol::ErrorCode;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the request itself is malformed.
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest { code: ErrorCode, message: String },
     /// 401: no usable credentials.
     #[error("{0}")]
     Unauthorized(String),
@@ -32,7 +33,7 @@ pub enum ApiError {
     Conflict(String),
     /// 413: over the size or count limits.
     #[error("{message}")]
-    TooLarge { code: &'static str, message: String },
+    TooLarge { code: ErrorCode, message: String },
     /// 415: not a content type this endpoint reads.
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -41,7 +42,7 @@ pub enum ApiError {
     KeyReused,
     /// 422: well-formed, but cannot be carried out as asked.
     #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
+    Unprocessable { code: ErrorCode, message: String },
     /// 503: storage cannot take writes right now; nothing was changed.
     #[error("storage unavailable")]
     Unavailable,
@@ -51,42 +52,42 @@ pub enum ApiError {
 }
 
 impl ApiError {
-    pub fn bad(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::BadRequest { code, message: message.into() }
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, String, Option<i64>) {
+    fn parts(&self) -> (StatusCode, ErrorCode, String, Option<i64>) {
         match self {
-            ApiError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, code, message.clone(), None),
-            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, "unauthorized", m.clone(), None),
-            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden_location", m.clone(), None),
-            ApiError::WrongLocation(m) => (StatusCode::FORBIDDEN, "wrong_location", m.clone(), None),
-            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone(), None),
+            ApiError::BadRequest { code, message } => (StatusCode::BAD_REQUEST, *code, message.clone(), None),
+            ApiError::Unauthorized(m) => (StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, m.clone(), None),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, ErrorCode::ForbiddenLocation, m.clone(), None),
+            ApiError::WrongLocation(m) => (StatusCode::FORBIDDEN, ErrorCode::WrongLocation, m.clone(), None),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, ErrorCode::NotFound, m.clone(), None),
             ApiError::InsufficientStock { available, location } => (
                 StatusCode::CONFLICT,
-                "insufficient_stock",
+                ErrorCode::InsufficientStock,
                 format!("Only {available} left at {location}: reserve fewer, or choose another store."),
                 Some(*available),
             ),
-            ApiError::Conflict(m) => (StatusCode::CONFLICT, "invalid_transition", m.clone(), None),
-            ApiError::TooLarge { code, message } => (StatusCode::PAYLOAD_TOO_LARGE, code, message.clone(), None),
-            ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m.clone(), None),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, ErrorCode::InvalidTransition, m.clone(), None),
+            ApiError::TooLarge { code, message } => (StatusCode::PAYLOAD_TOO_LARGE, *code, message.clone(), None),
+            ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType, m.clone(), None),
             ApiError::KeyReused => (
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "idempotency_key_reused",
+                ErrorCode::IdempotencyKeyReused,
                 "This key was already used for a different sku, location or quantity: use a fresh key.".into(),
                 None,
             ),
-            ApiError::Unprocessable { code, message } => (StatusCode::UNPROCESSABLE_ENTITY, code, message.clone(), None),
+            ApiError::Unprocessable { code, message } => (StatusCode::UNPROCESSABLE_ENTITY, *code, message.clone(), None),
             ApiError::Unavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "storage_unavailable",
+                ErrorCode::StorageUnavailable,
                 "The hub cannot store changes right now; nothing was changed. Retry shortly.".into(),
                 None,
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
+                ErrorCode::InternalError,
                 "Something went wrong inside the hub; nothing you sent was lost. Retry shortly.".into(),
                 None,
             ),
@@ -94,7 +95,7 @@ impl ApiError {
     }
 }
 
-pub fn error_response(status: StatusCode, code: &str, message: String, available: Option<i64>) -> Response<Body> {
+pub fn error_response(status: StatusCode, code: ErrorCode, message: String, available: Option<i64>) -> Response<Body> {
     let body = ErrorBody { error: ErrorDetail { code: code.to_string(), message, available } };
     (status, Json(body)).into_response()
 }
@@ -118,13 +119,13 @@ pub async fn json_errors(res: Response<Body>) -> Response<Body> {
         return res;
     }
     let (code, message) = match status {
-        StatusCode::NOT_FOUND => ("not_found", "There is nothing at this path. The API is described in the Shelfcast contract."),
-        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "This path does not take that HTTP method."),
-        StatusCode::PAYLOAD_TOO_LARGE => ("payload_too_large", "The request body is too large."),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "Send the body as application/json."),
-        StatusCode::REQUEST_TIMEOUT => ("request_timeout", "The request took too long to arrive."),
-        s if s.is_server_error() => ("internal_error", "Something went wrong inside the hub. Retry shortly."),
-        _ => ("bad_request", "The request could not be understood."),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "There is nothing at this path. The API is described in the Shelfcast contract."),
+        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "This path does not take that HTTP method."),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, "The request body is too large."),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (ErrorCode::UnsupportedMediaType, "Send the body as application/json."),
+        StatusCode::REQUEST_TIMEOUT => (ErrorCode::RequestTimeout, "The request took too long to arrive."),
+        s if s.is_server_error() => (ErrorCode::InternalError, "Something went wrong inside the hub. Retry shortly."),
+        _ => (ErrorCode::BadRequest, "The request could not be understood."),
     };
     let mut out = error_response(status, code, message.to_string(), None);
     if let Some(allow) = res.headers().get(header::ALLOW) {

@@ -12,7 +12,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::Credentials;
+use crate::auth::{Credentials, Operators};
 use crate::config::HubConfig;
 use crate::demo;
 use crate::engine::replicas;
@@ -152,7 +152,8 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         None => None,
     };
     let restrict = config.edge.as_ref().map(|l| l.location.clone());
-    let tokens = Credentials::new(tokens, config.tokens_file.clone(), restrict, config.admin_token.as_deref())
+    let operators = Operators { admin: config.admin_token.as_deref(), metrics: config.metrics_token.as_deref() };
+    let tokens = Credentials::new(tokens, config.tokens_file.clone(), restrict, operators)
         .map_err(anyhow::Error::msg)
         .context("loading device tokens")?;
     if let Some(path) = tokens.file().cloned() {

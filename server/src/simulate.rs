@@ -41,6 +41,9 @@ pub struct SimulateArgs {
     pub events: Option<u64>,
     /// Shoppers instead of tills: each request reserves 1 unit of one of `--skus` positions at
     /// the first location (contended holds); granted and sold-out answers both count as decided.
+    /// All requests come from one address, so a hub's `--reservation-rate` (20/s by default)
+    /// refuses most of them (429, reported): start the hub with `--reservation-rate 0` to
+    /// measure the hub.
     #[arg(long, env = "SHELFCAST_RESERVE")]
     pub reserve: bool,
     /// The peer for comparison: `--target` is a NATS server (`nats://…`) with JetStream, and each
@@ -101,6 +104,8 @@ pub struct Summary {
     pub applied: u64,
     pub duplicates: u64,
     pub rejected: u64,
+    /// Reservation requests refused for the client address's rate (429), within `failed_requests`.
+    pub rate_limited: u64,
     pub seconds: f64,
     pub events_per_second: f64,
     pub p50_ms: f64,
@@ -116,6 +121,8 @@ struct Counters {
     applied: AtomicU64,
     duplicates: AtomicU64,
     rejected: AtomicU64,
+    /// Reservation requests the target refused for this address's rate (429).
+    rate_limited: AtomicU64,
     /// Acknowledgement latencies, in microseconds, of the current second and of the whole run.
     window: Mutex<Vec<u32>>,
     all: Mutex<Vec<u32>>,
@@ -236,6 +243,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
                     let decided = match res.map(|r| r.status().as_u16()) {
                         Ok(201) => &counters.applied,
                         Ok(409) => &counters.rejected,
+                        Ok(429) => {
+                            counters.rate_limited.fetch_add(1, Ordering::Relaxed);
+                            &counters.failed
+                        }
                         _ => &counters.failed,
                     };
                     decided.fetch_add(1, Ordering::Relaxed);
@@ -316,6 +327,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
         applied,
         duplicates,
         rejected: counters.rejected.load(Ordering::Relaxed),
+        rate_limited: counters.rate_limited.load(Ordering::Relaxed),
         seconds,
         events_per_second: (applied + duplicates + if args.reserve { counters.rejected.load(Ordering::Relaxed) } else { 0 }) as f64
             / seconds,
@@ -332,6 +344,13 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
             "simulated {:.1}s: {} reservation requests ({} failed), {} granted, {} sold out; {:.0} reservations/s decided; latency p50 {:.2} ms, p99 {:.2} ms",
             s.seconds, s.requests, s.failed_requests, s.applied, s.rejected, s.events_per_second, s.p50_ms, s.p99_ms
         );
+        if s.rate_limited > 0 {
+            println!(
+                "{} of the failed requests were refused for this address's rate (429): the run measured the hub's \
+                 --reservation-rate, not its capacity; start the hub with --reservation-rate 0 to measure that",
+                s.rate_limited
+            );
+        }
         return Ok(s);
     }
     println!(

@@ -78,6 +78,33 @@ async fn device_tokens_rotate_without_a_restart() {
 }
 
 #[tokio::test]
+async fn a_scraper_reads_metrics_with_the_metrics_token_and_nothing_more() {
+    const METRICS: &str = "scrape-41c9e0";
+    let (_d, data) = data_dir();
+    // The metrics token from the environment, as the Kubernetes manifests give it.
+    let hub = ChildHub::spawn_env(
+        &data,
+        &["--device-token", &format!("{TOKEN}=*"), "--admin-token", ADMIN],
+        &[("SHELFCAST_METRICS_TOKEN", METRICS)],
+    );
+    let api = hub.client();
+    let bearer = |t: &str| format!("Bearer {t}");
+    let (status, _, body) = api.raw(Method::GET, "/metrics", &[], "").await;
+    assert_eq!((status, body.contains("\"unauthorized\"")), (401, true), "a scrape without a token: {body}");
+    let (status, _, _) = api.raw(Method::GET, "/metrics", &[("authorization", &bearer(TOKEN))], "").await;
+    assert_eq!(status, 401, "a device token does not read metrics");
+    for token in [METRICS, ADMIN] {
+        let (status, _, body) = api.raw(Method::GET, "/metrics", &[("authorization", &bearer(token))], "").await;
+        assert_eq!(status, 200, "{token}: {body}");
+        assert!(body.contains("shelfcast_events_total{result=\"applied\"} 0"), "{token}: {body}");
+    }
+    for (method, path) in [(Method::GET, "/admin/status"), (Method::POST, "/admin/reload")] {
+        let (status, _, body) = api.raw(method, path, &[("authorization", &bearer(METRICS))], "").await;
+        assert_eq!(status, 401, "{path}: the metrics token is not the admin token: {body}");
+    }
+}
+
+#[tokio::test]
 async fn the_admin_token_guards_operations_and_nothing_else() {
     let hub = TestHub::start_with(|c| c.admin_token = Some(ADMIN.into())).await;
     let api = hub.client();

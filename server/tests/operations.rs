@@ -9,6 +9,7 @@ use std::time::Duration;
 use common::*;
 use reqwest::Method;
 use serde_json::{json, Value};
+use shelfcast_server::Rate;
 
 #[tokio::test]
 async fn every_error_is_json_even_before_a_handler_runs() {
@@ -178,6 +179,24 @@ async fn simulate_drives_traffic_and_reports() {
     // What simulate says it applied is what the hub holds, as positions moved by those events.
     let m = reqwest::get(format!("{}/metrics", hub.url)).await.unwrap().text().await.unwrap();
     assert!(m.contains(&format!("shelfcast_events_total{{result=\"applied\"}} {applied}")), "{stdout}\n{m}");
+}
+
+#[tokio::test]
+async fn simulate_reserve_says_when_the_hubs_rate_limit_decided_the_run() {
+    for (rate, limited) in [(Rate { per_second: 5, burst: 5 }, true), (Rate::OFF, false)] {
+        let hub = TestHub::start_with(|c| c.limits.reservations = rate).await;
+        hub.client().post_events(TOKEN, &json!([ev("r", "receipt", "SKU-00000", "berlin", 1000)])).await;
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shelfcast"))
+            .args(["simulate", "--target", &hub.url, "--token", TOKEN, "--reserve", "--rate", "200", "--duration", "1s"])
+            .args(["--skus", "1", "--locations", "berlin", "--concurrency", "2"])
+            .output()
+            .await
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}");
+        assert!(stdout.contains("reservations/s decided"), "{stdout}");
+        assert_eq!(stdout.contains("refused for this address's rate (429)"), limited, "{rate:?}: {stdout}");
+    }
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The edge's own routes: `GET /v1/sync` (how the link to the hub is doing) and
 //! `GET /v1/reservations?location=L` (the hub's holds staff must set aside).
 
+use shelfcast_protocol::ErrorCode;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -75,7 +76,7 @@ async fn reservations(State(app): State<AppState>, headers: HeaderMap, Query(q):
         return Err(ApiError::Forbidden("This device token does not cover this store.".into()));
     }
     if q.location.as_deref().is_some_and(|l| l != edge.link.location.as_str()) {
-        return Err(ApiError::bad("invalid_location", format!("this edge node serves `{}` only", edge.link.location)));
+        return Err(ApiError::bad(ErrorCode::InvalidLocation, format!("this edge node serves `{}` only", edge.link.location)));
     }
     let list = edge.reservations.read().expect("reservations lock").clone();
     Ok(Json(json!({"location": edge.link.location, "reservations": list})))

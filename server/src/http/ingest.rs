@@ -2,6 +2,7 @@
 //! whole; a well-formed event with a bad field is rejected alone, and the rest are applied.
 
 use shelfcast_protocol::wire::ErrorBody;
+use shelfcast_protocol::ErrorCode;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -47,7 +48,7 @@ pub async fn post_events(State(app): State<AppState>, headers: HeaderMap, body: 
         }
     };
     let too_large = || ApiError::TooLarge {
-        code: "payload_too_large",
+        code: ErrorCode::PayloadTooLarge,
         message: format!("A request may carry at most {} MiB: split the events into smaller requests.", MAX_BODY >> 20),
     };
     if headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok()).is_some_and(|n| n > MAX_BODY) {
@@ -67,7 +68,7 @@ pub async fn post_events(State(app): State<AppState>, headers: HeaderMap, body: 
                 None
             }
             Ok(e) => Some(ErrorDetail {
-                code: "forbidden_location".into(),
+                code: ErrorCode::ForbiddenLocation.into(),
                 message: format!("This device token may not write location `{}`.", e.key.location),
                 available: None,
             }),
@@ -113,7 +114,7 @@ pub fn decode(bytes: &[u8], ndjson: bool) -> Result<Vec<Decoded>, ApiError> {
     let wire = parse_body(bytes, ndjson)?;
     if wire.len() > MAX_EVENTS {
         return Err(ApiError::TooLarge {
-            code: "too_many_events",
+            code: ErrorCode::TooManyEvents,
             message: format!("A request may carry at most {MAX_EVENTS} events ({} sent): split it.", wire.len()),
         });
     }
@@ -130,7 +131,7 @@ pub fn decode(bytes: &[u8], ndjson: bool) -> Result<Vec<Decoded>, ApiError> {
 }
 
 fn parse_body(bytes: &[u8], ndjson: bool) -> Result<Vec<WireEvent<'_>>, ApiError> {
-    let malformed = |what: String| ApiError::bad("malformed_body", what);
+    let malformed = |what: String| ApiError::bad(ErrorCode::MalformedBody, what);
     let items: Vec<(usize, &RawValue)> = if ndjson {
         let mut items = Vec::new();
         for (n, line) in bytes.split(|b| *b == b'\n').enumerate() {

@@ -7,6 +7,7 @@
 //! (`--trust-forwarded-for`), the last address in `X-Forwarded-For`, the one that proxy added.
 //! Without that flag the header is ignored, so a client cannot dodge its limit by inventing one.
 
+use shelfcast_protocol::ErrorCode;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::num::NonZeroU32;
 use std::sync::Arc;
@@ -106,7 +107,7 @@ fn forwarded_for(headers: &HeaderMap) -> Option<IpAddr> {
     last.rsplit(',').next()?.trim().parse().ok()
 }
 
-fn retry_after(status: StatusCode, code: &str, message: &str, seconds: u64) -> Response<Body> {
+fn retry_after(status: StatusCode, code: ErrorCode, message: &str, seconds: u64) -> Response<Body> {
     let mut res = error_response(status, code, message.to_string(), None);
     res.headers_mut().insert("retry-after", HeaderValue::from(seconds.max(1)));
     res
@@ -120,7 +121,7 @@ fn check(limiter: &Option<DefaultKeyedRateLimiter<IpAddr>>, client: IpAddr, what
         tracing::debug!(%client, what, "rate limited");
         retry_after(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             &format!("Too many {what} from this address; wait the Retry-After seconds and try again."),
             wait.as_secs_f64().ceil() as u64,
         )
@@ -144,7 +145,7 @@ pub async fn streams(State((limits, open)): State<(Arc<Limits>, Arc<crate::engin
         tracing::warn!(max = limits.max_streams, "stream refused: this hub holds its maximum of open streams");
         return retry_after(
             StatusCode::SERVICE_UNAVAILABLE,
-            "too_many_streams",
+            ErrorCode::TooManyStreams,
             "This hub serves as many live streams as it is set to; retry shortly (or add a replica).",
             5,
         );

@@ -10,6 +10,7 @@ mod reservations;
 pub mod selection;
 pub mod stream;
 
+use shelfcast_protocol::ErrorCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -95,7 +96,7 @@ pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>, hub
     let router = router.layer(CatchPanicLayer::custom(|_| {
         error_response(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
+            ErrorCode::InternalError,
             "Something went wrong inside the hub; nothing you sent was lost. Retry shortly.".into(),
             None,
         )

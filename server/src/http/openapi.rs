@@ -63,6 +63,7 @@ impl Modify for Security {
         components.add_security_scheme("device_token", bearer("A device token (`--device-token` or the tokens file)."));
         components.add_security_scheme("reservation_token", bearer("The `token` a reservation was created with."));
         components.add_security_scheme("admin_token", bearer("The `--admin-token`."));
+        components.add_security_scheme("metrics_token", bearer("The `--metrics-token`: reads `/metrics` only."));
     }
 }
 

@@ -6,6 +6,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::json;
 use shelfcast_protocol::wire::ErrorBody;
+use shelfcast_protocol::ErrorCode;
 
 use super::AppState;
 use crate::error::ApiError;
@@ -30,7 +31,7 @@ pub async fn readyz(State(app): State<AppState>) -> Result<impl IntoResponse, Ap
     Ok(Json(json!({"status": "ready", "version": app.state.published()})))
 }
 
-/// With `--admin-token`, operational endpoints need it; `/metrics` is open without one.
+/// With `--admin-token`, `/admin/*` needs it.
 fn admin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if app.tokens.has_admin() && !app.tokens.is_admin(headers) {
         return Err(ApiError::Unauthorized("Send the admin token as `Authorization: Bearer <token>`.".into()));
@@ -49,10 +50,13 @@ fn admin_only(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses(
         (status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
-        (status = 401, description = "The hub has an admin token and the request does not carry it", body = ErrorBody)),
-    security((), ("admin_token" = [])))]
+        (status = 401, description = "The hub has an admin or metrics token and the request carries neither", body = ErrorBody)),
+    security((), ("admin_token" = []), ("metrics_token" = [])))]
 pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
-    admin(&app, &headers)?;
+    // Open without either token (a probe on a private network); else either token reads it.
+    if app.tokens.guards_metrics() && !app.tokens.may_scrape(&headers) {
+        return Err(ApiError::Unauthorized("Send the metrics token (or the admin token) as `Authorization: Bearer <token>`.".into()));
+    }
     app.metrics.open_streams.set(app.state.fanout.open_streams() as i64);
     app.metrics.oversold.set(app.state.oversold(app.state.clock.now(), |_| true).len() as i64);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render()))
@@ -90,13 +94,13 @@ pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<i
 pub async fn reload(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     admin_only(&app, &headers)?;
     if app.tokens.file().is_none() {
-        return Err(ApiError::bad("no_tokens_file", "This hub was started without --tokens-file: there is nothing to reload."));
+        return Err(ApiError::bad(ErrorCode::NoTokensFile, "This hub was started without --tokens-file: there is nothing to reload."));
     }
     match app.tokens.reload() {
         Ok(n) => {
             tracing::info!(tokens = n, why = "POST /admin/reload", "device tokens reloaded");
             Ok(Json(json!({"device_tokens": n})))
         }
-        Err(message) => Err(ApiError::Unprocessable { code: "invalid_tokens_file", message }),
+        Err(message) => Err(ApiError::Unprocessable { code: ErrorCode::InvalidTokensFile, message }),
     }
 }

@@ -6,6 +6,7 @@ use axum::Json;
 use serde::Deserialize;
 use shelfcast_protocol::wire::ErrorBody;
 use shelfcast_protocol::wire::{LocationChanges, PositionsResponse};
+use shelfcast_protocol::ErrorCode;
 use shelfcast_protocol::{LocationId, Reservation, ReservationStatus};
 
 use super::{selection, AppState};
@@ -72,9 +73,9 @@ pub async fn location_changes(
     Query(q): Query<Since>,
     headers: HeaderMap,
 ) -> Result<Json<LocationChanges>, ApiError> {
-    let location = LocationId::parse(&location).map_err(|e| ApiError::bad("invalid_location", format!("location {e}")))?;
+    let location = LocationId::parse(&location).map_err(|e| ApiError::bad(ErrorCode::InvalidLocation, format!("location {e}")))?;
     if q.wait > MAX_WAIT {
-        return Err(ApiError::bad("invalid_query", format!("`wait` is at most {MAX_WAIT} seconds")));
+        return Err(ApiError::bad(ErrorCode::InvalidQuery, format!("`wait` is at most {MAX_WAIT} seconds")));
     }
     let scope = app.tokens.device(&headers, "Send the location's device token as `Authorization: Bearer <token>`.")?;
     if !scope.allows(&location) {

@@ -11,6 +11,7 @@ use shelfcast_protocol::clock::{format_rfc3339, Millis};
 use shelfcast_protocol::reservation::{MAX_RESERVATION_QTY, MIN_RESERVATION_QTY};
 use shelfcast_protocol::wire::ErrorBody;
 use shelfcast_protocol::wire::ReservationView;
+use shelfcast_protocol::ErrorCode;
 use shelfcast_protocol::{Action, LocationId, PositionKey, Reservation, ReservationKey, ReservationStatus, Sku};
 use subtle::ConstantTimeEq;
 
@@ -64,7 +65,7 @@ struct ReserveFields {
     key: Option<Value>,
 }
 
-fn string_field<'a>(v: &'a Option<Value>, name: &str, code: &'static str) -> Result<&'a str, ApiError> {
+fn string_field<'a>(v: &'a Option<Value>, name: &str, code: ErrorCode) -> Result<&'a str, ApiError> {
     v.as_ref().and_then(Value::as_str).ok_or_else(|| ApiError::bad(code, format!("`{name}` is required and must be a string")))
 }
 
@@ -84,20 +85,25 @@ pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Body)
         return Err(ApiError::UnsupportedMediaType("Send the reservation as application/json.".into()));
     }
     let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| ApiError::TooLarge {
-        code: "payload_too_large",
+        code: ErrorCode::PayloadTooLarge,
         message: "A reservation request is a small JSON object: at most 16 KiB.".into(),
     })?;
-    let b: ReserveFields =
-        serde_json::from_slice(&bytes).map_err(|e| ApiError::bad("malformed_body", format!("the body is not a JSON object ({e})")))?;
-    let sku = Sku::parse(string_field(&b.sku, "sku", "invalid_sku")?).map_err(|e| ApiError::bad("invalid_sku", format!("`sku` {e}")))?;
-    let location = LocationId::parse(string_field(&b.location, "location", "invalid_location")?)
-        .map_err(|e| ApiError::bad("invalid_location", format!("`location` {e}")))?;
+    let b: ReserveFields = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad(ErrorCode::MalformedBody, format!("the body is not a JSON object ({e})")))?;
+    let sku = Sku::parse(string_field(&b.sku, "sku", ErrorCode::InvalidSku)?)
+        .map_err(|e| ApiError::bad(ErrorCode::InvalidSku, format!("`sku` {e}")))?;
+    let location = LocationId::parse(string_field(&b.location, "location", ErrorCode::InvalidLocation)?)
+        .map_err(|e| ApiError::bad(ErrorCode::InvalidLocation, format!("`location` {e}")))?;
     let qty =
         b.qty.as_ref().and_then(Value::as_i64).filter(|q| (MIN_RESERVATION_QTY..=MAX_RESERVATION_QTY).contains(q)).ok_or_else(|| {
-            ApiError::bad("invalid_qty", format!("`qty` must be a whole number from {MIN_RESERVATION_QTY} to {MAX_RESERVATION_QTY}"))
+            ApiError::bad(
+                ErrorCode::InvalidQty,
+                format!("`qty` must be a whole number from {MIN_RESERVATION_QTY} to {MAX_RESERVATION_QTY}"),
+            )
         })?;
-    let key = ReservationKey::parse(string_field(&b.key, "key", "invalid_key")?)
-        .map_err(|e| ApiError::bad("invalid_key", format!("`key` {e}: use 16 to 128 printable ASCII characters, e.g. a random UUID")))?;
+    let key = ReservationKey::parse(string_field(&b.key, "key", ErrorCode::InvalidKey)?).map_err(|e| {
+        ApiError::bad(ErrorCode::InvalidKey, format!("`key` {e}: use 16 to 128 printable ASCII characters, e.g. a random UUID"))
+    })?;
     let position = PositionKey::new(sku, location);
     let outcome = app.writer.reserve(key, position.clone(), qty).await;
     let label = match &outcome {

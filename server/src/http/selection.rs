@@ -1,6 +1,7 @@
 //! Which positions a read or a stream asks for: `?sku=S&location=L1,L2` or
 //! `?positions=SKU1@L1,SKU2@L2`, at most 50, in the order asked.
 
+use shelfcast_protocol::ErrorCode;
 use shelfcast_protocol::{LocationId, PositionKey, Sku};
 
 use crate::error::ApiError;
@@ -23,7 +24,10 @@ pub fn parse(raw: Option<&str>) -> Result<Query, ApiError> {
             _ => continue,
         };
         if slot.is_some() {
-            return Err(ApiError::bad("invalid_query", format!("`{k}` is given twice: give it once, with values separated by commas")));
+            return Err(ApiError::bad(
+                ErrorCode::InvalidQuery,
+                format!("`{k}` is given twice: give it once, with values separated by commas"),
+            ));
         }
         *slot = Some(v.into_owned());
     }
@@ -31,29 +35,35 @@ pub fn parse(raw: Option<&str>) -> Result<Query, ApiError> {
         (None, None, Some(pairs)) => list(&pairs)
             .map(|p| {
                 PositionKey::parse_pair(p)
-                    .map_err(|e| ApiError::bad("invalid_position", format!("position `{p}` is not SKU@location ({e})")))
+                    .map_err(|e| ApiError::bad(ErrorCode::InvalidPosition, format!("position `{p}` is not SKU@location ({e})")))
             })
             .collect::<Result<Vec<_>, _>>()?,
         (Some(sku), Some(locations), None) => {
-            let sku = Sku::parse(&sku)
-                .map_err(|e| ApiError::bad("invalid_sku", format!("`sku` {e}: use 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'")))?;
+            let sku = Sku::parse(&sku).map_err(|e| {
+                ApiError::bad(ErrorCode::InvalidSku, format!("`sku` {e}: use 1 to 64 characters of A-Z, a-z, 0-9, '.', '_', '-'"))
+            })?;
             list(&locations)
                 .map(|l| {
                     LocationId::parse(l)
                         .map(|l| PositionKey::new(sku.clone(), l))
-                        .map_err(|e| ApiError::bad("invalid_location", format!("location `{l}` {e}")))
+                        .map_err(|e| ApiError::bad(ErrorCode::InvalidLocation, format!("location `{l}` {e}")))
                 })
                 .collect::<Result<Vec<_>, _>>()?
         }
-        (_, _, Some(_)) => return Err(ApiError::bad("invalid_query", "give either `positions` or `sku` and `location`, not both")),
-        _ => return Err(ApiError::bad("invalid_query", "say which positions: `?sku=SKU&location=L1,L2` or `?positions=SKU1@L1,SKU2@L2`")),
+        (_, _, Some(_)) => return Err(ApiError::bad(ErrorCode::InvalidQuery, "give either `positions` or `sku` and `location`, not both")),
+        _ => {
+            return Err(ApiError::bad(
+                ErrorCode::InvalidQuery,
+                "say which positions: `?sku=SKU&location=L1,L2` or `?positions=SKU1@L1,SKU2@L2`",
+            ))
+        }
     };
     if positions.is_empty() {
-        return Err(ApiError::bad("invalid_query", "ask for at least one position"));
+        return Err(ApiError::bad(ErrorCode::InvalidQuery, "ask for at least one position"));
     }
     if positions.len() > MAX_POSITIONS {
         return Err(ApiError::bad(
-            "too_many_positions",
+            ErrorCode::TooManyPositions,
             format!("ask for at most {MAX_POSITIONS} positions per request ({} given)", positions.len()),
         ));
     }
@@ -91,12 +101,15 @@ mod tests {
             ("sku=S&sku=T&location=a", "invalid_query"),
         ] {
             match parse(Some(q)) {
-                Err(ApiError::BadRequest { code: c, .. }) => assert_eq!(c, code, "{q}"),
+                Err(ApiError::BadRequest { code: c, .. }) => assert_eq!(c.as_str(), code, "{q}"),
                 Err(e) => panic!("{q}: {e:?}"),
                 Ok(_) => panic!("{q} was accepted"),
             }
         }
         let many = (0..51).map(|i| format!("l{i}")).collect::<Vec<_>>().join(",");
-        assert!(matches!(parse(Some(&format!("sku=S&location={many}"))), Err(ApiError::BadRequest { code: "too_many_positions", .. })));
+        assert!(matches!(
+            parse(Some(&format!("sku=S&location={many}"))),
+            Err(ApiError::BadRequest { code: ErrorCode::TooManyPositions, .. })
+        ));
     }
 }

@@ -120,12 +120,22 @@ impl ChildHub {
         Self::spawn_logging(before, data, after, "warn", Stdio::inherit())
     }
 
+    /// As `spawn`, with environment variables `env` set.
+    pub fn spawn_env(data: &Path, flags: &[&str], env: &[(&str, &str)]) -> ChildHub {
+        Self::launch(&["serve", "--listen", "127.0.0.1:0", "--data"], data, flags, env, "warn", Stdio::inherit())
+    }
+
     /// As `spawn_with`, logging at `level` to `stderr`.
     pub fn spawn_logging(before: &[&str], data: &Path, after: &[&str], level: &str, stderr: Stdio) -> ChildHub {
+        Self::launch(before, data, after, &[], level, stderr)
+    }
+
+    fn launch(before: &[&str], data: &Path, after: &[&str], env: &[(&str, &str)], level: &str, stderr: Stdio) -> ChildHub {
         let mut child = Command::new(env!("CARGO_BIN_EXE_shelfcast"))
             .args(before)
             .arg(data)
             .args(after)
+            .envs(env.iter().copied())
             .env("SHELFCAST_LOG", level)
             .stdout(Stdio::piped())
             .stderr(stderr)
