@@ -105,11 +105,14 @@ export function binding(View, ready, hub) {
     let view = start(element, toAttributes(options));
     let current = toAttributes(options);
     return {
+      /** Changes some options; the others stay as they are now (an `undefined` removes one). */
       update(next) {
-        const attributes = toAttributes({ ...options, ...next });
-        for (const name of new Set([...Object.keys(current), ...Object.keys(attributes)])) {
-          if (current[name] !== attributes[name]) view?.attribute_changed(name, attributes[name]);
-        }
+        options = { ...options, ...next };
+        const attributes = toAttributes(options);
+        // New and changed values first, removals last: `{location: "x", locations: undefined}`
+        // never passes through a state with no location at all.
+        for (const [name, value] of Object.entries(attributes)) if (current[name] !== value) view?.attribute_changed(name, value);
+        for (const name in current) if (!(name in attributes)) view?.attribute_changed(name, undefined);
         current = attributes;
       },
       unmount() {

@@ -1,5 +1,6 @@
 // The script-tag entry: <script type="module" src="https://HUB/embed/shelfcast.js"></script>
-// registers <shelfcast-availability>, talking to the hub the script came from.
+// registers <shelfcast-availability>, talking to the hub the script came from (its base URL,
+// path prefix included).
 //
 // Everything the element needs is requested at once, from here: the WebAssembly download, the
 // modules and the page's streams start together instead of one after another along the import
@@ -7,12 +8,15 @@
 // a page downloads this one script and the wasm. (No static imports, so unbundled this runs
 // the moment it arrives; no top-level await, so bundlers with older targets take it too.)
 const wasm = fetch(new URL("./dist/shelfcast_element_bg.wasm", import.meta.url));
-const streams = preconnect(new URL(import.meta.url).origin);
+// The hub is where this script is served from, under /embed/: a path prefix is kept
+// (https://shop.example/stock/embed/shelfcast.js talks to https://shop.example/stock).
+const hub = new URL("..", import.meta.url).href.replace(/\/$/, "");
+const streams = preconnect(hub);
 // A failure of these two surfaces through index.js, which imports them too.
 import("./element.js").catch(() => {});
 import("./dist/shelfcast_element.js").catch(() => {});
 // A failure to load is shown by each element and told by a `shelfcast:error` (element.js).
-import("./index.js").then(({ define }) => define({ wasm, streams }).catch(() => {}));
+import("./index.js").then(({ define }) => define({ hub, wasm, streams }).catch(() => {}));
 
 /**
  * Opens the page's streams at once, while the WebAssembly and the modules are still downloading:

@@ -10,7 +10,10 @@ import { binding, TAG } from "./element.js";
 
 export { TAG };
 
-let defaultHub = new URL(import.meta.url).origin;
+// Served by a hub, this file is at <hub>/embed/: that base, a path prefix included, is the
+// default hub. Bundled into a shop's own scripts (npm), the default is the page's origin; give
+// `hub` to `define()` or `mount()` then.
+let defaultHub = new URL(import.meta.url.includes("/embed/") ? ".." : "/", import.meta.url).href.replace(/\/$/, "");
 let loading;
 
 function load(wasm) {

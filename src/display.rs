@@ -36,6 +36,8 @@ pub enum Hold {
 pub enum Failure {
     SoldOut,
     Expired,
+    /// Ended elsewhere: released through the API, on another page, or by the store.
+    Released,
     Other(String),
 }
 

@@ -87,6 +87,14 @@ impl Locale {
         }
     }
 
+    pub fn low_stock_short(self) -> &'static str {
+        match self {
+            Locale::En => "Low stock",
+            Locale::De => "Geringer Bestand",
+            Locale::Fr => "Stock faible",
+        }
+    }
+
     pub fn low_stock(self, n: i64) -> String {
         let n = self.number(n);
         match self {
@@ -196,6 +204,9 @@ impl Locale {
             (Locale::En, Failure::Expired) => "Your reservation has expired.".into(),
             (Locale::De, Failure::Expired) => "Deine Reservierung ist abgelaufen.".into(),
             (Locale::Fr, Failure::Expired) => "Votre réservation a expiré.".into(),
+            (Locale::En, Failure::Released) => "Your reservation was cancelled.".into(),
+            (Locale::De, Failure::Released) => "Deine Reservierung wurde storniert.".into(),
+            (Locale::Fr, Failure::Released) => "Votre réservation a été annulée.".into(),
             (Locale::En, Failure::Other(m)) => format!("Could not reserve: {m}"),
             (Locale::De, Failure::Other(m)) => format!("Reservierung nicht möglich: {m}"),
             (Locale::Fr, Failure::Other(m)) => format!("Réservation impossible : {m}"),

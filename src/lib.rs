@@ -79,6 +79,9 @@ impl ShelfcastElement {
         let on_click = Closure::<dyn FnMut(web_sys::Event)>::new(move |e: web_sys::Event| {
             let target = e.target().and_then(|t| t.dyn_into::<web_sys::Element>().ok());
             let Some(button) = target.and_then(|t| t.closest("button").ok().flatten()) else { return };
+            if button.get_attribute("aria-disabled").as_deref() == Some("true") {
+                return;
+            }
             let row = button.closest("[data-position]").ok().flatten();
             let position = row.and_then(|r| r.get_attribute("data-position")).unwrap_or_default();
             view::clicked(cx, &button.class_name(), &position);

@@ -13,10 +13,10 @@ use std::time::Duration;
 use leptos::prelude::{set_timeout, ArcTrigger, Notify, Track};
 use shelfcast_protocol::{Position, PositionKey};
 use wasm_bindgen::prelude::*;
-use web_sys::{EventSource, HtmlElement, MessageEvent};
+use web_sys::{EventSource, MessageEvent};
 
 use crate::display::Link;
-use crate::dom::{emit, parse_json};
+use crate::dom::parse_json;
 use crate::small::Map;
 
 const MAX_PER_STREAM: usize = 50;
@@ -31,8 +31,8 @@ pub struct HubLink {
     link: Cell<Link>,
     link_changed: ArcTrigger,
     position_changed: RefCell<Map<PositionKey, ArcTrigger>>,
-    /// Each element's keys, and the element that hears of their changes.
-    interests: RefCell<Map<u64, (Vec<PositionKey>, HtmlElement)>>,
+    /// Each element's keys, and what it is told (`Note`).
+    interests: RefCell<Map<u64, (Vec<PositionKey>, Listener)>>,
     /// The union the open streams watch, sorted.
     watching: RefCell<Vec<PositionKey>>,
     sources: RefCell<Vec<Source>>,
@@ -53,14 +53,27 @@ impl HubLink {
         self.positions.borrow().get(key).map(|(_, raw)| raw.clone())
     }
 
+    /// The link's state, untracked.
+    pub fn link_now(&self) -> Link {
+        self.link.get()
+    }
+
     pub fn link(&self) -> Link {
         self.link_changed.track();
         self.link.get()
     }
 
     fn set_link(&self, link: Link) {
-        if self.link.replace(link) != link {
-            self.link_changed.notify();
+        if self.link.replace(link) == link {
+            return;
+        }
+        self.link_changed.notify();
+        if link == Link::Unreachable {
+            // Listeners may add or remove elements: no borrow is held while they run.
+            let listeners: Vec<Listener> = self.interests.borrow().values().map(|(_, l)| l.clone()).collect();
+            for listener in listeners {
+                listener(Note::Unreachable);
+            }
         }
     }
 
@@ -74,6 +87,17 @@ impl HubLink {
         t
     }
 }
+
+/// What the page's connection tells the elements that watch through it.
+pub enum Note<'a> {
+    /// A new version of this position arrived (`HubLink::position`, `HubLink::raw`); `true`
+    /// when it holds fewer units for reservations than the version before.
+    Change(&'a PositionKey, bool),
+    /// The hub cannot be reached (or refuses the page's origin): said once each time it happens.
+    Unreachable,
+}
+
+pub type Listener = Rc<dyn Fn(Note)>;
 
 /// An open `EventSource` and the callbacks it holds; closing it is dropping it.
 struct Source {
@@ -130,9 +154,9 @@ pub fn preconnected(url: String, es: EventSource, buffered: js_sys::Array, buffe
     PREOPENED.with(|p| p.borrow_mut().push(Preopened { url, es, buffered, buffer }));
 }
 
-/// Registers `keys` with the page's connection to `base`, opening it if needed; `host` hears
-/// `shelfcast:change` for each new version of them.
-pub fn watch(base: &str, keys: &[PositionKey], host: HtmlElement) -> Interest {
+/// Registers `keys` with the page's connection to `base`, opening it if needed; `listener`
+/// hears of each new version of them, and of the hub becoming unreachable.
+pub fn watch(base: &str, keys: &[PositionKey], listener: Listener) -> Interest {
     let hub = HUBS.with(|hubs| {
         let mut hubs = hubs.borrow_mut();
         if let Some(hub) = hubs.get(base) {
@@ -158,7 +182,7 @@ pub fn watch(base: &str, keys: &[PositionKey], host: HtmlElement) -> Interest {
         n.set(n.get() + 1);
         n.get()
     });
-    hub.interests.borrow_mut().insert(id, (keys.to_vec(), host));
+    hub.interests.borrow_mut().insert(id, (keys.to_vec(), listener));
     queue_rebuild(&hub);
     Interest { hub, id }
 }
@@ -308,23 +332,24 @@ fn open(hub: &Rc<HubLink>, url: &str) -> Result<Source, JsValue> {
 }
 
 /// A `position` event's data: the hub is the truth, so even a lower version (a hub restored
-/// from a backup) replaces what the page had. A new version is a `shelfcast:change` on every
-/// element showing it.
+/// from a backup) replaces what the page had. A new version is told to every element showing it.
 fn receive(hub: &HubLink, data: &str) {
     let Some(raw) = parse_json(data) else { return };
     let Ok(p) = serde_wasm_bindgen::from_value::<Position>(raw.clone()) else { return };
     let key = PositionKey::new(p.sku.clone(), p.location.clone());
     let version = p.version;
+    let reserved = p.reserved;
     let before = hub.positions.borrow_mut().insert(key.clone(), (p, raw.clone()));
     hub.trigger(&key).notify();
-    if before.is_some_and(|(b, _)| b.version == version) {
+    if before.as_ref().is_some_and(|(b, _)| b.version == version) {
         return;
     }
+    let fewer_held = before.is_some_and(|(b, _)| reserved < b.reserved);
     // Listeners may add or remove elements: no borrow is held while they run.
-    let hosts: Vec<HtmlElement> =
-        hub.interests.borrow().values().filter(|(keys, _)| keys.contains(&key)).map(|(_, host)| host.clone()).collect();
-    for host in hosts {
-        emit(&host, "change", &raw);
+    let listeners: Vec<Listener> =
+        hub.interests.borrow().values().filter(|(keys, _)| keys.contains(&key)).map(|(_, l)| l.clone()).collect();
+    for listener in listeners {
+        listener(Note::Change(&key, fewer_held));
     }
 }
 

@@ -16,18 +16,19 @@ use std::time::Duration;
 use leptos::prelude::*;
 use shelfcast_protocol::wire::ReservationView;
 use shelfcast_protocol::{Position, PositionKey, ReservationStatus, Status};
-use wasm_bindgen::JsValue;
+use wasm_bindgen::{JsCast, JsValue};
 use web_sys::HtmlElement;
 
 use crate::config::{Attrs, Config, ConfigError};
 use crate::display::{shown, Failure, Hold, Link, Shown};
 use crate::dom::{self, emit, object};
 use crate::i18n::{countdown, store_name, Locale};
-use crate::live::{self, HubLink, Interest};
+use crate::live::{self, HubLink, Interest, Note};
 use crate::reserve::{self, Answer};
 use crate::small::Map;
 
-const STYLE: &str = include_str!("style.css");
+/// `src/style.css`, minified by `build.rs`.
+const STYLE: &str = include_str!(concat!(env!("OUT_DIR"), "/style.css"));
 
 thread_local! {
     /// The element's styles, one constructed sheet shared by every element of the page:
@@ -223,15 +224,18 @@ pub fn configure(cx: Cx) {
     let shown_before: Vec<PositionKey> = cx.with(|e| e.interest.as_ref().map(Interest::keys).unwrap_or_default());
     match config {
         Ok(c) => {
-            let interest = live::watch(&c.hub, &c.positions, host.clone());
-            let hub = interest.hub.clone();
+            let interest = live::watch(&c.hub, &c.positions, Rc::new(move |note| heard(cx, note)));
+            let unreachable = interest.hub.link_now() == Link::Unreachable;
             cx.update(|e| e.interest = Some(interest));
+            restore_holds(cx, &c);
             for key in c.positions.iter().filter(|k| !shown_before.contains(k)) {
-                if let Some(raw) = hub.raw(key) {
-                    emit(&host, "change", &raw);
+                if let Some(detail) = change_detail(cx, key) {
+                    emit(&host, "change", &detail);
                 }
             }
-            restore_holds(cx, &c);
+            if unreachable {
+                heard(cx, Note::Unreachable);
+            }
         }
         Err(e) => {
             cx.update(|el| el.interest = None);
@@ -239,6 +243,87 @@ pub fn configure(cx: Cx) {
             emit(&host, "error", &object(&[("code", e.code().into()), ("message", message.into())]));
         }
     }
+}
+
+/// What the page's connection tells this element: a new version of one of its positions is a
+/// `shelfcast:change`; one that holds fewer units than before is a reason to ask the hub
+/// whether the shopper's hold there still stands (a release, expiry or pickup decided
+/// elsewhere lowers `reserved`; sales do not, so a busy position is not asked about at every
+/// sale); an unreachable hub is a `shelfcast:error`.
+fn heard(cx: Cx, note: Note) {
+    match note {
+        Note::Change(key, fewer_held) => {
+            if let Some(detail) = change_detail(cx, key) {
+                cx.emit("change", &detail);
+            }
+            if fewer_held {
+                check_hold(cx, key.clone());
+            }
+        }
+        Note::Unreachable => {
+            let Some(hub) = cx.hub() else { return };
+            let message = hub + " is unreachable or refuses this origin (--allow-origin)";
+            cx.emit("error", &error_detail("unreachable", &message));
+        }
+    }
+}
+
+/// `shelfcast:change` detail: the hub's position as it came, with `available` and `status` as
+/// this element shows them (its `low-stock`, less the shopper's own hold the hub's count does
+/// not show yet).
+fn change_detail(cx: Cx, key: &PositionKey) -> Option<JsValue> {
+    let hub = cx.hub_link()?;
+    let raw = hub.raw(key)?;
+    let low = cx.with(|e| e.config.as_ref().map(|c| c.low_stock).unwrap_or_default());
+    let Shown::Stock { status, available, .. } = shown(hub.position(key).as_ref(), &cx.hold(key), Link::Live, low) else { return None };
+    let status = match status {
+        Status::InStock => "in_stock",
+        Status::LowStock => "low_stock",
+        Status::OutOfStock => "out_of_stock",
+    };
+    let mine = object(&[("status", status.into()), ("available", (available as f64).into())]);
+    let detail = js_sys::Object::assign(&js_sys::Object::new(), raw.unchecked_ref());
+    Some(js_sys::Object::assign(&detail, mine.unchecked_ref()).into())
+}
+
+/// Asks the hub whether the shopper's hold at `key` still stands and how long it has left; one
+/// that ended elsewhere (released through the API or by the store, expired, picked up, or while
+/// the page was away) leaves the page like an end seen here. Answers may arrive in any order:
+/// once a hold has ended, a late "still held" finds no hold to update.
+fn check_hold(cx: Cx, key: PositionKey) {
+    let (Some(hub), Hold::Held { id, token, .. }) = (cx.hub(), cx.hold(&key)) else { return };
+    leptos::task::spawn_local(async move {
+        let answer = reserve::status(&hub, &id, &token).await;
+        let Hold::Held { id: now, token, qty, expires_at, lapses, seen_version } = cx.hold(&key) else { return };
+        if now != id {
+            return;
+        }
+        let (expires_at, lapses) = match answer {
+            Some(Ok(v)) if matches!(v.status, ReservationStatus::Held | ReservationStatus::Confirmed) => expiry(&v),
+            Some(Ok(v)) => return end_hold(cx, &hub, &key, v.status),
+            // Unknown to the hub with this token: it is not the shopper's any more.
+            Some(Err(())) => return end_hold(cx, &hub, &key, ReservationStatus::Released),
+            // The hub cannot be asked: a restored hold counts down on this device's clock.
+            None if lapses.is_infinite() => (expires_at, dom::now() + expires_at - js_sys::Date::now()),
+            None => return,
+        };
+        cx.set_hold(&key, Hold::Held { id, token, qty, expires_at, lapses, seen_version });
+    });
+}
+
+/// The shopper's hold at `key` ended with `status` (nothing, if it still stands): it leaves
+/// the page and storage, and `shelfcast:released` says why.
+fn end_hold(cx: Cx, hub: &str, key: &PositionKey, status: ReservationStatus) {
+    let Hold::Held { id, qty, .. } = cx.hold(key) else { return };
+    let (hold, reason) = match status {
+        ReservationStatus::Held | ReservationStatus::Confirmed => return,
+        ReservationStatus::Expired => (Hold::Failed { reason: Failure::Expired }, "expired"),
+        ReservationStatus::Released => (Hold::Failed { reason: Failure::Released }, "released"),
+        ReservationStatus::Fulfilled => (Hold::None, "fulfilled"),
+    };
+    reserve::forget(hub, key);
+    cx.set_hold(key, hold);
+    cx.emit("released", &hold_detail(&id, key, qty, None, Some(reason)));
 }
 
 /// Mounts the view for `cx`; the returned view owns the ticker that moves countdowns.
@@ -316,12 +401,11 @@ fn row(cx: Cx, key: PositionKey, many: bool, reservable: bool) -> impl IntoView 
         view! {
             <div class=text(cx, &key, hold_class)>
                 <span class="held">{text(cx, &key, held_text)}</span>
-                <span class="note">{text(cx, &key, |s| if let Hold::Pending { .. } = s.hold { s.l.reserving().into() } else { String::new() })}</span>
-                <button type="button" class="reserve" hidden=flag(cx, &key, |s| s.hold.is_active()) disabled=flag(cx, &key, |s| s.available() <= 0)>
-                    {text(cx, &key, reserve_label)}
-                </button>
-                <button type="button" class="cancel" hidden=flag(cx, &key, |s| !matches!(s.hold, Hold::Held { .. }))>
-                    {text(cx, &key, |s| if let Hold::Held { .. } = s.hold { s.l.cancel().into() } else { String::new() })}
+                // One button that reserves and cancels: it is never hidden or disabled, so the
+                // keyboard focus stays on it whatever the hold does (`aria-disabled` while it
+                // cannot act; clicks are ignored then).
+                <button type="button" class=text(cx, &key, action_class) aria-disabled=text(cx, &key, |s| action_blocked(s).to_string())>
+                    {text(cx, &key, action_label)}
                 </button>
                 <p class="failure" role="alert" hidden=flag(cx, &key, |s| !matches!(s.hold, Hold::Failed { .. }))>
                     {text(cx, &key, |s| if let Hold::Failed { reason } = &s.hold { s.l.failure(reason, &s.store) } else { String::new() })}
@@ -385,11 +469,24 @@ fn held_text(s: &Snap) -> String {
     }
 }
 
-fn reserve_label(s: &Snap) -> String {
-    match (s.hold.is_active(), s.many) {
-        (true, _) => String::new(),
-        (false, true) => s.l.reserve_at(&s.store),
-        (false, false) => s.l.reserve().into(),
+fn action_class(s: &Snap) -> String {
+    if let Hold::Held { .. } = s.hold { "cancel" } else { "reserve" }.into()
+}
+
+fn action_blocked(s: &Snap) -> bool {
+    match s.hold {
+        Hold::Held { .. } => false,
+        Hold::Pending { .. } => true,
+        _ => s.available() <= 0,
+    }
+}
+
+fn action_label(s: &Snap) -> String {
+    match (&s.hold, s.many) {
+        (Hold::Held { .. }, _) => s.l.cancel().into(),
+        (Hold::Pending { .. }, _) => s.l.reserving().into(),
+        (_, true) => s.l.reserve_at(&s.store),
+        (_, false) => s.l.reserve().into(),
     }
 }
 
@@ -482,46 +579,16 @@ fn restore_holds(cx: Cx, c: &Config) {
     for key in &c.positions {
         let Some(stored) = reserve::load(&c.hub, key) else { continue };
         let (id, token, qty) = (stored.id.clone(), stored.token.clone().unwrap_or_default(), stored.qty);
-        let held = {
-            let (id, token) = (id.clone(), token.clone());
-            move |expires_at, lapses| Hold::Held { id: id.clone(), token: token.clone(), qty, expires_at, lapses, seen_version: 0 }
-        };
-        cx.set_hold(key, held(expiry(&stored).0, f64::INFINITY));
-        let (hub, key) = (c.hub.clone(), key.clone());
-        leptos::task::spawn_local(async move {
-            let hold = match reserve::status(&hub, &id, &token).await {
-                Some(Ok(v)) if matches!(v.status, ReservationStatus::Held | ReservationStatus::Confirmed) => {
-                    let (expires_at, lapses) = expiry(&v);
-                    held(expires_at, lapses)
-                }
-                // The hub cannot be asked: this device's clock is all there is.
-                None => {
-                    let (expires_at, lapses) = expiry(&ReservationView { expires_in_ms: None, ..stored });
-                    held(expires_at, lapses)
-                }
-                Some(_) => {
-                    reserve::forget(&hub, &key);
-                    Hold::None
-                }
-            };
-            if matches!(cx.hold(&key), Hold::Held { .. }) {
-                cx.set_hold(&key, hold);
-            }
-        });
+        cx.set_hold(key, Hold::Held { id, token, qty, expires_at: expiry(&stored).0, lapses: f64::INFINITY, seen_version: 0 });
+        check_hold(cx, key.clone());
     }
 }
 
 /// Once a second: move the countdowns, and let lapsed holds go.
 fn tick(cx: Cx) {
     let now = dom::now();
-    let lapsed: Vec<(PositionKey, String, i64)> = cx.with(|e| {
-        e.holds
-            .iter()
-            .filter_map(|(k, h)| match h {
-                Hold::Held { id, qty, lapses, .. } if *lapses <= now => Some((k.clone(), id.clone(), *qty)),
-                _ => None,
-            })
-            .collect()
+    let lapsed: Vec<PositionKey> = cx.with(|e| {
+        e.holds.iter().filter(|(_, h)| matches!(h, Hold::Held { lapses, .. } if *lapses <= now)).map(|(k, _)| k.clone()).collect()
     });
     let active = cx.update(|e| {
         e.now = now;
@@ -531,10 +598,8 @@ fn tick(cx: Cx) {
         cx.changed.notify();
     }
     let Some(hub) = cx.hub() else { return };
-    for (key, id, qty) in lapsed {
-        reserve::forget(&hub, &key);
-        cx.set_hold(&key, Hold::Failed { reason: Failure::Expired });
-        cx.emit("released", &hold_detail(&id, &key, qty, None, Some("expired")));
+    for key in lapsed {
+        end_hold(cx, &hub, &key, ReservationStatus::Expired);
     }
 }
 
@@ -552,7 +617,8 @@ fn announcement(cx: Cx) -> String {
         let line = match shown(cx.position(k).as_ref(), &hold, Link::Live, low) {
             Shown::Loading => continue,
             Shown::Stock { status: Status::InStock, .. } => l.in_stock_short().to_string(),
-            Shown::Stock { status: Status::LowStock, available, .. } => l.low_stock(available),
+            // The status, not the count: "only 3 left", "only 2 left"… would be said at every sale.
+            Shown::Stock { status: Status::LowStock, .. } => l.low_stock_short().to_string(),
             Shown::Stock { status: Status::OutOfStock, .. } => l.out_of_stock().to_string(),
         };
         let store = store_name(k.location.as_str());
