@@ -115,8 +115,12 @@ async fn status_changes_are_announced_politely() {
     publish(&h, &position("S", "berlin", 2, 0, 4));
     settle().await;
     let region = m.query("[aria-live=polite]").expect("a live region");
-    assert_eq!(region.text_content().unwrap(), "Only 2 left");
-    publish(&h, &position("S", "berlin", 0, 0, 5));
+    assert_eq!(region.text_content().unwrap(), "Low stock", "the status, not the count");
+    publish(&h, &position("S", "berlin", 1, 0, 5));
+    settle().await;
+    assert!(m.text().contains("Only 1 left"));
+    assert_eq!(region.text_content().unwrap(), "Low stock", "a new count in the same status says nothing new");
+    publish(&h, &position("S", "berlin", 0, 0, 6));
     settle().await;
     assert_eq!(region.text_content().unwrap(), "Out of stock");
 }

@@ -3,6 +3,6 @@
 window.shelfcastEvents = [];
 window.cspViolations = [];
 for (const name of ["change", "reserved", "released", "error"]) {
-  document.addEventListener(`shelfcast:${name}`, (e) => window.shelfcastEvents.push({ name, detail: e.detail }));
+  document.addEventListener(`shelfcast:${name}`, (e) => window.shelfcastEvents.push({ name, detail: e.detail, id: e.target.id }));
 }
 document.addEventListener("securitypolicyviolation", (e) => window.cspViolations.push(`${e.violatedDirective} ${e.blockedURI}`));

@@ -1,7 +1,7 @@
 // A real hub (the release binary, on loopback, with its own SQLite directory), a static page
 // server on another origin, and a real Chromium.
 import { spawn, execFileSync } from "node:child_process";
-import { createServer, get } from "node:http";
+import { createServer, get, request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import { mkdtempSync, readFileSync, existsSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -177,4 +177,38 @@ export async function until(fn, what, ms = 10_000) {
     await new Promise((r) => setTimeout(r, 25));
   }
   throw new Error(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+}
+
+/**
+ * A reverse proxy that serves `target` (a plain-HTTP hub) under `prefix`, stripping it, as a
+ * shop's own server would (`https://shop.example/stock/…` → the hub's `/…`); responses are
+ * piped as they come, so streams stream. `paths` records each path asked for.
+ */
+export async function startPrefixProxy(target, prefix) {
+  const to = new URL(target);
+  const paths = [];
+  const server = createServer((req, res) => {
+    paths.push(req.url);
+    if (!req.url.startsWith(`${prefix}/`)) {
+      res.writeHead(404).end();
+      return;
+    }
+    const headers = { ...req.headers, host: to.host };
+    const up = httpRequest({ host: to.hostname, port: to.port, path: req.url.slice(prefix.length), method: req.method, headers }, (answer) => {
+      res.writeHead(answer.statusCode, answer.headers);
+      answer.pipe(res);
+    });
+    up.on("error", () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  const url = `http://127.0.0.1:${server.address().port}${prefix}`;
+  return {
+    url,
+    paths,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((r) => server.close(r));
+    },
+  };
 }
