@@ -269,6 +269,24 @@ test("every state of the element passes axe-core's WCAG A and AA checks", async 
     const far = await open(s, `elsewhere.html?hub=${encodeURIComponent(`http://127.0.0.1:${await freePort()}`)}`);
     await textIs(far, "#far", "Stock information is unavailable");
     assert.deepEqual(await violations(far), [], "unreachable");
+    // Loading (the stream's answer held back), then reserving (the hub's answer held back), in
+    // a context of its own (no stored hold), after the shopper above let theirs go.
+    await page.locator("#low").locator("button.cancel").click();
+    await until(async () => (await recorded(page, "released", "low")).length === 1, "the hold let go");
+    const fresh = await chromium.newContext();
+    const slow = await fresh.newPage();
+    await slow.route("**/v1/stream*", () => {});
+    await slow.goto(`${s.pages.url}/developer.html`);
+    await textIs(slow, "#low", "Checking stock");
+    assert.deepEqual(await violations(slow), [], "loading");
+    await slow.unroute("**/v1/stream*");
+    await slow.route("**/v1/reservations", () => {});
+    await slow.reload();
+    await textIs(slow, "#low", "Only 5 left");
+    await slow.locator("#low").locator("button.reserve").click();
+    await textIs(slow, "#low", "Reserving…");
+    assert.deepEqual(await violations(slow), [], "reserving");
+    await fresh.close();
   } finally {
     await s.cleanup();
   }
