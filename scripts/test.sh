@@ -38,6 +38,9 @@ bash bench/peers.sh --quick
 say "Kubernetes manifests against the Kubernetes API schemas"
 bash scripts/validate-manifests.sh
 
+say "the container image the manifests name: built (static musl binary, FROM scratch), a hub and an edge container started"
+bash scripts/image-smoke.sh
+
 say "the running hub against its OpenAPI document (Schemathesis)"
 bash scripts/api-conformance.sh 100
 

@@ -41,6 +41,18 @@ pub enum Command {
         /// The token as devices will send it.
         token: String,
     },
+    /// Exit 0 when URL answers 2xx, else 1 with the reason on stderr: a container's health
+    /// check that needs no shell and no curl.
+    Healthcheck {
+        /// What to ask; by default `/readyz` of the hub or edge node of this host or container,
+        /// at `--listen` (an unspecified address asked on loopback).
+        url: Option<String>,
+        /// Where the process to check listens: the same setting as its own `--listen`.
+        #[arg(long, env = "SHELFCAST_LISTEN", default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        #[command(flatten)]
+        trust: crate::client::TrustArgs,
+    },
 }
 
 pub(crate) fn duration(s: &str) -> Result<Duration, String> {

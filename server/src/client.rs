@@ -60,6 +60,14 @@ pub fn rustls_config(ca: Option<&Path>, alpn: &[&[u8]]) -> anyhow::Result<rustls
 }
 
 /// The edge's client: short connection timeout, long enough for a long poll.
+/// `shelfcast healthcheck`: Ok when `url` answers 2xx within 5 s.
+pub async fn healthcheck(url: &str, ca: Option<&Path>) -> anyhow::Result<()> {
+    let client = builder(ca)?.timeout(Duration::from_secs(5)).build()?;
+    let answer = client.get(url).send().await.map_err(|e| anyhow::anyhow!("{url}: {}", explain(&e)))?;
+    anyhow::ensure!(answer.status().is_success(), "{url} answered {}", answer.status());
+    Ok(())
+}
+
 pub fn for_hub(ca: Option<&Path>) -> anyhow::Result<reqwest::Client> {
     Ok(builder(ca)?.connect_timeout(Duration::from_secs(3)).timeout(Duration::from_secs(60)).build()?)
 }

@@ -1,4 +1,5 @@
 use std::io::{IsTerminal, Write};
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -42,6 +43,13 @@ async fn start(command: Command) -> anyhow::Result<()> {
         Command::Edge(args) => args.config(),
         Command::Simulate(args) => return shelfcast_server::simulate::run(args).await.map(|_| ()),
         Command::Fanout(args) => return shelfcast_server::fanout_load::run(args).await,
+        Command::Healthcheck { url, mut listen, trust } => {
+            if listen.ip().is_unspecified() {
+                listen.set_ip(if listen.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() });
+            }
+            let url = url.unwrap_or_else(|| format!("http://{listen}/readyz"));
+            return shelfcast_server::client::healthcheck(&url, trust.hub_ca.as_deref()).await;
+        }
         Command::HashToken { token } => {
             println!("sha256:{}", hex::encode(shelfcast_server::auth::digest(&token)));
             return Ok(());

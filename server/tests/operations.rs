@@ -200,6 +200,33 @@ async fn simulate_reserve_says_when_the_hubs_rate_limit_decided_the_run() {
 }
 
 #[tokio::test]
+async fn healthcheck_exits_0_for_a_ready_hub_and_1_with_the_reason_otherwise() {
+    let hub = TestHub::start().await;
+    let check = |url: String| async move {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shelfcast")).args(["healthcheck", &url]).output().await.unwrap();
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(check(format!("{}/readyz", hub.url)).await, (Some(0), String::new()));
+    // Without a URL: /readyz at the listen address the process to check is given (its
+    // SHELFCAST_LISTEN, as in the container image), an unspecified address asked on loopback.
+    let port = hub.url.rsplit(':').next().unwrap().to_string();
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_shelfcast"))
+        .arg("healthcheck")
+        .env("SHELFCAST_LISTEN", format!("0.0.0.0:{port}"))
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, stderr) = check(format!("{}/no-such-path", hub.url)).await;
+    assert_eq!(code, Some(1));
+    assert!(stderr.starts_with("shelfcast: ") && stderr.contains("404"), "{stderr}");
+    // Nothing listens on port 1.
+    let (code, stderr) = check("http://127.0.0.1:1/readyz".into()).await;
+    assert_eq!(code, Some(1));
+    assert!(stderr.contains("refused"), "{stderr}");
+}
+
+#[tokio::test]
 async fn demo_mode_serves_the_page_seeds_stock_and_keeps_selling() {
     let (_tmp, data) = data_dir();
     let mut child = Command::new(env!("CARGO_BIN_EXE_shelfcast"))
