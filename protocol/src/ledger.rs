@@ -109,24 +109,9 @@ impl Ledger {
 mod tests {
     use super::*;
     use crate::event::EventKind;
-    use crate::model::{event, pos, reservation_key as rkey, Cmd, Run, TTL};
+    use crate::model::{commands as cmd, event, pos, reservation_key as rkey, Cmd, Run, TTL};
     use crate::reservation::ReservationStatus;
     use proptest::prelude::*;
-
-    fn cmd() -> impl Strategy<Value = Cmd> {
-        let kind = prop::sample::select(EventKind::ALL.to_vec());
-        let action = prop::sample::select(vec![Action::Confirm, Action::Release, Action::Fulfil]);
-        prop_oneof![
-            (any::<u8>(), kind, 0u8..4, 1i64..6, any::<bool>()).prop_map(|(id, kind, pos, qty, down)| {
-                let qty = if kind == EventKind::Adjust && down { -qty } else { qty };
-                Cmd::Event { id: id % 40, kind, pos, qty }
-            }),
-            (0u8..30, 0u8..4, 1i64..4).prop_map(|(key, pos, qty)| Cmd::Reserve { key, pos, qty }),
-            (any::<usize>(), action).prop_map(|(nth, action)| Cmd::Act { nth, action }),
-            (0i64..700).prop_map(Cmd::Tick),
-            Just(Cmd::Sweep),
-        ]
-    }
 
     fn valid(id: u8, kind: EventKind, p: u8, qty: i64) -> Event {
         event(id, kind, p, qty).expect("a valid event")

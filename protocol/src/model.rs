@@ -45,6 +45,24 @@ pub enum Cmd {
     Sweep,
 }
 
+/// Random steps that collide often (few ids, positions and keys), for property tests.
+#[cfg(any(test, feature = "strategies"))]
+pub fn commands() -> impl proptest::strategy::Strategy<Value = Cmd> {
+    use proptest::prelude::*;
+    let kind = prop::sample::select(EventKind::ALL.to_vec());
+    let action = prop::sample::select(vec![Action::Confirm, Action::Release, Action::Fulfil]);
+    prop_oneof![
+        (any::<u8>(), kind, 0u8..4, 1i64..6, any::<bool>()).prop_map(|(id, kind, pos, qty, down)| {
+            let qty = if kind == EventKind::Adjust && down { -qty } else { qty };
+            Cmd::Event { id: id % 40, kind, pos, qty }
+        }),
+        (0u8..30, 0u8..4, 1i64..4).prop_map(|(key, pos, qty)| Cmd::Reserve { key, pos, qty }),
+        (any::<usize>(), action).prop_map(|(nth, action)| Cmd::Act { nth, action }),
+        (0i64..700).prop_map(Cmd::Tick),
+        Just(Cmd::Sweep),
+    ]
+}
+
 /// One of six positions.
 pub fn pos(i: u8) -> PositionKey {
     PositionKey::parse_pair(&format!("SKU-{}@store-{}", i % 3, i / 3 % 2)).expect("a valid position")
