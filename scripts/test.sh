@@ -15,6 +15,11 @@ bash scripts/setup.sh --tests
 say "building the element (wasm)"
 bash scripts/build-element.sh
 
+say "formatting (rustfmt.toml) and lints (clippy, warnings are errors), native and wasm"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --exclude shelfcast-element -- -D warnings
+cargo clippy -p shelfcast-element --target wasm32-unknown-unknown --all-targets --features testing -- -D warnings
+
 say "PostgreSQL and NATS"
 bash scripts/services.sh
 pg="postgres://shelfcast:shelfcast@127.0.0.1:5432"

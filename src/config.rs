@@ -66,7 +66,7 @@ impl Attrs {
         if positions.is_empty() {
             return Err(ConfigError::MissingLocation);
         }
-        if positions.len() > 50 {
+        if positions.len() > shelfcast_protocol::wire::MAX_POSITIONS {
             return Err(ConfigError::TooManyLocations);
         }
         let hub = self.get("hub").unwrap_or(&self.default_hub).trim_end_matches('/').to_string();

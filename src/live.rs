@@ -19,7 +19,7 @@ use crate::display::Link;
 use crate::dom::parse_json;
 use crate::small::Map;
 
-const MAX_PER_STREAM: usize = 50;
+use shelfcast_protocol::wire::MAX_POSITIONS as MAX_PER_STREAM;
 
 /// The page's connection to one hub: the latest position of every watched key (with the hub's
 /// own JSON object, handed to `shelfcast:change` listeners as it came) and the link's state.

@@ -299,7 +299,7 @@ fn check_hold(cx: Cx, key: PositionKey) {
             return;
         }
         let (expires_at, lapses) = match answer {
-            Some(Ok(v)) if matches!(v.status, ReservationStatus::Held | ReservationStatus::Confirmed) => expiry(&v),
+            Some(Ok(v)) if v.status.is_open() => expiry(&v),
             Some(Ok(v)) => return end_hold(cx, &hub, &key, v.status),
             // Unknown to the hub with this token: it is not the shopper's any more.
             Some(Err(())) => return end_hold(cx, &hub, &key, ReservationStatus::Released),
@@ -316,10 +316,11 @@ fn check_hold(cx: Cx, key: PositionKey) {
 fn end_hold(cx: Cx, hub: &str, key: &PositionKey, status: ReservationStatus) {
     let Hold::Held { id, qty, .. } = cx.hold(key) else { return };
     let (hold, reason) = match status {
-        ReservationStatus::Held | ReservationStatus::Confirmed => return,
         ReservationStatus::Expired => (Hold::Failed { reason: Failure::Expired }, "expired"),
         ReservationStatus::Released => (Hold::Failed { reason: Failure::Released }, "released"),
         ReservationStatus::Fulfilled => (Hold::None, "fulfilled"),
+        // Still open: nothing ended.
+        _ => return,
     };
     reserve::forget(hub, key);
     cx.set_hold(key, hold);

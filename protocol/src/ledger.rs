@@ -1,12 +1,14 @@
 //! A complete in-memory model of a hub: dedupe, positions and reservations, built only from the
 //! rules in [`crate::stock`] and [`crate::reservation`].
 //!
-//! The stores (SQLite, PostgreSQL) apply exactly these rules, durably; this model is what their
-//! behaviour is checked against, and what the property tests below explore.
+//! The hub's writer decides with the same rules ([`crate::decide`]) over SQLite or PostgreSQL;
+//! `server/tests/differential.rs` runs this model's command sequences through the real hub and
+//! compares both after every step. The property tests below explore the model itself.
 
 use std::collections::{HashMap, HashSet};
 
 use crate::clock::Millis;
+use crate::decide::{self, KeyUse};
 use crate::event::Event;
 use crate::ids::{EventId, PositionKey, ReservationKey};
 use crate::reservation::{Action, Reservation, TransitionError};
@@ -58,36 +60,27 @@ impl Ledger {
         now: Millis,
         ttl: Millis,
     ) -> Result<(String, bool), ReserveError> {
-        if let Some(id) = self.keys.get(key) {
-            let rec = &self.reservations[id];
-            return if rec.key == *position && rec.reservation.qty == qty { Ok((id.clone(), false)) } else { Err(ReserveError::KeyReused) };
+        let earlier = self.keys.get(key).map(|id| (id, &self.reservations[id]));
+        match decide::key_use(earlier.map(|(_, r)| (&r.key, r.reservation.qty)), position, qty) {
+            KeyUse::Repeat => return Ok((earlier.expect("a repeated key").0.clone(), false)),
+            KeyUse::Reused => return Err(ReserveError::KeyReused),
+            KeyUse::Fresh => {}
         }
         let id = format!("r{}", self.reservations.len() + 1);
         let stock = self.stocks.entry(position.clone()).or_default();
-        stock.try_hold(&id, qty, now + ttl, now).map_err(ReserveError::Insufficient)?;
+        let reservation = decide::hold(stock, &id, qty, now, ttl).map_err(ReserveError::Insufficient)?;
         self.keys.insert(key.clone(), id.clone());
-        let rec = ReservationRecord { key: position.clone(), reservation: Reservation::held(qty, now + ttl) };
-        self.reservations.insert(id.clone(), rec);
+        self.reservations.insert(id.clone(), ReservationRecord { key: position.clone(), reservation });
         Ok((id, true))
     }
 
     /// Confirms, releases or fulfils a reservation.
     pub fn act(&mut self, id: &str, action: Action, now: Millis) -> Result<(), TransitionError> {
         let rec = self.reservations.get_mut(id).expect("known reservation");
-        let Some(next) = rec.reservation.decide(action, now)? else { return Ok(()) };
         let stock = self.stocks.get_mut(&rec.key).expect("a reservation's position exists");
-        match action {
-            Action::Confirm => {
-                stock.confirm(id);
-            }
-            Action::Release => {
-                stock.release(id);
-            }
-            Action::Fulfil => {
-                stock.fulfil(id);
-            }
+        if let Some(next) = decide::act(&rec.reservation, id, action, now, stock)? {
+            rec.reservation = next;
         }
-        rec.reservation = next;
         Ok(())
     }
 

@@ -11,6 +11,8 @@
 //! - [`stock`]: the stock of one position, and how events and holds change it.
 //! - [`reservation`]: the life of a click-and-collect reservation.
 //! - [`position`]: the `Position` a reader sees, and its in/low/out-of-stock status.
+//! - [`decide`]: what a reservation request and an action on a reservation decide, the one
+//!   place those rules are written (the hub's writer and the model both call it).
 //! - [`ledger`]: a complete in-memory model (dedupe + positions + reservations), the reference the
 //!   stores are tested against.
 //! - `model` (feature `model`, and in tests): the rules driven by command sequences with every
@@ -22,6 +24,7 @@
 //! - [`clock`]: RFC 3339 formatting and parsing of millisecond timestamps.
 
 pub mod clock;
+pub mod decide;
 pub mod errors;
 pub mod event;
 pub mod ids;

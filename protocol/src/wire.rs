@@ -3,6 +3,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::position::Position;
+
+/// The most positions one read or one stream may ask for (`?positions=`, `?locations=`): the
+/// hub refuses more, and the element splits a page's positions into streams of this many.
+pub const MAX_POSITIONS: usize = 50;
 use crate::reservation::ReservationStatus;
 
 /// `{"error":{"code":…,"message":…, …details}}`: the body of every 4xx and 5xx answer.

@@ -13,9 +13,10 @@ use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 use shelfcast_protocol::clock::Millis;
+use shelfcast_protocol::decide::{self, KeyUse};
 use shelfcast_protocol::ledger::Outcome;
 use shelfcast_protocol::sync;
-use shelfcast_protocol::{Action, Event, Hold, PositionKey, Reservation, ReservationKey, ReservationStatus, Stock, TransitionError};
+use shelfcast_protocol::{Action, Event, Hold, PositionKey, Reservation, ReservationKey, Stock, TransitionError};
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
@@ -469,25 +470,25 @@ impl Engine {
             }
             Command::Reserve { key, position, qty, reply } => {
                 let key_hash = key_hash(&key);
-                let answer = match txn.reservation_by_key(&key_hash)? {
-                    Some(row) if row.key == position && row.qty == qty => Ok(Reserved { row, created: false }),
-                    Some(_) => Err(WriteError::KeyReused),
-                    None => {
+                let earlier = txn.reservation_by_key(&key_hash)?;
+                let answer = match (decide::key_use(earlier.as_ref().map(|r| (&r.key, r.qty)), &position, qty), earlier) {
+                    (KeyUse::Repeat, Some(row)) => Ok(Reserved { row, created: false }),
+                    (KeyUse::Reused, _) => Err(WriteError::KeyReused),
+                    _ => {
                         // Time first (ms, hex), then 64 random bits: ids of one commit sort
                         // together, so their index entries share a page instead of each
                         // dirtying its own. The id is not a secret; the token is.
                         let id = format!("res_{:011x}{}", now.max(0), random_hex(8));
-                        let expires_at = now + self.hold_ttl;
-                        match overlay.stock(&position).try_hold(&id, qty, expires_at, now) {
+                        match decide::hold(overlay.stock(&position), &id, qty, now, self.hold_ttl) {
                             Err(i) => Err(WriteError::Insufficient { available: i.available }),
-                            Ok(()) => {
+                            Ok(held) => {
                                 let row = ReservationRow {
                                     id,
                                     token: random_hex(32),
                                     key: position,
                                     qty,
-                                    status: ReservationStatus::Held,
-                                    expires_at: Some(expires_at),
+                                    status: held.status,
+                                    expires_at: held.expires_at,
                                 };
                                 txn.insert_reservation(&row, &key_hash, now)?;
                                 *changed = true;
@@ -565,7 +566,7 @@ impl Engine {
         changed: &mut bool,
     ) -> DbResult<Result<ReservationRow, WriteError>> {
         let current = Reservation { status: row.status, qty: row.qty, expires_at: row.expires_at };
-        let next = match current.decide(action, now) {
+        let next = match decide::act(&current, &row.id, action, now, overlay.stock(&row.key)) {
             Err(e) => return Ok(Err(WriteError::Transition(e))),
             Ok(None) => {
                 row.status = current.status_at(now);
@@ -573,18 +574,10 @@ impl Engine {
             }
             Ok(Some(next)) => next,
         };
-        let stock = overlay.stock(&row.key);
-        match action {
-            Action::Confirm => {
-                stock.confirm(&row.id);
-            }
-            Action::Release => {
-                stock.release(&row.id);
-            }
-            Action::Fulfil => {
-                stock.fulfil(&row.id);
-                txn.insert_fulfilment(&row.id, &row.key, row.qty, now)?;
-            }
+        // A pickup takes the units off the shelf: in the ledger too, so on-hand can always be
+        // recomputed from the events alone.
+        if action == Action::Fulfil {
+            txn.insert_fulfilment(&row.id, &row.key, row.qty, now)?;
         }
         txn.set_reservation(&row.id, next.status, next.expires_at, now)?;
         *changed = true;

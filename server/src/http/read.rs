@@ -7,7 +7,7 @@ use serde::Deserialize;
 use shelfcast_protocol::wire::ErrorBody;
 use shelfcast_protocol::wire::{LocationChanges, PositionsResponse};
 use shelfcast_protocol::ErrorCode;
-use shelfcast_protocol::{LocationId, Reservation, ReservationStatus};
+use shelfcast_protocol::{LocationId, Reservation};
 
 use super::{selection, AppState};
 use crate::error::ApiError;
@@ -101,10 +101,7 @@ pub async fn location_changes(
     let rows = app.reader.open_reservations(location.as_str()).await.map_err(|_| ApiError::Unavailable)?;
     let reservations = rows
         .iter()
-        .filter(|r| {
-            let status = Reservation { status: r.status, qty: r.qty, expires_at: r.expires_at }.status_at(now);
-            matches!(status, ReservationStatus::Held | ReservationStatus::Confirmed)
-        })
+        .filter(|r| Reservation { status: r.status, qty: r.qty, expires_at: r.expires_at }.status_at(now).is_open())
         .map(|r| super::reservations::view(r, now, false))
         .collect();
     Ok(Json(LocationChanges { version, positions, reservations }))

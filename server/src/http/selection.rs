@@ -6,7 +6,7 @@ use shelfcast_protocol::{LocationId, PositionKey, Sku};
 
 use crate::error::ApiError;
 
-pub const MAX_POSITIONS: usize = 50;
+pub use shelfcast_protocol::wire::MAX_POSITIONS;
 
 pub struct Query {
     pub positions: Vec<PositionKey>,

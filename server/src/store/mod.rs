@@ -2,6 +2,14 @@
 //! that this process alone writes (`sqlite`); several hub replicas share PostgreSQL
 //! (`postgres`). The writer decides every change with the same rules over either.
 
+/// The statuses of an open reservation as an SQL list, for the stores' queries and partial
+/// indexes: `ReservationStatus::is_open` in SQL (a test below holds the two together).
+macro_rules! open_statuses {
+    () => {
+        "('held', 'confirmed')"
+    };
+}
+
 pub mod postgres;
 pub mod sqlite;
 
@@ -175,4 +183,15 @@ async fn on_sqlite<T: Send + 'static>(
     })
     .await
     .map_err(|e| StoreError::Data(e.to_string()))?
+}
+
+#[cfg(test)]
+mod tests {
+    use shelfcast_protocol::ReservationStatus;
+
+    #[test]
+    fn the_sql_list_of_open_statuses_is_the_protocols() {
+        let open: Vec<String> = ReservationStatus::ALL.iter().filter(|s| s.is_open()).map(|s| format!("'{}'", s.as_str())).collect();
+        assert_eq!(open_statuses!(), format!("({})", open.join(", ")));
+    }
 }

@@ -29,7 +29,8 @@ use super::{Backend, DbResult, Ledger, ReservationRow, StoreError};
 
 /// Schema versions, applied in order, once, under an advisory lock (replicas may start together).
 const MIGRATIONS: &[&str] = &[
-    r"
+    concat!(
+        r"
 CREATE TABLE events (
     seq         BIGSERIAL PRIMARY KEY,
     id          TEXT NOT NULL UNIQUE,
@@ -60,13 +61,18 @@ CREATE TABLE reservations (
     created_at BIGINT NOT NULL,
     updated_at BIGINT NOT NULL
 );
-CREATE INDEX reservations_open ON reservations (sku, location) WHERE status IN ('held', 'confirmed');
-CREATE INDEX reservations_open_by_location ON reservations (location) WHERE status IN ('held', 'confirmed');
+CREATE INDEX reservations_open ON reservations (sku, location) WHERE status IN ",
+        open_statuses!(),
+        r";
+CREATE INDEX reservations_open_by_location ON reservations (location) WHERE status IN ",
+        open_statuses!(),
+        r";
 CREATE INDEX reservations_due ON reservations (expires_at) WHERE status = 'held';
 CREATE TABLE hub_version (k INT PRIMARY KEY CHECK (k = 1), v BIGINT NOT NULL);
 INSERT INTO hub_version (k, v) VALUES (1, 0);
 CREATE TABLE health (k INT PRIMARY KEY CHECK (k = 1), at BIGINT NOT NULL);
-",
+"
+    ),
     r"
 -- The version of the commit that last wrote each reservation (its position's new version), so
 -- a replica that knows a position at version v reads only the holds changed after v, not all
@@ -256,9 +262,13 @@ const VERSION_AND_SAVE: &str = "WITH v AS (UPDATE hub_version SET v = v + $4 WHE
 
 /// The reservations of each position (sku, location) written after version v (all of its open
 /// ones when v is -1: a position this replica does not know yet), with their status.
-const HOLDS_SINCE: &str = "SELECT r.id, r.sku, r.location, r.qty, r.expires_at, r.status FROM reservations r
+const HOLDS_SINCE: &str = concat!(
+    "SELECT r.id, r.sku, r.location, r.qty, r.expires_at, r.status FROM reservations r
    JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS t(s, l, v) ON r.sku = t.s AND r.location = t.l AND r.version > t.v
- WHERE t.v >= 0 OR r.status IN ('held', 'confirmed') ORDER BY r.version, r.created_at, r.id";
+ WHERE t.v >= 0 OR r.status IN ",
+    open_statuses!(),
+    " ORDER BY r.version, r.created_at, r.id"
+);
 
 const SELECT_RESERVATION_KEYED: &str = "SELECT id, token, sku, location, qty, status, expires_at, key_hash FROM reservations";
 
@@ -297,7 +307,7 @@ fn apply_holds(stocks: &mut HashMap<PositionKey, Stock>, rows: &[tokio_postgres:
         let Some(stock) = stocks.get_mut(&key) else { continue };
         let status: String = r.get(5);
         let open = ReservationStatus::parse(&status).ok_or_else(|| StoreError::Data(format!("stored status {status}")))?;
-        if matches!(open, ReservationStatus::Held | ReservationStatus::Confirmed) {
+        if open.is_open() {
             stock.add_hold(Hold { reservation: r.get(0), qty: r.get(3), expires_at: r.get(4) });
         } else {
             stock.release(&r.get::<_, String>(0));
@@ -640,7 +650,7 @@ pub async fn reservation(pool: &Pool, id: &str) -> DbResult<Option<ReservationRo
 pub async fn open_reservations(pool: &Pool, location: &str) -> DbResult<Vec<ReservationRow>> {
     let client = pool.get().await.map_err(|e| StoreError::Data(format!("database pool: {e}")))?;
     let rows = client
-        .query(&format!("{SELECT_RESERVATION} WHERE location = $1 AND status IN ('held', 'confirmed') ORDER BY id"), &[&location])
+        .query(&format!("{SELECT_RESERVATION} WHERE location = $1 AND status IN {} ORDER BY id", open_statuses!()), &[&location])
         .await
         .map_err(pg)?;
     rows.iter().map(row_of).collect()

@@ -11,7 +11,8 @@ use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::sync::OwnEvent;
 use shelfcast_protocol::{Event, EventKind, Hold, LocationId, PositionKey, ReservationStatus, Sku, Stock};
 
-const SCHEMA: &str = "
+const SCHEMA: &str = concat!(
+    "
 CREATE TABLE IF NOT EXISTS events (
     seq         INTEGER PRIMARY KEY,   -- order of application
     id          TEXT NOT NULL UNIQUE,  -- kept forever: a duplicate is known however late it comes
@@ -45,7 +46,9 @@ CREATE TABLE IF NOT EXISTS reservations (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS reservations_open ON reservations (status) WHERE status IN ('held', 'confirmed');
+CREATE INDEX IF NOT EXISTS reservations_open ON reservations (status) WHERE status IN ",
+    open_statuses!(),
+    ";
 -- The positions table is a snapshot, written about once a second rather than at every commit:
 -- it holds every event up to `seq` and every version up to `version`; the events after `seq`
 -- are applied again when the ledger is opened. `issued` is the last version any commit gave
@@ -63,7 +66,8 @@ INSERT OR IGNORE INTO snapshot (k, seq, version, issued) VALUES (
     (SELECT coalesce(max(version), 0) FROM positions),
     (SELECT coalesce(max(version), 0) FROM positions)
 );
-";
+"
+);
 
 /// The positions table is written by the first commit a while (`Store::save_every`) after the
 /// last time, or by the first commit once this many positions wait to be written.
@@ -324,7 +328,7 @@ impl Store {
         drop(rows);
         drop(stmt);
         let mut stmt =
-            self.conn.prepare("SELECT id, sku, location, qty, expires_at FROM reservations WHERE status IN ('held', 'confirmed')")?;
+            self.conn.prepare(concat!("SELECT id, sku, location, qty, expires_at FROM reservations WHERE status IN ", open_statuses!()))?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let key = key_of(r.get(1)?, r.get(2)?)?;
@@ -683,7 +687,7 @@ fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReservationRow> {
 /// The open (held or confirmed) reservations at a location.
 pub fn open_reservations(conn: &Connection, location: &str) -> rusqlite::Result<Vec<ReservationRow>> {
     let mut stmt =
-        conn.prepare_cached(&format!("{SELECT_RESERVATION} WHERE location = ?1 AND status IN ('held', 'confirmed') ORDER BY id"))?;
+        conn.prepare_cached(&format!("{SELECT_RESERVATION} WHERE location = ?1 AND status IN {} ORDER BY id", open_statuses!()))?;
     let rows = stmt.query_map([location], row_of)?;
     rows.collect()
 }
