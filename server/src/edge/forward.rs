@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::{backoff, Edge};
 use crate::engine::{State, Writer};
-use crate::store::{Answered, Rejection};
+use crate::store::{sync, Answered, Rejection};
 
 const BATCH: usize = 10_000;
 
@@ -28,29 +28,21 @@ struct Pending {
 }
 
 fn next_batch(edge: &Edge) -> rusqlite::Result<Pending> {
-    let db = edge.db.lock().expect("sync db lock");
-    let mut stmt = db.prepare_cached(
-        "SELECT seq, id, type, sku, location, qty, at FROM events
-          WHERE seq > (SELECT v FROM sync_state WHERE k = 'acked_seq') ORDER BY seq LIMIT ?1",
-    )?;
+    let events = sync::unacknowledged(&edge.db.lock().expect("sync db lock"), BATCH)?;
     let mut p = Pending { last_seq: 0, seqs: Vec::new(), body: Vec::new(), keys: Vec::new() };
-    let mut rows = stmt.query([BATCH as i64])?;
-    while let Some(r) = rows.next()? {
-        let seq: i64 = r.get(0)?;
-        let at: Option<i64> = r.get(6)?;
-        let mut e = json!({"id": r.get::<_, String>(1)?, "type": r.get::<_, String>(2)?, "sku": r.get::<_, String>(3)?,
-                           "location": r.get::<_, String>(4)?, "qty": r.get::<_, i64>(5)?});
-        if let Some(at) = at {
-            e["at"] = json!(shelfcast_protocol::clock::format_rfc3339(at));
+    for e in events {
+        let mut body = json!({"id": e.id, "type": e.kind, "sku": e.sku, "location": e.location, "qty": e.qty});
+        if let Some(at) = e.at {
+            body["at"] = json!(shelfcast_protocol::clock::format_rfc3339(at));
         }
-        let key = match (Sku::try_from(r.get::<_, String>(3)?), LocationId::try_from(r.get::<_, String>(4)?)) {
+        let key = match (Sku::try_from(e.sku), LocationId::try_from(e.location)) {
             (Ok(sku), Ok(location)) => Some(PositionKey::new(sku, location)),
             _ => None,
         };
         p.keys.push(key);
-        p.last_seq = seq;
-        p.seqs.push(seq);
-        p.body.push(e);
+        p.last_seq = e.seq;
+        p.seqs.push(e.seq);
+        p.body.push(body);
     }
     Ok(p)
 }

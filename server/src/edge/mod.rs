@@ -107,7 +107,7 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Arc<Edge>> {
     let client = crate::client::for_hub(link.ca.as_deref())?;
-    let last_seq: i64 = db.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |r| r.get(0))?;
+    let last_seq = crate::store::sync::last_seq(&db)?;
     let edge = Arc::new(Edge {
         link,
         info: Mutex::default(),

@@ -16,6 +16,7 @@ use shelfcast_protocol::wire::{ErrorDetail, EventResult, ResultStatus, SyncStatu
 use super::Edge;
 use crate::error::ApiError;
 use crate::http::AppState;
+use crate::store::sync;
 
 pub fn routes() -> Router<AppState> {
     Router::new().route("/v1/sync", get(sync)).route("/v1/reservations", get(reservations))
@@ -27,20 +28,17 @@ fn edge(app: &AppState) -> Result<Arc<Edge>, ApiError> {
 
 fn status(edge: &Edge) -> rusqlite::Result<SyncStatus> {
     let db = edge.db.lock().expect("sync db lock");
-    let pending: i64 =
-        db.query_row("SELECT count(*) FROM events WHERE seq > (SELECT v FROM sync_state WHERE k = 'acked_seq')", [], |r| r.get(0))?;
-    let rejected_total: i64 = db.query_row("SELECT count(*) FROM sync_rejections", [], |r| r.get(0))?;
-    let mut stmt = db.prepare_cached("SELECT id, code, message FROM sync_rejections ORDER BY seq DESC LIMIT 100")?;
-    let rejected = stmt
-        .query_map([], |r| {
-            Ok(EventResult {
-                id: Some(r.get(0)?),
-                status: ResultStatus::Rejected,
-                error: Some(ErrorDetail { code: r.get(1)?, message: r.get(2)?, available: None }),
-                version: None,
-            })
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let pending = sync::pending(&db)?;
+    let (rejected_total, latest) = sync::rejections(&db, 100)?;
+    let rejected = latest
+        .into_iter()
+        .map(|(id, code, message)| EventResult {
+            id: Some(id),
+            status: ResultStatus::Rejected,
+            error: Some(ErrorDetail { code, message, available: None }),
+            version: None,
+        })
+        .collect();
     let info = edge.info.lock().expect("sync info");
     Ok(SyncStatus {
         online: info.online,

@@ -1,6 +1,7 @@
 //! Durable storage of the ledger, behind one seam. The embedded default is one SQLite file
 //! that this process alone writes (`sqlite`); several hub replicas share PostgreSQL
-//! (`postgres`). The writer decides every change with the same rules over either.
+//! (`postgres`); an edge node reads its sync bookkeeping through `sync`. The writer decides
+//! every change with the rules of `protocol::decide` over either. All SQL lives here.
 
 /// The statuses of an open reservation as an SQL list, for the stores' queries and partial
 /// indexes: `ReservationStatus::is_open` in SQL (a test below holds the two together).
@@ -12,6 +13,7 @@ macro_rules! open_statuses {
 
 pub mod postgres;
 pub mod sqlite;
+pub mod sync;
 
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::sync::OwnEvent;
