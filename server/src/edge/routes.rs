@@ -32,10 +32,10 @@ fn status(edge: &Edge) -> rusqlite::Result<SyncStatus> {
     let (rejected_total, latest) = sync::rejections(&db, 100)?;
     let rejected = latest
         .into_iter()
-        .map(|(id, code, message)| EventResult {
-            id: Some(id),
+        .map(|r| EventResult {
+            id: Some(r.id),
             status: ResultStatus::Rejected,
-            error: Some(ErrorDetail { code, message, available: None }),
+            error: Some(ErrorDetail { code: r.code, message: r.message, available: None }),
             version: None,
         })
         .collect();

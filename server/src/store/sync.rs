@@ -4,6 +4,8 @@
 
 use rusqlite::Connection;
 
+use super::Rejection;
+
 /// An event of the edge's ledger, as stored.
 pub struct StoredEvent {
     pub seq: i64,
@@ -47,9 +49,11 @@ pub fn pending(db: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// Every event the hub refused, counted, and the `limit` latest with the hub's code and message.
-pub fn rejections(db: &Connection, limit: usize) -> rusqlite::Result<(i64, Vec<(String, String, String)>)> {
+pub fn rejections(db: &Connection, limit: usize) -> rusqlite::Result<(i64, Vec<Rejection>)> {
     let total: i64 = db.query_row("SELECT count(*) FROM sync_rejections", [], |r| r.get(0))?;
-    let mut stmt = db.prepare_cached("SELECT id, code, message FROM sync_rejections ORDER BY seq DESC LIMIT ?1")?;
-    let latest = stmt.query_map([limit as i64], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<rusqlite::Result<_>>()?;
+    let mut stmt = db.prepare_cached("SELECT seq, id, code, message FROM sync_rejections ORDER BY seq DESC LIMIT ?1")?;
+    let latest = stmt
+        .query_map([limit as i64], |r| Ok(Rejection { seq: r.get(0)?, id: r.get(1)?, code: r.get(2)?, message: r.get(3)? }))?
+        .collect::<rusqlite::Result<_>>()?;
     Ok((total, latest))
 }
