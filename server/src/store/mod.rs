@@ -17,9 +17,41 @@ pub mod sync;
 
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::sync::OwnEvent;
-use shelfcast_protocol::{Event, PositionKey, ReservationStatus, Stock};
+use shelfcast_protocol::{Event, LocationId, PositionKey, ReservationStatus, Sku, Stock};
 
-pub use sqlite::{ReservationRow, Store};
+pub use sqlite::Store;
+
+/// A reservation as both stores keep it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReservationRow {
+    pub id: String,
+    pub token: String,
+    pub key: PositionKey,
+    pub qty: i64,
+    pub status: ReservationStatus,
+    pub expires_at: Option<Millis>,
+}
+
+/// The columns of a reservation, in the order [`ReservationRow::from_columns`] takes them.
+const SELECT_RESERVATION: &str = "SELECT id, token, sku, location, qty, status, expires_at FROM reservations";
+
+impl ReservationRow {
+    /// A reservation from its stored columns; `Err` says which does not parse.
+    fn from_columns(
+        (id, token, sku, location, qty): (String, String, String, String, i64),
+        status: &str,
+        expires_at: Option<Millis>,
+    ) -> Result<Self, String> {
+        let status = ReservationStatus::parse(status).ok_or_else(|| format!("stored status {status}"))?;
+        Ok(ReservationRow { id, token, key: stored_key(sku, location)?, qty, status, expires_at })
+    }
+}
+
+/// A position from its stored columns; `Err` says what does not parse.
+fn stored_key(sku: String, location: String) -> Result<PositionKey, String> {
+    let bad = |e| format!("stored identifier {e}");
+    Ok(PositionKey::new(Sku::try_from(sku).map_err(bad)?, LocationId::try_from(location).map_err(bad)?))
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

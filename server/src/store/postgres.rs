@@ -23,9 +23,9 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use postgres::{Client, NoTls, Statement};
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::sync::OwnEvent;
-use shelfcast_protocol::{Event, Hold, LocationId, PositionKey, ReservationStatus, Sku, Stock};
+use shelfcast_protocol::{Event, Hold, PositionKey, ReservationStatus, Stock};
 
-use super::{Backend, DbResult, Ledger, ReservationRow, StoreError};
+use super::{Backend, DbResult, Ledger, ReservationRow, StoreError, SELECT_RESERVATION};
 
 /// Schema versions, applied in order, once, under an advisory lock (replicas may start together).
 const MIGRATIONS: &[&str] = &[
@@ -251,7 +251,6 @@ struct PgTxn<'a> {
     touched: Vec<String>,
 }
 
-const SELECT_RESERVATION: &str = "SELECT id, token, sku, location, qty, status, expires_at FROM reservations";
 /// Takes the versions (the version row last: its lock is what orders commits) and saves the
 /// positions with the versions it gives out, in one round trip.
 const VERSION_AND_SAVE: &str = "WITH v AS (UPDATE hub_version SET v = v + $4 WHERE k = 1 RETURNING v),
@@ -273,20 +272,12 @@ const HOLDS_SINCE: &str = concat!(
 const SELECT_RESERVATION_KEYED: &str = "SELECT id, token, sku, location, qty, status, expires_at, key_hash FROM reservations";
 
 fn key_of(sku: String, location: String) -> DbResult<PositionKey> {
-    let bad = |e| StoreError::Data(format!("stored identifier {e}"));
-    Ok(PositionKey::new(Sku::try_from(sku).map_err(bad)?, LocationId::try_from(location).map_err(bad)?))
+    super::stored_key(sku, location).map_err(StoreError::Data)
 }
 
 fn row_of(r: &tokio_postgres::Row) -> DbResult<ReservationRow> {
     let status: String = r.get(5);
-    Ok(ReservationRow {
-        id: r.get(0),
-        token: r.get(1),
-        key: key_of(r.get(2), r.get(3))?,
-        qty: r.get(4),
-        status: ReservationStatus::parse(&status).ok_or_else(|| StoreError::Data(format!("stored status {status}")))?,
-        expires_at: r.get(6),
-    })
+    ReservationRow::from_columns((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)), &status, r.get(6)).map_err(StoreError::Data)
 }
 
 /// The first 8 bytes of a key's SHA-256, as an advisory lock id.

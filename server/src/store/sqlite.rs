@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::sync::OwnEvent;
-use shelfcast_protocol::{Event, EventKind, Hold, LocationId, PositionKey, ReservationStatus, Sku, Stock};
+use shelfcast_protocol::{Event, EventKind, Hold, PositionKey, ReservationStatus, Stock};
+
+use super::{ReservationRow, SELECT_RESERVATION};
 
 const SCHEMA: &str = concat!(
     "
@@ -97,17 +99,6 @@ const FULFIL_TYPE: &str = "fulfil";
 
 pub fn database_path(dir: &Path) -> PathBuf {
     dir.join("shelfcast.db")
-}
-
-/// A reservation as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReservationRow {
-    pub id: String,
-    pub token: String,
-    pub key: PositionKey,
-    pub qty: i64,
-    pub status: ReservationStatus,
-    pub expires_at: Option<Millis>,
 }
 
 pub struct Store {
@@ -471,18 +462,13 @@ impl super::Ledger for Txn<'_> {
 }
 
 fn key_of(sku: String, location: String) -> rusqlite::Result<PositionKey> {
-    let bad = |e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(IdErr(e)));
-    Ok(PositionKey::new(Sku::try_from(sku).map_err(bad)?, LocationId::try_from(location).map_err(bad)?))
+    super::stored_key(sku, location).map_err(unreadable)
 }
 
-#[derive(Debug)]
-struct IdErr(shelfcast_protocol::IdError);
-impl std::fmt::Display for IdErr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "stored identifier {}", self.0)
-    }
+/// A stored value that does not parse, as rusqlite's error for it.
+fn unreadable(what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, what.into())
 }
-impl std::error::Error for IdErr {}
 
 /// The writes of one group commit.
 pub struct Txn<'a> {
@@ -669,19 +655,9 @@ fn write_positions<'k>(conn: &Connection, rows: impl IntoIterator<Item = (&'k Po
     Ok(())
 }
 
-const SELECT_RESERVATION: &str = "SELECT id, token, sku, location, qty, status, expires_at FROM reservations";
-
 fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReservationRow> {
     let status: String = r.get(5)?;
-    Ok(ReservationRow {
-        id: r.get(0)?,
-        token: r.get(1)?,
-        key: key_of(r.get(2)?, r.get(3)?)?,
-        qty: r.get(4)?,
-        status: ReservationStatus::parse(&status)
-            .ok_or_else(|| rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, format!("status {status}").into()))?,
-        expires_at: r.get(6)?,
-    })
+    ReservationRow::from_columns((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?), &status, r.get(6)?).map_err(unreadable)
 }
 
 /// The open (held or confirmed) reservations at a location.
@@ -701,6 +677,7 @@ pub fn reservation(conn: &Connection, id: &str) -> rusqlite::Result<Option<Reser
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shelfcast_protocol::{LocationId, Sku};
 
     fn key(sku: &str) -> PositionKey {
         PositionKey::new(Sku::try_from(sku.to_string()).unwrap(), LocationId::try_from("berlin".to_string()).unwrap())
