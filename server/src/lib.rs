@@ -7,18 +7,22 @@
 //! - `clock`: wall time, or a hand-moved clock in tests.
 //! - `auth`: device tokens (kept hashed) and the locations each may write.
 //! - `error`: the one error type of the HTTP API and its JSON body.
-//! - `engine`: the single writer with group commit (`engine::writer`), the in-memory positions
-//!   readers and streams see (`engine::state`), who watches which position (`engine::fanout`) and
-//!   the sweeper that expires holds (`engine::sweeper`).
-//! - `store`: the SQLite ledger: schema, loading at start, and the writes of one commit.
+//! - `engine`: the single writer with group commit (`engine::writer`; it decides with
+//!   `protocol::decide`), the in-memory positions readers and streams see (`engine::state`), who
+//!   watches which position (`engine::fanout`), the sweeper that expires holds
+//!   (`engine::sweeper`) and the replicas' ordering of commits (`engine::replicas`).
+//! - `store`: all SQL: the SQLite ledger (`store::sqlite`), the shared PostgreSQL one
+//!   (`store::postgres`), an edge node's sync reads (`store::sync`), and the row types both
+//!   ledgers share.
 //! - `http`: the axum routes, one file per part of the API.
 //! - `metrics`: Prometheus counters and histograms.
-//! - [`simulate`]: the `shelfcast simulate` traffic generator.
+//! - [`simulate`]: the `shelfcast simulate` traffic generator; [`fanout_load`]: `shelfcast fanout`.
 //! - `demo`: seeded catalogue and simulated tills for `serve --demo`.
 //! - [`edge`]: the edge node: the same engine in a store, forwarding to and following the hub.
 //! - [`server`]: wiring: open storage, start the writer, serve until shutdown.
 //! - [`tls`]: HTTPS served by the process itself (HTTP/2 and HTTP/1.1), certificates reloaded.
-//! - [`client`]: the one outbound HTTP client (HTTPS, trusted CAs) and its error sentences.
+//! - [`client`]: the one outbound HTTP client (HTTPS, trusted CAs) and its error sentences, and
+//!   `shelfcast healthcheck`.
 
 pub mod auth;
 pub mod cli;

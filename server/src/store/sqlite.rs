@@ -54,8 +54,8 @@ CREATE INDEX IF NOT EXISTS reservations_open ON reservations (status) WHERE stat
 -- The positions table is a snapshot, written about once a second rather than at every commit:
 -- it holds every event up to `seq` and every version up to `version`; the events after `seq`
 -- are applied again when the ledger is opened. `issued` is the last version any commit gave
--- out, written at every commit. (On a ledger from before the snapshot, positions held
--- everything: the first row says so.)
+-- out, written at every commit. (A ledger without this table gets its row from what the
+-- positions table holds: then it holds everything.)
 CREATE TABLE IF NOT EXISTS snapshot (
     k       INTEGER PRIMARY KEY CHECK (k = 1),
     seq     INTEGER NOT NULL,
@@ -76,8 +76,8 @@ INSERT OR IGNORE INTO snapshot (k, seq, version, issued) VALUES (
 const SNAPSHOT_POSITIONS: usize = 50_000;
 
 const EDGE_SCHEMA: &str = "
--- Earlier edges found a position's unacknowledged events through this index; they are kept
--- in memory now (`Unacked`).
+-- A position's unacknowledged events are kept in memory (`Unacked`), read once at a start:
+-- no index of events by position is kept (one left in an older ledger is dropped).
 DROP INDEX IF EXISTS events_position;
 CREATE TABLE IF NOT EXISTS sync_state (
     k TEXT PRIMARY KEY,
