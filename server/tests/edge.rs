@@ -445,12 +445,7 @@ async fn an_edge_whose_token_the_hub_refuses_does_not_start() {
         let (_e, edge_data) = data_dir();
         let data = edge_data.to_str().unwrap();
         let args = ["edge", "--location", "berlin", "--hub", &hub.url, "--token", token, "--listen", "127.0.0.1:0", "--data", data];
-        let (code, stdout, stderr) = failed_start(&args);
-        assert_eq!(code, Some(1), "{token}: {stderr}");
-        assert_eq!(stdout, "", "{token}: no 'listening on'");
-        let said = stderr.lines().filter(|l| l.starts_with("shelfcast: ")).collect::<Vec<_>>();
-        assert_eq!(said.len(), 1, "{token}: one line says why: {stderr}");
-        assert!(said[0].contains(why), "{token}: {}", said[0]);
+        start_fails_saying(&args, why);
     }
 }
 

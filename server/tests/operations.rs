@@ -305,12 +305,7 @@ async fn a_start_that_cannot_serve_prints_nothing_on_stdout_and_says_why_in_one_
         ),
     ];
     for (args, why) in cases {
-        let (code, stdout, stderr) = failed_start(&args);
-        assert_eq!(code, Some(1), "{args:?}: {stderr}");
-        assert_eq!(stdout, "", "{args:?}: nothing on stdout, so nobody waits for a hub that is not there");
-        let last = stderr.lines().filter(|l| l.starts_with("shelfcast: ")).collect::<Vec<_>>();
-        assert_eq!(last.len(), 1, "{args:?}: one line says why: {stderr}");
-        assert!(last[0].contains(why), "{args:?}: {}", last[0]);
+        start_fails_saying(&args, why);
     }
 }
 

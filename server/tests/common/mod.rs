@@ -179,10 +179,17 @@ impl Drop for ChildHub {
     }
 }
 
-/// Runs `shelfcast ARGS` to its end (a start that must fail): (exit code, stdout, stderr).
-pub fn failed_start(args: &[&str]) -> (Option<i32>, String, String) {
+/// Runs `shelfcast ARGS` (a start that must fail) to its end and checks how it fails: exit 1,
+/// nothing on stdout (so nobody waits for a `listening on` that never comes), and one
+/// `shelfcast: …` line on stderr that contains `why`.
+pub fn start_fails_saying(args: &[&str], why: &str) {
     let out = Command::new(env!("CARGO_BIN_EXE_shelfcast")).args(args).env("SHELFCAST_LOG", "warn").output().unwrap();
-    (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+    assert_eq!(stdout, "", "{args:?}: nothing on stdout");
+    let said = stderr.lines().filter(|l| l.starts_with("shelfcast: ")).collect::<Vec<_>>();
+    assert_eq!(said.len(), 1, "{args:?}: one line says why: {stderr}");
+    assert!(said[0].contains(why), "{args:?}: {}", said[0]);
 }
 
 pub fn data_dir() -> (tempfile::TempDir, PathBuf) {
