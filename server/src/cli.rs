@@ -8,6 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 
 use crate::config::HubConfig;
+use crate::load::duration;
 use crate::simulate::SimulateArgs;
 
 #[derive(Parser, Debug)]
@@ -53,10 +54,6 @@ pub enum Command {
         #[command(flatten)]
         trust: crate::client::TrustArgs,
     },
-}
-
-pub(crate) fn duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("`{s}` is not a duration like 15m or 90s ({e})"))
 }
 
 #[derive(Args, Debug)]

@@ -16,8 +16,7 @@ use futures_util::StreamExt;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::duration;
-use crate::simulate::{cpu_seconds, percentile};
+use crate::load::{cpu_seconds, duration, percentile};
 
 #[derive(Args, Debug, Clone)]
 pub struct FanoutArgs {

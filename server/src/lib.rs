@@ -16,7 +16,8 @@
 //!   ledgers share.
 //! - `http`: the axum routes, one file per part of the API.
 //! - `metrics`: Prometheus counters and histograms.
-//! - [`simulate`]: the `shelfcast simulate` traffic generator; [`fanout_load`]: `shelfcast fanout`.
+//! - [`simulate`]: the `shelfcast simulate` traffic generator; [`fanout_load`]: `shelfcast fanout`;
+//!   `load`: what they and the command line share (durations, percentiles, CPU used).
 //! - `demo`: seeded catalogue and simulated tills for `serve --demo`.
 //! - [`edge`]: the edge node: the same engine in a store, forwarding to and following the hub.
 //! - [`server`]: wiring: open storage, start the writer, serve until shutdown.
@@ -35,6 +36,7 @@ mod engine;
 mod error;
 pub mod fanout_load;
 mod http;
+mod load;
 pub use http::limits::{LimitsConfig, Rate};
 
 /// The parsers of untrusted input, public so that they can be fuzzed (see `fuzz/`).

@@ -10,7 +10,7 @@ use rand::Rng;
 use serde_json::json;
 use shelfcast_protocol::wire::IngestResponse;
 
-use crate::cli::duration;
+use crate::load::{cpu_seconds, duration, percentile};
 
 #[derive(Args, Debug, Clone)]
 pub struct SimulateArgs {
@@ -87,15 +87,6 @@ impl Sink {
     }
 }
 
-/// CPU time this process has used so far (user + system), in seconds.
-pub fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // Fields after the command name (which ends with the last ')'): utime is the 12th, stime the 13th.
-    let fields: Vec<&str> = stat.rsplit_once(')').map(|(_, rest)| rest.split_whitespace().collect()).unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 /// What a run achieved.
 #[derive(Debug, Clone, Default)]
 pub struct Summary {
@@ -126,14 +117,6 @@ struct Counters {
     /// Acknowledgement latencies, in microseconds, of the current second and of the whole run.
     window: Mutex<Vec<u32>>,
     all: Mutex<Vec<u32>>,
-}
-
-pub fn percentile(sorted: &[u32], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
-    sorted[i] as f64 / 1000.0
 }
 
 fn one_event(rng: &mut impl Rng, id: String, args: &SimulateArgs) -> serde_json::Value {

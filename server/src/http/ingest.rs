@@ -26,7 +26,7 @@ pub const MAX_EVENTS: usize = 10_000;
 
 #[utoipa::path(post, path = "/v1/events", tag = "ingest",
     request_body(description = "At most 10,000 events and 4 MiB", content(
-        (Vec<super::openapi::EventIn> = "application/json"),
+        (Vec<EventIn> = "application/json"),
         (String = "application/x-ndjson"))),
     responses(
         (status = 200, description = "Each event applied, a duplicate, or rejected on its own, in request order", body = IngestResponse),
@@ -295,6 +295,28 @@ impl<'de> Deserialize<'de> for LooseInt {
         }
         d.deserialize_any(V)
     }
+}
+
+/// One stock event as a device sends it (a JSON array of these, or one per NDJSON line): its
+/// schema for `/openapi.json`. The body is read field by field instead (`decode`), so that a
+/// field of the wrong type rejects one event, not the request.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct EventIn {
+    /// Idempotency key, unique forever: 1 to 128 printable ASCII characters without spaces.
+    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
+    id: String,
+    #[schema(rename = "type", pattern = "^(sale|return|receipt|adjust|count)$")]
+    kind: String,
+    #[schema(min_length = 1, max_length = 64)]
+    sku: String,
+    #[schema(min_length = 1, max_length = 64)]
+    location: String,
+    /// sale, return, receipt: > 0; adjust: signed, not 0; count: >= 0.
+    #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
+    qty: i64,
+    /// RFC 3339 time when it happened at the source.
+    at: Option<String>,
 }
 
 #[cfg(test)]

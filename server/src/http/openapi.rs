@@ -3,54 +3,15 @@
 
 use axum::response::IntoResponse;
 use axum::Json;
-use serde::Serialize;
 use shelfcast_protocol::wire::{
     ErrorBody, ErrorDetail, EventResult, IngestResponse, LocationChanges, PositionsResponse, ReservationView, ReserveRequest, ResultStatus,
 };
 use shelfcast_protocol::{Position, ReservationStatus, Status};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa::{Modify, OpenApi};
 
-/// What any shopper-facing write may answer besides its own outcomes: this client sent too
-/// many requests, or storage cannot take writes right now (nothing was changed).
-/// (Only its documentation is used: the handlers answer these through `ApiError`.)
-#[derive(utoipa::IntoResponses)]
-#[allow(dead_code)]
-pub enum Refusals {
-    #[response(status = 429, description = "Too many requests from this client: wait `Retry-After` seconds")]
-    TooMany(ErrorBody),
-    #[response(status = 503, description = "Storage cannot take writes right now; nothing was changed")]
-    Unavailable(ErrorBody),
-}
-
-/// One stock event as a device sends it (a JSON array of these, or one per NDJSON line).
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct EventIn {
-    /// Idempotency key, unique forever: 1 to 128 printable ASCII characters without spaces.
-    #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]+$")]
-    id: String,
-    #[schema(rename = "type", pattern = "^(sale|return|receipt|adjust|count)$")]
-    #[serde(rename = "type")]
-    kind: String,
-    #[schema(min_length = 1, max_length = 64)]
-    sku: String,
-    #[schema(min_length = 1, max_length = 64)]
-    location: String,
-    /// sale, return, receipt: > 0; adjust: signed, not 0; count: >= 0.
-    #[schema(minimum = -1_000_000_000, maximum = 1_000_000_000)]
-    qty: i64,
-    /// RFC 3339 time when it happened at the source.
-    at: Option<String>,
-}
-
-/// `{"status":"ok"}` or `{"status":"ready","version":…}`.
-#[derive(Serialize, ToSchema)]
-#[allow(dead_code)]
-pub struct Health {
-    status: String,
-    version: Option<u64>,
-}
+use super::ingest::EventIn;
+use super::ops::Health;
 
 struct Security;
 

@@ -11,24 +11,32 @@ use shelfcast_protocol::ErrorCode;
 use super::AppState;
 use crate::error::ApiError;
 
+/// `{"status":"ok"}` or `{"status":"ready","version":…}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Health {
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<u64>,
+}
+
 /// The process is up and answering.
 #[utoipa::path(get, path = "/healthz", tag = "operations",
-    responses((status = 200, description = "The process is up", body = super::openapi::Health)))]
+    responses((status = 200, description = "The process is up", body = Health)))]
 pub async fn healthz() -> impl IntoResponse {
-    Json(json!({"status": "ok"}))
+    Json(Health { status: "ok", version: None })
 }
 
 /// Storage is reachable and takes writes, and the writer is running.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses(
-        (status = 200, description = "Storage is reachable and takes writes", body = super::openapi::Health),
+        (status = 200, description = "Storage is reachable and takes writes", body = Health),
         (status = 503, description = "Storage cannot take writes", body = ErrorBody)))]
 pub async fn readyz(State(app): State<AppState>) -> Result<impl IntoResponse, ApiError> {
     let db_ok = app.reader.ping().await;
     if !db_ok || app.writer.is_closed() || !app.writer.storage_ok().await {
         return Err(ApiError::Unavailable);
     }
-    Ok(Json(json!({"status": "ready", "version": app.state.published()})))
+    Ok(Json(Health { status: "ready", version: Some(app.state.published()) }))
 }
 
 /// With `--admin-token`, `/admin/*` needs it.

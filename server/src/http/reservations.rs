@@ -79,7 +79,7 @@ fn string_field<'a>(v: &'a Option<Value>, name: &str, code: ErrorCode) -> Result
         (status = 413, description = "The body is over 16 KiB", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "The key was used for another sku, location or quantity", body = ErrorBody),
-        super::openapi::Refusals))]
+        Refusals))]
 pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Result<impl IntoResponse, ApiError> {
     if content_type(&headers) != Some("application/json") {
         return Err(ApiError::UnsupportedMediaType("Send the reservation as application/json.".into()));
@@ -159,7 +159,7 @@ async fn act(app: &AppState, id: String, auth: ActAuth, action: Action, label: &
         (status = 401, description = "No token", body = ErrorBody),
         (status = 404, description = "No such reservation for this token", body = ErrorBody),
         (status = 409, description = "Already fulfilled or expired", body = ErrorBody),
-        super::openapi::Refusals),
+        Refusals),
     security(("reservation_token" = [])))]
 pub async fn release(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
     act(&app, id, ActAuth::Holder(holder(&headers)?), Action::Release, "released").await
@@ -173,7 +173,7 @@ pub async fn release(State(app): State<AppState>, Path(id): Path<String>, header
         (status = 401, description = "No token", body = ErrorBody),
         (status = 404, description = "No such reservation for this token", body = ErrorBody),
         (status = 409, description = "Not held any more", body = ErrorBody),
-        super::openapi::Refusals),
+        Refusals),
     security(("reservation_token" = [])))]
 pub async fn confirm(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
     act(&app, id, ActAuth::Holder(holder(&headers)?), Action::Confirm, "confirmed").await
@@ -188,9 +188,20 @@ pub async fn confirm(State(app): State<AppState>, Path(id): Path<String>, header
         (status = 403, description = "The device token does not cover the reservation's location", body = ErrorBody),
         (status = 404, description = "No such reservation", body = ErrorBody),
         (status = 409, description = "Released or expired", body = ErrorBody),
-        super::openapi::Refusals),
+        Refusals),
     security(("device_token" = [])))]
 pub async fn fulfil(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
     let scope = app.tokens.device(&headers, "Fulfilment needs the location's device token.")?;
     act(&app, id, ActAuth::Device(scope), Action::Fulfil, "fulfilled").await
+}
+/// What any shopper-facing write may answer besides its own outcomes: this client sent too
+/// many requests, or storage cannot take writes right now (nothing was changed).
+/// Documentation only (`/openapi.json`): the handlers answer these through `ApiError`.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)]
+pub enum Refusals {
+    #[response(status = 429, description = "Too many requests from this client: wait `Retry-After` seconds")]
+    TooMany(ErrorBody),
+    #[response(status = 503, description = "Storage cannot take writes right now; nothing was changed")]
+    Unavailable(ErrorBody),
 }
