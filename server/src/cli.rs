@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::config::HubConfig;
+use crate::config::{defaults, HubConfig};
 use crate::load::duration;
 use crate::simulate::SimulateArgs;
 
@@ -49,7 +49,7 @@ pub enum Command {
         /// at `--listen` (an unspecified address asked on loopback).
         url: Option<String>,
         /// Where the process to check listens: the same setting as its own `--listen`.
-        #[arg(long, env = "SHELFCAST_LISTEN", default_value = "127.0.0.1:8080")]
+        #[arg(long, env = "SHELFCAST_LISTEN", default_value = defaults::LISTEN)]
         listen: SocketAddr,
         #[command(flatten)]
         trust: crate::client::TrustArgs,
@@ -59,7 +59,7 @@ pub enum Command {
 #[derive(Args, Debug)]
 pub struct ServeArgs {
     /// Address to listen on; port 0 picks a free one (printed as the first line on stdout).
-    #[arg(long, env = "SHELFCAST_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "SHELFCAST_LISTEN", default_value = defaults::LISTEN)]
     pub listen: SocketAddr,
     /// Directory of the SQLite ledger.
     #[arg(long, env = "SHELFCAST_DATA", default_value = "./shelfcast-data")]
@@ -73,7 +73,7 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub storage: StorageArgs,
     /// How long a reservation holds stock unless confirmed.
-    #[arg(long, env = "SHELFCAST_HOLD_TTL", default_value = "15m", value_parser = duration)]
+    #[arg(long, env = "SHELFCAST_HOLD_TTL", default_value = defaults::HOLD_TTL, value_parser = duration)]
     pub hold_ttl: Duration,
     /// Serve the demo product page at `/`, seed stock and run simulated tills.
     #[arg(long, env = "SHELFCAST_DEMO")]
@@ -139,7 +139,7 @@ pub struct StorageArgs {
     /// How often the positions table is brought up to date. Every change is durable in the
     /// ledger when it is acknowledged either way; after a crash, the changes since are applied
     /// again from the ledger at the start, so this bounds that work.
-    #[arg(long, env = "SHELFCAST_POSITIONS_EVERY", default_value = "1s", value_parser = duration)]
+    #[arg(long, env = "SHELFCAST_POSITIONS_EVERY", default_value = defaults::POSITIONS_EVERY, value_parser = duration)]
     pub positions_every: Duration,
 }
 
@@ -147,13 +147,13 @@ pub struct StorageArgs {
 #[derive(Args, Debug)]
 pub struct LimitArgs {
     /// Reservation requests per second per client address (bursts of three times that); 0: no limit.
-    #[arg(long, env = "SHELFCAST_RESERVATION_RATE", default_value_t = 20)]
+    #[arg(long, env = "SHELFCAST_RESERVATION_RATE", default_value_t = defaults::RESERVATION_RATE)]
     pub reservation_rate: u32,
     /// New streams per second per client address (bursts of ten times that); 0: no limit.
-    #[arg(long, env = "SHELFCAST_STREAM_RATE", default_value_t = 5)]
+    #[arg(long, env = "SHELFCAST_STREAM_RATE", default_value_t = defaults::STREAM_RATE)]
     pub stream_rate: u32,
     /// Streams open at once on this process; 0: no cap.
-    #[arg(long, env = "SHELFCAST_MAX_STREAMS", default_value_t = 50_000)]
+    #[arg(long, env = "SHELFCAST_MAX_STREAMS", default_value_t = defaults::MAX_STREAMS)]
     pub max_streams: usize,
     /// Take the client's address from the last `X-Forwarded-For` entry (only behind a proxy
     /// that sets it).
@@ -161,18 +161,13 @@ pub struct LimitArgs {
     pub trust_forwarded_for: bool,
     /// Kernel send buffer per connection, in bytes: the most a client that stops reading can
     /// hold of this machine's memory. 0 leaves it to the kernel (up to 4 MiB each on Linux).
-    #[arg(long, env = "SHELFCAST_SEND_BUFFER", default_value_t = 256 * 1024)]
+    #[arg(long, env = "SHELFCAST_SEND_BUFFER", default_value_t = defaults::SEND_BUFFER)]
     pub send_buffer: usize,
 }
 
 impl LimitArgs {
     fn config(&self) -> crate::LimitsConfig {
-        crate::LimitsConfig {
-            reservations: crate::Rate { per_second: self.reservation_rate, burst: self.reservation_rate.saturating_mul(3) },
-            streams: crate::Rate { per_second: self.stream_rate, burst: self.stream_rate.saturating_mul(10) },
-            max_streams: self.max_streams,
-            trust_forwarded_for: self.trust_forwarded_for,
-        }
+        crate::LimitsConfig::from_rates(self.reservation_rate, self.stream_rate, self.max_streams, self.trust_forwarded_for)
     }
 }
 

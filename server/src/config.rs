@@ -9,6 +9,18 @@ use shelfcast_protocol::DEFAULT_LOW_STOCK;
 use crate::auth::DeviceTokens;
 use crate::clock::Clock;
 
+/// The defaults of the flags, set here only: the command line shows them, [`HubConfig::new`]
+/// and `LimitsConfig::default` start from them.
+pub mod defaults {
+    pub const LISTEN: &str = "127.0.0.1:8080";
+    pub const HOLD_TTL: &str = "15m";
+    pub const POSITIONS_EVERY: &str = "1s";
+    pub const SEND_BUFFER: usize = 256 * 1024;
+    pub const RESERVATION_RATE: u32 = 20;
+    pub const STREAM_RATE: u32 = 5;
+    pub const MAX_STREAMS: usize = 50_000;
+}
+
 #[derive(Clone, Debug)]
 pub struct HubConfig {
     pub listen: SocketAddr,
@@ -53,14 +65,14 @@ pub struct HubConfig {
 impl HubConfig {
     pub fn new(data: PathBuf) -> Self {
         Self {
-            listen: "127.0.0.1:8080".parse().expect("a valid address"),
+            listen: defaults::LISTEN.parse().expect("a valid address"),
             data,
             tokens: DeviceTokens::default(),
             tokens_file: None,
             admin_token: None,
             metrics_token: None,
             allow_origins: Vec::new(),
-            hold_ttl: Duration::from_secs(15 * 60),
+            hold_ttl: crate::load::duration(defaults::HOLD_TTL).expect("a valid duration"),
             low_stock: DEFAULT_LOW_STOCK,
             demo: false,
             clock: Clock::System,
@@ -71,8 +83,8 @@ impl HubConfig {
             nats: None,
             resync_every: Duration::from_millis(500),
             limits: Default::default(),
-            send_buffer: 256 * 1024,
-            positions_every: Duration::from_secs(1),
+            send_buffer: defaults::SEND_BUFFER,
+            positions_every: crate::load::duration(defaults::POSITIONS_EVERY).expect("a valid duration"),
             edge: None,
             tls: None,
         }

@@ -51,14 +51,23 @@ pub struct LimitsConfig {
     pub trust_forwarded_for: bool,
 }
 
+impl LimitsConfig {
+    /// Per-client rates with their bursts: three times the rate for reservations (a shopper's
+    /// retries), ten times for new streams (a page opening many tabs).
+    pub fn from_rates(reservation_rate: u32, stream_rate: u32, max_streams: usize, trust_forwarded_for: bool) -> Self {
+        Self {
+            reservations: Rate { per_second: reservation_rate, burst: reservation_rate.saturating_mul(3) },
+            streams: Rate { per_second: stream_rate, burst: stream_rate.saturating_mul(10) },
+            max_streams,
+            trust_forwarded_for,
+        }
+    }
+}
+
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self {
-            reservations: Rate { per_second: 20, burst: 60 },
-            streams: Rate { per_second: 5, burst: 50 },
-            max_streams: 50_000,
-            trust_forwarded_for: false,
-        }
+        use crate::config::defaults;
+        Self::from_rates(defaults::RESERVATION_RATE, defaults::STREAM_RATE, defaults::MAX_STREAMS, false)
     }
 }
 
