@@ -58,3 +58,50 @@ mod tests {
         assert_eq!(Status::of(1, 0), Status::InStock);
     }
 }
+
+/// The versions one commit gives out: the `n` positions it changes get the `n` versions after
+/// `before`, one each, in the order of their keys. (A shared ledger does the same in SQL, in
+/// the statement that takes them.)
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Versions {
+    pub before: u64,
+    pub n: usize,
+}
+
+impl Versions {
+    /// A commit of `n` changed positions after version `before`.
+    pub fn after(before: u64, n: usize) -> Self {
+        Versions { before, n }
+    }
+
+    /// A commit of `n` changed positions whose last version is `last`.
+    pub fn ending_at(last: u64, n: usize) -> Self {
+        Versions { before: last - n as u64, n }
+    }
+
+    /// The version of the `i`-th changed position (in key order).
+    pub fn nth(self, i: usize) -> u64 {
+        self.before + 1 + i as u64
+    }
+
+    pub fn first(self) -> u64 {
+        self.before + 1
+    }
+
+    pub fn last(self) -> u64 {
+        self.before + self.n as u64
+    }
+}
+
+#[cfg(test)]
+mod versions {
+    use super::Versions;
+
+    #[test]
+    fn one_version_each_after_the_last_given_out() {
+        let v = Versions::after(10, 3);
+        assert_eq!((v.first(), v.nth(1), v.last()), (11, 12, 13));
+        assert_eq!(Versions::ending_at(13, 3), v);
+        assert_eq!(Versions::after(7, 0).last(), 7, "nothing changed, nothing given out");
+    }
+}

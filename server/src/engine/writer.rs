@@ -16,7 +16,7 @@ use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::decide::{self, KeyUse};
 use shelfcast_protocol::ledger::Outcome;
 use shelfcast_protocol::sync;
-use shelfcast_protocol::{Action, Event, Hold, PositionKey, Reservation, ReservationKey, Stock, TransitionError};
+use shelfcast_protocol::{Action, Event, Hold, PositionKey, Reservation, ReservationKey, Stock, TransitionError, Versions};
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
@@ -286,13 +286,18 @@ impl Overlay<'_> {
 }
 
 /// A position's version as a commit leaves it, for ingest answers: the one the commit gave it
-/// (`changed` sorted, versioned from `first` in that order), else the stored one (a shared
-/// ledger), else the one this process knows.
-fn version_in(key: &PositionKey, changed: &[PositionKey], first: u64, stored: &HashMap<PositionKey, u64>, state: &State) -> u64 {
+/// (`changed` sorted, versioned in that order), else the stored one (a shared ledger), else the
+/// one this process knows.
+fn version_in(key: &PositionKey, changed: &[PositionKey], versions: Versions, stored: &HashMap<PositionKey, u64>, state: &State) -> u64 {
     match changed.binary_search(key) {
-        Ok(i) => first + i as u64,
+        Ok(i) => versions.nth(i),
         Err(_) => stored.get(key).copied().or_else(|| state.entry(key).map(|e| e.version)).unwrap_or(0),
     }
+}
+
+/// Each changed position with the version the commit gave it (in the order it wrote them).
+fn versioned(stocks: Vec<(PositionKey, Stock)>, versions: Versions) -> Vec<(PositionKey, Entry)> {
+    stocks.into_iter().enumerate().map(|(i, (key, stock))| (key, Entry { stock, version: versions.nth(i) })).collect()
 }
 
 fn key_hash(key: &ReservationKey) -> [u8; 32] {
@@ -358,21 +363,23 @@ impl Engine {
             Ok(Some((changed, last)))
         })();
         match result {
-            Ok(None) => answers.into_iter().for_each(|a| a.send(false, &|k| version_in(k, &[], 0, &base_versions, &state))),
+            Ok(None) => {
+                answers.into_iter().for_each(|a| a.send(false, &|k| version_in(k, &[], Versions::after(0, 0), &base_versions, &state)))
+            }
             Ok(Some((changed, version))) => {
                 if !self.storage_ok.swap(true, Ordering::AcqRel) {
                     tracing::info!("storage takes writes again");
                 }
-                let first = version + 1 - changed.len() as u64;
+                let versions = Versions::ending_at(version, changed.len());
                 // `changed` is sorted by key and versioned in that order.
                 let keys: Vec<PositionKey> = if answers.iter().any(|a| matches!(a, Answer::Ingest(..))) {
                     changed.iter().map(|(k, _)| k.clone()).collect()
                 } else {
                     Vec::new()
                 };
-                let changes = self.versioned(changed, version);
+                let changes = versioned(changed, versions);
                 let wake = match &self.sequencer {
-                    Some(sequencer) if !changes.is_empty() => sequencer.committed(changes, first, version),
+                    Some(sequencer) if !changes.is_empty() => sequencer.committed(changes, versions.first(), version),
                     Some(_) => Vec::new(),
                     None => {
                         self.state.make_visible(&changes, version);
@@ -385,7 +392,7 @@ impl Engine {
                 // a shopper's hold) behind thousands of wake-ups. Readers already see the
                 // change, so whoever is answered reads what they wrote.
                 for a in answers {
-                    a.send(false, &|k| version_in(k, &keys, first, &base_versions, &state));
+                    a.send(false, &|k| version_in(k, &keys, versions, &base_versions, &state));
                 }
                 if !wake.is_empty() {
                     self.state.fanout.changed(wake.iter().map(|(k, _)| k));
@@ -403,17 +410,6 @@ impl Engine {
         self.metrics.commit_batch_commands.observe(commands as f64);
         self.metrics.commit_batch_events.observe(weight as f64);
         self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
-    }
-
-    /// Gives each changed position its version (in the order `commit_batch` wrote them) and
-    /// brings the expiry index up to date with the holds as committed.
-    fn versioned(&mut self, stocks: Vec<(PositionKey, Stock)>, last: u64) -> Vec<(PositionKey, Entry)> {
-        let first = last + 1 - stocks.len() as u64;
-        let mut out = Vec::with_capacity(stocks.len());
-        for (i, (key, stock)) in stocks.into_iter().enumerate() {
-            out.push((key, Entry { stock, version: first + i as u64 }));
-        }
-        out
     }
 
     /// A shared ledger: locks what the batch touches, in the one order all replicas use, and

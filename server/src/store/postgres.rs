@@ -252,7 +252,8 @@ struct PgTxn<'a> {
 }
 
 /// Takes the versions (the version row last: its lock is what orders commits) and saves the
-/// positions with the versions it gives out, in one round trip.
+/// positions with the versions it gives out (`protocol::Versions`: the next `$4` after the
+/// row's, in the order given), in one round trip.
 const VERSION_AND_SAVE: &str = "WITH v AS (UPDATE hub_version SET v = v + $4 WHERE k = 1 RETURNING v),
       t AS (SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[]) WITH ORDINALITY AS t(s, l, o, n)),
       p AS (INSERT INTO positions (sku, location, on_hand, version)

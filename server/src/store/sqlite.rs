@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::sync::OwnEvent;
-use shelfcast_protocol::{Event, EventKind, Hold, PositionKey, ReservationStatus, Stock};
+use shelfcast_protocol::{Event, EventKind, Hold, PositionKey, ReservationStatus, Stock, Versions};
 
 use super::{ReservationRow, SELECT_RESERVATION};
 
@@ -333,11 +333,11 @@ impl Store {
             let mut keys: Vec<PositionKey> = positions.keys().cloned().collect();
             keys.sort();
             let tx = self.conn.transaction()?;
+            let versions = Versions::after(issued as u64, keys.len());
             for (i, key) in keys.iter().enumerate() {
-                let entry = positions.get_mut(key).expect("a key of the map");
-                entry.1 = issued as u64 + 1 + i as u64;
+                positions.get_mut(key).expect("a key of the map").1 = versions.nth(i);
             }
-            version = issued as u64 + keys.len() as u64;
+            version = versions.last();
             write_positions(&tx, keys.iter().map(|k| (k, positions[k].0.on_hand, positions[k].1)))?;
             tx.execute(
                 "UPDATE snapshot SET seq = (SELECT coalesce(max(seq), 0) FROM events), version = ?1, issued = ?1",
@@ -413,8 +413,9 @@ impl super::Ledger for Txn<'_> {
     }
     /// Alone on its ledger: the versions after `published` are this commit's.
     fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], published: u64) -> super::DbResult<u64> {
-        Txn::save_positions(self, changed.iter().map(|(k, s)| (k, s.on_hand)), published + 1);
-        Ok(published + changed.len() as u64)
+        let versions = Versions::after(published, changed.len());
+        Txn::save_positions(self, changed.iter().map(|(k, s)| (k, s.on_hand)), versions);
+        Ok(versions.last())
     }
     fn save_positions_now(&mut self) {
         self.save = true;
@@ -526,11 +527,11 @@ impl Txn<'_> {
         Ok(())
     }
 
-    /// The changed positions of a commit, versions `first`, `first + 1`, … in order. They reach
-    /// the positions table with the first commit that is due to write it (`commit`).
-    pub fn save_positions<'k>(&mut self, changed: impl IntoIterator<Item = (&'k PositionKey, i64)>, first: u64) {
+    /// The changed positions of a commit, with `versions` in order. They reach the positions
+    /// table with the first commit that is due to write it (`commit`).
+    pub fn save_positions<'k>(&mut self, changed: impl IntoIterator<Item = (&'k PositionKey, i64)>, versions: Versions) {
         for (i, (key, on_hand)) in changed.into_iter().enumerate() {
-            let version = first + i as u64;
+            let version = versions.nth(i);
             self.unsaved.set(key, (on_hand, version));
             self.last = Some(version);
         }
