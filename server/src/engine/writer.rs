@@ -24,7 +24,7 @@ use super::replicas::Sequencer;
 use super::state::{Entry, State};
 use crate::auth::Scope;
 use crate::metrics::Metrics;
-use crate::store::{Answered, Backend, DbResult, Ledger, Rejection, ReservationRow};
+use crate::store::{Answered, Backend, DbResult, EdgeLedger, Ledger, Rejection, ReservationRow, StoreError};
 
 /// A commit takes at most this many events, so one huge backlog cannot starve a reservation.
 const MAX_BATCH_EVENTS: usize = 50_000;
@@ -295,6 +295,11 @@ fn version_in(key: &PositionKey, changed: &[PositionKey], versions: Versions, st
     }
 }
 
+/// The edge node's part of its ledger: only an edge node sends the commands that need it.
+fn edge_ledger(txn: &mut dyn Ledger) -> DbResult<&mut dyn EdgeLedger> {
+    txn.as_edge().ok_or_else(|| StoreError::Data("sync bookkeeping asked of a ledger that is not an edge node's".into()))
+}
+
 /// Each changed position with the version the commit gave it (in the order it wrote them).
 fn versioned(stocks: Vec<(PositionKey, Stock)>, versions: Versions) -> Vec<(PositionKey, Entry)> {
     stocks.into_iter().enumerate().map(|(i, (key, stock))| (key, Entry { stock, version: versions.nth(i) })).collect()
@@ -417,7 +422,7 @@ impl Engine {
     fn lock(&mut self, txn: &mut dyn Ledger, overlay: &mut Overlay<'_>, batch: &[Command], now: Millis) -> DbResult<()> {
         let mut keys = Vec::new();
         let mut positions = Vec::new();
-        self.due.clear();
+        let mut sweep = false;
         for command in batch {
             match command {
                 Command::Ingest { events, .. } => positions.extend(events.iter().map(|e| e.key.clone())),
@@ -426,15 +431,15 @@ impl Engine {
                     positions.push(position.clone());
                 }
                 Command::Act { id, .. } => positions.extend(txn.reservation(id)?.map(|r| r.key)),
-                Command::Sweep if self.due.is_empty() => {
-                    self.due = txn.due_holds(now)?;
-                    positions.extend(self.due.iter().map(|(_, k)| k.clone()));
-                }
-                Command::Sweep | Command::Probe { .. } | Command::Rebase { .. } | Command::Acknowledge { .. } => {}
+                Command::Sweep => sweep = true,
+                Command::Probe { .. } | Command::Rebase { .. } | Command::Acknowledge { .. } => {}
             }
         }
+        let shared = txn.as_shared().ok_or_else(|| StoreError::Data("only a shared ledger is locked".into()))?;
+        self.due = if sweep { shared.due_holds(now)? } else { Vec::new() };
+        positions.extend(self.due.iter().map(|(_, k)| k.clone()));
         let known = |k: &PositionKey| self.state.entry(k).map(|e| (e.version, e.stock));
-        for (key, stock, version) in txn.lock(&keys, &positions, &known)? {
+        for (key, stock, version) in shared.lock(&keys, &positions, &known)? {
             overlay.base_versions.insert(key.clone(), version);
             overlay.base.insert(key, stock);
         }
@@ -507,17 +512,18 @@ impl Engine {
                 Answer::Act(reply, answer)
             }
             Command::Rebase { positions, sent_through, from_scratch } => {
-                txn.save_positions_now();
+                let edge = edge_ledger(txn)?;
+                edge.save_positions_now();
                 if from_scratch {
-                    txn.forget_versions()?;
+                    edge.forget_versions();
                 }
                 for p in positions {
-                    let (events, adopted) = txn.own_events(&p.key)?;
+                    let (events, adopted) = edge.own_events(&p.key);
                     let hub = Stock::with_holds(p.on_hand, p.holds);
                     // The view keeps what it shows unless this state counts the store's own
                     // events unambiguously (`protocol::sync`).
                     if let Some(view) = sync::rebase(&hub, p.version, adopted, &events, sent_through) {
-                        txn.settle(&p.key, p.version)?;
+                        edge.settle(&p.key, p.version);
                         *overlay.stock(&p.key) = view;
                         *changed = true;
                     }
@@ -545,7 +551,7 @@ impl Engine {
                 Answer::Done(reply)
             }
             Command::Acknowledge { last_seq, answered, rejected, reply } => {
-                txn.acknowledge(last_seq, answered, &rejected, now)?;
+                edge_ledger(txn)?.acknowledge(last_seq, answered, &rejected, now)?;
                 *changed = true;
                 Answer::Done(reply)
             }

@@ -109,26 +109,14 @@ pub struct Rejection {
     pub message: String,
 }
 
+/// What every ledger does in a commit; the parts only some ledgers have are reached through
+/// [`Ledger::as_shared`] (PostgreSQL) and [`Ledger::as_edge`] (an edge node's SQLite), so no
+/// ledger carries a method it cannot carry out.
 pub trait Ledger {
-    /// Shared storage only: locks the reservation keys and positions a batch touches, in one
-    /// fixed order (keys, then positions, each sorted) so that replicas never deadlock, and
-    /// returns each position's stored stock and version. `known`: this process's (version,
-    /// stock) of a position, which the ledger may use instead of reading it when the versions match.
-    fn lock(
-        &mut self,
-        _keys: &[[u8; 32]],
-        _positions: &[PositionKey],
-        _known: &dyn Fn(&PositionKey) -> Option<(u64, Stock)>,
-    ) -> DbResult<Vec<(PositionKey, Stock, u64)>> {
-        Ok(Vec::new())
-    }
-    /// Shared storage only: held reservations whose time is up, with their positions.
-    fn due_holds(&mut self, _now: Millis) -> DbResult<Vec<(String, PositionKey)>> {
-        Ok(Vec::new())
-    }
-    /// Gives the changed positions of a commit the next versions, in order, and saves them;
-    /// returns the last version. `published` is the last version this process knows, which
-    /// is all there is when it writes alone. A ledger across a network does it in one round trip.
+    /// Gives the changed positions of a commit the next versions (`protocol::Versions`), in
+    /// order, and saves them; returns the last version. `published` is the last version this
+    /// process knows, which is all there is when it writes alone. A ledger across a network
+    /// does it in one round trip.
     fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], published: u64) -> DbResult<u64>;
     fn touch_health(&mut self, now: Millis) -> DbResult<()>;
     /// Records an event; `false` if its id was recorded before (a duplicate).
@@ -139,28 +127,52 @@ pub trait Ledger {
         events.iter().map(|e| self.insert_event(e, now)).collect()
     }
     fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> DbResult<()>;
-    /// The positions this commit leaves are not what its events alone make of the positions
-    /// before (a rebase onto the hub's counts): a ledger that writes positions only now and
-    /// then writes them with this commit.
-    fn save_positions_now(&mut self) {}
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> DbResult<Option<ReservationRow>>;
     fn reservation(&mut self, id: &str) -> DbResult<Option<ReservationRow>>;
     fn insert_reservation(&mut self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> DbResult<()>;
     fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> DbResult<()>;
-    /// An edge node: a position's own events its view does not rest on yet, in order, and the
-    /// version of the hub state the view rests on (`protocol::sync`).
-    fn own_events(&mut self, key: &PositionKey) -> DbResult<(Vec<OwnEvent>, Option<u64>)>;
-    /// An edge node: the view of `key` now rests on the hub's state at `version` (from the commit on).
-    fn settle(&mut self, key: &PositionKey, version: u64) -> DbResult<()>;
-    /// An edge node whose hub started over: forget the hub versions learned so far.
-    fn forget_versions(&mut self) -> DbResult<()> {
-        Ok(())
-    }
-    /// An edge node: the hub acknowledged the ledger up to `last_seq`, answering `answered`
-    /// and refusing `rejected`.
-    fn acknowledge(&mut self, last_seq: i64, answered: Vec<Answered>, rejected: &[Rejection], now: Millis) -> DbResult<()>;
     fn expire_reservation(&mut self, id: &str, now: Millis) -> DbResult<()>;
     fn commit(self: Box<Self>) -> DbResult<()>;
+    /// A ledger other replicas write too.
+    fn as_shared(&mut self) -> Option<&mut dyn SharedLedger> {
+        None
+    }
+    /// An edge node's ledger, with its sync bookkeeping.
+    fn as_edge(&mut self) -> Option<&mut dyn EdgeLedger> {
+        None
+    }
+}
+
+/// A ledger several replicas write (PostgreSQL).
+pub trait SharedLedger {
+    /// Locks the reservation keys and positions a batch touches, in one fixed order (keys,
+    /// then positions, each sorted) so that replicas never deadlock, and returns each
+    /// position's stored stock and version. `known`: this process's (version, stock) of a
+    /// position, which the ledger may use instead of reading it when the versions match.
+    fn lock(
+        &mut self,
+        keys: &[[u8; 32]],
+        positions: &[PositionKey],
+        known: &dyn Fn(&PositionKey) -> Option<(u64, Stock)>,
+    ) -> DbResult<Vec<(PositionKey, Stock, u64)>>;
+    /// Held reservations whose time is up, with their positions.
+    fn due_holds(&mut self, now: Millis) -> DbResult<Vec<(String, PositionKey)>>;
+}
+
+/// An edge node's ledger: what the hub acknowledged, and what the store's view rests on.
+pub trait EdgeLedger {
+    /// The positions this commit leaves are not what its events alone make of the positions
+    /// before (a rebase onto the hub's counts): they are written with this commit.
+    fn save_positions_now(&mut self);
+    /// A position's own events its view does not rest on yet, in order, and the version of
+    /// the hub state the view rests on (`protocol::sync`).
+    fn own_events(&mut self, key: &PositionKey) -> (Vec<OwnEvent>, Option<u64>);
+    /// The view of `key` now rests on the hub's state at `version` (from the commit on).
+    fn settle(&mut self, key: &PositionKey, version: u64);
+    /// The hub started over: forget the hub versions learned so far.
+    fn forget_versions(&mut self);
+    /// The hub acknowledged the ledger up to `last_seq`, answering `answered` and refusing `rejected`.
+    fn acknowledge(&mut self, last_seq: i64, answered: Vec<Answered>, rejected: &[Rejection], now: Millis) -> DbResult<()>;
 }
 
 /// Reads beside the writer: reservation lookups and readiness.

@@ -22,10 +22,9 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use postgres::{Client, NoTls, Statement};
 use shelfcast_protocol::clock::Millis;
-use shelfcast_protocol::sync::OwnEvent;
 use shelfcast_protocol::{Event, Hold, PositionKey, ReservationStatus, Stock};
 
-use super::{Backend, DbResult, Ledger, ReservationRow, StoreError, SELECT_RESERVATION};
+use super::{Backend, DbResult, Ledger, ReservationRow, SharedLedger, StoreError, SELECT_RESERVATION};
 
 /// Schema versions, applied in order, once, under an advisory lock (replicas may start together).
 const MIGRATIONS: &[&str] = &[
@@ -340,7 +339,7 @@ fn since_columns(since: &[(PositionKey, i64)]) -> (Vec<&str>, Vec<&str>, Vec<i64
     out
 }
 
-impl Ledger for PgTxn<'_> {
+impl SharedLedger for PgTxn<'_> {
     /// Five statements at most, however many keys and positions: the keys' locks, their
     /// reservations, the positions' rows (created if new) locked with their versions, and the
     /// holds written since the version this replica knows each position at. A position's
@@ -395,6 +394,12 @@ impl Ledger for PgTxn<'_> {
             &[&now],
         )?;
         rows.iter().map(|r| Ok((r.get(0), key_of(r.get(1), r.get(2))?))).collect()
+    }
+}
+
+impl Ledger for PgTxn<'_> {
+    fn as_shared(&mut self) -> Option<&mut dyn SharedLedger> {
+        Some(self)
     }
 
     fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], _published: u64) -> DbResult<u64> {
@@ -503,24 +508,6 @@ impl Ledger for PgTxn<'_> {
         self.touched.push(id.to_string());
         self.tx.execute(&self.stmts.set_reservation, &[&id, &status.as_str(), &expires_at, &now])?;
         Ok(())
-    }
-
-    fn own_events(&mut self, _key: &PositionKey) -> DbResult<(Vec<OwnEvent>, Option<u64>)> {
-        Err(StoreError::Data("an edge node keeps its ledger in SQLite".into()))
-    }
-
-    fn settle(&mut self, _key: &PositionKey, _version: u64) -> DbResult<()> {
-        Err(StoreError::Data("an edge node keeps its ledger in SQLite".into()))
-    }
-
-    fn acknowledge(
-        &mut self,
-        _last_seq: i64,
-        _answered: Vec<super::Answered>,
-        _rejected: &[super::Rejection],
-        _now: Millis,
-    ) -> DbResult<()> {
-        Err(StoreError::Data("an edge node keeps its ledger in SQLite".into()))
     }
 
     fn expire_reservation(&mut self, id: &str, now: Millis) -> DbResult<()> {

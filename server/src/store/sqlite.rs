@@ -417,9 +417,6 @@ impl super::Ledger for Txn<'_> {
         Txn::save_positions(self, changed.iter().map(|(k, s)| (k, s.on_hand)), versions);
         Ok(versions.last())
     }
-    fn save_positions_now(&mut self) {
-        self.save = true;
-    }
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> super::DbResult<Option<ReservationRow>> {
         Ok(Txn::reservation_by_key(self, key_hash)?)
     }
@@ -432,18 +429,35 @@ impl super::Ledger for Txn<'_> {
     fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> super::DbResult<()> {
         Ok(Txn::set_reservation(self, id, status, expires_at, now)?)
     }
-    fn own_events(&mut self, key: &PositionKey) -> super::DbResult<(Vec<OwnEvent>, Option<u64>)> {
-        Ok(Txn::own_events(self, key))
+    fn expire_reservation(&mut self, id: &str, now: Millis) -> super::DbResult<()> {
+        Ok(Txn::expire_reservation(self, id, now)?)
     }
-    fn settle(&mut self, key: &PositionKey, version: u64) -> super::DbResult<()> {
+    fn commit(self: Box<Self>) -> super::DbResult<()> {
+        Ok(Txn::commit(*self)?)
+    }
+    fn as_edge(&mut self) -> Option<&mut dyn super::EdgeLedger> {
+        if self.unacked.is_some() {
+            Some(self)
+        } else {
+            None
+        }
+    }
+}
+
+impl super::EdgeLedger for Txn<'_> {
+    fn save_positions_now(&mut self) {
+        self.save = true;
+    }
+    fn own_events(&mut self, key: &PositionKey) -> (Vec<OwnEvent>, Option<u64>) {
+        Txn::own_events(self, key)
+    }
+    fn settle(&mut self, key: &PositionKey, version: u64) {
         Txn::settle(self, key, version);
-        Ok(())
     }
-    fn forget_versions(&mut self) -> super::DbResult<()> {
+    fn forget_versions(&mut self) {
         if let Some(u) = self.unacked.as_deref_mut() {
             u.forget = true;
         }
-        Ok(())
     }
     fn acknowledge(
         &mut self,
@@ -453,12 +467,6 @@ impl super::Ledger for Txn<'_> {
         now: Millis,
     ) -> super::DbResult<()> {
         Ok(Txn::acknowledge(self, last_seq, answered, rejected, now)?)
-    }
-    fn expire_reservation(&mut self, id: &str, now: Millis) -> super::DbResult<()> {
-        Ok(Txn::expire_reservation(self, id, now)?)
-    }
-    fn commit(self: Box<Self>) -> super::DbResult<()> {
-        Ok(Txn::commit(*self)?)
     }
 }
 
