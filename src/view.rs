@@ -561,14 +561,18 @@ fn reserve_now(cx: Cx, key: PositionKey) {
     });
 }
 
+/// Optimistic, like reserving: the hold leaves the page at once (so the stream's news of the
+/// release finds no hold to ask the hub about), and comes back if the hub cannot be told.
 fn cancel(cx: Cx, key: PositionKey) {
-    let (Some(hub), Hold::Held { id, token, qty, .. }) = (cx.hub(), cx.hold(&key)) else { return };
+    let (Some(hub), held) = (cx.hub(), cx.hold(&key)) else { return };
+    let Hold::Held { id, token, qty, .. } = held.clone() else { return };
+    cx.set_hold(&key, Hold::None);
     leptos::task::spawn_local(async move {
         if reserve::release(&hub, &id, &token).await {
             reserve::forget(&hub, &key);
-            cx.set_hold(&key, Hold::None);
             cx.emit("released", &hold_detail(&id, &key, qty, None, Some("cancelled")));
         } else {
+            cx.set_hold(&key, held);
             cx.emit("error", &error_detail("release_failed", cx.locale().unreachable_short()));
         }
     });
