@@ -5,6 +5,7 @@
 # clients, 10 hot positions) and an edge drain (row 5, with N events). Prints each measurement
 # and the median ratio B/A per row.
 #   bash bench/ab.sh OLD_BINARY NEW_BINARY [seconds per measurement, default 5] [rounds, default 3] [edge events, default 200000]
+#   ROWS=drain bash bench/ab.sh …   (some of the rows: ingest-16x100 ingest-16x1 holds-48x10 drain)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -56,7 +57,8 @@ measure() {
   esac
 }
 
-rows=(ingest-16x100 ingest-16x1 holds-48x10 drain)
+# ROWS: a subset, e.g. ROWS=drain.
+read -r -a rows <<<"${ROWS:-ingest-16x100 ingest-16x1 holds-48x10 drain}"
 say "A: $a"
 say "B: $b"
 say "$rounds rounds of ${secs}s a measurement, A then B each time"
