@@ -276,12 +276,7 @@ fn change_detail(cx: Cx, key: &PositionKey) -> Option<JsValue> {
     let raw = hub.raw(key)?;
     let low = cx.with(|e| e.config.as_ref().map(|c| c.low_stock).unwrap_or_default());
     let Shown::Stock { status, available, .. } = shown(hub.position(key).as_ref(), &cx.hold(key), Link::Live, low) else { return None };
-    let status = match status {
-        Status::InStock => "in_stock",
-        Status::LowStock => "low_stock",
-        Status::OutOfStock => "out_of_stock",
-    };
-    let mine = object(&[("status", status.into()), ("available", (available as f64).into())]);
+    let mine = object(&[("status", status.as_str().into()), ("available", (available as f64).into())]);
     let detail = js_sys::Object::assign(&js_sys::Object::new(), raw.unchecked_ref());
     Some(js_sys::Object::assign(&detail, mine.unchecked_ref()).into())
 }

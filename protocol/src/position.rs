@@ -27,6 +27,15 @@ impl Status {
             Status::InStock
         }
     }
+
+    /// The status as the wire spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::InStock => "in_stock",
+            Status::LowStock => "low_stock",
+            Status::OutOfStock => "out_of_stock",
+        }
+    }
 }
 
 /// The stock of one SKU at one location, as served by `/v1/availability` and `/v1/stream`.
@@ -90,6 +99,18 @@ impl Versions {
 
     pub fn last(self) -> u64 {
         self.before + self.n as u64
+    }
+}
+
+#[cfg(test)]
+mod spelling {
+    use super::Status;
+
+    #[test]
+    fn as_str_is_the_wire_spelling() {
+        for s in [Status::InStock, Status::LowStock, Status::OutOfStock] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
     }
 }
 

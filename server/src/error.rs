@@ -8,6 +8,8 @@ use axum::Json;
 use shelfcast_protocol::wire::{ErrorBody, ErrorDetail};
 use shelfcast_protocol::ErrorCode;
 
+use crate::engine::WriteError;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     /// 400: the request itself is malformed.
@@ -51,7 +53,27 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// What the writer refuses, as the API says it.
+impl From<WriteError> for ApiError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Unavailable => ApiError::Unavailable,
+            WriteError::NotFound => ApiError::no_reservation(),
+            WriteError::Forbidden => ApiError::Forbidden("This device token may not act for that location.".into()),
+            // Only `create` can run short, and it answers with the location itself.
+            WriteError::Insufficient { available } => ApiError::Internal(format!("insufficient stock ({available}) outside create")),
+            WriteError::KeyReused => ApiError::KeyReused,
+            WriteError::Transition(t) => ApiError::Conflict(format!("{t}.")),
+        }
+    }
+}
+
 impl ApiError {
+    /// A reservation that does not exist, or not for the token given: the two look the same.
+    pub fn no_reservation() -> Self {
+        ApiError::NotFound("No such reservation for this token.".into())
+    }
+
     pub fn bad(code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError::BadRequest { code, message: message.into() }
     }

@@ -24,24 +24,6 @@ use crate::store::ReservationRow;
 
 const MAX_BODY: usize = 16 * 1024;
 
-impl From<WriteError> for ApiError {
-    fn from(e: WriteError) -> Self {
-        match e {
-            WriteError::Unavailable => ApiError::Unavailable,
-            WriteError::NotFound => not_found(),
-            WriteError::Forbidden => ApiError::Forbidden("This device token may not act for that location.".into()),
-            // Only `create` can run short, and it answers with the location itself.
-            WriteError::Insufficient { available } => ApiError::Internal(format!("insufficient stock ({available}) outside create")),
-            WriteError::KeyReused => ApiError::KeyReused,
-            WriteError::Transition(t) => ApiError::Conflict(format!("{t}.")),
-        }
-    }
-}
-
-fn not_found() -> ApiError {
-    ApiError::NotFound("No such reservation for this token.".into())
-}
-
 pub fn view(row: &ReservationRow, now: Millis, with_token: bool) -> ReservationView {
     let r = Reservation { status: row.status, qty: row.qty, expires_at: row.expires_at };
     let status = r.status_at(now);
@@ -141,7 +123,7 @@ pub async fn get(State(app): State<AppState>, Path(id): Path<String>, headers: H
     let row = app.reader.reservation(&id).await.map_err(|_| ApiError::Unavailable)?;
     match row {
         Some(row) if bool::from(row.token.as_bytes().ct_eq(token.as_bytes())) => Ok(Json(view(&row, app.state.clock.now(), false))),
-        _ => Err(not_found()),
+        _ => Err(ApiError::no_reservation()),
     }
 }
 
