@@ -28,11 +28,17 @@ export interface MountOptions extends LoadOptions {
 }
 
 export interface MountHandle {
+  /** Merges `options` into the current ones; a key set to `undefined` removes that option. */
   update(options: Partial<MountOptions>): void;
+  /** Required when the container goes: frees the view and its share of the page's stream. */
   unmount(): void;
 }
 
-/** A stock position as the hub reports it (`detail` of `shelfcast:change`). */
+/**
+ * A stock position (`detail` of `shelfcast:change`): the hub's fields, with `available` and
+ * `status` as the element shows them (its `low-stock`, less the shopper's own hold the hub's
+ * count does not include yet).
+ */
 export interface Position {
   sku: string;
   location: string;
@@ -50,11 +56,19 @@ export interface ReservationDetail {
   qty: number;
   /** Milliseconds since the epoch, on `shelfcast:reserved`. */
   expires_at?: number;
-  /** On `shelfcast:released`: `cancelled` or `expired`. */
-  reason?: "cancelled" | "expired";
+  /**
+   * On `shelfcast:released`: `cancelled` (the shopper's Cancel here), `expired`, `released`
+   * (ended elsewhere: the API, another page, the store) or `fulfilled` (picked up).
+   */
+  reason?: "cancelled" | "expired" | "released" | "fulfilled";
 }
 
 export interface ErrorDetail {
+  /**
+   * `invalid_sku`, `invalid_location`, `missing_location`, `too_many_locations`, `unreachable`,
+   * `insufficient_stock`, `reservation_failed`, `release_failed`, `unexpected_answer`, `csp`,
+   * `load_failed`, or the hub's own code for a refused reservation (docs/element.md).
+   */
   code: string;
   message: string;
 }

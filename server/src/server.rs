@@ -125,9 +125,11 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     let mut demo = None;
     if let Some(link) = config.edge.clone() {
         let db = Store::open_reader(&config.data).context("opening the sync bookkeeping")?;
-        crate::edge::check(&link).await?;
+        let client = crate::client::for_hub(link.ca.as_deref()).context("the client for the hub")?;
+        crate::edge::check(&link, &client).await?;
         tracing::info!(location = %link.location, hub = %link.hub, "edge node: forwarding to and following the hub");
-        edge = Some(crate::edge::start(link, db, state.clone(), writer.clone(), shutdown.clone()).context("starting the edge node")?);
+        edge =
+            Some(crate::edge::start(link, client, db, state.clone(), writer.clone(), shutdown.clone()).context("starting the edge node")?);
         extra = crate::edge::routes::routes();
     }
     if config.demo {

@@ -73,8 +73,7 @@ const START_CHECK: Duration = Duration::from_secs(5);
 /// that refuses (401/403) stops the start with the reason: the store would otherwise look
 /// healthy while learning nothing. An unreachable hub, or any other answer, lets it start; the
 /// follower then reports what it meets in `/v1/sync`.
-pub async fn check(link: &EdgeLink) -> anyhow::Result<()> {
-    let client = crate::client::for_hub(link.ca.as_deref())?;
+pub async fn check(link: &EdgeLink, client: &reqwest::Client) -> anyhow::Result<()> {
     // `since` past any version: the answer carries no positions, only what says the token works.
     let url = format!("{}/v1/locations/{}/changes", link.hub, link.location);
     let request = client.get(&url).query(&[("since", u64::MAX), ("wait", 0)]).bearer_auth(&link.token).timeout(START_CHECK);
@@ -101,12 +100,12 @@ fn refusal(link: &EdgeLink, status: reqwest::StatusCode) -> Option<String> {
 
 pub fn start(
     link: EdgeLink,
+    client: reqwest::Client,
     db: rusqlite::Connection,
     state: Arc<State>,
     writer: Writer,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Arc<Edge>> {
-    let client = crate::client::for_hub(link.ca.as_deref())?;
     let last_seq = crate::store::sync::last_seq(&db)?;
     let edge = Arc::new(Edge {
         link,
