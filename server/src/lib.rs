@@ -13,8 +13,9 @@
 //!   (`engine::sweeper`) and the replicas' ordering of commits (`engine::replicas`).
 //! - `store`: all SQL: the SQLite ledger (`store::sqlite`), the shared PostgreSQL one
 //!   (`store::postgres`), an edge node's sync reads (`store::sync`), and the row types both
-//!   ledgers share.
-//! - `http`: the axum routes, one file per part of the API.
+//!   ledgers share, and the replicas' read of what the others committed (`store::Changes`).
+//! - `http`: the axum routes, one file per part of the API, each added with its OpenAPI entry
+//!   (`http::app`), so `/openapi.json` is the list of routes a node serves.
 //! - `metrics`: Prometheus counters and histograms.
 //! - [`simulate`]: the `shelfcast simulate` traffic generator; [`fanout_load`]: `shelfcast fanout`;
 //!   `load`: what they and the command line share (durations, percentiles, CPU used).

@@ -11,6 +11,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
+use utoipa_axum::router::OpenApiRouter;
 
 use crate::auth::{Credentials, Operators};
 use crate::config::HubConfig;
@@ -21,7 +22,7 @@ use crate::engine::{sweeper, State, Writer};
 use crate::http::{self, Shared};
 use crate::metrics::Metrics;
 use crate::store::postgres::{self, PgBackend};
-use crate::store::{Reader, Store};
+use crate::store::{Changes, Reader, Store};
 use crate::tls::Tls;
 
 /// A hub running in this process: what tests and `main` hold on to.
@@ -103,7 +104,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 .await?
                 .context("connecting to PostgreSQL and migrating the schema")?;
             let pool = postgres::pool(url, 16).context("PostgreSQL pool")?;
-            let (rows, version) = postgres::changes_since(&pool, 0, &|_| None).await.context("loading positions from PostgreSQL")?;
+            let (rows, version) = Changes::new(pool.clone()).since(0, &|_| None).await.context("loading positions from PostgreSQL")?;
             let positions: HashMap<_, _> = rows.into_iter().map(|(k, stock, version)| (k, Entry { stock, version })).collect();
             tracing::info!(
                 positions = positions.len(),
@@ -112,7 +113,8 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 "ledger loaded from PostgreSQL"
             );
             let state = Arc::new(State::new(positions, version, config.clock.clone(), config.low_stock));
-            let sequencer = replicas::start(state.clone(), pool.clone(), config.nats.clone(), config.resync_every, shutdown.clone());
+            let sequencer =
+                replicas::start(state.clone(), Changes::new(pool.clone()), config.nats.clone(), config.resync_every, shutdown.clone());
             let (writer, thread) = Writer::spawn(Box::new(backend), state.clone(), metrics.clone(), hold_ttl, Some(sequencer));
             (state, writer, thread, Reader::Postgres(pool))
         }
@@ -120,7 +122,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
 
     sweeper::spawn(state.clone(), writer.clone(), config.sweep_interval, shutdown.clone());
     let mut tokens = config.tokens.clone();
-    let mut extra = Router::new();
+    let mut extra = OpenApiRouter::new();
     let mut edge = None;
     let mut demo = None;
     if let Some(link) = config.edge.clone() {
@@ -136,7 +138,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         let demo_token = demo::start(&state, &writer, &mut tokens, shutdown.clone());
         tracing::info!("demo mode: simulated tills running; device token for /v1/events printed on stdout");
         demo = Some(demo_token);
-        extra = demo::routes();
+        extra = demo::routes().into();
     }
     let tls = match config.tls.clone() {
         Some(files) => {

@@ -6,20 +6,21 @@ use std::sync::Arc;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use shelfcast_protocol::clock::format_rfc3339;
-use shelfcast_protocol::wire::{ErrorDetail, EventResult, ResultStatus, SyncStatus};
+use shelfcast_protocol::wire::{ErrorBody, ErrorDetail, EventResult, ResultStatus, SyncStatus};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::Edge;
 use crate::error::ApiError;
 use crate::http::AppState;
 use crate::store::sync;
 
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/sync", get(sync)).route("/v1/reservations", get(reservations))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(sync)).routes(routes!(reservations))
 }
 
 fn edge(app: &AppState) -> Result<Arc<Edge>, ApiError> {
@@ -51,6 +52,9 @@ fn status(edge: &Edge) -> rusqlite::Result<SyncStatus> {
 }
 
 /// `GET /v1/sync`: `{"online":…,"pending":…,"last_sync_at":…,"last_error":…,"rejected":[…]}`.
+#[utoipa::path(get, path = "/v1/sync", tag = "edge",
+    responses((status = 200, description = "How the edge node's link to the hub is doing", body = SyncStatus),
+        (status = 503, description = "The sync bookkeeping cannot be read", body = ErrorBody)))]
 async fn sync(State(app): State<AppState>) -> Result<Json<SyncStatus>, ApiError> {
     let edge = edge(&app)?;
     let s = tokio::task::spawn_blocking(move || status(&edge))
@@ -67,6 +71,14 @@ struct Location {
 
 /// `GET /v1/reservations?location=L` with a local device token: the open click-and-collect
 /// reservations at this store, as last learned from the hub.
+#[utoipa::path(get, path = "/v1/reservations", tag = "edge",
+    params(("location" = Option<String>, Query, description = "This edge node's location (any other is refused)")),
+    responses(
+        (status = 200, description = "`{\"location\": L, \"reservations\": [reservation, …]}`: the holds staff set aside", body = Object),
+        (status = 400, description = "Another location", body = ErrorBody),
+        (status = 401, description = "No known device token", body = ErrorBody),
+        (status = 403, description = "The token does not cover this store", body = ErrorBody)),
+    security(("device_token" = [])))]
 async fn reservations(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<Location>) -> Result<Json<Value>, ApiError> {
     let edge = edge(&app)?;
     let scope = app.tokens.device(&headers, "Send a device token as `Authorization: Bearer <token>`.")?;

@@ -12,13 +12,12 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use deadpool_postgres::Pool;
 use futures_util::StreamExt;
 use tokio::sync::{mpsc, Notify};
 use tokio_util::sync::CancellationToken;
 
 use super::state::{Entry, State};
-use crate::store::postgres::changes_since;
+use crate::store::Changes;
 use shelfcast_protocol::PositionKey;
 
 /// The subject on which replicas announce their commits.
@@ -62,11 +61,11 @@ impl Sequencer {
     }
 
     /// Reads what changed since the last published version and publishes it.
-    async fn resync(&self, pool: &Pool) -> Result<(), crate::store::StoreError> {
+    async fn resync(&self, changes: &Changes) -> Result<(), crate::store::StoreError> {
         let since = self.state.published();
         let state = self.state.clone();
         let known = move |k: &PositionKey| state.entry(k).map(|e| (e.version, e.stock));
-        let (rows, upto) = changes_since(pool, since, &known).await?;
+        let (rows, upto) = changes.since(since, &known).await?;
         let _order = self.order.lock().expect("sequencer lock");
         let published = self.state.published();
         if upto > published {
@@ -79,7 +78,7 @@ impl Sequencer {
 }
 
 /// Starts the sequencer, its resync loop, and (with `nats`) the announcer and listener.
-pub fn start(state: Arc<State>, pool: Pool, nats: Option<String>, every: Duration, shutdown: CancellationToken) -> Arc<Sequencer> {
+pub fn start(state: Arc<State>, changes: Changes, nats: Option<String>, every: Duration, shutdown: CancellationToken) -> Arc<Sequencer> {
     let (tx, rx) = mpsc::unbounded_channel();
     let sequencer = Arc::new(Sequencer { state, order: Mutex::new(()), behind: Notify::new(), announce: nats.is_some().then_some(tx) });
     let s = sequencer.clone();
@@ -92,7 +91,7 @@ pub fn start(state: Arc<State>, pool: Pool, nats: Option<String>, every: Duratio
                 _ = s.behind.notified() => {}
                 _ = tokio::time::sleep(every) => {}
             }
-            match s.resync(&pool).await {
+            match s.resync(&changes).await {
                 Ok(()) if failing => {
                     failing = false;
                     tracing::info!("replica resynchronised from the database");

@@ -17,13 +17,16 @@ use std::time::Duration;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{from_fn_with_state, map_response};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::Router;
+use axum::routing::get;
+use axum::{Extension, Router};
 use tokio_util::sync::CancellationToken;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
+use utoipa_axum::routes;
 
 use crate::auth::Credentials;
 use crate::engine::{State, Writer};
@@ -64,33 +67,14 @@ impl Shared {
 }
 
 /// The routes of a hub, or (`hub == false`) the subset an edge node serves to its store:
-/// ingest, reads and streams, without reservations, which only the hub decides.
-pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>, hub: bool) -> Router {
-    let mut router = Router::new()
-        .route("/v1/events", post(ingest::post_events))
-        .route("/v1/availability", get(read::availability))
-        .route("/v1/stream", get(stream::stream).layer(from_fn_with_state((app.limits.clone(), app.state.clone()), limits::streams)));
-    if hub {
-        let reservations = Router::new()
-            .route("/v1/reservations", post(reservations::create))
-            .route("/v1/reservations/{id}", get(reservations::get).delete(reservations::release))
-            .route("/v1/reservations/{id}/confirm", post(reservations::confirm))
-            .route("/v1/reservations/{id}/fulfil", post(reservations::fulfil))
-            .route_layer(from_fn_with_state(app.limits.clone(), limits::reservations));
-        router = router
-            .route("/v1/oversold", get(read::oversold))
-            .route("/v1/locations/{location}/changes", get(read::location_changes))
-            .merge(reservations);
-    }
+/// ingest, reads and streams, without reservations, which only the hub decides; `extra` adds the
+/// edge's or the demo's own. Each route is registered with its handler's OpenAPI entry, so
+/// `/openapi.json` lists exactly what is served (the demo page and `/embed/` are files, not API).
+pub fn app(app: AppState, allow_origins: &[String], extra: OpenApiRouter<AppState>, hub: bool) -> Router {
+    let (router, document) = documented(&app, hub).merge(extra).split_for_parts();
     let router = router
-        .route("/openapi.json", get(openapi::document))
-        .route("/healthz", get(ops::healthz))
-        .route("/readyz", get(ops::readyz))
-        .route("/metrics", get(ops::metrics))
-        .route("/admin/status", get(ops::status))
-        .route("/admin/reload", post(ops::reload))
+        .layer(Extension(openapi::Document::from(document)))
         .route("/embed/{*path}", get(embed::file))
-        .merge(extra)
         .fallback(not_found)
         .with_state(app);
     let router = router.layer(CatchPanicLayer::custom(|_| {
@@ -110,6 +94,31 @@ pub fn app(app: AppState, allow_origins: &[String], extra: Router<AppState>, hub
         .layer(map_response(json_errors))
         .layer(SetResponseHeaderLayer::overriding(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff")))
         .layer(TraceLayer::new_for_http())
+}
+
+/// The documented routes: every one is in `/openapi.json` because it is added here.
+fn documented(app: &AppState, hub: bool) -> OpenApiRouter<AppState> {
+    let streams = from_fn_with_state((app.limits.clone(), app.state.clone()), limits::streams);
+    let mut router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(ingest::post_events))
+        .routes(routes!(read::availability))
+        .routes(routes!(stream::stream).layer(streams));
+    if hub {
+        let reservations = OpenApiRouter::new()
+            .routes(routes!(reservations::create))
+            .routes(routes!(reservations::get, reservations::release))
+            .routes(routes!(reservations::confirm))
+            .routes(routes!(reservations::fulfil))
+            .route_layer(from_fn_with_state(app.limits.clone(), limits::reservations));
+        router = router.routes(routes!(read::oversold)).routes(routes!(read::location_changes)).merge(reservations);
+    }
+    router
+        .routes(routes!(openapi::document))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::status))
+        .routes(routes!(ops::reload))
 }
 
 fn cors(origins: &[String]) -> Option<CorsLayer> {

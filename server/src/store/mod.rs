@@ -175,6 +175,28 @@ pub trait EdgeLedger {
     fn acknowledge(&mut self, last_seq: i64, answered: Vec<Answered>, rejected: &[Rejection], now: Millis) -> DbResult<()>;
 }
 
+/// What the replicas of one shared ledger committed, read back so that a replica's in-memory
+/// positions follow every commit in version order (`engine::replicas`).
+#[derive(Clone)]
+pub struct Changes(deadpool_postgres::Pool);
+
+impl Changes {
+    pub fn new(pool: deadpool_postgres::Pool) -> Changes {
+        Changes(pool)
+    }
+
+    /// Positions changed after `since` with their stock and version, and the version the
+    /// answer is complete up to. `known`: the caller's (version, stock) of a position, so that
+    /// only the holds written after it are read.
+    pub async fn since(
+        &self,
+        since: u64,
+        known: &(dyn Fn(&PositionKey) -> Option<(u64, Stock)> + Sync),
+    ) -> DbResult<(Vec<(PositionKey, Stock, u64)>, u64)> {
+        postgres::changes_since(&self.0, since, known).await
+    }
+}
+
 /// Reads beside the writer: reservation lookups and readiness.
 #[derive(Clone)]
 pub enum Reader {
