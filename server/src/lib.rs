@@ -14,6 +14,8 @@
 //! - `store`: all SQL: the SQLite ledger (`store::sqlite`), the shared PostgreSQL one
 //!   (`store::postgres`), an edge node's sync reads (`store::sync`), and the row types both
 //!   ledgers share, and the replicas' read of what the others committed (`store::Changes`).
+//! - `positions`: the positions in memory, compact (interned ids, stock inline, holds out of
+//!   line), what reads, streams and the writer start from.
 //! - `http`: the axum routes, one file per part of the API, each added with its OpenAPI entry
 //!   (`http::app`), so `/openapi.json` is the list of routes a node serves.
 //! - `metrics`: Prometheus counters and histograms.
@@ -47,6 +49,7 @@ pub mod untrusted {
     pub use crate::http::stream::resume_point;
 }
 mod metrics;
+mod positions;
 pub mod server;
 pub mod simulate;
 mod store;

@@ -1,7 +1,6 @@
 //! Wiring: open the ledger, load the positions, start the writer and the sweeper, serve HTTP
 //! until told to stop, then drain: streams close, in-flight commits finish, the writer exits.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -17,7 +16,6 @@ use crate::auth::{Credentials, Operators};
 use crate::config::HubConfig;
 use crate::demo;
 use crate::engine::replicas;
-use crate::engine::state::Entry;
 use crate::engine::{sweeper, State, Writer};
 use crate::http::{self, Shared};
 use crate::metrics::Metrics;
@@ -89,10 +87,8 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 store.enable_edge().context("preparing the edge ledger")?;
             }
             let loaded = store.load().context("loading positions")?;
-            let positions: HashMap<_, _> =
-                loaded.positions.into_iter().map(|(k, (stock, version))| (k, Entry { stock, version })).collect();
-            tracing::info!(positions = positions.len(), version = loaded.version, data = %config.data.display(), "ledger loaded");
-            let state = Arc::new(State::new(positions, loaded.version, config.clock.clone(), config.low_stock));
+            tracing::info!(positions = loaded.positions.len(), version = loaded.version, data = %config.data.display(), "ledger loaded");
+            let state = Arc::new(State::new(loaded.positions, loaded.version, config.clock.clone(), config.low_stock));
             let (writer, thread) = Writer::spawn(Box::new(store), state.clone(), metrics.clone(), hold_ttl, None);
             let reader = Store::open_reader(&config.data).context("opening a reader")?;
             (state, writer, thread, Reader::Sqlite(Arc::new(Mutex::new(reader))))
@@ -104,8 +100,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 .await?
                 .context("connecting to PostgreSQL and migrating the schema")?;
             let pool = postgres::pool(url, 16).context("PostgreSQL pool")?;
-            let (rows, version) = Changes::new(pool.clone()).since(0, &|_| None).await.context("loading positions from PostgreSQL")?;
-            let positions: HashMap<_, _> = rows.into_iter().map(|(k, stock, version)| (k, Entry { stock, version })).collect();
+            let (positions, version) = Changes::new(pool.clone()).all().await.context("loading positions from PostgreSQL")?;
             tracing::info!(
                 positions = positions.len(),
                 version,

@@ -152,3 +152,98 @@ async fn positions_between_two_writes_of_the_table_survive_kill_9_and_streams_re
     assert_eq!((s, b["applied"].as_u64(), b["duplicates"].as_u64()), (200, Some(0), Some(6)), "none twice");
     assert_eq!(api.position("P", "berlin").await.0, 11);
 }
+
+/// Reads a stream's positions into a channel until the stream ends or breaks (its hub stopped).
+fn follow(api: &Api, query: &str, last_event_id: Option<String>) -> tokio::sync::mpsc::UnboundedReceiver<(String, Value)> {
+    use eventsource_stream::Eventsource;
+    use futures_util::StreamExt;
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut request = reqwest::Client::new().get(api.url(&format!("/v1/stream?{query}")));
+    if let Some(id) = last_event_id {
+        request = request.header("Last-Event-ID", id);
+    }
+    tokio::spawn(async move {
+        // A stream that cannot open (its hub already stopped) is one that ended.
+        let Ok(answer) = request.send().await else { return };
+        assert_eq!(answer.status(), 200);
+        let mut events = answer.bytes_stream().eventsource();
+        while let Some(Ok(e)) = events.next().await {
+            if e.event == "position" && tx.send((e.id, serde_json::from_str(&e.data).unwrap())).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// A hub on a large ledger (100,000 positions) restarts while a shopper's stream is open: once
+/// stopped (SIGTERM), once killed (-9). Each time the stream, resumed on the new process with
+/// the last id it got, brings the shopper's view to exactly the ledger's: the sales made just
+/// before the stop and the one after the start, none missed, none older than what it had.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_resumes_with_nothing_missed_across_restarts_on_a_large_ledger() {
+    let (_tmp, data) = data_dir();
+    let mut hub = ChildHub::spawn(&data, &[]);
+    for chunk in 0..10 {
+        let batch: Vec<Value> = (chunk * 10_000..(chunk + 1) * 10_000)
+            .map(|i| ev(&format!("load:{i}"), "receipt", &format!("C{:04}", i / 50), &format!("store{:02}", i % 50), 20))
+            .collect();
+        let (s, b) = hub.client().post_events(TOKEN, &Value::Array(batch)).await;
+        assert_eq!((s, b["applied"].as_u64()), (200, Some(10_000)));
+    }
+    let stores = ["store00", "store01", "store02", "store03", "store04"];
+    let query = format!("sku=C0007&location={}", stores.join(","));
+    let mut view: std::collections::HashMap<String, (u64, i64)> = Default::default();
+    let mut last_id = None;
+    let mut sale = 0;
+    for signal in ["TERM", "KILL"] {
+        let api = hub.client();
+        let mut stream = follow(&api, &query, last_id.clone());
+        // The shopper's page is current before the stop...
+        let mut sales = Vec::new();
+        for store in &stores[..3] {
+            sale += 1;
+            sales.push(ev(&format!("sale:{sale}"), "sale", "C0007", store, 1));
+        }
+        let (s, _) = api.post_events(TOKEN, &Value::Array(sales)).await;
+        assert_eq!(s, 200);
+        // ... then the hub goes, whatever the stream had delivered of those sales.
+        if signal == "KILL" {
+            hub.child.kill().unwrap();
+        } else {
+            hub.signal(signal);
+        }
+        hub.child.wait().unwrap();
+        while let Some((id, p)) = stream.recv().await {
+            let version = p["version"].as_u64().unwrap();
+            let seen = view.entry(p["location"].as_str().unwrap().to_string()).or_insert((0, 0));
+            assert!(version > seen.0, "a position never goes back: {p} after version {}", seen.0);
+            *seen = (version, p["available"].as_i64().unwrap());
+            last_id = Some(id);
+        }
+        hub = ChildHub::spawn(&data, &[]);
+        let api = hub.client();
+        sale += 1;
+        let (s, _) = api.post_events(TOKEN, &json!([ev(&format!("sale:{sale}"), "sale", "C0007", "store04", 1)])).await;
+        assert_eq!(s, 200);
+        let mut ledger = std::collections::HashMap::new();
+        for store in &stores {
+            let (_, _, available, version) = api.position("C0007", store).await;
+            ledger.insert(store.to_string(), (version, available));
+        }
+        let mut stream = follow(&api, &query, last_id.clone());
+        while stores.iter().any(|s| view.get(*s) != ledger.get(*s)) {
+            let (id, p) = tokio::time::timeout(Duration::from_secs(10), stream.recv())
+                .await
+                .unwrap_or_else(|_| panic!("after {signal}: the stream stopped short of the ledger: {view:?} vs {ledger:?}"))
+                .expect("the stream stays open");
+            let version = p["version"].as_u64().unwrap();
+            let seen = view.entry(p["location"].as_str().unwrap().to_string()).or_insert((0, 0));
+            assert!(version > seen.0, "after {signal}: a position never goes back: {p} after version {}", seen.0);
+            *seen = (version, p["available"].as_i64().unwrap());
+            last_id = Some(id);
+        }
+    }
+    let availability: Vec<i64> = stores.iter().map(|s| view[*s].1).collect();
+    assert_eq!(availability, vec![18, 18, 18, 20, 18], "two sales at each of the first three stores, one at the fifth");
+}

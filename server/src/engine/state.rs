@@ -6,19 +6,15 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use shelfcast_protocol::clock::Millis;
-use shelfcast_protocol::{LocationId, Position, PositionKey, Stock};
+use shelfcast_protocol::{LocationId, Position, PositionKey};
 
 use super::fanout::Fanout;
 use crate::clock::Clock;
-
-#[derive(Clone, Debug, Default)]
-pub struct Entry {
-    pub stock: Stock,
-    pub version: u64,
-}
+pub use crate::positions::Entry;
+use crate::positions::{Handle, Table};
 
 pub struct State {
-    positions: RwLock<hashbrown::HashMap<PositionKey, Entry>>,
+    positions: RwLock<Table>,
     /// Every change up to this version is visible in `positions`.
     published: AtomicU64,
     /// The same, for those who wait for a version (`caught_up`).
@@ -34,15 +30,15 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(positions: HashMap<PositionKey, Entry>, version: u64, clock: Clock, low_stock: i64) -> Self {
+    pub fn new(positions: Table, version: u64, clock: Clock, low_stock: i64) -> Self {
         let mut expiries = Expiries::default();
-        for (k, e) in &positions {
-            expiries.set(k, e.stock.next_expiry());
+        for (handle, next) in positions.with_holds() {
+            expiries.set(handle, next);
         }
         let next = expiries.next().unwrap_or(i64::MAX);
         Self {
             expiries: Mutex::new(expiries),
-            positions: RwLock::new(positions.into_iter().collect()),
+            positions: RwLock::new(positions),
             published: AtomicU64::new(version),
             published_watch: tokio::sync::watch::Sender::new(version),
             next_expiry: AtomicI64::new(next),
@@ -69,11 +65,11 @@ impl State {
 
     /// The positions asked for, in the order asked, as of `now`.
     pub fn positions(&self, keys: &[PositionKey], now: Millis) -> Vec<Position> {
-        let map = self.positions.read().expect("positions lock");
+        let table = self.positions.read().expect("positions lock");
         keys.iter()
-            .map(|k| match map.get(k) {
-                Some(e) => e.stock.position(k, e.version, now, self.low_stock),
-                None => Stock::default().position(k, 0, now, self.low_stock),
+            .map(|k| {
+                let e = table.get(k).unwrap_or_default();
+                e.stock.position(k, e.version, now, self.low_stock)
             })
             .collect()
     }
@@ -83,28 +79,24 @@ impl State {
     /// cut off mid-burst resumes from the right place.
     pub fn changed_since(&self, keys: &[PositionKey], sent: &mut [i64], now: Millis) -> Vec<Position> {
         let upto = self.published() as i64;
-        let map = self.positions.read().expect("positions lock");
+        let table = self.positions.read().expect("positions lock");
         let mut out = Vec::new();
-        let never_written = Stock::default();
         for (k, seen) in keys.iter().zip(sent.iter_mut()) {
-            let (stock, version) = match map.get(k) {
-                Some(e) => (&e.stock, e.version),
-                None => (&never_written, 0),
-            };
-            let v = version as i64;
+            let v = table.version(k).unwrap_or(0) as i64;
             if v > *seen && v <= upto {
                 *seen = v;
-                out.push(stock.position(k, version, now, self.low_stock));
+                let e = table.get(k).unwrap_or_default();
+                out.push(e.stock.position(k, e.version, now, self.low_stock));
             }
         }
-        drop(map);
+        drop(table);
         out.sort_by_key(|p| p.version);
         out
     }
 
     /// The writer's view of one position before this batch changes it.
     pub fn entry(&self, key: &PositionKey) -> Option<Entry> {
-        self.positions.read().expect("positions lock").get(key).cloned()
+        self.positions.read().expect("positions lock").get(key)
     }
 
     /// Makes a committed batch visible, then wakes the streams that watch it.
@@ -115,20 +107,17 @@ impl State {
 
     /// Makes a committed batch visible to readers, without waking its streams (`fanout.changed`).
     pub fn make_visible(&self, changes: &[(PositionKey, Entry)], version: u64) {
+        let handles: Vec<Handle> = {
+            let mut table = self.positions.write().expect("positions lock");
+            changes.iter().map(|(k, e)| table.set(k, e)).collect()
+        };
         let next_expiry = {
             let mut expiries = self.expiries.lock().expect("expiries lock");
-            for (k, e) in changes {
-                expiries.set(k, e.stock.next_expiry());
+            for (handle, (_, e)) in handles.into_iter().zip(changes) {
+                expiries.set(handle, e.stock.next_expiry());
             }
             expiries.next().unwrap_or(i64::MAX)
         };
-        {
-            // A position seen before keeps its key; only a new one copies it.
-            let mut map = self.positions.write().expect("positions lock");
-            for (k, e) in changes {
-                map.entry_ref(k).insert(e.clone());
-            }
-        }
         self.next_expiry.store(next_expiry, Ordering::Release);
         self.published.store(version, Ordering::Release);
         self.published_watch.send_replace(version);
@@ -137,33 +126,36 @@ impl State {
     /// Positions whose holds exceed their on-hand (negative `available`) as of `now`, in
     /// key order: offline sales took units that shoppers had reserved.
     pub fn oversold(&self, now: Millis, keep: impl Fn(&PositionKey) -> bool) -> Vec<Position> {
-        let map = self.positions.read().expect("positions lock");
-        let mut out: Vec<Position> = map
-            .iter()
-            .filter(|(k, e)| e.stock.available_at(now) < 0 && keep(k))
-            .map(|(k, e)| e.stock.position(k, e.version, now, self.low_stock))
+        let table = self.positions.read().expect("positions lock");
+        let mut out: Vec<Position> = table
+            .short(now)
+            .map(|h| (table.key(h), h))
+            .filter(|(k, _)| keep(k))
+            .filter_map(|(k, h)| table.at(h).map(|e| e.stock.position(&k, e.version, now, self.low_stock)))
             .collect();
-        drop(map);
+        drop(table);
         out.sort_by(|a, b| (&a.sku, &a.location).cmp(&(&b.sku, &b.location)));
         out
     }
 
     /// A location's positions whose version is above `since`, in ascending version order.
     pub fn changed_at(&self, location: &LocationId, since: u64, now: Millis) -> Vec<Position> {
-        let map = self.positions.read().expect("positions lock");
-        let mut out: Vec<Position> = map
-            .iter()
-            .filter(|(k, e)| &k.location == location && e.version > since)
-            .map(|(k, e)| e.stock.position(k, e.version, now, self.low_stock))
+        let table = self.positions.read().expect("positions lock");
+        let Some(location) = table.location(location) else { return Vec::new() };
+        let mut out: Vec<Position> = table
+            .changed_at(location, since)
+            .filter_map(|h| table.at(h).map(|e| e.stock.position(&table.key(h), e.version, now, self.low_stock)))
             .collect();
-        drop(map);
+        drop(table);
         out.sort_by_key(|p| p.version);
         out
     }
 
     /// The positions with a hold whose time is up at `now`.
     pub fn due_positions(&self, now: Millis) -> Vec<PositionKey> {
-        self.expiries.lock().expect("expiries lock").due(now)
+        let due = self.expiries.lock().expect("expiries lock").due(now);
+        let table = self.positions.read().expect("positions lock");
+        due.into_iter().map(|h| table.key(h)).collect()
     }
 
     pub fn len(&self) -> usize {
@@ -175,28 +167,28 @@ impl State {
 /// lapsed hold (each stock finds its own lapsed holds in O(log n)).
 #[derive(Default)]
 struct Expiries {
-    by_time: BTreeSet<(Millis, PositionKey)>,
-    of: HashMap<PositionKey, Millis>,
+    by_time: BTreeSet<(Millis, Handle)>,
+    of: HashMap<Handle, Millis>,
 }
 
 impl Expiries {
-    fn set(&mut self, key: &PositionKey, next: Option<Millis>) {
+    fn set(&mut self, handle: Handle, next: Option<Millis>) {
         let before = match next {
-            Some(t) => self.of.insert(key.clone(), t),
-            None => self.of.remove(key),
+            Some(t) => self.of.insert(handle, t),
+            None => self.of.remove(&handle),
         };
         if before != next {
             if let Some(t) = before {
-                self.by_time.remove(&(t, key.clone()));
+                self.by_time.remove(&(t, handle));
             }
             if let Some(t) = next {
-                self.by_time.insert((t, key.clone()));
+                self.by_time.insert((t, handle));
             }
         }
     }
 
-    fn due(&self, now: Millis) -> Vec<PositionKey> {
-        self.by_time.iter().take_while(|(t, _)| *t <= now).map(|(_, k)| k.clone()).collect()
+    fn due(&self, now: Millis) -> Vec<Handle> {
+        self.by_time.iter().take_while(|(t, _)| *t <= now).map(|(_, h)| *h).collect()
     }
 
     fn next(&self) -> Option<Millis> {
@@ -211,7 +203,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_is_released_when_its_version_is_published_and_not_before() {
-        let state = Arc::new(State::new(HashMap::new(), 3, Clock::manual(0), 3));
+        let state = Arc::new(State::new(Table::default(), 3, Clock::manual(0), 3));
         assert!(state.caught_up(3, Duration::ZERO).await, "already visible: no wait");
         assert!(!state.caught_up(5, Duration::from_millis(30)).await, "nothing published: times out");
         let waiter = tokio::spawn({

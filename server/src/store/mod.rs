@@ -185,6 +185,11 @@ impl Changes {
         Changes(pool)
     }
 
+    /// Every position with its open holds, and the version that is complete up to: a start.
+    pub async fn all(&self) -> DbResult<(crate::positions::Table, u64)> {
+        postgres::load(&self.0).await
+    }
+
     /// Positions changed after `since` with their stock and version, and the version the
     /// answer is complete up to. `known`: the caller's (version, stock) of a position, so that
     /// only the holds written after it are read.

@@ -25,6 +25,8 @@ use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::{Event, Hold, PositionKey, ReservationStatus, Stock};
 
 use super::{Backend, DbResult, Ledger, ReservationRow, SharedLedger, StoreError, SELECT_RESERVATION};
+use crate::positions::Table;
+use futures_util::TryStreamExt;
 
 /// Schema versions, applied in order, once, under an advisory lock (replicas may start together).
 const MIGRATIONS: &[&str] = &[
@@ -573,6 +575,45 @@ impl PgTxn<'_> {
         )?;
         Ok(())
     }
+}
+
+/// Every position and its open holds, read in one snapshot into the compact table, and the
+/// version they are complete up to. The rows stream in: no list of all positions is built.
+pub async fn load(pool: &Pool) -> DbResult<(Table, u64)> {
+    let mut client = pool.get().await.map_err(|e| StoreError::Data(format!("database pool: {e}")))?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(pg)?;
+    let upto: i64 = tx.query_one("SELECT v FROM hub_version WHERE k = 1", &[]).await.map_err(pg)?.get(0);
+    let estimate: f32 = tx.query_one("SELECT reltuples FROM pg_class WHERE oid = 'positions'::regclass", &[]).await.map_err(pg)?.get(0);
+    let mut table = Table::default();
+    table.reserve(estimate.max(0.0) as usize);
+    let rows = tx.query_raw("SELECT sku, location, on_hand, version FROM positions", std::iter::empty::<i64>()).await.map_err(pg)?;
+    futures_util::pin_mut!(rows);
+    while let Some(r) = rows.try_next().await.map_err(pg)? {
+        table.load(r.get(0), r.get(1), r.get(2), r.get::<_, i64>(3) as u64).map_err(StoreError::Data)?;
+    }
+    let holds = tx
+        .query_raw(
+            concat!("SELECT id, sku, location, qty, expires_at FROM reservations WHERE status IN ", open_statuses!()),
+            std::iter::empty::<i64>(),
+        )
+        .await
+        .map_err(pg)?;
+    futures_util::pin_mut!(holds);
+    while let Some(r) = holds.try_next().await.map_err(pg)? {
+        let key = key_of(r.get(1), r.get(2))?;
+        if table.version(&key).is_some() {
+            let hold = Hold { reservation: r.get(0), qty: r.get(3), expires_at: r.get(4) };
+            table.update(&key, |e| e.stock.add_hold(hold));
+        }
+    }
+    tx.commit().await.map_err(pg)?;
+    Ok((table, upto as u64))
 }
 
 /// Positions changed after `since` (with their holds), and the hub's version they are

@@ -2,7 +2,7 @@
 //! it returns. Only the writer thread writes; request handlers read through their own
 //! connection, which WAL lets run beside the writer.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use shelfcast_protocol::sync::OwnEvent;
 use shelfcast_protocol::{Event, EventKind, Hold, PositionKey, ReservationStatus, Stock, Versions};
 
 use super::{ReservationRow, SELECT_RESERVATION};
+use crate::positions::Table;
 
 const SCHEMA: &str = concat!(
     "
@@ -237,7 +238,7 @@ impl Unsaved {
 
 /// Everything the hub holds in memory, as the database says after a restart.
 pub struct Loaded {
-    pub positions: HashMap<PositionKey, (Stock, u64)>,
+    pub positions: Table,
     pub version: u64,
 }
 
@@ -291,13 +292,14 @@ impl Store {
     /// version above all ever given out, written at once, so a stream resuming from any earlier
     /// version sends each position it watches again (never less than it would have).
     pub fn load(&mut self) -> rusqlite::Result<Loaded> {
-        let mut positions: HashMap<PositionKey, (Stock, u64)> = HashMap::new();
+        let mut positions = Table::default();
+        let count: i64 = self.conn.query_row("SELECT count(*) FROM positions", [], |r| r.get(0))?;
+        positions.reserve(count as usize);
         let mut stmt = self.conn.prepare("SELECT sku, location, on_hand, version FROM positions")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
-            let key = key_of(r.get(0)?, r.get(1)?)?;
-            let v: i64 = r.get(3)?;
-            positions.insert(key, (Stock::new(r.get(2)?), v as u64));
+            let (sku, location) = (r.get_ref(0)?.as_str()?, r.get_ref(1)?.as_str()?);
+            positions.load(sku, location, r.get(2)?, r.get::<_, i64>(3)? as u64).map_err(unreadable)?;
         }
         drop(rows);
         drop(stmt);
@@ -313,7 +315,8 @@ impl Store {
             let kind = if kind == FULFIL_TYPE { Some(EventKind::Sale) } else { EventKind::parse(&kind) }.ok_or_else(|| {
                 rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, format!("event type {kind}").into())
             })?;
-            positions.entry(key).or_insert_with(|| (Stock::default(), 0)).0.apply(kind, r.get(3)?);
+            let qty = r.get(3)?;
+            positions.update(&key, |e| e.stock.apply(kind, qty));
             replayed += 1;
         }
         drop(rows);
@@ -324,27 +327,26 @@ impl Store {
         while let Some(r) = rows.next()? {
             let key = key_of(r.get(1)?, r.get(2)?)?;
             let hold = Hold { reservation: r.get(0)?, qty: r.get(3)?, expires_at: r.get(4)? };
-            positions.entry(key).or_insert_with(|| (Stock::default(), 0)).0.add_hold(hold);
+            positions.update(&key, |e| e.stock.add_hold(hold));
         }
         drop(rows);
         drop(stmt);
-        let mut version = positions.values().map(|(_, v)| *v).max().unwrap_or(0).max(issued as u64);
+        let mut version = positions.max_version().max(issued as u64);
         if replayed > 0 || issued > saved {
-            let mut keys: Vec<PositionKey> = positions.keys().cloned().collect();
-            keys.sort();
+            let handles = positions.sorted();
             let tx = self.conn.transaction()?;
-            let versions = Versions::after(issued as u64, keys.len());
-            for (i, key) in keys.iter().enumerate() {
-                positions.get_mut(key).expect("a key of the map").1 = versions.nth(i);
+            let versions = Versions::after(issued as u64, handles.len());
+            for (i, handle) in handles.iter().enumerate() {
+                positions.set_version(*handle, versions.nth(i));
             }
             version = versions.last();
-            write_positions(&tx, keys.iter().map(|k| (k, positions[k].0.on_hand, positions[k].1)))?;
+            write_positions(&tx, handles.iter().filter_map(|h| positions.stored(*h)))?;
             tx.execute(
                 "UPDATE snapshot SET seq = (SELECT coalesce(max(seq), 0) FROM events), version = ?1, issued = ?1",
                 [version as i64],
             )?;
             tx.commit()?;
-            tracing::info!(events = replayed, positions = keys.len(), version, "positions brought up to date from the ledger");
+            tracing::info!(events = replayed, positions = handles.len(), version, "positions brought up to date from the ledger");
         }
         self.unsaved.saved_at = Instant::now();
         Ok(Loaded { positions, version })
@@ -632,7 +634,10 @@ impl Txn<'_> {
         }
         let save = (save || unsaved.due()) && !unsaved.positions.is_empty();
         if save {
-            let rows = unsaved.positions.iter().filter_map(|(k, u)| u.pending.or(u.committed).map(|(on_hand, v)| (k, on_hand, v)));
+            let rows = unsaved
+                .positions
+                .iter()
+                .filter_map(|(k, u)| u.pending.or(u.committed).map(|(on_hand, v)| (k.sku.as_str(), k.location.as_str(), on_hand, v)));
             write_positions(&tx, rows)?;
             tx.prepare_cached("UPDATE snapshot SET seq = (SELECT coalesce(max(seq), 0) FROM events), version = issued")?.execute([])?;
         }
@@ -653,13 +658,13 @@ impl Txn<'_> {
 }
 
 /// Brings rows of the positions table up to date: (key, on-hand, version).
-fn write_positions<'k>(conn: &Connection, rows: impl IntoIterator<Item = (&'k PositionKey, i64, u64)>) -> rusqlite::Result<()> {
+fn write_positions<'k>(conn: &Connection, rows: impl IntoIterator<Item = (&'k str, &'k str, i64, u64)>) -> rusqlite::Result<()> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO positions (sku, location, on_hand, version) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, version = excluded.version",
     )?;
-    for (key, on_hand, version) in rows {
-        stmt.execute(params![key.sku.as_str(), key.location.as_str(), on_hand, version as i64])?;
+    for (sku, location, on_hand, version) in rows {
+        stmt.execute(params![sku, location, on_hand, version as i64])?;
     }
     Ok(())
 }

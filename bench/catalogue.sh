@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# Catalogue scale: resident memory per position and time from start to ready, on a ledger of
+# N positions (N/50 SKUs at 50 stores, one count each), for the SQLite hub and for one replica
+# on PostgreSQL.
+#   bash bench/catalogue.sh [N ...]            (default: 1000000)
+#   SHELFCAST_BIN=path/to/shelfcast bash bench/catalogue.sh 1000000   (measure another build)
+#   BACKENDS="sqlite" bash bench/catalogue.sh 10000000                (one backend only)
+# A row: backend, positions, seconds from the process's start to `/readyz` answering 200 (the
+# hub listens only once its positions are loaded), resident memory when ready, the same for an
+# empty ledger, and (ready - empty) / N bytes per position. After each start one position is read
+# back through `/v1/availability` and compared with what the ledger holds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+sizes=("${@:-1000000}")
+backends=${BACKENDS:-sqlite postgres}
+bin=${SHELFCAST_BIN:-target/release/shelfcast}
+[ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
+base=postgres://shelfcast:shelfcast@127.0.0.1:5432
+case " $backends " in *" postgres "*) bash scripts/services.sh >&2 ;; esac
+work=$(mktemp -d)
+pid=
+dbs=()
+cleanup() {
+  [ -z "$pid" ] || kill "$pid" 2>/dev/null || true
+  for d in "${dbs[@]}"; do PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$d" 2>/dev/null || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# start ARGS...: starts a hub, waits until /readyz answers 200; sets pid, url, ready_s, rss_kb.
+start() {
+  local port t0
+  port=$(free_port)
+  t0=$(date +%s.%N)
+  SHELFCAST_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --device-token "bench=*" "$@" >"$work/out" 2>"$work/err" &
+  pid=$!
+  url="http://127.0.0.1:$port"
+  until curl -sf -o /dev/null "$url/readyz"; do
+    kill -0 "$pid" 2>/dev/null || { cat "$work/err" >&2; exit 1; }
+    sleep 0.02
+  done
+  ready_s=$(python3 -c "import time; print('%.2f' % (time.time() - $t0))")
+  rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+}
+stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
+
+# check SKU LOCATION ON_HAND: the hub answers the ledger's count of one position.
+check() {
+  local got
+  got=$(curl -sf "$url/v1/availability?sku=$1&location=$2" | python3 -c 'import json,sys; print(json.load(sys.stdin)["positions"][0]["on_hand"])')
+  [ "$got" = "$3" ] || { echo "read $1@$2: on_hand $got, the ledger has $3" >&2; exit 1; }
+}
+
+# The positions, in key order: SKU i at store j holds (i * 7 + j) % 100 units, version i*50+j+1.
+positions_sql() {
+  cat <<SQL
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < $1)
+SELECT printf('SKU-%08d', i / 50), printf('store-%02d', i % 50), ((i / 50) * 7 + i % 50) % 100, i + 1 FROM n
+SQL
+}
+
+echo "backend | positions | start to ready (s) | resident when ready (MB) | empty (MB) | bytes/position"
+for backend in $backends; do
+  for n in "${sizes[@]}"; do
+    last_sku=$(printf 'SKU-%08d' $(((n - 1) / 50)))
+    last_loc=$(printf 'store-%02d' $(((n - 1) % 50)))
+    last_qty=$(((((n - 1) / 50) * 7 + (n - 1) % 50) % 100))
+    case $backend in
+      sqlite)
+        dir="$work/sqlite-$n"
+        start --data "$dir"
+        empty_kb=$rss_kb
+        stop
+        echo "writing $n positions to $dir" >&2
+        sqlite3 "$dir/shelfcast.db" "PRAGMA journal_mode=WAL; BEGIN;
+          INSERT INTO positions (sku, location, on_hand, version) $(positions_sql "$n");
+          UPDATE snapshot SET seq = 0, version = $n, issued = $n; COMMIT;" >/dev/null
+        args=(--data "$dir")
+        ;;
+      postgres)
+        db=shelfcast_catalogue_$$_$n
+        dbs+=("$db")
+        PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "$db"
+        start --data "$work/unused" --database "$base/$db"
+        empty_kb=$rss_kb
+        stop
+        echo "writing $n positions to PostgreSQL database $db" >&2
+        PGPASSWORD=shelfcast psql -q -h 127.0.0.1 -U shelfcast -d "$db" -c "
+          INSERT INTO positions (sku, location, on_hand, version)
+            SELECT 'SKU-' || lpad((i / 50)::text, 8, '0'), 'store-' || lpad((i % 50)::text, 2, '0'), ((i / 50) * 7 + i % 50) % 100, i + 1
+            FROM generate_series(0, $n - 1) i;
+          UPDATE hub_version SET v = $n;" -c "VACUUM ANALYZE positions;"
+        args=(--data "$work/unused" --database "$base/$db")
+        ;;
+    esac
+    echo "starting on $n positions ($backend)" >&2
+    start "${args[@]}"
+    check "$last_sku" "$last_loc" "$last_qty"
+    check SKU-00000000 store-00 0
+    stop
+    per=$(python3 -c "print(round(($rss_kb - $empty_kb) * 1024 / $n))")
+    echo "$backend | $n | $ready_s | $((rss_kb / 1024)) | $((empty_kb / 1024)) | $per"
+  done
+done

@@ -1,0 +1,281 @@
+//! The positions in memory, compact: what every read, stream and decision starts from, so
+//! that a hub holds tens of millions of them.
+//!
+//! - SKU and location ids are interned, each distinct id stored once: a chain has few stores,
+//!   and every SKU repeats across them. A position is keyed by the pair of handles (8 bytes).
+//! - A position's on-hand and version are inline (with the key, 32 bytes a slot); only a
+//!   position with open holds keeps its whole `Stock` out of line.
+//! - Side indexes (the expiry order in `engine::state`) key by the handle, not the strings.
+//!
+//! The wire and the decisions still speak `PositionKey` and `Stock`: the table turns a key into
+//! its handle on the way in and back on the way out.
+
+use std::borrow::Borrow;
+
+use hashbrown::{DefaultHashBuilder, HashMap};
+use indexmap::IndexSet;
+use shelfcast_protocol::clock::Millis;
+use shelfcast_protocol::{LocationId, PositionKey, Sku, Stock};
+
+/// A position's stock and the version of its last change.
+#[derive(Clone, Debug, Default)]
+pub struct Entry {
+    pub stock: Stock,
+    pub version: u64,
+}
+
+/// A position's key as its SKU's and its location's handles.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Handle(u64);
+
+impl Handle {
+    fn new(sku: usize, location: usize) -> Handle {
+        let (sku, location) =
+            (u32::try_from(sku).expect("fewer than 2^32 SKUs"), u32::try_from(location).expect("fewer than 2^32 locations"));
+        Handle((sku as u64) << 32 | location as u64)
+    }
+
+    fn sku(self) -> usize {
+        (self.0 >> 32) as usize
+    }
+
+    fn location(self) -> usize {
+        self.0 as u32 as usize
+    }
+}
+
+struct Slot {
+    on_hand: i64,
+    version: u64,
+    /// The whole stock, for a position with open holds only.
+    holds: Option<Box<Stock>>,
+}
+
+impl Slot {
+    fn of(entry: &Entry) -> Slot {
+        let holds = (entry.stock.hold_count() > 0).then(|| Box::new(entry.stock.clone()));
+        Slot { on_hand: entry.stock.on_hand, version: entry.version, holds }
+    }
+
+    fn stock(&self) -> Stock {
+        match &self.holds {
+            Some(stock) => (**stock).clone(),
+            None => Stock::new(self.on_hand),
+        }
+    }
+
+    fn available_at(&self, now: Millis) -> i64 {
+        match &self.holds {
+            Some(stock) => stock.available_at(now),
+            None => self.on_hand,
+        }
+    }
+}
+
+#[derive(Default)]
+pub struct Table {
+    skus: IndexSet<Sku, DefaultHashBuilder>,
+    locations: IndexSet<LocationId, DefaultHashBuilder>,
+    slots: HashMap<Handle, Slot>,
+}
+
+/// Interns `id`: its handle, copying the id only the first time it is seen.
+fn intern<T: Clone + Eq + std::hash::Hash + Borrow<str>>(set: &mut IndexSet<T, DefaultHashBuilder>, id: &T) -> usize {
+    match set.get_index_of(id.borrow()) {
+        Some(i) => i,
+        None => set.insert_full(id.clone()).0,
+    }
+}
+
+/// Interns an id read from storage: checked (`parse`) only the first time it is seen, and
+/// without allocating when it is already known.
+fn intern_str<T: Eq + std::hash::Hash + Borrow<str>>(
+    set: &mut IndexSet<T, DefaultHashBuilder>,
+    id: &str,
+    parse: impl FnOnce(&str) -> Result<T, shelfcast_protocol::IdError>,
+) -> Result<usize, String> {
+    match set.get_index_of(id) {
+        Some(i) => Ok(i),
+        None => Ok(set.insert_full(parse(id).map_err(|e| format!("stored id `{id}` {e}"))?).0),
+    }
+}
+
+impl Table {
+    /// Adds a position as storage holds it, with no open holds (a bulk load: no allocation
+    /// per position once its SKU and location are known).
+    pub fn load(&mut self, sku: &str, location: &str, on_hand: i64, version: u64) -> Result<(), String> {
+        let handle =
+            Handle::new(intern_str(&mut self.skus, sku, Sku::parse)?, intern_str(&mut self.locations, location, LocationId::parse)?);
+        self.slots.insert(handle, Slot { on_hand, version, holds: None });
+        Ok(())
+    }
+
+    /// Every position's handle, in key order (SKU, then location).
+    pub fn sorted(&self) -> Vec<Handle> {
+        let mut handles: Vec<Handle> = self.slots.keys().copied().collect();
+        handles.sort_unstable_by(|a, b| {
+            (self.skus[a.sku()].as_str(), self.locations[a.location()].as_str())
+                .cmp(&(self.skus[b.sku()].as_str(), self.locations[b.location()].as_str()))
+        });
+        handles
+    }
+
+    /// The SKU and location of a handle, and its on-hand: what storage keeps of a position.
+    pub fn stored(&self, handle: Handle) -> Option<(&str, &str, i64, u64)> {
+        let slot = self.slots.get(&handle)?;
+        Some((self.skus[handle.sku()].as_str(), self.locations[handle.location()].as_str(), slot.on_hand, slot.version))
+    }
+
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Room for `n` positions, before a bulk load.
+    pub fn reserve(&mut self, n: usize) {
+        self.slots.reserve(n);
+    }
+
+    pub fn handle(&self, key: &PositionKey) -> Option<Handle> {
+        let sku = self.skus.get_index_of(key.sku.as_str())?;
+        let location = self.locations.get_index_of(key.location.as_str())?;
+        Some(Handle::new(sku, location))
+    }
+
+    /// The handle of a location, to compare positions' locations without their strings.
+    pub fn location(&self, location: &LocationId) -> Option<usize> {
+        self.locations.get_index_of(location.as_str())
+    }
+
+    pub fn key(&self, handle: Handle) -> PositionKey {
+        PositionKey::new(self.skus[handle.sku()].clone(), self.locations[handle.location()].clone())
+    }
+
+    pub fn get(&self, key: &PositionKey) -> Option<Entry> {
+        let slot = self.slots.get(&self.handle(key)?)?;
+        Some(Entry { stock: slot.stock(), version: slot.version })
+    }
+
+    /// A position's version, without its stock.
+    pub fn version(&self, key: &PositionKey) -> Option<u64> {
+        Some(self.slots.get(&self.handle(key)?)?.version)
+    }
+
+    /// Sets a position (adding it if new); its handle.
+    pub fn set(&mut self, key: &PositionKey, entry: &Entry) -> Handle {
+        let handle = Handle::new(intern(&mut self.skus, &key.sku), intern(&mut self.locations, &key.location));
+        self.slots.insert(handle, Slot::of(entry));
+        handle
+    }
+
+    /// Changes a position's stock in place (from nothing, at version 0, if it has none).
+    pub fn update(&mut self, key: &PositionKey, change: impl FnOnce(&mut Entry)) {
+        let mut entry = self.get(key).unwrap_or_default();
+        change(&mut entry);
+        self.set(key, &entry);
+    }
+
+    /// Every position as `(handle, version)`.
+    pub fn versions(&self) -> impl Iterator<Item = (Handle, u64)> + '_ {
+        self.slots.iter().map(|(h, s)| (*h, s.version))
+    }
+
+    /// Gives a position a new version, keeping its stock.
+    pub fn set_version(&mut self, handle: Handle, version: u64) {
+        if let Some(slot) = self.slots.get_mut(&handle) {
+            slot.version = version;
+        }
+    }
+
+    /// The stock and version of the position at `handle`.
+    pub fn at(&self, handle: Handle) -> Option<Entry> {
+        self.slots.get(&handle).map(|s| Entry { stock: s.stock(), version: s.version })
+    }
+
+    /// The positions whose version is above `since`, at the location with handle `location`.
+    pub fn changed_at(&self, location: usize, since: u64) -> impl Iterator<Item = Handle> + '_ {
+        self.slots.iter().filter(move |(h, s)| h.location() == location && s.version > since).map(|(h, _)| *h)
+    }
+
+    /// The positions whose holds exceed their on-hand at `now`.
+    pub fn short(&self, now: Millis) -> impl Iterator<Item = Handle> + '_ {
+        self.slots.iter().filter(move |(_, s)| s.available_at(now) < 0).map(|(h, _)| *h)
+    }
+
+    /// Every position with open holds, with the earliest expiry among them.
+    pub fn with_holds(&self) -> impl Iterator<Item = (Handle, Option<Millis>)> + '_ {
+        self.slots.iter().filter_map(|(h, s)| s.holds.as_ref().map(|stock| (*h, stock.next_expiry())))
+    }
+
+    /// The highest version of any position.
+    pub fn max_version(&self) -> u64 {
+        self.slots.values().map(|s| s.version).max().unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use shelfcast_protocol::Hold;
+
+    fn key(sku: &str, location: &str) -> PositionKey {
+        PositionKey::new(Sku::parse(sku).unwrap(), LocationId::parse(location).unwrap())
+    }
+
+    #[test]
+    fn a_position_reads_back_as_set_with_or_without_holds() {
+        let mut table = Table::default();
+        let plain = Entry { stock: Stock::new(7), version: 3 };
+        let held = Entry { stock: Stock::with_holds(5, [Hold { reservation: "r1".into(), qty: 2, expires_at: Some(1_000) }]), version: 4 };
+        table.set(&key("A", "s1"), &plain);
+        table.set(&key("A", "s2"), &held);
+        table.set(&key("B", "s1"), &plain);
+        assert_eq!(table.len(), 3);
+        let back = table.get(&key("A", "s2")).unwrap();
+        assert_eq!((back.stock.on_hand, back.stock.available_at(0), back.version), (5, 3, 4));
+        assert_eq!(back.stock.hold("r1").map(|h| h.qty), Some(2));
+        let back = table.get(&key("B", "s1")).unwrap();
+        assert_eq!((back.stock.on_hand, back.stock.hold_count(), back.version), (7, 0, 3));
+        assert!(table.get(&key("B", "s2")).is_none(), "both ids known, the pair never set");
+        assert!(table.get(&key("C", "s1")).is_none());
+        let h = table.handle(&key("A", "s2")).unwrap();
+        assert_eq!(table.key(h), key("A", "s2"));
+        assert_eq!(table.with_holds().collect::<Vec<_>>(), vec![(h, Some(1_000))]);
+        assert_eq!(table.max_version(), 4);
+    }
+
+    #[test]
+    fn a_position_whose_last_hold_ends_keeps_no_stock_out_of_line() {
+        let mut table = Table::default();
+        let k = key("A", "s1");
+        table
+            .set(&k, &Entry { stock: Stock::with_holds(5, [Hold { reservation: "r1".into(), qty: 2, expires_at: Some(10) }]), version: 1 });
+        assert_eq!(table.with_holds().count(), 1);
+        table.update(&k, |e| {
+            e.stock.release("r1");
+            e.version = 2;
+        });
+        assert_eq!(table.with_holds().count(), 0);
+        let back = table.get(&k).unwrap();
+        assert_eq!((back.stock.on_hand, back.stock.available_at(0), back.version), (5, 5, 2));
+    }
+
+    #[test]
+    fn scans_find_by_location_and_version_and_by_shortfall() {
+        let mut table = Table::default();
+        for (i, loc) in ["s1", "s2", "s1"].iter().enumerate() {
+            table.set(&key(&format!("K{i}"), loc), &Entry { stock: Stock::new(1), version: i as u64 + 1 });
+        }
+        let s1 = table.location(&LocationId::parse("s1").unwrap()).unwrap();
+        let mut changed: Vec<PositionKey> = table.changed_at(s1, 1).map(|h| table.key(h)).collect();
+        changed.sort();
+        assert_eq!(changed, vec![key("K2", "s1")]);
+        table.set(
+            &key("K9", "s2"),
+            &Entry { stock: Stock::with_holds(1, [Hold { reservation: "r".into(), qty: 3, expires_at: None }]), version: 9 },
+        );
+        table.set(&key("K8", "s2"), &Entry { stock: Stock::new(-2), version: 10 });
+        let mut short: Vec<PositionKey> = table.short(0).map(|h| table.key(h)).collect();
+        short.sort();
+        assert_eq!(short, vec![key("K8", "s2"), key("K9", "s2")]);
+    }
+}
