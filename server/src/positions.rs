@@ -2,9 +2,9 @@
 //! that a hub holds tens of millions of them.
 //!
 //! - SKU and location ids are interned, each distinct id stored once: a chain has few stores,
-//!   and every SKU repeats across them. A position is keyed by the pair of handles (8 bytes).
-//! - A position's on-hand and version are inline (with the key, 32 bytes a slot); only a
-//!   position with open holds keeps its whole `Stock` out of line.
+//!   and every SKU repeats across them. A position is named by the pair of handles (8 bytes).
+//! - A SKU's positions are one sorted array of slots (location handle, on-hand, version: 32
+//!   bytes); only a position with open holds keeps its whole `Stock` out of line.
 //! - Side indexes (the expiry order in `engine::state`) key by the handle, not the strings.
 //!
 //! The wire and the decisions still speak `PositionKey` and `Stock`: the table turns a key into
@@ -12,7 +12,7 @@
 
 use std::borrow::Borrow;
 
-use hashbrown::{DefaultHashBuilder, HashMap};
+use hashbrown::DefaultHashBuilder;
 use indexmap::IndexSet;
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::{LocationId, PositionKey, Sku, Stock};
@@ -72,11 +72,62 @@ impl Slot {
     }
 }
 
+/// The slots by SKU, each SKU's sorted by location handle: a lookup is an index and a binary
+/// search among one SKU's stores, a bulk load in key order appends, and a SKU's positions sit
+/// together in memory (one stream's positions are one SKU's).
+#[derive(Default)]
+struct Slots {
+    by_sku: Vec<Vec<(u32, Slot)>>,
+    len: usize,
+}
+
+impl Slots {
+    fn row(&self, handle: Handle) -> Option<(&Vec<(u32, Slot)>, Result<usize, usize>)> {
+        let row = self.by_sku.get(handle.sku())?;
+        Some((row, row.binary_search_by_key(&(handle.location() as u32), |(l, _)| *l)))
+    }
+
+    fn get(&self, handle: &Handle) -> Option<&Slot> {
+        let (row, at) = self.row(*handle)?;
+        at.ok().map(|i| &row[i].1)
+    }
+
+    fn get_mut(&mut self, handle: &Handle) -> Option<&mut Slot> {
+        let (_, at) = self.row(*handle)?;
+        let i = at.ok()?;
+        Some(&mut self.by_sku[handle.sku()][i].1)
+    }
+
+    fn insert(&mut self, handle: Handle, slot: Slot) {
+        if handle.sku() >= self.by_sku.len() {
+            self.by_sku.resize_with(handle.sku() + 1, Vec::new);
+        }
+        let row = &mut self.by_sku[handle.sku()];
+        let location = handle.location() as u32;
+        match row.binary_search_by_key(&location, |(l, _)| *l) {
+            Ok(i) => row[i].1 = slot,
+            Err(i) => {
+                row.insert(i, (location, slot));
+                self.len += 1;
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (Handle, &Slot)> + '_ {
+        self.by_sku.iter().enumerate().flat_map(|(sku, row)| row.iter().map(move |(l, slot)| (Handle::new(sku, *l as usize), slot)))
+    }
+}
+
 #[derive(Default)]
 pub struct Table {
     skus: IndexSet<Sku, DefaultHashBuilder>,
     locations: IndexSet<LocationId, DefaultHashBuilder>,
-    slots: HashMap<Handle, Slot>,
+    slots: Slots,
+    /// During a bulk load: the SKU being read and its slots so far, given their exact room
+    /// when the next SKU starts (growing each SKU's array a push at a time would leave freed
+    /// room behind that the process keeps).
+    filling: Option<(usize, Vec<(u32, Slot)>)>,
+    scratch: Vec<(u32, Slot)>,
 }
 
 /// Interns `id`: its handle, copying the id only the first time it is seen.
@@ -104,15 +155,55 @@ impl Table {
     /// Adds a position as storage holds it, with no open holds (a bulk load: no allocation
     /// per position once its SKU and location are known).
     pub fn load(&mut self, sku: &str, location: &str, on_hand: i64, version: u64) -> Result<(), String> {
-        let handle =
-            Handle::new(intern_str(&mut self.skus, sku, Sku::parse)?, intern_str(&mut self.locations, location, LocationId::parse)?);
-        self.slots.insert(handle, Slot { on_hand, version, holds: None });
+        // Rows come in key order: a SKU's stores follow one another, so the last SKU is the
+        // likely one and its handle is found without hashing.
+        let sku = match self.skus.last() {
+            Some(last) if last.as_str() == sku => self.skus.len() - 1,
+            _ => intern_str(&mut self.skus, sku, Sku::parse)?,
+        };
+        let location = intern_str(&mut self.locations, location, LocationId::parse)? as u32;
+        let slot = Slot { on_hand, version, holds: None };
+        match &mut self.filling {
+            Some((filling, slots)) if *filling == sku => slots.push((location, slot)),
+            _ => {
+                self.fill();
+                let mut slots = std::mem::take(&mut self.scratch);
+                slots.push((location, slot));
+                self.filling = Some((sku, slots));
+            }
+        }
         Ok(())
+    }
+
+    /// Places the slots of the SKU a bulk load was filling.
+    fn fill(&mut self) {
+        let Some((sku, mut slots)) = self.filling.take() else { return };
+        if self.slots.by_sku.get(sku).is_none_or(Vec::is_empty) {
+            slots.sort_unstable_by_key(|(l, _)| *l);
+            if sku >= self.slots.by_sku.len() {
+                self.slots.by_sku.resize_with(sku + 1, Vec::new);
+            }
+            self.slots.len += slots.len();
+            // Exactly as long as it is: collected from an iterator of known length.
+            self.slots.by_sku[sku] = slots.drain(..).collect();
+        } else {
+            for (location, slot) in slots.drain(..) {
+                self.slots.insert(Handle::new(sku, location as usize), slot);
+            }
+        }
+        self.scratch = slots;
+    }
+
+    /// Ends a bulk load (`load`): the table is whole and ready for use.
+    pub fn loaded(&mut self) {
+        self.fill();
+        self.scratch = Vec::new();
+        self.slots.by_sku.shrink_to_fit();
     }
 
     /// Every position's handle, in key order (SKU, then location).
     pub fn sorted(&self) -> Vec<Handle> {
-        let mut handles: Vec<Handle> = self.slots.keys().copied().collect();
+        let mut handles: Vec<Handle> = self.slots.iter().map(|(h, _)| h).collect();
         handles.sort_unstable_by(|a, b| {
             (self.skus[a.sku()].as_str(), self.locations[a.location()].as_str())
                 .cmp(&(self.skus[b.sku()].as_str(), self.locations[b.location()].as_str()))
@@ -127,12 +218,7 @@ impl Table {
     }
 
     pub fn len(&self) -> usize {
-        self.slots.len()
-    }
-
-    /// Room for `n` positions, before a bulk load.
-    pub fn reserve(&mut self, n: usize) {
-        self.slots.reserve(n);
+        self.slots.len
     }
 
     pub fn handle(&self, key: &PositionKey) -> Option<Handle> {
@@ -176,7 +262,7 @@ impl Table {
 
     /// Every position as `(handle, version)`.
     pub fn versions(&self) -> impl Iterator<Item = (Handle, u64)> + '_ {
-        self.slots.iter().map(|(h, s)| (*h, s.version))
+        self.slots.iter().map(|(h, s)| (h, s.version))
     }
 
     /// Gives a position a new version, keeping its stock.
@@ -193,22 +279,22 @@ impl Table {
 
     /// The positions whose version is above `since`, at the location with handle `location`.
     pub fn changed_at(&self, location: usize, since: u64) -> impl Iterator<Item = Handle> + '_ {
-        self.slots.iter().filter(move |(h, s)| h.location() == location && s.version > since).map(|(h, _)| *h)
+        self.slots.iter().filter(move |(h, s)| h.location() == location && s.version > since).map(|(h, _)| h)
     }
 
     /// The positions whose holds exceed their on-hand at `now`.
     pub fn short(&self, now: Millis) -> impl Iterator<Item = Handle> + '_ {
-        self.slots.iter().filter(move |(_, s)| s.available_at(now) < 0).map(|(h, _)| *h)
+        self.slots.iter().filter(move |(_, s)| s.available_at(now) < 0).map(|(h, _)| h)
     }
 
     /// Every position with open holds, with the earliest expiry among them.
     pub fn with_holds(&self) -> impl Iterator<Item = (Handle, Option<Millis>)> + '_ {
-        self.slots.iter().filter_map(|(h, s)| s.holds.as_ref().map(|stock| (*h, stock.next_expiry())))
+        self.slots.iter().filter_map(|(h, s)| s.holds.as_ref().map(|stock| (h, stock.next_expiry())))
     }
 
     /// The highest version of any position.
     pub fn max_version(&self) -> u64 {
-        self.slots.values().map(|s| s.version).max().unwrap_or(0)
+        self.slots.iter().map(|(_, s)| s.version).max().unwrap_or(0)
     }
 }
 
@@ -257,6 +343,26 @@ mod tests {
         assert_eq!(table.with_holds().count(), 0);
         let back = table.get(&k).unwrap();
         assert_eq!((back.stock.on_hand, back.stock.available_at(0), back.version), (5, 5, 2));
+    }
+
+    #[test]
+    fn a_bulk_load_in_any_order_reads_back_every_position() {
+        let mut table = Table::default();
+        let rows = [("B", "s2", 1), ("B", "s1", 2), ("A", "s3", 3), ("A", "s1", 4), ("B", "s3", 5), ("C", "s1", 6)];
+        for (i, (sku, location, on_hand)) in rows.iter().enumerate() {
+            table.load(sku, location, *on_hand, i as u64 + 1).unwrap();
+        }
+        table.loaded();
+        assert_eq!(table.len(), rows.len());
+        for (i, (sku, location, on_hand)) in rows.iter().enumerate() {
+            let e = table.get(&key(sku, location)).unwrap_or_else(|| panic!("{sku}@{location}"));
+            assert_eq!((e.stock.on_hand, e.version), (*on_hand, i as u64 + 1));
+        }
+        let sorted: Vec<PositionKey> = table.sorted().into_iter().map(|h| table.key(h)).collect();
+        let mut expected: Vec<PositionKey> = rows.iter().map(|(s, l, _)| key(s, l)).collect();
+        expected.sort();
+        assert_eq!(sorted, expected);
+        assert!(table.load("not a sku!", "s1", 1, 9).is_err(), "a stored id that does not parse is an error");
     }
 
     #[test]

@@ -589,14 +589,14 @@ pub async fn load(pool: &Pool) -> DbResult<(Table, u64)> {
         .await
         .map_err(pg)?;
     let upto: i64 = tx.query_one("SELECT v FROM hub_version WHERE k = 1", &[]).await.map_err(pg)?.get(0);
-    let estimate: f32 = tx.query_one("SELECT reltuples FROM pg_class WHERE oid = 'positions'::regclass", &[]).await.map_err(pg)?.get(0);
     let mut table = Table::default();
-    table.reserve(estimate.max(0.0) as usize);
+    // In the table's order (no sort on the server): a SKU's positions find each other in memory.
     let rows = tx.query_raw("SELECT sku, location, on_hand, version FROM positions", std::iter::empty::<i64>()).await.map_err(pg)?;
     futures_util::pin_mut!(rows);
     while let Some(r) = rows.try_next().await.map_err(pg)? {
         table.load(r.get(0), r.get(1), r.get(2), r.get::<_, i64>(3) as u64).map_err(StoreError::Data)?;
     }
+    table.loaded();
     let holds = tx
         .query_raw(
             concat!("SELECT id, sku, location, qty, expires_at FROM reservations WHERE status IN ", open_statuses!()),

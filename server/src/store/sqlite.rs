@@ -293,14 +293,14 @@ impl Store {
     /// version sends each position it watches again (never less than it would have).
     pub fn load(&mut self) -> rusqlite::Result<Loaded> {
         let mut positions = Table::default();
-        let count: i64 = self.conn.query_row("SELECT count(*) FROM positions", [], |r| r.get(0))?;
-        positions.reserve(count as usize);
-        let mut stmt = self.conn.prepare("SELECT sku, location, on_hand, version FROM positions")?;
+        // The table's key order (it has no rowid): each SKU's positions are appended together.
+        let mut stmt = self.conn.prepare("SELECT sku, location, on_hand, version FROM positions ORDER BY sku, location")?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
             let (sku, location) = (r.get_ref(0)?.as_str()?, r.get_ref(1)?.as_str()?);
             positions.load(sku, location, r.get(2)?, r.get::<_, i64>(3)? as u64).map_err(unreadable)?;
         }
+        positions.loaded();
         drop(rows);
         drop(stmt);
         let (seq, saved, issued): (i64, i64, i64) =
