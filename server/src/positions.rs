@@ -75,14 +75,17 @@ impl Slot {
 /// The slots by SKU, each SKU's sorted by location handle: a lookup is an index and a binary
 /// search among one SKU's stores, a bulk load in key order appends, and a SKU's positions sit
 /// together in memory (one stream's positions are one SKU's).
+/// One SKU's slots, by location handle.
+type Row = Vec<(u32, Slot)>;
+
 #[derive(Default)]
 struct Slots {
-    by_sku: Vec<Vec<(u32, Slot)>>,
+    by_sku: Vec<Row>,
     len: usize,
 }
 
 impl Slots {
-    fn row(&self, handle: Handle) -> Option<(&Vec<(u32, Slot)>, Result<usize, usize>)> {
+    fn row(&self, handle: Handle) -> Option<(&Row, Result<usize, usize>)> {
         let row = self.by_sku.get(handle.sku())?;
         Some((row, row.binary_search_by_key(&(handle.location() as u32), |(l, _)| *l)))
     }
@@ -126,8 +129,8 @@ pub struct Table {
     /// During a bulk load: the SKU being read and its slots so far, given their exact room
     /// when the next SKU starts (growing each SKU's array a push at a time would leave freed
     /// room behind that the process keeps).
-    filling: Option<(usize, Vec<(u32, Slot)>)>,
-    scratch: Vec<(u32, Slot)>,
+    filling: Option<(usize, Row)>,
+    scratch: Row,
 }
 
 /// Interns `id`: its handle, copying the id only the first time it is seen.
@@ -184,8 +187,10 @@ impl Table {
                 self.slots.by_sku.resize_with(sku + 1, Vec::new);
             }
             self.slots.len += slots.len();
-            // Exactly as long as it is: collected from an iterator of known length.
-            self.slots.by_sku[sku] = slots.drain(..).collect();
+            // Exactly as long as it is (the scratch array keeps its room for the next SKU).
+            let mut exact = Row::with_capacity(slots.len());
+            exact.append(&mut slots);
+            self.slots.by_sku[sku] = exact;
         } else {
             for (location, slot) in slots.drain(..) {
                 self.slots.insert(Handle::new(sku, location as usize), slot);
