@@ -206,9 +206,10 @@ impl Table {
         self.slots.by_sku.shrink_to_fit();
     }
 
-    /// Every position's handle, in key order (SKU, then location).
-    pub fn sorted(&self) -> Vec<Handle> {
-        let mut handles: Vec<Handle> = self.slots.iter().map(|(h, _)| h).collect();
+    /// These positions in key order (SKU, then location), each once.
+    pub fn in_key_order(&self, mut handles: Vec<Handle>) -> Vec<Handle> {
+        handles.sort_unstable();
+        handles.dedup();
         handles.sort_unstable_by(|a, b| {
             (self.skus[a.sku()].as_str(), self.locations[a.location()].as_str())
                 .cmp(&(self.skus[b.sku()].as_str(), self.locations[b.location()].as_str()))
@@ -258,11 +259,17 @@ impl Table {
         handle
     }
 
-    /// Changes a position's stock in place (from nothing, at version 0, if it has none).
-    pub fn update(&mut self, key: &PositionKey, change: impl FnOnce(&mut Entry)) {
+    /// Changes a position's stock in place (from nothing, at version 0, if it has none); its
+    /// handle.
+    pub fn update(&mut self, key: &PositionKey, change: impl FnOnce(&mut Entry)) -> Handle {
         let mut entry = self.get(key).unwrap_or_default();
         change(&mut entry);
-        self.set(key, &entry);
+        self.set(key, &entry)
+    }
+
+    /// Every position's handle.
+    pub fn handles(&self) -> impl Iterator<Item = Handle> + '_ {
+        self.slots.iter().map(|(h, _)| h)
     }
 
     /// Every position as `(handle, version)`.
@@ -363,7 +370,8 @@ mod tests {
             let e = table.get(&key(sku, location)).unwrap_or_else(|| panic!("{sku}@{location}"));
             assert_eq!((e.stock.on_hand, e.version), (*on_hand, i as u64 + 1));
         }
-        let sorted: Vec<PositionKey> = table.sorted().into_iter().map(|h| table.key(h)).collect();
+        let all: Vec<Handle> = table.handles().chain(table.handles()).collect();
+        let sorted: Vec<PositionKey> = table.in_key_order(all).into_iter().map(|h| table.key(h)).collect();
         let mut expected: Vec<PositionKey> = rows.iter().map(|(s, l, _)| key(s, l)).collect();
         expected.sort();
         assert_eq!(sorted, expected);

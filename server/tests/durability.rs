@@ -178,8 +178,9 @@ fn follow(api: &Api, query: &str, last_event_id: Option<String>) -> tokio::sync:
 
 /// A hub on a large ledger (100,000 positions) restarts while a shopper's stream is open: once
 /// stopped (SIGTERM), once killed (-9). Each time the stream, resumed on the new process with
-/// the last id it got, brings the shopper's view to exactly the ledger's: the sales made just
-/// before the stop and the one after the start, none missed, none older than what it had.
+/// the last id it got, brings the shopper's view to exactly the ledger's: the sales and the
+/// hold made just before the stop and the sale after the start, none missed, none older than
+/// what it had.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_resumes_with_nothing_missed_across_restarts_on_a_large_ledger() {
     let (_tmp, data) = data_dir();
@@ -207,6 +208,10 @@ async fn a_stream_resumes_with_nothing_missed_across_restarts_on_a_large_ledger(
         }
         let (s, _) = api.post_events(TOKEN, &Value::Array(sales)).await;
         assert_eq!(s, 200);
+        // A shopper's hold changes a position no event touches since the last write of the
+        // positions table.
+        let (s, _) = api.reserve("C0007", "store03", 1, &format!("hold-before-{signal}-0123456789")).await;
+        assert_eq!(s, 201);
         // ... then the hub goes, whatever the stream had delivered of those sales.
         if signal == "KILL" {
             hub.child.kill().unwrap();
@@ -245,5 +250,9 @@ async fn a_stream_resumes_with_nothing_missed_across_restarts_on_a_large_ledger(
         }
     }
     let availability: Vec<i64> = stores.iter().map(|s| view[*s].1).collect();
-    assert_eq!(availability, vec![18, 18, 18, 20, 18], "two sales at each of the first three stores, one at the fifth");
+    assert_eq!(
+        availability,
+        vec![18, 18, 18, 18, 18],
+        "two sales at each of the first three stores, two holds at the fourth, two sales at the fifth"
+    );
 }

@@ -47,7 +47,10 @@ CREATE TABLE IF NOT EXISTS reservations (
     status     TEXT NOT NULL,
     expires_at INTEGER,
     created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
+    updated_at INTEGER NOT NULL,
+    -- `issued` when the row was last written: a row at or above the snapshot's `version` was
+    -- written after the positions table (NULL: written by a release that did not record it).
+    issued     INTEGER
 );
 CREATE INDEX IF NOT EXISTS reservations_open ON reservations (status) WHERE status IN ",
     open_statuses!(),
@@ -260,6 +263,11 @@ impl Store {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "busy_timeout", 5_000)?;
         conn.execute_batch(SCHEMA)?;
+        let recorded: bool =
+            conn.query_row("SELECT count(*) FROM pragma_table_info('reservations') WHERE name = 'issued'", [], |r| r.get(0))?;
+        if !recorded {
+            conn.execute_batch("ALTER TABLE reservations ADD COLUMN issued INTEGER")?;
+        }
         Ok(Store {
             conn,
             unsaved: Unsaved {
@@ -288,9 +296,10 @@ impl Store {
     /// Everything the hub keeps in memory: the positions table, then the events committed after
     /// it was last written, applied again by the rules they were applied by when they came in,
     /// and the open holds. If any commit came after the positions table was written, the
-    /// versions it gave out are not known position by position: every position then gets a new
-    /// version above all ever given out, written at once, so a stream resuming from any earlier
-    /// version sends each position it watches again (never less than it would have).
+    /// versions it gave out are lost: every position such a commit may have changed (those of
+    /// the events applied again, and of the reservations written since, by their `issued`) gets
+    /// a new version above all ever given out, written at once, so a stream resuming from any
+    /// earlier version sends each of them again. The others are as the table has them.
     pub fn load(&mut self) -> rusqlite::Result<Loaded> {
         let mut positions = Table::default();
         // The table's key order (it has no rowid): each SKU's positions are appended together.
@@ -306,6 +315,7 @@ impl Store {
         let (seq, saved, issued): (i64, i64, i64) =
             self.conn.query_row("SELECT seq, version, issued FROM snapshot", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
         let mut replayed = 0u64;
+        let mut changed = Vec::new();
         let mut stmt = self.conn.prepare("SELECT sku, location, type, qty FROM events WHERE seq > ?1 ORDER BY seq")?;
         let mut rows = stmt.query([seq])?;
         while let Some(r) = rows.next()? {
@@ -316,7 +326,7 @@ impl Store {
                 rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, format!("event type {kind}").into())
             })?;
             let qty = r.get(3)?;
-            positions.update(&key, |e| e.stock.apply(kind, qty));
+            changed.push(positions.update(&key, |e| e.stock.apply(kind, qty)));
             replayed += 1;
         }
         drop(rows);
@@ -331,9 +341,17 @@ impl Store {
         }
         drop(rows);
         drop(stmt);
+        let mut stmt = self.conn.prepare("SELECT DISTINCT sku, location FROM reservations WHERE issued IS NULL OR issued >= ?1")?;
+        let mut rows = stmt.query([saved])?;
+        while let Some(r) = rows.next()? {
+            let key = key_of(r.get(0)?, r.get(1)?)?;
+            changed.extend(positions.handle(&key));
+        }
+        drop(rows);
+        drop(stmt);
         let mut version = positions.max_version().max(issued as u64);
         if replayed > 0 || issued > saved {
-            let handles = positions.sorted();
+            let handles = positions.in_key_order(changed);
             let tx = self.conn.transaction()?;
             let versions = Versions::after(issued as u64, handles.len());
             for (i, handle) in handles.iter().enumerate() {
@@ -558,8 +576,8 @@ impl Txn<'_> {
 
     pub fn insert_reservation(&self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> rusqlite::Result<()> {
         let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO reservations (id, key_hash, token, sku, location, qty, status, expires_at, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+            "INSERT INTO reservations (id, key_hash, token, sku, location, qty, status, expires_at, created_at, updated_at, issued)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, (SELECT issued FROM snapshot))",
         )?;
         stmt.execute(params![
             r.id,
@@ -576,7 +594,9 @@ impl Txn<'_> {
     }
 
     pub fn set_reservation(&self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> rusqlite::Result<()> {
-        let mut stmt = self.tx.prepare_cached("UPDATE reservations SET status = ?2, expires_at = ?3, updated_at = ?4 WHERE id = ?1")?;
+        let mut stmt = self.tx.prepare_cached(
+            "UPDATE reservations SET status = ?2, expires_at = ?3, updated_at = ?4, issued = (SELECT issued FROM snapshot) WHERE id = ?1",
+        )?;
         stmt.execute(params![id, status.as_str(), expires_at, now])?;
         Ok(())
     }
@@ -619,7 +639,9 @@ impl Txn<'_> {
     /// The sweeper's write: the hold lapsed. `expires_at` stays, as the record of when.
     pub fn expire_reservation(&self, id: &str, now: Millis) -> rusqlite::Result<()> {
         let mut stmt =
-            self.tx.prepare_cached("UPDATE reservations SET status = 'expired', updated_at = ?2 WHERE id = ?1 AND status = 'held'")?;
+            self.tx.prepare_cached(
+            "UPDATE reservations SET status = 'expired', updated_at = ?2, issued = (SELECT issued FROM snapshot) WHERE id = ?1 AND status = 'held'",
+        )?;
         stmt.execute(params![id, now])?;
         Ok(())
     }
