@@ -577,17 +577,20 @@ impl PgTxn<'_> {
     }
 }
 
+async fn connection(pool: &Pool) -> DbResult<deadpool_postgres::Object> {
+    pool.get().await.map_err(|e| StoreError::Data(format!("database pool: {e}")))
+}
+
+/// A read-only transaction that sees one snapshot of the ledger throughout.
+async fn snapshot(client: &mut deadpool_postgres::Object) -> DbResult<deadpool_postgres::Transaction<'_>> {
+    client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).read_only(true).start().await.map_err(pg)
+}
+
 /// Every position and its open holds, read in one snapshot into the compact table, and the
 /// version they are complete up to. The rows stream in: no list of all positions is built.
 pub async fn load(pool: &Pool) -> DbResult<(Table, u64)> {
-    let mut client = pool.get().await.map_err(|e| StoreError::Data(format!("database pool: {e}")))?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(pg)?;
+    let mut client = connection(pool).await?;
+    let tx = snapshot(&mut client).await?;
     let upto: i64 = tx.query_one("SELECT v FROM hub_version WHERE k = 1", &[]).await.map_err(pg)?.get(0);
     let mut table = Table::default();
     // In the table's order (no sort on the server): a SKU's positions find each other in memory.
@@ -625,14 +628,8 @@ pub async fn changes_since(
     since: u64,
     known: &(dyn Fn(&PositionKey) -> Option<(u64, Stock)> + Sync),
 ) -> DbResult<(Vec<(PositionKey, Stock, u64)>, u64)> {
-    let mut client = pool.get().await.map_err(|e| StoreError::Data(format!("database pool: {e}")))?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(pg)?;
+    let mut client = connection(pool).await?;
+    let tx = snapshot(&mut client).await?;
     // Prepared once per pooled connection: a replica runs these at every change it hears of.
     let version = tx.prepare_cached("SELECT v FROM hub_version WHERE k = 1").await.map_err(pg)?;
     let upto: i64 = tx.query_one(&version, &[]).await.map_err(pg)?.get(0);
@@ -662,13 +659,13 @@ fn pg(e: tokio_postgres::Error) -> StoreError {
 }
 
 pub async fn reservation(pool: &Pool, id: &str) -> DbResult<Option<ReservationRow>> {
-    let client = pool.get().await.map_err(|e| StoreError::Data(format!("database pool: {e}")))?;
+    let client = connection(pool).await?;
     let row = client.query_opt(&format!("{SELECT_RESERVATION} WHERE id = $1"), &[&id]).await.map_err(pg)?;
     row.map(|r| row_of(&r)).transpose()
 }
 
 pub async fn open_reservations(pool: &Pool, location: &str) -> DbResult<Vec<ReservationRow>> {
-    let client = pool.get().await.map_err(|e| StoreError::Data(format!("database pool: {e}")))?;
+    let client = connection(pool).await?;
     let rows = client
         .query(&format!("{SELECT_RESERVATION} WHERE location = $1 AND status IN {} ORDER BY id", open_statuses!()), &[&location])
         .await
