@@ -72,12 +72,12 @@ impl Slot {
     }
 }
 
-/// The slots by SKU, each SKU's sorted by location handle: a lookup is an index and a binary
-/// search among one SKU's stores, a bulk load in key order appends, and a SKU's positions sit
-/// together in memory (one stream's positions are one SKU's).
 /// One SKU's slots, by location handle.
 type Row = Vec<(u32, Slot)>;
 
+/// The slots by SKU, each SKU's sorted by location handle: a lookup is an index and a binary
+/// search among one SKU's stores, and a SKU's positions sit together in memory (one stream's
+/// positions are one SKU's).
 #[derive(Default)]
 struct Slots {
     by_sku: Vec<Row>,
@@ -133,38 +133,42 @@ pub struct Table {
     scratch: Row,
 }
 
-/// Interns `id`: its handle, copying the id only the first time it is seen.
-fn intern<T: Clone + Eq + std::hash::Hash + Borrow<str>>(set: &mut IndexSet<T, DefaultHashBuilder>, id: &T) -> usize {
-    match set.get_index_of(id.borrow()) {
-        Some(i) => i,
-        None => set.insert_full(id.clone()).0,
+/// Interns an id: its handle. `make` builds the id to keep (a copy, or a checked parse of
+/// what storage holds) only the first time it is seen: a known id costs one lookup by `&str`.
+fn intern<T: Eq + std::hash::Hash + Borrow<str>, E>(
+    set: &mut IndexSet<T, DefaultHashBuilder>,
+    id: &str,
+    make: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<usize, E> {
+    match set.get_index_of(id) {
+        Some(i) => Ok(i),
+        None => Ok(set.insert_full(make(id)?).0),
     }
 }
 
-/// Interns an id read from storage: checked (`parse`) only the first time it is seen, and
-/// without allocating when it is already known.
-fn intern_str<T: Eq + std::hash::Hash + Borrow<str>>(
-    set: &mut IndexSet<T, DefaultHashBuilder>,
-    id: &str,
-    parse: impl FnOnce(&str) -> Result<T, shelfcast_protocol::IdError>,
-) -> Result<usize, String> {
-    match set.get_index_of(id) {
-        Some(i) => Ok(i),
-        None => Ok(set.insert_full(parse(id).map_err(|e| format!("stored id `{id}` {e}"))?).0),
-    }
+/// Interns an id already checked: copied only the first time it is seen.
+fn copied<T: Clone + Eq + std::hash::Hash + Borrow<str>>(set: &mut IndexSet<T, DefaultHashBuilder>, id: &T) -> usize {
+    let Ok(handle) = intern(set, id.borrow(), |_| Ok::<_, std::convert::Infallible>(id.clone()));
+    handle
+}
+
+/// An id read from storage, checked as one from the wire would be.
+fn stored<T>(parse: fn(&str) -> Result<T, shelfcast_protocol::IdError>) -> impl Fn(&str) -> Result<T, String> {
+    move |id| parse(id).map_err(|e| format!("stored id `{id}` {e}"))
 }
 
 impl Table {
     /// Adds a position as storage holds it, with no open holds (a bulk load: no allocation
-    /// per position once its SKU and location are known).
+    /// per position once its SKU and location are known). A bulk load ends with `loaded`,
+    /// before the table is read or changed otherwise.
     pub fn load(&mut self, sku: &str, location: &str, on_hand: i64, version: u64) -> Result<(), String> {
         // Rows come in key order: a SKU's stores follow one another, so the last SKU is the
         // likely one and its handle is found without hashing.
         let sku = match self.skus.last() {
             Some(last) if last.as_str() == sku => self.skus.len() - 1,
-            _ => intern_str(&mut self.skus, sku, Sku::parse)?,
+            _ => intern(&mut self.skus, sku, stored(Sku::parse))?,
         };
-        let location = intern_str(&mut self.locations, location, LocationId::parse)? as u32;
+        let location = intern(&mut self.locations, location, stored(LocationId::parse))? as u32;
         let slot = Slot { on_hand, version, holds: None };
         match &mut self.filling {
             Some((filling, slots)) if *filling == sku => slots.push((location, slot)),
@@ -249,12 +253,16 @@ impl Table {
 
     /// A position's version, without its stock.
     pub fn version(&self, key: &PositionKey) -> Option<u64> {
-        Some(self.slots.get(&self.handle(key)?)?.version)
+        self.version_at(self.handle(key)?)
+    }
+
+    pub fn version_at(&self, handle: Handle) -> Option<u64> {
+        Some(self.slots.get(&handle)?.version)
     }
 
     /// Sets a position (adding it if new); its handle.
     pub fn set(&mut self, key: &PositionKey, entry: &Entry) -> Handle {
-        let handle = Handle::new(intern(&mut self.skus, &key.sku), intern(&mut self.locations, &key.location));
+        let handle = Handle::new(copied(&mut self.skus, &key.sku), copied(&mut self.locations, &key.location));
         self.slots.insert(handle, Slot::of(entry));
         handle
     }
@@ -268,13 +276,9 @@ impl Table {
     }
 
     /// Every position's handle.
-    pub fn handles(&self) -> impl Iterator<Item = Handle> + '_ {
+    #[cfg(test)]
+    fn handles(&self) -> impl Iterator<Item = Handle> + '_ {
         self.slots.iter().map(|(h, _)| h)
-    }
-
-    /// Every position as `(handle, version)`.
-    pub fn versions(&self) -> impl Iterator<Item = (Handle, u64)> + '_ {
-        self.slots.iter().map(|(h, s)| (h, s.version))
     }
 
     /// Gives a position a new version, keeping its stock.

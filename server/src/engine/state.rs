@@ -82,10 +82,12 @@ impl State {
         let table = self.positions.read().expect("positions lock");
         let mut out = Vec::new();
         for (k, seen) in keys.iter().zip(sent.iter_mut()) {
-            let v = table.version(k).unwrap_or(0) as i64;
+            // The version first: only a position to be sent has its stock read.
+            let handle = table.handle(k);
+            let v = handle.and_then(|h| table.version_at(h)).unwrap_or(0) as i64;
             if v > *seen && v <= upto {
                 *seen = v;
-                let e = table.get(k).unwrap_or_default();
+                let e = handle.and_then(|h| table.at(h)).unwrap_or_default();
                 out.push(e.stock.position(k, e.version, now, self.low_stock));
             }
         }

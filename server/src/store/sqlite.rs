@@ -341,16 +341,16 @@ impl Store {
         }
         drop(rows);
         drop(stmt);
-        let mut stmt = self.conn.prepare("SELECT DISTINCT sku, location FROM reservations WHERE issued IS NULL OR issued >= ?1")?;
-        let mut rows = stmt.query([saved])?;
-        while let Some(r) = rows.next()? {
-            let key = key_of(r.get(0)?, r.get(1)?)?;
-            changed.extend(positions.handle(&key));
-        }
-        drop(rows);
-        drop(stmt);
         let mut version = positions.max_version().max(issued as u64);
         if replayed > 0 || issued > saved {
+            // Read only when commits came after the positions table (no index serves it).
+            let mut stmt = self.conn.prepare("SELECT DISTINCT sku, location FROM reservations WHERE issued IS NULL OR issued >= ?1")?;
+            let mut rows = stmt.query([saved])?;
+            while let Some(r) = rows.next()? {
+                changed.extend(positions.handle(&key_of(r.get(0)?, r.get(1)?)?));
+            }
+            drop(rows);
+            drop(stmt);
             let handles = positions.in_key_order(changed);
             let tx = self.conn.transaction()?;
             let versions = Versions::after(issued as u64, handles.len());
