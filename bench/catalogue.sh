@@ -16,6 +16,7 @@ cd "$(dirname "$0")/.."
 . bench/lib.sh
 sizes=("${@:-1000000}")
 backends=${BACKENDS:-sqlite postgres}
+command -v sqlite3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q sqlite3 >&2
 bin=${SHELFCAST_BIN:-target/release/shelfcast}
 [ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
 base=postgres://shelfcast:shelfcast@127.0.0.1:5432

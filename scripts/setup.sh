@@ -30,6 +30,8 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
 # Certificates for the HTTPS tests and the TLS benchmark.
 command -v openssl >/dev/null || need+=(openssl)
+# The SQLite shell: the catalogue benchmark writes its large ledgers with it.
+command -v sqlite3 >/dev/null || need+=(sqlite3)
 if [ ${#need[@]} -gt 0 ]; then
   say "installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
