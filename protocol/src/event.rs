@@ -66,7 +66,7 @@ impl EventKind {
 }
 
 /// A validated stock event.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub id: EventId,
     pub kind: EventKind,

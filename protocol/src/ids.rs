@@ -130,7 +130,7 @@ id_type!(
 );
 
 /// The stock of one SKU at one location is addressed by this pair.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct PositionKey {
     pub sku: Sku,
     pub location: LocationId,

@@ -14,7 +14,7 @@ use crate::ids::{EventId, PositionKey, ReservationKey};
 use crate::reservation::{Action, Reservation, TransitionError};
 use crate::stock::{Insufficient, Stock};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Outcome {
     Applied,
     Duplicate,

@@ -17,6 +17,7 @@
 //!   stores are tested against.
 //! - `model` (feature `model`, and in tests): the rules driven by command sequences with every
 //!   invariant checked after each step, for the property tests and the fuzzer.
+//! - [`partition`]: which partition (owner) a SKU's positions belong to on a partitioned hub.
 //! - [`sync`]: when an edge node's view of a position may rest on a hub state (its own events
 //!   counted exactly once, whatever order answers and follow reads arrive in).
 //! - [`errors`]: every error code of the API, in one list.
@@ -31,6 +32,7 @@ pub mod ids;
 pub mod ledger;
 #[cfg(any(test, feature = "model"))]
 pub mod model;
+pub mod partition;
 pub mod position;
 pub mod reservation;
 pub mod stock;

@@ -52,7 +52,7 @@ impl ReservationStatus {
 }
 
 /// What a shopper or a device asks of a reservation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {
     Confirm,
     Release,
@@ -70,7 +70,7 @@ impl Action {
 }
 
 /// The action does not apply to a reservation in this status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TransitionError {
     pub status: ReservationStatus,
     pub action: Action,

@@ -23,7 +23,7 @@ use shelfcast_protocol::LocationId;
 use subtle::ConstantTimeEq;
 
 /// The locations one device may write.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Scope {
     All,
     Locations(Vec<LocationId>),

@@ -85,6 +85,11 @@ pub struct ServeArgs {
     /// `nats://…`: replicas announce their commits here so every replica's streams follow at once.
     #[arg(long, env = "SHELFCAST_NATS", requires = "database")]
     pub nats: Option<String>,
+    /// With `--database`: how long a replica that stops renewing its partition leases (killed,
+    /// cut off) keeps them before other replicas take them over. Writes to those partitions
+    /// wait, or are answered 503 with `Retry-After`, until then.
+    #[arg(long, env = "SHELFCAST_LEASE", default_value = defaults::LEASE, value_parser = duration)]
+    pub lease: Duration,
 }
 
 /// Who may write, which shop pages may read, and what counts as low stock: the same for the
@@ -209,6 +214,10 @@ impl ServeArgs {
         c.demo = self.demo;
         c.database = self.database.clone().filter(|d| !d.is_empty());
         c.nats = self.nats.clone().filter(|n| !n.is_empty());
+        if self.lease < Duration::from_millis(800) {
+            return Err("--lease must be at least 800ms".into());
+        }
+        c.lease = self.lease;
         Ok(c)
     }
 }

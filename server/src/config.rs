@@ -15,6 +15,7 @@ pub mod defaults {
     pub const LISTEN: &str = "127.0.0.1:8080";
     pub const HOLD_TTL: &str = "15m";
     pub const POSITIONS_EVERY: &str = "1s";
+    pub const LEASE: &str = "10s";
     pub const SEND_BUFFER: usize = 256 * 1024;
     pub const RESERVATION_RATE: u32 = 20;
     pub const STREAM_RATE: u32 = 5;
@@ -54,6 +55,8 @@ pub struct HubConfig {
     pub nats: Option<String>,
     /// With a shared ledger: how often a replica reads changes from the database even without news.
     pub resync_every: Duration,
+    /// With a shared ledger: how long partitions stay with a replica that stopped renewing them.
+    pub lease: Duration,
     /// SQLite: how often the positions table is brought up to date (`Store::save_every`).
     pub positions_every: Duration,
     /// Set when this process is an edge node rather than the hub.
@@ -82,6 +85,7 @@ impl HubConfig {
             database: None,
             nats: None,
             resync_every: Duration::from_millis(500),
+            lease: crate::load::duration(defaults::LEASE).expect("a valid duration"),
             limits: Default::default(),
             send_buffer: defaults::SEND_BUFFER,
             positions_every: crate::load::duration(defaults::POSITIONS_EVERY).expect("a valid duration"),

@@ -48,6 +48,9 @@ pub enum ApiError {
     /// 503: storage cannot take writes right now; nothing was changed.
     #[error("storage unavailable")]
     Unavailable,
+    /// 503: the position's partition is moving between hub replicas; nothing was changed.
+    #[error("partition moving")]
+    Moving,
     /// 500: a bug. Logged with detail, shown without.
     #[error("internal error: {0}")]
     Internal(String),
@@ -58,6 +61,8 @@ impl From<WriteError> for ApiError {
     fn from(e: WriteError) -> Self {
         match e {
             WriteError::Unavailable => ApiError::Unavailable,
+            WriteError::Moved => ApiError::Moving,
+            WriteError::Internal(m) => ApiError::Internal(m),
             WriteError::NotFound => ApiError::no_reservation(),
             WriteError::Forbidden => ApiError::Forbidden("This device token may not act for that location.".into()),
             // Only `create` can run short, and it answers with the location itself.
@@ -107,6 +112,13 @@ impl ApiError {
                 "The hub cannot store changes right now; nothing was changed. Retry shortly.".into(),
                 None,
             ),
+            ApiError::Moving => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::StorageUnavailable,
+                "This part of the catalogue is moving between hub replicas; nothing was changed. Retry after the Retry-After seconds."
+                    .into(),
+                None,
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 ErrorCode::InternalError,
@@ -128,7 +140,12 @@ impl IntoResponse for ApiError {
             tracing::error!(%detail, "internal error");
         }
         let (status, code, message, available) = self.parts();
-        error_response(status, code, message, available)
+        let mut response = error_response(status, code, message, available);
+        // Nothing was changed and the cause passes by itself: say when to try again.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from(1));
+        }
+        response
     }
 }
 

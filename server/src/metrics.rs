@@ -16,6 +16,10 @@ pub struct Metrics {
     pub commit_batch_events: Histogram,
     pub commit_seconds: Histogram,
     pub commit_failures: IntCounterVec,
+    /// A partitioned hub: the partitions this replica writes.
+    pub partitions_owned: IntGauge,
+    /// A partitioned hub: writes sent to the replica that owns their partition, by outcome.
+    pub forwarded: IntCounterVec,
 }
 
 impl Metrics {
@@ -46,6 +50,12 @@ impl Metrics {
         let commit_failures =
             IntCounterVec::new(Opts::new("shelfcast_commit_failures_total", "Group commits that failed and were rolled back"), &["kind"])
                 .expect("metric");
+        let partitions_owned = IntGauge::new("shelfcast_partitions_owned", "Partitions whose writes this replica decides").expect("metric");
+        let forwarded = IntCounterVec::new(
+            Opts::new("shelfcast_forwarded_total", "Write requests sent to the replica owning their partition, by outcome"),
+            &["outcome"],
+        )
+        .expect("metric");
         for c in [
             Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(reservations.clone()),
@@ -56,6 +66,8 @@ impl Metrics {
             Box::new(commit_batch_events.clone()),
             Box::new(commit_seconds.clone()),
             Box::new(commit_failures.clone()),
+            Box::new(partitions_owned.clone()),
+            Box::new(forwarded.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -70,6 +82,10 @@ impl Metrics {
             reservations.with_label_values(&[outcome]);
         }
         commit_failures.with_label_values(&["storage"]);
+        commit_failures.with_label_values(&["fenced"]);
+        for outcome in ["answered", "moved", "failed"] {
+            forwarded.with_label_values(&[outcome]);
+        }
         Self {
             registry,
             events,
@@ -81,6 +97,8 @@ impl Metrics {
             commit_batch_events,
             commit_seconds,
             commit_failures,
+            partitions_owned,
+            forwarded,
         }
     }
 

@@ -15,11 +15,14 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::auth::{Credentials, Operators};
 use crate::config::HubConfig;
 use crate::demo;
+use crate::engine::ownership::{self, Lessee, Ownership};
 use crate::engine::replicas;
+use crate::engine::route::{self, Route};
 use crate::engine::{sweeper, State, Writer};
 use crate::http::{self, Shared};
 use crate::metrics::Metrics;
 use crate::store::postgres::{self, PgBackend};
+use crate::store::leases::Leases;
 use crate::store::{Changes, Reader, Store};
 use crate::tls::Tls;
 
@@ -89,7 +92,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             let loaded = store.load().context("loading positions")?;
             tracing::info!(positions = loaded.positions.len(), version = loaded.version, data = %config.data.display(), "ledger loaded");
             let state = Arc::new(State::new(loaded.positions, loaded.version, config.clock.clone(), config.low_stock));
-            let (writer, thread) = Writer::spawn(Box::new(store), state.clone(), metrics.clone(), hold_ttl, None);
+            let (writer, thread) = Writer::spawn(Box::new(store), state.clone(), metrics.clone(), hold_ttl, None, None);
             let reader = Store::open_reader(&config.data).context("opening a reader")?;
             (state, writer, thread, Reader::Sqlite(Arc::new(Mutex::new(reader))))
         }
@@ -108,9 +111,37 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 "ledger loaded from PostgreSQL"
             );
             let state = Arc::new(State::new(positions, version, config.clock.clone(), config.low_stock));
-            let sequencer =
-                replicas::start(state.clone(), Changes::new(pool.clone()), config.nats.clone(), config.resync_every, shutdown.clone());
-            let (writer, thread) = Writer::spawn(Box::new(backend), state.clone(), metrics.clone(), hold_ttl, Some(sequencer));
+            let (sequencer, nats) =
+                replicas::start(state.clone(), Changes::new(pool.clone()), config.nats.clone(), config.resync_every, shutdown.clone())
+                    .await;
+            let leases = Leases::new(pool.clone(), member_id());
+            let partitions = leases.count().await.context("reading the partitions")?;
+            let ownership = Arc::new(Ownership::new(leases.me.clone(), partitions, config.lease));
+            let (writer, thread) = Writer::spawn(
+                Box::new(backend),
+                state.clone(),
+                metrics.clone(),
+                hold_ttl,
+                Some(sequencer.clone()),
+                Some(ownership.clone()),
+            );
+            let lessee = Lessee {
+                ownership: ownership.clone(),
+                leases: leases.clone(),
+                writer: writer.clone(),
+                state: state.clone(),
+                sequencer,
+                nats: nats.clone(),
+                metrics: metrics.clone(),
+            };
+            lessee.tick().await.context("taking partition leases")?;
+            tracing::info!(member = %ownership.me, partitions, owned = ownership.owned().len(), "replica joined");
+            tokio::spawn(lessee.run(shutdown.clone()));
+            if let Some(nats) = &nats {
+                tokio::spawn(route::serve(nats.clone(), ownership.me.clone(), writer.clone(), shutdown.clone()));
+                tokio::spawn(ownership::listen(nats.clone(), ownership.clone(), shutdown.clone()));
+            }
+            let writer = writer.routed(Arc::new(Route::new(ownership, leases, nats, metrics.clone())));
             (state, writer, thread, Reader::Postgres(pool))
         }
     };
@@ -315,6 +346,16 @@ async fn watch_files(
         seen = stamp(&paths);
         reload(why);
     }
+}
+
+/// This replica's name among the others: the host's (a pod's name on Kubernetes) and a random
+/// part, so a restarted replica is a new member, never mistaken for the one it replaces.
+fn member_id() -> String {
+    let host = std::env::var("HOSTNAME").ok().filter(|h| !h.is_empty()).unwrap_or_else(|| "shelfcast".into());
+    let mut random = [0u8; 4];
+    getrandom::fill(&mut random).expect("the OS random number generator");
+    let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-').take(48).collect();
+    format!("{host}-{}", hex::encode(random))
 }
 
 /// Every connection: no Nagle delay (a stream's events are small and must leave at once), and a

@@ -2,7 +2,9 @@
 //! in-memory state it publishes to readers and streams after each commit.
 
 pub mod fanout;
+pub mod ownership;
 pub mod replicas;
+pub mod route;
 pub mod state;
 pub mod sweeper;
 pub mod writer;

@@ -77,8 +77,15 @@ impl Sequencer {
     }
 }
 
-/// Starts the sequencer, its resync loop, and (with `nats`) the announcer and listener.
-pub fn start(state: Arc<State>, changes: Changes, nats: Option<String>, every: Duration, shutdown: CancellationToken) -> Arc<Sequencer> {
+/// Starts the sequencer, its resync loop, and (with `nats`) the announcer and listener; returns
+/// the NATS client too, for the other uses replicas make of it.
+pub async fn start(
+    state: Arc<State>,
+    changes: Changes,
+    nats: Option<String>,
+    every: Duration,
+    shutdown: CancellationToken,
+) -> (Arc<Sequencer>, Option<async_nats::Client>) {
     let (tx, rx) = mpsc::unbounded_channel();
     let sequencer = Arc::new(Sequencer { state, order: Mutex::new(()), behind: Notify::new(), announce: nats.is_some().then_some(tx) });
     let s = sequencer.clone();
@@ -105,16 +112,19 @@ pub fn start(state: Arc<State>, changes: Changes, nats: Option<String>, every: D
             }
         }
     });
-    if let Some(url) = nats {
-        tokio::spawn(nats_link(url, sequencer.clone(), rx, shutdown));
+    let client = match nats {
+        Some(url) => connect(&url, sequencer.clone()).await,
+        None => None,
+    };
+    if let Some(client) = &client {
+        tokio::spawn(nats_link(client.clone(), sequencer.clone(), rx, shutdown));
     }
-    sequencer
+    (sequencer, client)
 }
 
-/// Announces this replica's commits and listens for the others'. Connection loss is the
-/// client's to retry; each (re)connection triggers a resync, since announcements made while
-/// this replica was away are gone.
-async fn nats_link(url: String, sequencer: Arc<Sequencer>, mut rx: mpsc::UnboundedReceiver<u64>, shutdown: CancellationToken) {
+/// Connects to NATS in the background (the client retries by itself); each (re)connection
+/// triggers a resync, since announcements made while this replica was away are gone.
+async fn connect(url: &str, sequencer: Arc<Sequencer>) -> Option<async_nats::Client> {
     let s = sequencer.clone();
     let options = async_nats::ConnectOptions::new().name("shelfcast hub").retry_on_initial_connect().event_callback(move |event| {
         let s = s.clone();
@@ -129,13 +139,17 @@ async fn nats_link(url: String, sequencer: Arc<Sequencer>, mut rx: mpsc::Unbound
             }
         }
     });
-    let client = match options.connect(&url).await {
-        Ok(c) => c,
+    match options.connect(url).await {
+        Ok(c) => Some(c),
         Err(error) => {
             tracing::error!(%error, %url, "NATS: cannot connect; replicas will only see each other through the database");
-            return;
+            None
         }
-    };
+    }
+}
+
+/// Announces this replica's commits and listens for the others'.
+async fn nats_link(client: async_nats::Client, sequencer: Arc<Sequencer>, mut rx: mpsc::UnboundedReceiver<u64>, shutdown: CancellationToken) {
     let mut sub = match client.subscribe(SUBJECT).await {
         Ok(s) => s,
         Err(error) => {

@@ -20,21 +20,27 @@ use shelfcast_protocol::{Action, Event, Hold, PositionKey, Reservation, Reservat
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
+use super::ownership::{Owned, Ownership};
 use super::replicas::Sequencer;
+use super::route::Route;
 use super::state::{Entry, State};
 use crate::auth::Scope;
 use crate::metrics::Metrics;
-use crate::store::{Answered, Backend, DbResult, EdgeLedger, Ledger, Rejection, ReservationRow, StoreError};
+use crate::store::{Answered, Backend, DbResult, EdgeLedger, Ledger, Rejection, ReservationRow, SharedLedger, StoreError};
 
 /// A commit takes at most this many events, so one huge backlog cannot starve a reservation.
 const MAX_BATCH_EVENTS: usize = 50_000;
 const MAX_BATCH_COMMANDS: usize = 4_096;
 const QUEUE: usize = 8_192;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum WriteError {
     #[error("storage unavailable")]
     Unavailable,
+    /// A partitioned hub: the position's partition is moving between replicas (or has no
+    /// owner for the moment); nothing was changed.
+    #[error("partition moving")]
+    Moved,
     #[error("no such reservation")]
     NotFound,
     #[error("the device token does not cover this location")]
@@ -45,9 +51,13 @@ pub enum WriteError {
     KeyReused,
     #[error("{0}")]
     Transition(TransitionError),
+    /// A bug, or replicas of releases that do not understand each other.
+    #[error("{0}")]
+    Internal(String),
 }
 
 /// Who asks for a change to a reservation.
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 pub enum ActAuth {
     /// The shopper, with the reservation's token.
     Holder(String),
@@ -63,6 +73,7 @@ pub struct HubPosition {
     pub holds: Vec<Hold>,
 }
 
+#[derive(serde::Serialize, serde::Deserialize)]
 pub struct Reserved {
     pub row: ReservationRow,
     /// `false` when the key had already been granted this reservation.
@@ -89,6 +100,10 @@ enum Command {
     Sweep,
     /// Writes one row and commits: can storage take writes again?
     Probe {
+        reply: oneshot::Sender<Result<(), WriteError>>,
+    },
+    /// Answered once every command sent before it is committed (or refused).
+    Barrier {
         reply: oneshot::Sender<Result<(), WriteError>>,
     },
     /// An edge node learned the hub's view of positions: each becomes the hub's position plus
@@ -127,17 +142,21 @@ pub struct Writer {
     tx: mpsc::Sender<Command>,
     /// Whether the last commit succeeded (disk full, read-only or failing storage: no).
     storage_ok: Arc<AtomicBool>,
+    /// A partitioned hub: writes for partitions other replicas own go to them.
+    route: Option<Arc<Route>>,
 }
 
 impl Writer {
     /// Starts the writer thread over `store`, publishing into `state`.
     /// `sequencer`: set when replicas share the ledger; commits are published through it.
+    /// `owners`: with a shared ledger, the partitions this replica writes.
     pub fn spawn(
         store: Box<dyn Backend>,
         state: Arc<State>,
         metrics: Arc<Metrics>,
         hold_ttl: Millis,
         sequencer: Option<Arc<Sequencer>>,
+        owners: Option<Arc<Ownership>>,
     ) -> (Writer, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let storage_ok = Arc::new(AtomicBool::new(true));
@@ -145,12 +164,19 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("shelfcast-writer".into())
             .spawn(move || {
-                let engine = Engine { state, metrics, hold_ttl, storage_ok: ok, sequencer, due: Vec::new() };
+                let engine = Engine { state, metrics, hold_ttl, storage_ok: ok, sequencer, owners, pending: HashMap::new() };
                 engine.run(store, rx)
             })
             .expect("spawn writer thread");
-        (Writer { tx, storage_ok }, handle)
+        (Writer { tx, storage_ok, route: None }, handle)
     }
+
+    /// This writer, sending each write to the replica that owns its partition.
+    pub fn routed(mut self, route: Arc<Route>) -> Writer {
+        self.route = Some(route);
+        self
+    }
+
 
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, WriteError>>) -> Command) -> Result<T, WriteError> {
         let (reply, rx) = oneshot::channel();
@@ -165,15 +191,43 @@ impl Writer {
         if events.is_empty() {
             return Ok(Vec::new());
         }
+        match &self.route {
+            Some(route) => route.ingest(self, events).await,
+            None => self.ingest_here(events).await,
+        }
+    }
+
+    /// Written by this replica's writer, whoever owns the positions (the writer refuses what
+    /// it does not own).
+    pub async fn ingest_here(&self, events: Vec<Event>) -> Result<Vec<(Outcome, u64)>, WriteError> {
         self.ask(|reply| Command::Ingest { events, reply }).await
     }
 
     pub async fn reserve(&self, key: ReservationKey, position: PositionKey, qty: i64) -> Result<Reserved, WriteError> {
+        match &self.route {
+            Some(route) => route.reserve(self, key, position, qty).await,
+            None => self.reserve_here(key, position, qty).await,
+        }
+    }
+
+    pub async fn reserve_here(&self, key: ReservationKey, position: PositionKey, qty: i64) -> Result<Reserved, WriteError> {
         self.ask(|reply| Command::Reserve { key, position, qty, reply }).await
     }
 
     pub async fn act(&self, id: String, auth: ActAuth, action: Action) -> Result<ReservationRow, WriteError> {
+        match &self.route {
+            Some(route) => route.act(self, id, auth, action).await,
+            None => self.act_here(id, auth, action).await,
+        }
+    }
+
+    pub async fn act_here(&self, id: String, auth: ActAuth, action: Action) -> Result<ReservationRow, WriteError> {
         self.ask(|reply| Command::Act { id, auth, action, reply }).await
+    }
+
+    /// Waits until every write sent to this replica's writer before it is committed or refused.
+    pub async fn barrier(&self) -> Result<(), WriteError> {
+        self.ask(|reply| Command::Barrier { reply }).await
     }
 
     pub fn is_closed(&self) -> bool {
@@ -219,22 +273,44 @@ enum Answer {
 }
 
 impl Answer {
-    /// Sends the answer; `version` is a position's version once the commit is visible.
-    fn send(self, failed: bool, version: &dyn Fn(&PositionKey) -> u64) {
-        fn fail<T>() -> Result<T, WriteError> {
-            Err(WriteError::Unavailable)
+    /// Sends the answer, or `failed` when the commit did not happen; `version` is a
+    /// position's version once the commit is visible.
+    fn send(self, failed: Option<WriteError>, version: &dyn Fn(&PositionKey) -> u64) {
+        match (self, failed) {
+            (Answer::Ingest(tx, ..), Some(e)) => drop(tx.send(Err(e))),
+            (Answer::Ingest(tx, outcomes, events), None) => {
+                drop(tx.send(Ok(outcomes.into_iter().zip(&events).map(|(o, e)| (o, version(&e.key))).collect())))
+            }
+            (Answer::Reserve(tx, r), failed) => drop(tx.send(failed.map_or(r, Err))),
+            (Answer::Act(tx, r), failed) => drop(tx.send(failed.map_or(r, Err))),
+            (Answer::Done(tx), failed) => drop(tx.send(failed.map_or(Ok(()), Err))),
+            (Answer::None, _) => {}
         }
+    }
+}
+
+impl Command {
+    /// Whether every position the command names is in a partition this replica writes (an
+    /// action's position is known once its reservation is read).
+    fn within(&self, owned: &Owned) -> bool {
         match self {
-            Answer::Ingest(tx, outcomes, events) => drop(tx.send(if failed {
-                fail()
-            } else {
-                Ok(outcomes.into_iter().zip(&events).map(|(o, e)| (o, version(&e.key))).collect())
-            })),
-            Answer::Reserve(tx, r) => drop(tx.send(if failed { fail() } else { r })),
-            Answer::Act(tx, r) => drop(tx.send(if failed { fail() } else { r })),
-            Answer::Done(tx) => drop(tx.send(if failed { fail() } else { Ok(()) })),
-            Answer::None => {}
+            Command::Ingest { events, .. } => events.iter().all(|e| owned.holds(e.key.sku.as_str())),
+            Command::Reserve { position, .. } => owned.holds(position.sku.as_str()),
+            _ => true,
         }
+    }
+
+    /// Answers the command with `e` and changes nothing.
+    fn refuse(self, e: WriteError) -> Answer {
+        let answer = match self {
+            Command::Ingest { events, reply } => Answer::Ingest(reply, Vec::new(), events),
+            Command::Reserve { reply, .. } => Answer::Reserve(reply, Err(e.clone())),
+            Command::Act { reply, .. } => Answer::Act(reply, Err(e.clone())),
+            Command::Probe { reply } | Command::Barrier { reply } | Command::Acknowledge { reply, .. } => Answer::Done(reply),
+            Command::Sweep | Command::Rebase { .. } => Answer::None,
+        };
+        answer.send(Some(e), &|_| 0);
+        Answer::None
     }
 }
 
@@ -245,17 +321,18 @@ struct Engine {
     hold_ttl: Millis,
     /// Shared ledger: commits are published in version order through this.
     sequencer: Option<Arc<Sequencer>>,
-    /// Shared ledger: the lapsed holds this batch's sweep records (read from storage).
-    due: Vec<(String, PositionKey)>,
+    /// Shared ledger: the partitions this replica owns, the only ones it writes.
+    owners: Option<Arc<Ownership>>,
+    /// Shared ledger: this replica's commits not yet published (another replica's commit came
+    /// between: the sequencer publishes them with it, a moment later). Decisions start from
+    /// these, so an owner never decides from less than what it committed.
+    pending: HashMap<PositionKey, Entry>,
 }
 
-/// The positions one batch reads and changes, starting from the published state, or, on a
-/// shared ledger, from the stored positions the batch locked.
+/// The positions one batch reads and changes, starting from what this process committed.
 struct Overlay<'s> {
     state: &'s State,
-    base: HashMap<PositionKey, Stock>,
-    /// A shared ledger: the stored version of each position in `base`.
-    base_versions: HashMap<PositionKey, u64>,
+    pending: &'s HashMap<PositionKey, Entry>,
     /// Each position this batch touched: (as it was before the batch, as it is now).
     stocks: hashbrown::HashMap<PositionKey, (Stock, Stock)>,
 }
@@ -273,10 +350,10 @@ impl Overlay<'_> {
     /// One lookup when the batch has seen the position before; the key is copied only the
     /// first time.
     fn stock(&mut self, key: &PositionKey) -> &mut Stock {
-        let (base, state) = (&self.base, self.state);
+        let (pending, state) = (self.pending, self.state);
         let (_, now) = self.stocks.entry_ref(key).or_insert_with(|| {
-            let before = match base.get(key) {
-                Some(s) => s.clone(),
+            let before = match pending.get(key) {
+                Some(e) => e.stock.clone(),
                 None => state.entry(key).map(|e| e.stock).unwrap_or_default(),
             };
             (before.clone(), before)
@@ -286,13 +363,17 @@ impl Overlay<'_> {
 }
 
 /// A position's version as a commit leaves it, for ingest answers: the one the commit gave it
-/// (`changed` sorted, versioned in that order), else the stored one (a shared ledger), else the
-/// one this process knows.
-fn version_in(key: &PositionKey, changed: &[PositionKey], versions: Versions, stored: &HashMap<PositionKey, u64>, state: &State) -> u64 {
+/// (`changed` sorted, versioned in that order), else the one this process committed last.
+fn version_in(key: &PositionKey, changed: &[PositionKey], versions: Versions, pending: &HashMap<PositionKey, Entry>, state: &State) -> u64 {
     match changed.binary_search(key) {
         Ok(i) => versions.nth(i),
-        Err(_) => stored.get(key).copied().or_else(|| state.entry(key).map(|e| e.version)).unwrap_or(0),
+        Err(_) => pending.get(key).map(|e| e.version).or_else(|| state.entry(key).map(|e| e.version)).unwrap_or(0),
     }
+}
+
+/// The shared part of a ledger: only a shared ledger is locked and fenced.
+fn shared_ledger(txn: &mut dyn Ledger) -> DbResult<&mut dyn SharedLedger> {
+    txn.as_shared().ok_or_else(|| StoreError::Data("only a shared ledger is locked".into()))
 }
 
 /// The edge node's part of its ledger: only an edge node sends the commands that need it.
@@ -343,34 +424,48 @@ impl Engine {
         let now = self.state.clock.now();
         let state = self.state.clone();
         let shared = store.shared();
-        let mut overlay = Overlay { state: &state, base: HashMap::new(), base_versions: HashMap::new(), stocks: hashbrown::HashMap::new() };
+        // A shared ledger: what this replica owns now (partition, epoch); everything else is refused.
+        let owned = self.owners.as_ref().map(|o| o.owned());
+        self.prune_pending();
         let mut answers = Vec::with_capacity(batch.len());
         let commands = batch.len();
-        let mut base_versions = HashMap::new();
+        let pending = std::mem::take(&mut self.pending);
+        let mut overlay = Overlay { state: &state, pending: &pending, stocks: hashbrown::HashMap::new() };
         // `None`: nothing to write. `Some((changed positions, last version))`: committed.
         type Committed = Option<(Vec<(PositionKey, Stock)>, u64)>;
         let result = (|| -> DbResult<Committed> {
             let mut txn = store.begin()?;
+            let mut todo = Vec::with_capacity(batch.len());
+            for command in batch {
+                match &owned {
+                    Some(owned) if !command.within(owned) => answers.push(command.refuse(WriteError::Moved)),
+                    _ => todo.push(command),
+                }
+            }
             if shared {
-                self.lock(txn.as_mut(), &mut overlay, &batch, now)?;
+                let keys: Vec<[u8; 32]> =
+                    todo.iter().filter_map(|c| if let Command::Reserve { key, .. } = c { Some(key_hash(key)) } else { None }).collect();
+                shared_ledger(txn.as_mut())?.lock_keys(&keys)?;
             }
             let mut wrote = false;
-            for command in batch {
-                answers.push(self.decide(txn.as_mut(), &mut overlay, command, now, &mut wrote)?);
+            for command in todo {
+                answers.push(self.decide(txn.as_mut(), &mut overlay, command, now, owned.as_ref(), &mut wrote)?);
             }
-            base_versions = std::mem::take(&mut overlay.base_versions);
             if !wrote {
                 return Ok(None);
+            }
+            if let (Some(owned), Some(owners)) = (&owned, &self.owners) {
+                let fence = owned.fence(overlay.stocks.keys());
+                shared_ledger(txn.as_mut())?.fence(&owners.me, &fence)?;
             }
             let changed = overlay.changed();
             let last = txn.version_and_save(&changed, self.state.published())?;
             txn.commit()?;
             Ok(Some((changed, last)))
         })();
+        self.pending = pending;
         match result {
-            Ok(None) => {
-                answers.into_iter().for_each(|a| a.send(false, &|k| version_in(k, &[], Versions::after(0, 0), &base_versions, &state)))
-            }
+            Ok(None) => answers.into_iter().for_each(|a| a.send(None, &|k| version_in(k, &[], Versions::after(0, 0), &self.pending, &state))),
             Ok(Some((changed, version))) => {
                 if !self.storage_ok.swap(true, Ordering::AcqRel) {
                     tracing::info!("storage takes writes again");
@@ -384,7 +479,13 @@ impl Engine {
                 };
                 let changes = versioned(changed, versions);
                 let wake = match &self.sequencer {
-                    Some(sequencer) if !changes.is_empty() => sequencer.committed(changes, versions.first(), version),
+                    Some(sequencer) if !changes.is_empty() => {
+                        let visible = sequencer.committed(changes.clone(), versions.first(), version);
+                        if visible.is_empty() {
+                            self.pending.extend(changes);
+                        }
+                        visible
+                    }
                     Some(_) => Vec::new(),
                     None => {
                         self.state.make_visible(&changes, version);
@@ -397,10 +498,20 @@ impl Engine {
                 // a shopper's hold) behind thousands of wake-ups. Readers already see the
                 // change, so whoever is answered reads what they wrote.
                 for a in answers {
-                    a.send(false, &|k| version_in(k, &keys, versions, &base_versions, &state));
+                    a.send(None, &|k| version_in(k, &keys, versions, &self.pending, &state));
                 }
                 if !wake.is_empty() {
                     self.state.fanout.changed(wake.iter().map(|(k, _)| k));
+                }
+            }
+            Err(StoreError::Fenced) => {
+                tracing::warn!(commands, "a partition of this commit was taken over by another replica; nothing committed, requests retried there");
+                self.metrics.commit_failures.with_label_values(&["fenced"]).inc();
+                if let Some(owners) = &self.owners {
+                    owners.nudge();
+                }
+                for a in answers {
+                    a.send(Some(WriteError::Moved), &|_| 0);
                 }
             }
             Err(e) => {
@@ -408,7 +519,7 @@ impl Engine {
                 tracing::error!(error = %e, commands, "group commit failed and was rolled back; requests answered 503");
                 self.metrics.commit_failures.with_label_values(&["storage"]).inc();
                 for a in answers {
-                    a.send(true, &|_| 0);
+                    a.send(Some(WriteError::Unavailable), &|_| 0);
                 }
             }
         }
@@ -417,33 +528,13 @@ impl Engine {
         self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
     }
 
-    /// A shared ledger: locks what the batch touches, in the one order all replicas use, and
-    /// starts the overlay from the stored positions.
-    fn lock(&mut self, txn: &mut dyn Ledger, overlay: &mut Overlay<'_>, batch: &[Command], now: Millis) -> DbResult<()> {
-        let mut keys = Vec::new();
-        let mut positions = Vec::new();
-        let mut sweep = false;
-        for command in batch {
-            match command {
-                Command::Ingest { events, .. } => positions.extend(events.iter().map(|e| e.key.clone())),
-                Command::Reserve { key, position, .. } => {
-                    keys.push(key_hash(key));
-                    positions.push(position.clone());
-                }
-                Command::Act { id, .. } => positions.extend(txn.reservation(id)?.map(|r| r.key)),
-                Command::Sweep => sweep = true,
-                Command::Probe { .. } | Command::Rebase { .. } | Command::Acknowledge { .. } => {}
-            }
+    /// Forgets this replica's commits that are published by now (or overtaken: a partition
+    /// that moved away and back is published beyond them before it is written again).
+    fn prune_pending(&mut self) {
+        if !self.pending.is_empty() {
+            let state = &self.state;
+            self.pending.retain(|k, e| state.entry(k).is_none_or(|now| now.version < e.version));
         }
-        let shared = txn.as_shared().ok_or_else(|| StoreError::Data("only a shared ledger is locked".into()))?;
-        self.due = if sweep { shared.due_holds(now)? } else { Vec::new() };
-        positions.extend(self.due.iter().map(|(_, k)| k.clone()));
-        let known = |k: &PositionKey| self.state.entry(k).map(|e| (e.version, e.stock));
-        for (key, stock, version) in shared.lock(&keys, &positions, &known)? {
-            overlay.base_versions.insert(key.clone(), version);
-            overlay.base.insert(key, stock);
-        }
-        Ok(())
     }
 
     fn decide(
@@ -452,6 +543,7 @@ impl Engine {
         overlay: &mut Overlay<'_>,
         command: Command,
         now: Millis,
+        owned: Option<&Owned>,
         changed: &mut bool,
     ) -> DbResult<Answer> {
         Ok(match command {
@@ -506,6 +598,7 @@ impl Engine {
                     Some(row) => match &auth {
                         ActAuth::Holder(t) if !bool::from(t.as_bytes().ct_eq(row.token.as_bytes())) => Err(WriteError::NotFound),
                         ActAuth::Device(scope) if !scope.allows(&row.key.location) => Err(WriteError::Forbidden),
+                        _ if owned.is_some_and(|o| !o.holds(row.key.sku.as_str())) => Err(WriteError::Moved),
                         _ => self.act(txn, overlay, row, action, now, changed)?,
                     },
                 };
@@ -531,11 +624,11 @@ impl Engine {
                 Answer::None
             }
             Command::Sweep => {
-                // A shared ledger sweeps only what `lock` read from storage and locked.
-                let mut keys = if self.sequencer.is_some() { Vec::new() } else { self.state.due_positions(now) };
-                keys.extend(std::mem::take(&mut self.due).into_iter().map(|(_, k)| k));
-                keys.sort();
-                keys.dedup();
+                // A partitioned hub sweeps the partitions it owns; their owners sweep the rest.
+                let mut keys = self.state.due_positions(now);
+                if let Some(owned) = owned {
+                    keys.retain(|k| owned.holds(k.sku.as_str()));
+                }
                 for key in keys {
                     for expired in overlay.stock(&key).expire(now) {
                         txn.expire_reservation(&expired, now)?;
@@ -545,6 +638,7 @@ impl Engine {
                 }
                 Answer::None
             }
+            Command::Barrier { reply } => Answer::Done(reply),
             Command::Probe { reply } => {
                 txn.touch_health(now)?;
                 *changed = true;

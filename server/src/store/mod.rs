@@ -11,6 +11,7 @@ macro_rules! open_statuses {
     };
 }
 
+pub mod leases;
 pub mod postgres;
 pub mod sqlite;
 pub mod sync;
@@ -22,7 +23,7 @@ use shelfcast_protocol::{Event, LocationId, PositionKey, ReservationStatus, Sku,
 pub use sqlite::Store;
 
 /// A reservation as both stores keep it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ReservationRow {
     pub id: String,
     pub token: String,
@@ -61,6 +62,10 @@ pub enum StoreError {
     Postgres(#[from] ::postgres::Error),
     #[error("{0}")]
     Data(String),
+    /// A partition this commit writes has another owner now (or its lease passed): nothing of
+    /// the commit is kept.
+    #[error("a partition this replica wrote to has moved to another replica")]
+    Fenced,
 }
 
 pub type DbResult<T> = Result<T, StoreError>;
@@ -143,20 +148,15 @@ pub trait Ledger {
     }
 }
 
-/// A ledger several replicas write (PostgreSQL).
+/// A ledger several replicas write (PostgreSQL), each partition by its owner alone.
 pub trait SharedLedger {
-    /// Locks the reservation keys and positions a batch touches, in one fixed order (keys,
-    /// then positions, each sorted) so that replicas never deadlock, and returns each
-    /// position's stored stock and version. `known`: this process's (version, stock) of a
-    /// position, which the ledger may use instead of reading it when the versions match.
-    fn lock(
-        &mut self,
-        keys: &[[u8; 32]],
-        positions: &[PositionKey],
-        known: &dyn Fn(&PositionKey) -> Option<(u64, Stock)>,
-    ) -> DbResult<Vec<(PositionKey, Stock, u64)>>;
-    /// Held reservations whose time is up, with their positions.
-    fn due_holds(&mut self, now: Millis) -> DbResult<Vec<(String, PositionKey)>>;
+    /// Locks the reservation keys a batch uses, in one fixed order (sorted) so that replicas
+    /// never deadlock, and reads their reservations: a key is granted once, whichever owners
+    /// the same key reaches for different positions.
+    fn lock_keys(&mut self, keys: &[[u8; 32]]) -> DbResult<()>;
+    /// Fails with [`StoreError::Fenced`] unless `member` still owns each partition at its
+    /// epoch, within its lease; holds them until the commit, so no take-over overtakes it.
+    fn fence(&mut self, member: &str, partitions: &[(u32, i64)]) -> DbResult<()>;
 }
 
 /// An edge node's ledger: what the hub acknowledged, and what the store's view rests on.

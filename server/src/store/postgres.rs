@@ -83,6 +83,20 @@ ALTER TABLE reservations ADD COLUMN version BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE reservations ALTER COLUMN version DROP DEFAULT;
 CREATE INDEX reservations_by_position_version ON reservations (sku, location, version);
 ",
+    r"
+-- Partitions of the SKUs (`protocol::partition`), each written by one replica at a time: the
+-- one whose lease it is. `epoch` rises with every new owner; the owner's commits check it
+-- (and the lease) in their own transaction, so a deposed owner can never commit again. The
+-- rows themselves are created once, by `migrate`, in the number the database starts with.
+CREATE TABLE partitions (
+    id          INT PRIMARY KEY,
+    owner       TEXT,
+    epoch       BIGINT NOT NULL DEFAULT 0,
+    lease_until TIMESTAMPTZ NOT NULL DEFAULT '-infinity'
+);
+-- The replicas alive: each writes its row at every lease renewal.
+CREATE TABLE members (id TEXT PRIMARY KEY, seen_at TIMESTAMPTZ NOT NULL);
+",
 ];
 
 const MIGRATION_LOCK: i64 = 0x5348_454c_4643_4153; // "SHELFCAS"
@@ -102,6 +116,11 @@ pub fn migrate(client: &mut Client) -> DbResult<()> {
             t.commit()?;
             tracing::info!(version = i + 1, "database schema migrated");
         }
+        // The partitions are numbered once, when the database is new; never renumbered.
+        client.execute(
+            "INSERT INTO partitions (id) SELECT generate_series(0, $1 - 1) WHERE NOT EXISTS (SELECT 1 FROM partitions)",
+            &[&(shelfcast_protocol::partition::DEFAULT_PARTITIONS as i32)],
+        )?;
         Ok(())
     })();
     client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])?;
@@ -138,9 +157,7 @@ struct Stmts {
     insert_event: Statement,
     lock_keys: Statement,
     reservations_by_keys: Statement,
-    ensure_positions: Statement,
-    lock_positions: Statement,
-    holds_since: Statement,
+    fence: Statement,
     version_reservations: Statement,
     version_and_save: Statement,
     version_and_save_holds: Statement,
@@ -161,17 +178,13 @@ impl Stmts {
             // One statement for all the batch's keys, taken in sorted order (as every replica does).
             lock_keys: c.prepare("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS t")?,
             reservations_by_keys: c.prepare(&format!("{SELECT_RESERVATION_KEYED} WHERE key_hash = ANY($1::bytea[])"))?,
-            ensure_positions: c.prepare(
-                "INSERT INTO positions (sku, location, on_hand, version)
-                 SELECT s, l, 0, 0 FROM unnest($1::text[], $2::text[]) AS t(s, l) ORDER BY s, l
-                 ON CONFLICT (sku, location) DO NOTHING",
+            // The partitions a commit writes, still this replica's under the epochs it holds
+            // them at and within their leases; locked (shared) until the commit, so a take-over
+            // waits for it, and a commit after a take-over finds the new epoch.
+            fence: c.prepare(
+                "SELECT count(*) FROM (SELECT 1 FROM partitions p JOIN unnest($2::int[], $3::bigint[]) AS t(id, e) ON p.id = t.id
+                  WHERE p.owner = $1 AND p.epoch = t.e AND p.lease_until > clock_timestamp() FOR SHARE OF p) AS held",
             )?,
-            lock_positions: c.prepare(
-                "SELECT p.sku, p.location, p.on_hand, p.version FROM positions p
-                   JOIN unnest($1::text[], $2::text[]) AS t(s, l) ON p.sku = t.s AND p.location = t.l
-                 ORDER BY p.sku, p.location FOR UPDATE OF p",
-            )?,
-            holds_since: c.prepare(HOLDS_SINCE)?,
             version_reservations: c.prepare(
                 "UPDATE reservations r SET version = p.version FROM positions p
                   WHERE r.id = ANY($1::text[]) AND p.sku = r.sku AND p.location = r.location",
@@ -342,60 +355,39 @@ fn since_columns(since: &[(PositionKey, i64)]) -> (Vec<&str>, Vec<&str>, Vec<i64
 }
 
 impl SharedLedger for PgTxn<'_> {
-    /// Five statements at most, however many keys and positions: the keys' locks, their
-    /// reservations, the positions' rows (created if new) locked with their versions, and the
-    /// holds written since the version this replica knows each position at. A position's
-    /// stock at a version is exactly what this replica holds for it at that version (every
-    /// change of its on-hand or holds takes a new version, and a reservation row records the
-    /// version that wrote it), so a hot position's many open holds are not read at every commit.
-    fn lock(
-        &mut self,
-        keys: &[[u8; 32]],
-        positions: &[PositionKey],
-        known: &dyn Fn(&PositionKey) -> Option<(u64, Stock)>,
-    ) -> DbResult<Vec<(PositionKey, Stock, u64)>> {
+    /// Two statements, however many keys: the keys' locks (sorted, as every replica takes
+    /// them, so two never wait on each other in a cycle) and their reservations.
+    fn lock_keys(&mut self, keys: &[[u8; 32]]) -> DbResult<()> {
         let mut keys = keys.to_vec();
         keys.sort();
         keys.dedup();
-        if !keys.is_empty() {
-            let ids: Vec<i64> = keys.iter().map(lock_id).collect();
-            self.tx.execute(&self.stmts.lock_keys, &[&ids])?;
-            let hashes: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
-            self.keyed = keys.iter().map(|k| (*k, None)).collect();
-            for r in self.tx.query(&self.stmts.reservations_by_keys, &[&hashes])? {
-                let hash: Vec<u8> = r.get(7);
-                if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
-                    self.keyed.insert(hash, Some(row_of(&r)?));
-                }
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = keys.iter().map(lock_id).collect();
+        self.tx.execute(&self.stmts.lock_keys, &[&ids])?;
+        let hashes: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        self.keyed = keys.iter().map(|k| (*k, None)).collect();
+        for r in self.tx.query(&self.stmts.reservations_by_keys, &[&hashes])? {
+            let hash: Vec<u8> = r.get(7);
+            if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
+                self.keyed.insert(hash, Some(row_of(&r)?));
             }
         }
-        let mut positions = positions.to_vec();
-        positions.sort();
-        positions.dedup();
-        if positions.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (skus, locations) = columns(&positions);
-        self.tx.execute(&self.stmts.ensure_positions, &[&skus, &locations])?;
-        let rows = self.tx.query(&self.stmts.lock_positions, &[&skus, &locations])?;
-        let stored = rows.iter().map(|r| Ok((key_of(r.get(0), r.get(1))?, r.get::<_, i64>(2), r.get::<_, i64>(3))));
-        let stored = stored.collect::<DbResult<Vec<_>>>()?;
-        let versions: HashMap<PositionKey, u64> = stored.iter().map(|(k, _, v)| (k.clone(), *v as u64)).collect();
-        let (mut stocks, since) = bases(stored, known);
-        if !since.is_empty() {
-            let (skus, locations, versions) = since_columns(&since);
-            let holds = self.tx.query(&self.stmts.holds_since, &[&skus, &locations, &versions])?;
-            apply_holds(&mut stocks, &holds)?;
-        }
-        Ok(stocks.into_iter().map(|(k, stock)| (versions[&k], k, stock)).map(|(v, k, stock)| (k, stock, v)).collect())
+        Ok(())
     }
 
-    fn due_holds(&mut self, now: Millis) -> DbResult<Vec<(String, PositionKey)>> {
-        let rows = self.tx.query(
-            "SELECT id, sku, location FROM reservations WHERE status = 'held' AND expires_at <= $1 ORDER BY expires_at LIMIT 1000",
-            &[&now],
-        )?;
-        rows.iter().map(|r| Ok((r.get(0), key_of(r.get(1), r.get(2))?))).collect()
+    fn fence(&mut self, member: &str, partitions: &[(u32, i64)]) -> DbResult<()> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i32> = partitions.iter().map(|(p, _)| *p as i32).collect();
+        let epochs: Vec<i64> = partitions.iter().map(|(_, e)| *e).collect();
+        let held: i64 = self.tx.query_one(&self.stmts.fence, &[&member, &ids, &epochs])?.get(0);
+        if held as usize != partitions.len() {
+            return Err(StoreError::Fenced);
+        }
+        Ok(())
     }
 }
 
@@ -577,7 +569,7 @@ impl PgTxn<'_> {
     }
 }
 
-async fn connection(pool: &Pool) -> DbResult<deadpool_postgres::Object> {
+pub(super) async fn connection(pool: &Pool) -> DbResult<deadpool_postgres::Object> {
     pool.get().await.map_err(|e| StoreError::Data(format!("database pool: {e}")))
 }
 
@@ -654,7 +646,7 @@ pub async fn changes_since(
     Ok((out, upto as u64))
 }
 
-fn pg(e: tokio_postgres::Error) -> StoreError {
+pub(super) fn pg(e: tokio_postgres::Error) -> StoreError {
     StoreError::Postgres(e)
 }
 

@@ -1,0 +1,220 @@
+//! Writes on a partitioned hub reach the one replica that decides them: the owner of their
+//! partition. A replica writes what it owns itself and sends the rest, grouped by owner (one
+//! message for all of a request's events that one replica owns), by NATS request-reply to
+//! `shelfcast.member.<owner>`; the owner's writer answers, and the client sees one answer.
+//!
+//! While a partition moves (released, or its owner gone until the lease passes) its writes are
+//! retried, with the owners read again, for up to `PATIENCE`; then they are answered "moving"
+//! (503, `Retry-After`). Nothing is applied twice: events and reservation keys are idempotent,
+//! and a refused write changed nothing.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use shelfcast_protocol::ledger::Outcome;
+use shelfcast_protocol::{Action, Event, PositionKey, ReservationKey};
+use tokio_util::sync::CancellationToken;
+
+use super::ownership::Ownership;
+use super::writer::{ActAuth, Reserved, WriteError, Writer};
+use crate::metrics::Metrics;
+use crate::store::leases::Leases;
+use crate::store::ReservationRow;
+
+/// How long a write waits for its partition to have an owner again before it is answered 503.
+const PATIENCE: Duration = Duration::from_secs(5);
+/// How long an owner has to answer a forwarded write (its commit included).
+const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+
+/// A write sent to its partition's owner.
+#[derive(Serialize, Deserialize)]
+enum Forward {
+    Ingest(Vec<Event>),
+    Reserve { key: ReservationKey, position: PositionKey, qty: i64 },
+    Act { id: String, auth: ActAuth, action: Action },
+}
+
+fn subject(member: &str) -> String {
+    format!("shelfcast.member.{member}")
+}
+
+pub struct Route {
+    ownership: Arc<Ownership>,
+    leases: Leases,
+    nats: Option<async_nats::Client>,
+    metrics: Arc<Metrics>,
+}
+
+/// Where a group of writes goes.
+enum Target {
+    Here,
+    Replica(String),
+    Nobody,
+}
+
+impl Route {
+    pub fn new(ownership: Arc<Ownership>, leases: Leases, nats: Option<async_nats::Client>, metrics: Arc<Metrics>) -> Route {
+        Route { ownership, leases, nats, metrics }
+    }
+
+    fn target(&self, sku: &str) -> Target {
+        let p = self.ownership.partition(sku);
+        if self.ownership.writes(p) {
+            return Target::Here;
+        }
+        match self.ownership.owner(p) {
+            Some(m) if m == self.ownership.me => Target::Here,
+            Some(m) => Target::Replica(m),
+            None => Target::Nobody,
+        }
+    }
+
+    /// Sends `forward` to `member` and decodes its answer.
+    async fn send<T: for<'de> Deserialize<'de>>(&self, member: &str, forward: &Forward) -> Result<T, WriteError> {
+        let Some(nats) = &self.nats else { return Err(WriteError::Moved) };
+        let payload = serde_json::to_vec(forward).expect("a write serialises");
+        let request = async_nats::Request::new().payload(payload.into()).timeout(Some(ANSWER_WITHIN));
+        let answer = match nats.send_request(subject(member), request).await {
+            Ok(msg) => serde_json::from_slice::<Result<T, WriteError>>(&msg.payload)
+                .unwrap_or_else(|e| Err(WriteError::Internal(format!("an unreadable answer from replica {member}: {e}")))),
+            // The owner is gone (killed, or just stopped): its partitions pass to another.
+            Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => Err(WriteError::Moved),
+            // It may have committed: the client retries, and idempotency answers "duplicate".
+            Err(error) => {
+                tracing::warn!(%error, member, "a forwarded write went unanswered");
+                Err(WriteError::Unavailable)
+            }
+        };
+        let outcome = match &answer {
+            Ok(_) => "answered",
+            Err(WriteError::Moved) => "moved",
+            Err(_) => "failed",
+        };
+        self.metrics.forwarded.with_label_values(&[outcome]).inc();
+        answer
+    }
+
+    /// Waits a little for a moving partition, reading the owners again; `false` once out of patience.
+    async fn wait(&self, since: Instant, tries: &mut u32) -> bool {
+        if since.elapsed() >= PATIENCE {
+            return false;
+        }
+        *tries += 1;
+        tokio::time::sleep(Duration::from_millis((10u64 << (*tries).min(5)).min(250))).await;
+        if let Err(error) = self.ownership.refresh(&self.leases).await {
+            tracing::debug!(%error, "partition owners not read");
+        }
+        true
+    }
+
+    /// Each event to its partition's owner, grouped by owner; the answers in the request's order.
+    pub async fn ingest(&self, writer: &Writer, events: Vec<Event>) -> Result<Vec<(Outcome, u64)>, WriteError> {
+        let mut answers: Vec<Option<(Outcome, u64)>> = vec![None; events.len()];
+        let mut todo: Vec<usize> = (0..events.len()).collect();
+        let (since, mut tries) = (Instant::now(), 0);
+        loop {
+            let mut groups: HashMap<Option<String>, Vec<usize>> = HashMap::new();
+            for i in todo.drain(..) {
+                let to = match self.target(events[i].key.sku.as_str()) {
+                    Target::Here => Some(self.ownership.me.clone()),
+                    Target::Replica(m) => Some(m),
+                    Target::Nobody => None,
+                };
+                groups.entry(to).or_default().push(i);
+            }
+            let sends = groups.into_iter().map(|(to, idx)| {
+                let batch: Vec<Event> = idx.iter().map(|i| events[*i].clone()).collect();
+                async move {
+                    let answer = match to {
+                        None => Err(WriteError::Moved),
+                        Some(m) if m == self.ownership.me => writer.ingest_here(batch).await,
+                        Some(m) => self.send(&m, &Forward::Ingest(batch)).await,
+                    };
+                    (idx, answer)
+                }
+            });
+            for (idx, answer) in futures_util::future::join_all(sends).await {
+                match answer {
+                    Ok(outcomes) if outcomes.len() == idx.len() => {
+                        for (i, o) in idx.into_iter().zip(outcomes) {
+                            answers[i] = Some(o);
+                        }
+                    }
+                    Ok(_) => return Err(WriteError::Internal("a forwarded ingest answered another count of events".into())),
+                    Err(WriteError::Moved) => todo.extend(idx),
+                    Err(e) => return Err(e),
+                }
+            }
+            if todo.is_empty() {
+                return Ok(answers.into_iter().map(|a| a.expect("every event answered")).collect());
+            }
+            todo.sort_unstable();
+            if !self.wait(since, &mut tries).await {
+                return Err(WriteError::Moved);
+            }
+        }
+    }
+
+    pub async fn reserve(&self, writer: &Writer, key: ReservationKey, position: PositionKey, qty: i64) -> Result<Reserved, WriteError> {
+        let (since, mut tries) = (Instant::now(), 0);
+        loop {
+            let answer = match self.target(position.sku.as_str()) {
+                Target::Here => writer.reserve_here(key.clone(), position.clone(), qty).await,
+                Target::Replica(m) => self.send(&m, &Forward::Reserve { key: key.clone(), position: position.clone(), qty }).await,
+                Target::Nobody => Err(WriteError::Moved),
+            };
+            if !matches!(answer, Err(WriteError::Moved)) || !self.wait(since, &mut tries).await {
+                return answer;
+            }
+        }
+    }
+
+    /// An action goes to the owner of the reservation's position (read from the ledger).
+    pub async fn act(&self, writer: &Writer, id: String, auth: ActAuth, action: Action) -> Result<ReservationRow, WriteError> {
+        let position = match self.leases.reservation_position(&id).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return Err(WriteError::NotFound),
+            Err(_) => return Err(WriteError::Unavailable),
+        };
+        let (since, mut tries) = (Instant::now(), 0);
+        loop {
+            let answer = match self.target(position.sku.as_str()) {
+                Target::Here => writer.act_here(id.clone(), auth.clone(), action).await,
+                Target::Replica(m) => self.send(&m, &Forward::Act { id: id.clone(), auth: auth.clone(), action }).await,
+                Target::Nobody => Err(WriteError::Moved),
+            };
+            if !matches!(answer, Err(WriteError::Moved)) || !self.wait(since, &mut tries).await {
+                return answer;
+            }
+        }
+    }
+}
+
+/// Answers the writes other replicas send for the partitions this one owns, each in its own
+/// task (so they share group commits), until `shutdown`.
+pub async fn serve(nats: async_nats::Client, me: String, writer: Writer, shutdown: CancellationToken) {
+    let mut sub = match nats.subscribe(subject(&me)).await {
+        Ok(s) => s,
+        Err(error) => return tracing::error!(%error, "NATS: cannot take forwarded writes"),
+    };
+    loop {
+        let msg = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            msg = sub.next() => match msg { Some(m) => m, None => return },
+        };
+        let (nats, writer) = (nats.clone(), writer.clone());
+        tokio::spawn(async move {
+            let Some(reply) = msg.reply else { return };
+            let answer = match serde_json::from_slice::<Forward>(&msg.payload) {
+                Ok(Forward::Ingest(events)) => serde_json::to_vec(&writer.ingest_here(events).await),
+                Ok(Forward::Reserve { key, position, qty }) => serde_json::to_vec(&writer.reserve_here(key, position, qty).await),
+                Ok(Forward::Act { id, auth, action }) => serde_json::to_vec(&writer.act_here(id, auth, action).await),
+                Err(e) => serde_json::to_vec(&Err::<(), _>(WriteError::Internal(format!("an unreadable forwarded write: {e}")))),
+            };
+            let _ = nats.publish(reply, answer.expect("an answer serialises").into()).await;
+        });
+    }
+}
