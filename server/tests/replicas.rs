@@ -14,12 +14,13 @@ use std::collections::HashMap;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
+use shelfcast_protocol::partition::partition_of;
 
 /// A nats-server of the test's own, on a free loopback port.
 struct Nats {
@@ -77,25 +78,87 @@ struct Cluster {
 
 impl Cluster {
     async fn start(n: usize) -> Cluster {
+        Self::start_with(n, &[]).await
+    }
+
+    /// `n` replicas, each started with `extra` flags and known to the others as `replica<i>`
+    /// (its member id starts so), each reaching PostgreSQL at the URL `database(i)` gives.
+    async fn start_with(n: usize, extra: &[&str]) -> Cluster {
         let database = fresh_database_at("SHELFCAST_REPLICAS_POSTGRES")
             .await
             .expect("set SHELFCAST_REPLICAS_POSTGRES=postgres://user:password@host:port (scripts/test.sh does)");
+        Self::start_on(n, extra, database, |_, url| url.to_string())
+    }
+
+    fn start_on(n: usize, extra: &[&str], database: String, reach: impl Fn(usize, &str) -> String) -> Cluster {
         let nats = Nats::start();
-        let mut replicas = Vec::new();
-        let mut dirs = Vec::new();
-        for _ in 0..n {
-            let (dir, data) = data_dir();
-            replicas.push(ChildHub::spawn(
-                &data,
-                &["--database", &database, "--nats", &nats.url(), "--reservation-rate", "0", "--stream-rate", "0"],
-            ));
-            dirs.push(dir);
+        let mut cluster = Cluster { replicas: Vec::new(), _dirs: Vec::new(), nats, database };
+        for i in 0..n {
+            let url = reach(i, &cluster.database);
+            cluster.add(i, &url, extra);
         }
-        Cluster { replicas, _dirs: dirs, nats, database }
+        cluster
+    }
+
+    fn add(&mut self, i: usize, database: &str, extra: &[&str]) {
+        let (dir, data) = data_dir();
+        let token = format!("{TOKEN}=*");
+        let mut flags =
+            vec!["--device-token", &token, "--database", database, "--reservation-rate", "0", "--stream-rate", "0"];
+        let nats = self.nats.url();
+        flags.extend(["--nats", &nats]);
+        flags.extend(extra);
+        let name = format!("replica{i}");
+        self.replicas.push(ChildHub::spawn_env(&data, &flags, &[("HOSTNAME", &name)]));
+        self._dirs.push(dir);
     }
 
     fn api(&self, i: usize) -> Api {
         self.replicas[i % self.replicas.len()].client()
+    }
+
+    async fn db(&self) -> tokio_postgres::Client {
+        let (client, conn) = tokio_postgres::connect(&self.database, tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client
+    }
+
+    /// Each partition's owner as the database has it: `Some(i)` for replica i, with its lease running.
+    async fn owners(&self) -> Vec<Option<usize>> {
+        let rows = self
+            .db()
+            .await
+            .query("SELECT CASE WHEN lease_until > clock_timestamp() THEN owner END FROM partitions ORDER BY id", &[])
+            .await
+            .unwrap();
+        rows.iter()
+            .map(|r| r.get::<_, Option<String>>(0).map(|o| o["replica".len()..o.find('-').unwrap()].parse().unwrap()))
+            .collect()
+    }
+
+    /// Waits until the replicas in `live` hold every partition in even shares (at most one
+    /// apart); returns how long that took.
+    async fn balanced(&self, live: &[usize], within: Duration) -> Duration {
+        let started = Instant::now();
+        loop {
+            let owners = self.owners().await;
+            let counts: Vec<usize> = live.iter().map(|i| owners.iter().filter(|o| **o == Some(*i)).count()).collect();
+            let (lo, hi) = (counts.iter().min().unwrap(), counts.iter().max().unwrap());
+            if counts.iter().sum::<usize>() == owners.len() && hi - lo <= 1 {
+                return started.elapsed();
+            }
+            assert!(started.elapsed() < within, "partitions not spread over replicas {live:?} within {within:?}: {counts:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// A SKU starting with `prefix` whose partition replica `i` owns.
+    async fn sku_owned_by(&self, i: usize, prefix: &str) -> String {
+        let owners = self.owners().await;
+        (0..)
+            .map(|n| format!("{prefix}-{n}"))
+            .find(|sku| owners[partition_of(sku, owners.len() as u32) as usize] == Some(i))
+            .unwrap()
     }
 }
 
@@ -294,12 +357,18 @@ async fn quiet_then_collect(
     }
 }
 
+/// NATS carries news of commits and the writes forwarded to a partition's owner. Without it,
+/// streams follow through the database and the owner's own writes go on; a write that would have
+/// to be forwarded is answered 503 (nothing changed) until NATS is back.
 #[tokio::test]
 async fn streams_keep_up_through_a_nats_outage() {
     let mut cluster = Cluster::start(2).await;
-    let (_, mut stream) = cluster.api(0).stream("sku=OUTAGE&location=berlin", None).await;
+    cluster.balanced(&[0, 1], Duration::from_secs(20)).await;
+    let sku = cluster.sku_owned_by(1, "OUTAGE").await;
+    let query = format!("sku={sku}&location=berlin");
+    let (_, mut stream) = cluster.api(0).stream(&query, None).await;
     next_position(&mut stream, "the first state").await;
-    let writer = cluster.api(1);
+    let (owner, other) = (cluster.api(1), cluster.api(0));
     let mut expect = 0;
     for phase in ["before", "during", "after"] {
         match phase {
@@ -309,8 +378,8 @@ async fn streams_keep_up_through_a_nats_outage() {
         }
         for i in 0..5 {
             expect += 1;
-            let (status, _) = writer.post_events(TOKEN, &json!([ev(&format!("{phase}-{i}"), "receipt", "OUTAGE", "berlin", 1)])).await;
-            assert_eq!(status, 200, "{phase}: writes go on without NATS");
+            let (status, _) = owner.post_events(TOKEN, &json!([ev(&format!("{phase}-{i}"), "receipt", &sku, "berlin", 1)])).await;
+            assert_eq!(status, 200, "{phase}: the owner's writes go on without NATS");
             let deadline = Instant::now() + Duration::from_secs(5);
             loop {
                 let p = tokio::time::timeout_at(deadline.into(), next_position(&mut stream, phase))
@@ -321,7 +390,15 @@ async fn streams_keep_up_through_a_nats_outage() {
                 }
             }
         }
+        if phase == "during" {
+            let (status, body) = other.post_events(TOKEN, &json!([ev("forwarded-during", "receipt", &sku, "berlin", 1)])).await;
+            assert_eq!((status, body["error"]["code"].as_str()), (503, Some("storage_unavailable")), "{body}");
+        }
     }
+    // Forwarding works again, and the write refused during the outage changed nothing.
+    let (status, body) = other.post_events(TOKEN, &json!([ev("forwarded-after", "receipt", &sku, "berlin", 1)])).await;
+    assert_eq!(status, 200, "{body}");
+    until_position(&other, &sku, "berlin", (expect + 1, 0)).await;
 }
 
 /// A PostgreSQL server of the test's own (so stopping it disturbs no other test), run as the
@@ -434,4 +511,145 @@ async fn when_postgres_goes_away_writes_fail_cleanly_and_recover_by_themselves()
         on_hand = next_position(&mut stream, "the change after recovery").await["on_hand"].as_i64().unwrap();
     }
     hub.kill9();
+}
+
+/// Replicas share the partitions evenly; one that stops gracefully hands its partitions over at
+/// once (the lease here is 60 s: the hand-over cannot be the lease running out).
+#[tokio::test]
+async fn partitions_spread_evenly_and_are_handed_over_at_a_graceful_stop() {
+    let mut cluster = Cluster::start_with(3, &["--lease", "60s"]).await;
+    cluster.balanced(&[0, 1, 2], Duration::from_secs(30)).await;
+    let sku = cluster.sku_owned_by(2, "HANDOVER").await;
+    cluster.api(0).post_events(TOKEN, &json!([ev("first", "receipt", &sku, "berlin", 2)])).await;
+    let mut leaving = cluster.replicas.pop().unwrap();
+    leaving.signal("TERM");
+    let took = cluster.balanced(&[0, 1], Duration::from_secs(20)).await;
+    eprintln!("partitions handed over in {took:?}");
+    // The partition's new owner writes it from where the old one left it.
+    let (status, body) = cluster.api(1).post_events(TOKEN, &json!([ev("second", "receipt", &sku, "berlin", 3)])).await;
+    assert_eq!(status, 200, "{body}");
+    until_position(&cluster.api(0), &sku, "berlin", (5, 0)).await;
+    assert!(leaving.child.wait().unwrap().success(), "the leaving replica stops cleanly");
+}
+
+/// What writers on every replica were told, for the checks after a fault.
+#[derive(Default)]
+struct Acknowledged {
+    /// Event ids answered 200, with their quantities.
+    events: Mutex<HashMap<String, i64>>,
+    /// Reservation ids granted (201), by SKU.
+    holds: Mutex<Vec<(String, String)>>,
+    /// Any answer other than 200/201, 409 (sold out) or 503 with `Retry-After`.
+    unexpected: Mutex<Vec<String>>,
+}
+
+/// Receipts and reservations for `skus` through replica `via` until `stop`: each write is
+/// sent again, as it was, after a 503 (as clients do) until it is answered.
+async fn write_until(api: Api, via: usize, skus: Vec<String>, stop: Arc<AtomicBool>, acked: Arc<Acknowledged>) {
+    let client = reqwest::Client::new();
+    let mut n = 0u64;
+    while !stop.load(Ordering::Relaxed) {
+        n += 1;
+        let sku = &skus[(n / 2) as usize % skus.len()];
+        let id = format!("r{via}-{n}");
+        let body = json!([ev(&id, "receipt", sku, "berlin", 1)]);
+        let key = format!("key-{via}-{n:012}");
+        let reserve = json!({"sku": sku, "location": "berlin", "qty": 1, "key": key});
+        loop {
+            let (status, retry) = if n % 2 == 0 {
+                let r = client.post(api.url("/v1/events")).bearer_auth(TOKEN).json(&body).send().await.unwrap();
+                (r.status().as_u16(), r.headers().contains_key("retry-after"))
+            } else {
+                let r = client.post(api.url("/v1/reservations")).json(&reserve).send().await.unwrap();
+                let (status, retry) = (r.status().as_u16(), r.headers().contains_key("retry-after"));
+                if status == 201 {
+                    let v: Value = r.json().await.unwrap();
+                    acked.holds.lock().unwrap().push((v["id"].as_str().unwrap().to_string(), sku.clone()));
+                }
+                (status, retry)
+            };
+            match (status, retry) {
+                (200, _) => {
+                    acked.events.lock().unwrap().insert(id.clone(), 1);
+                    break;
+                }
+                (201 | 409, _) => break,
+                (503, true) => tokio::time::sleep(Duration::from_millis(50)).await,
+                other => {
+                    acked.unexpected.lock().unwrap().push(format!("{other:?}"));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// The ledger in PostgreSQL against what the writers were told: every acknowledged event
+/// stored once, each position's on-hand exactly its events, holds never above on-hand (only
+/// receipts and holds were written, so any excess is an oversell), and every granted hold kept.
+async fn check_ledger(cluster: &Cluster, skus: &[String], acked: &Acknowledged) {
+    let db = cluster.db().await;
+    let unexpected = acked.unexpected.lock().unwrap().clone();
+    assert!(unexpected.is_empty(), "answers other than success, sold out or 503 + Retry-After: {unexpected:?}");
+    let events = acked.events.lock().unwrap().clone();
+    let ids: Vec<String> = events.keys().cloned().collect();
+    let stored: i64 = db.query_one("SELECT count(*) FROM events WHERE id = ANY($1)", &[&ids]).await.unwrap().get(0);
+    assert_eq!(stored as usize, ids.len(), "acknowledged events lost");
+    for sku in skus {
+        let row = db
+            .query_one(
+                "SELECT p.on_hand,
+                        (SELECT coalesce(sum(qty), 0)::bigint FROM events e WHERE e.sku = p.sku AND e.location = p.location),
+                        (SELECT coalesce(sum(qty), 0)::bigint FROM reservations r WHERE r.sku = p.sku AND r.status IN ('held', 'confirmed'))
+                   FROM positions p WHERE p.sku = $1 AND p.location = 'berlin'",
+                &[sku],
+            )
+            .await
+            .unwrap();
+        let (on_hand, from_events, held): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+        assert_eq!(on_hand, from_events, "{sku}: on-hand is not its events (one applied twice, or lost)");
+        assert!(held <= on_hand, "{sku}: {held} held of {on_hand}: oversold");
+    }
+    let holds: Vec<String> = acked.holds.lock().unwrap().iter().map(|(id, _)| id.clone()).collect();
+    let kept: i64 =
+        db.query_one("SELECT count(*) FROM reservations WHERE id = ANY($1) AND status = 'held'", &[&holds]).await.unwrap().get(0);
+    assert_eq!(kept as usize, holds.len(), "granted holds lost");
+}
+
+/// kill -9 of a replica under mixed load on all three: its partitions pass to the others
+/// within the lease; no acknowledged write is lost, none applied twice, nothing oversold.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_owner_killed_under_load_is_taken_over_within_the_lease_and_nothing_is_lost_or_doubled() {
+    let lease = Duration::from_secs(3);
+    let mut cluster = Cluster::start_with(3, &["--lease", "3s"]).await;
+    cluster.balanced(&[0, 1, 2], Duration::from_secs(30)).await;
+    // Hot SKUs of the replica to be killed, and some of the others'.
+    let mut skus = Vec::new();
+    for i in 0..3 {
+        for k in 0..2 {
+            skus.push(cluster.sku_owned_by(i, &format!("HOT{k}")).await);
+        }
+    }
+    let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(Acknowledged::default()));
+    let writers: Vec<_> = (1..3)
+        .flat_map(|via| (0..3).map(move |w| (via, w)))
+        .map(|(via, w)| tokio::spawn(write_until(cluster.api(via), via * 10 + w, skus.clone(), stop.clone(), acked.clone())))
+        .collect();
+    let doomed: Vec<_> = (0..3).map(|w| tokio::spawn(write_until(cluster.api(0), w, skus.clone(), stop.clone(), Arc::default()))).collect();
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    cluster.replicas.remove(0).kill9();
+    let killed = Instant::now();
+    for d in doomed {
+        d.abort();
+    }
+    let took = cluster.balanced(&[1, 2], Duration::from_secs(30)).await;
+    eprintln!("the killed replica's partitions were taken over {:?} after kill -9 (lease {lease:?})", killed.elapsed());
+    assert!(took <= lease, "taken over after {took:?}, beyond the lease of {lease:?}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(acked.events.lock().unwrap().len() > 20, "the writers wrote");
+    check_ledger(&cluster, &skus, &acked).await;
 }

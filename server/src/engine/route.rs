@@ -26,8 +26,9 @@ use crate::store::ReservationRow;
 
 /// How long a write waits for its partition to have an owner again before it is answered 503.
 const PATIENCE: Duration = Duration::from_secs(5);
-/// How long an owner has to answer a forwarded write (its commit included).
-const ANSWER_WITHIN: Duration = Duration::from_secs(10);
+/// How long an owner has to answer a forwarded write (its commit included). One that does not
+/// may be gone (killed while answering): the write is sent again, to whoever owns it by then.
+const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
 /// A write sent to its partition's owner.
 #[derive(Serialize, Deserialize)]
@@ -75,6 +76,11 @@ impl Route {
     /// Sends `forward` to `member` and decodes its answer.
     async fn send<T: for<'de> Deserialize<'de>>(&self, member: &str, forward: &Forward) -> Result<T, WriteError> {
         let Some(nats) = &self.nats else { return Err(WriteError::Moved) };
+        if nats.connection_state() != async_nats::connection::State::Connected {
+            // Not queued for a NATS that may be away for long: the caller waits and retries.
+            self.metrics.forwarded.with_label_values(&["moved"]).inc();
+            return Err(WriteError::Moved);
+        }
         let payload = serde_json::to_vec(forward).expect("a write serialises");
         let request = async_nats::Request::new().payload(payload.into()).timeout(Some(ANSWER_WITHIN));
         let answer = match nats.send_request(subject(member), request).await {
@@ -82,10 +88,10 @@ impl Route {
                 .unwrap_or_else(|e| Err(WriteError::Internal(format!("an unreadable answer from replica {member}: {e}")))),
             // The owner is gone (killed, or just stopped): its partitions pass to another.
             Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => Err(WriteError::Moved),
-            // It may have committed: the client retries, and idempotency answers "duplicate".
+            // It may have committed: sent again, idempotency answers "duplicate" (or the same hold).
             Err(error) => {
-                tracing::warn!(%error, member, "a forwarded write went unanswered");
-                Err(WriteError::Unavailable)
+                tracing::warn!(%error, member, "a forwarded write went unanswered; sending it again");
+                Err(WriteError::Moved)
             }
         };
         let outcome = match &answer {

@@ -46,9 +46,9 @@ impl Leases {
         )
         .await
         .map_err(pg)?;
-        c.execute("DELETE FROM members WHERE seen_at < clock_timestamp() - make_interval(secs => $1 * 10)", &[&secs]).await.map_err(pg)?;
+        c.execute("DELETE FROM members WHERE seen_at < clock_timestamp() - make_interval(secs => $1::float8 * 10)", &[&secs]).await.map_err(pg)?;
         let rows = c
-            .query("SELECT id FROM members WHERE seen_at > clock_timestamp() - make_interval(secs => $1) ORDER BY id", &[&secs])
+            .query("SELECT id FROM members WHERE seen_at > clock_timestamp() - make_interval(secs => $1::float8) ORDER BY id", &[&secs])
             .await
             .map_err(pg)?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
@@ -60,7 +60,7 @@ impl Leases {
         let c = connection(&self.pool).await?;
         let rows = c
             .query(
-                "UPDATE partitions SET lease_until = clock_timestamp() + make_interval(secs => $2)
+                "UPDATE partitions SET lease_until = clock_timestamp() + make_interval(secs => $2::float8)
                   WHERE owner = $1 RETURNING id, epoch",
                 &[&self.me, &hold.as_secs_f64()],
             )
@@ -78,7 +78,7 @@ impl Leases {
         let c = connection(&self.pool).await?;
         let rows = c
             .query(
-                "UPDATE partitions p SET owner = $1, epoch = p.epoch + 1, lease_until = clock_timestamp() + make_interval(secs => $3)
+                "UPDATE partitions p SET owner = $1, epoch = p.epoch + 1, lease_until = clock_timestamp() + make_interval(secs => $3::float8)
                   WHERE p.id IN (SELECT id FROM partitions WHERE owner IS NULL OR lease_until < clock_timestamp()
                                   ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
                  RETURNING p.id, p.epoch",
