@@ -543,37 +543,48 @@ struct Acknowledged {
     unexpected: Mutex<Vec<String>>,
 }
 
-/// Receipts and reservations for `skus` through replica `via` until `stop`: each write is
-/// sent again, as it was, after a 503 (as clients do) until it is answered.
-async fn write_until(api: Api, via: usize, skus: Vec<String>, stop: Arc<AtomicBool>, acked: Arc<Acknowledged>) {
+/// Receipts and reservations for `skus` until `stop`, each through the next of `targets` (base
+/// URLs, as a load balancer would spread them): each write is sent again, as it was, after a
+/// 503 or a connection that failed (as clients do) until it is answered.
+async fn write_until(targets: Arc<Mutex<Vec<String>>>, name: usize, skus: Vec<String>, stop: Arc<AtomicBool>, acked: Arc<Acknowledged>) {
     let client = reqwest::Client::new();
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
         n += 1;
         let sku = &skus[(n / 2) as usize % skus.len()];
-        let id = format!("r{via}-{n}");
+        let id = format!("r{name}-{n}");
         let body = json!([ev(&id, "receipt", sku, "berlin", 1)]);
-        let key = format!("key-{via}-{n:012}");
+        let key = format!("key-{name}-{n:012}");
         let reserve = json!({"sku": sku, "location": "berlin", "qty": 1, "key": key});
+        let mut attempt = 0;
         loop {
-            let (status, retry) = if n % 2 == 0 {
-                let r = client.post(api.url("/v1/events")).bearer_auth(TOKEN).json(&body).send().await.unwrap();
-                (r.status().as_u16(), r.headers().contains_key("retry-after"))
-            } else {
-                let r = client.post(api.url("/v1/reservations")).json(&reserve).send().await.unwrap();
-                let (status, retry) = (r.status().as_u16(), r.headers().contains_key("retry-after"));
-                if status == 201 {
-                    let v: Value = r.json().await.unwrap();
-                    acked.holds.lock().unwrap().push((v["id"].as_str().unwrap().to_string(), sku.clone()));
-                }
-                (status, retry)
+            attempt += 1;
+            let base = {
+                let t = targets.lock().unwrap();
+                t[(n as usize + attempt) % t.len()].clone()
             };
-            match (status, retry) {
-                (200, _) => {
+            let sent = if n % 2 == 0 {
+                client.post(format!("{base}/v1/events")).bearer_auth(TOKEN).json(&body).send().await
+            } else {
+                client.post(format!("{base}/v1/reservations")).json(&reserve).send().await
+            };
+            let Ok(r) = sent else {
+                // A replica stopping (or killed): the request goes to another.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            };
+            match (r.status().as_u16(), r.headers().contains_key("retry-after")) {
+                (200, _) if n % 2 == 0 => {
                     acked.events.lock().unwrap().insert(id.clone(), 1);
                     break;
                 }
-                (201 | 409, _) => break,
+                (200 | 201, _) => {
+                    if let Ok(v) = r.json::<Value>().await {
+                        acked.holds.lock().unwrap().push((v["id"].as_str().unwrap_or_default().to_string(), sku.clone()));
+                    }
+                    break;
+                }
+                (409, _) => break,
                 (503, true) => tokio::time::sleep(Duration::from_millis(50)).await,
                 other => {
                     acked.unexpected.lock().unwrap().push(format!("{other:?}"));
@@ -631,11 +642,12 @@ async fn an_owner_killed_under_load_is_taken_over_within_the_lease_and_nothing_i
         }
     }
     let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(Acknowledged::default()));
-    let writers: Vec<_> = (1..3)
-        .flat_map(|via| (0..3).map(move |w| (via, w)))
-        .map(|(via, w)| tokio::spawn(write_until(cluster.api(via), via * 10 + w, skus.clone(), stop.clone(), acked.clone())))
-        .collect();
-    let doomed: Vec<_> = (0..3).map(|w| tokio::spawn(write_until(cluster.api(0), w, skus.clone(), stop.clone(), Arc::default()))).collect();
+    let live = Arc::new(Mutex::new(vec![cluster.replicas[1].url.clone(), cluster.replicas[2].url.clone()]));
+    let writers: Vec<_> =
+        (0..6).map(|w| tokio::spawn(write_until(live.clone(), 10 + w, skus.clone(), stop.clone(), acked.clone()))).collect();
+    let doomed_target = Arc::new(Mutex::new(vec![cluster.replicas[0].url.clone()]));
+    let doomed: Vec<_> =
+        (0..3).map(|w| tokio::spawn(write_until(doomed_target.clone(), w, skus.clone(), stop.clone(), Arc::default()))).collect();
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     cluster.replicas.remove(0).kill9();
     let killed = Instant::now();
@@ -646,6 +658,157 @@ async fn an_owner_killed_under_load_is_taken_over_within_the_lease_and_nothing_i
     eprintln!("the killed replica's partitions were taken over {:?} after kill -9 (lease {lease:?})", killed.elapsed());
     assert!(took <= lease, "taken over after {took:?}, beyond the lease of {lease:?}");
     tokio::time::sleep(Duration::from_secs(1)).await;
+    stop.store(true, Ordering::Relaxed);
+    for w in writers {
+        w.await.unwrap();
+    }
+    assert!(acked.events.lock().unwrap().len() > 20, "the writers wrote");
+    check_ledger(&cluster, &skus, &acked).await;
+}
+
+/// A TCP proxy on loopback that can cut every connection through it and refuse new ones.
+struct Cut {
+    addr: std::net::SocketAddr,
+    open: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+}
+
+impl Cut {
+    async fn start(upstream: std::net::SocketAddr) -> Cut {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (open, conns) = (Arc::new(AtomicBool::new(true)), Arc::new(Mutex::new(Vec::<tokio::task::AbortHandle>::new())));
+        let (o, c) = (open.clone(), conns.clone());
+        tokio::spawn(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                if !o.load(Ordering::SeqCst) {
+                    continue; // dropped: refused
+                }
+                let task = tokio::spawn(async move {
+                    if let Ok(mut server) = tokio::net::TcpStream::connect(upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                    }
+                });
+                c.lock().unwrap().push(task.abort_handle());
+            }
+        });
+        Cut { addr, open, conns }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for c in self.conns.lock().unwrap().drain(..) {
+            c.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+/// An owner cut off from PostgreSQL (through a TCP proxy) loses its partitions when its lease
+/// passes; the replica that takes them sells the last units; once the old owner's connection
+/// is back, nothing it decided from what it knew before can be committed: its shoppers are
+/// told the truth (sold out), and its writes reach the new owner.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_deposed_owner_reconnected_after_its_lease_cannot_commit() {
+    let database = fresh_database_at("SHELFCAST_REPLICAS_POSTGRES").await.expect("set SHELFCAST_REPLICAS_POSTGRES");
+    let pg: url_parts::Parts = url_parts::parse(&database);
+    let proxy = Cut::start(pg.addr).await;
+    let through = pg.with_addr(proxy.addr);
+    let cluster = Cluster::start_on(2, &["--lease", "2s"], database, |i, url| if i == 0 { through.clone() } else { url.to_string() });
+    cluster.balanced(&[0, 1], Duration::from_secs(30)).await;
+    let sku = cluster.sku_owned_by(0, "FENCED").await;
+    let (old, new) = (cluster.api(0), cluster.api(1));
+    assert_eq!(old.post_events(TOKEN, &json!([ev("stock", "receipt", &sku, "berlin", 3)])).await.0, 200);
+    until_position(&new, &sku, "berlin", (3, 0)).await;
+
+    proxy.cut();
+    cluster.balanced(&[1], Duration::from_secs(30)).await;
+    let (status, body) = new.reserve(&sku, "berlin", 3, "fenced-key-the-new-owner").await;
+    assert_eq!(status, 201, "the new owner sells the last units: {body}");
+    proxy.restore();
+
+    // The old owner still holds the stock as free in memory; its commit would oversell. (Its
+    // first write may find its connection gone: 503, and the client sends it again.)
+    let (mut status, mut body) = (503, Value::Null);
+    for _ in 0..50 {
+        (status, body) = old.reserve(&sku, "berlin", 1, "fenced-key-the-old-owner").await;
+        if status != 503 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!((status, body["error"]["code"].as_str()), (409, Some("insufficient_stock")), "{body}");
+    let (status, body) = old.post_events(TOKEN, &json!([ev("after", "receipt", &sku, "berlin", 1)])).await;
+    assert_eq!(status, 200, "{body}");
+    drop(proxy);
+    for api in [&old, &new] {
+        until_position(api, &sku, "berlin", (4, 3)).await;
+    }
+    let db = cluster.db().await;
+    let held: i64 = db
+        .query_one("SELECT coalesce(sum(qty), 0)::bigint FROM reservations WHERE sku = $1 AND status = 'held'", &[&sku])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(held, 3, "nothing oversold");
+    let metrics = old.http.get(old.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let fenced = metrics.lines().find(|l| l.starts_with("shelfcast_commit_failures_total{kind=\"fenced\"}")).unwrap_or_default();
+    eprintln!("the old owner: {fenced}");
+}
+
+/// Enough of a PostgreSQL URL to send it through a proxy.
+mod url_parts {
+    pub struct Parts {
+        pub addr: std::net::SocketAddr,
+        before: String,
+        after: String,
+    }
+
+    pub fn parse(url: &str) -> Parts {
+        let at = url.rfind('@').unwrap() + 1;
+        let end = at + url[at..].find('/').unwrap();
+        let host = &url[at..end];
+        let addr = std::net::ToSocketAddrs::to_socket_addrs(host).unwrap().next().unwrap();
+        Parts { addr, before: url[..at].to_string(), after: url[end..].to_string() }
+    }
+
+    impl Parts {
+        pub fn with_addr(&self, addr: std::net::SocketAddr) -> String {
+            format!("{}{addr}{}", self.before, self.after)
+        }
+    }
+}
+
+/// A rolling restart of all three replicas under load (each taken out of the load balancer,
+/// stopped with SIGTERM, replaced by a new one): every request is answered with success, sold
+/// out, or 503 with `Retry-After`; nothing acknowledged is lost or applied twice, nothing oversold.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rolling_restart_under_load_loses_nothing() {
+    let mut cluster = Cluster::start(3).await;
+    cluster.balanced(&[0, 1, 2], Duration::from_secs(30)).await;
+    let mut skus = Vec::new();
+    for i in 0..3 {
+        skus.push(cluster.sku_owned_by(i, "ROLL").await);
+    }
+    let live = Arc::new(Mutex::new(cluster.replicas.iter().map(|r| r.url.clone()).collect::<Vec<_>>()));
+    let (stop, acked) = (Arc::new(AtomicBool::new(false)), Arc::new(Acknowledged::default()));
+    let writers: Vec<_> = (0..4).map(|w| tokio::spawn(write_until(live.clone(), w, skus.clone(), stop.clone(), acked.clone()))).collect();
+    let database = cluster.database.clone();
+    for round in 0..3 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let mut leaving = cluster.replicas.remove(0);
+        live.lock().unwrap().retain(|u| *u != leaving.url);
+        leaving.signal("TERM");
+        assert!(leaving.child.wait().unwrap().success(), "replica stopped cleanly");
+        cluster.add(3 + round, &database, &[]);
+        live.lock().unwrap().push(cluster.replicas.last().unwrap().url.clone());
+        let members: Vec<usize> = (round + 1..round + 4).collect();
+        cluster.balanced(&members, Duration::from_secs(30)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
     stop.store(true, Ordering::Relaxed);
     for w in writers {
         w.await.unwrap();

@@ -36,7 +36,7 @@ impl Leases {
     }
 
     /// Says this replica is alive; returns the members seen within `lease`, sorted (this one
-    /// included). Rows silent for ten leases are removed.
+    /// included). Rows silent for ten times as long are removed.
     pub async fn heartbeat(&self, lease: Duration) -> DbResult<Vec<String>> {
         let c = connection(&self.pool).await?;
         let secs = lease.as_secs_f64();
@@ -133,5 +133,104 @@ impl Leases {
     /// The reservation's position, for routing an action on it to its partition's owner.
     pub async fn reservation_position(&self, id: &str) -> DbResult<Option<shelfcast_protocol::PositionKey>> {
         Ok(super::postgres::reservation(&self.pool, id).await?.map(|r| r.key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::postgres::{self, PgBackend};
+    use crate::store::{Backend, StoreError};
+    use shelfcast_protocol::{Event, EventId, EventKind, PositionKey};
+
+    /// A new database on the PostgreSQL that the replica tests use.
+    async fn fresh_database() -> String {
+        let base = std::env::var("SHELFCAST_REPLICAS_POSTGRES")
+            .expect("set SHELFCAST_REPLICAS_POSTGRES=postgres://user:password@host:port (scripts/test.sh does)");
+        let base = base.trim_end_matches('/').to_string();
+        let mut name = [0u8; 8];
+        getrandom::fill(&mut name).unwrap();
+        let name = format!("shelfcast_test_{}", hex::encode(name));
+        let (client, conn) = tokio_postgres::connect(&format!("{base}/postgres"), tokio_postgres::NoTls).await.unwrap();
+        tokio::spawn(conn);
+        client.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+        format!("{base}/{name}")
+    }
+
+    fn event(id: &str) -> Event {
+        let key = PositionKey::new("SKU".to_string().try_into().unwrap(), "berlin".to_string().try_into().unwrap());
+        Event { id: EventId::try_from(id.to_string()).unwrap(), kind: EventKind::Receipt, key, qty: 1, at: None }
+    }
+
+    /// Writes `event` in one transaction fenced as `member` holding `held`; the commit's outcome.
+    fn commit(backend: &mut PgBackend, member: &str, held: &[Held], event: &Event) -> Result<(), StoreError> {
+        let mut txn = backend.begin()?;
+        txn.insert_event(event, 0)?;
+        txn.as_shared().expect("a shared ledger").fence(member, held)?;
+        txn.commit()
+    }
+
+    async fn stored(pool: &Pool, id: &str) -> bool {
+        let c = connection(pool).await.unwrap();
+        c.query_opt("SELECT 1 FROM events WHERE id = $1", &[&id]).await.unwrap().is_some()
+    }
+
+    /// The owner's commits are fenced by the epoch: once another replica has taken a partition
+    /// whose lease passed, the old owner's commit fails inside its own transaction and nothing
+    /// of it is kept. A take-over never overtakes a commit in flight: it skips the partition
+    /// until that commit ends.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_deposed_owner_cannot_commit_and_a_take_over_waits_for_a_commit_in_flight() {
+        let url = fresh_database().await;
+        let u = url.clone();
+        let mut backend = tokio::task::spawn_blocking(move || PgBackend::open(&u)).await.unwrap().unwrap();
+        let pool = postgres::pool(&url, 4).unwrap();
+        let (a, b) = (Leases::new(pool.clone(), "a".into()), Leases::new(pool.clone(), "b".into()));
+        let short = Duration::from_millis(300);
+        let mine = a.acquire(1, short).await.unwrap();
+        assert_eq!(mine, vec![(0, 1)], "the first partition, at epoch 1");
+
+        // Within the lease, a commits; its commit's shared lock keeps b out until it ends.
+        let (backend, ok) = tokio::task::spawn_blocking(move || {
+            let ok = commit(&mut backend, "a", &mine, &event("within"));
+            (backend, ok)
+        })
+        .await
+        .unwrap();
+        ok.unwrap();
+        assert!(stored(&pool, "within").await);
+        let held = vec![(0u32, 1i64)];
+        let (fenced_tx, fenced_rx) = tokio::sync::oneshot::channel();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+        let h = held.clone();
+        let in_flight = std::thread::spawn(move || {
+            let mut backend = backend;
+            let outcome = (|| {
+                let mut txn = backend.begin()?;
+                txn.insert_event(&event("in-flight"), 0)?;
+                txn.as_shared().expect("a shared ledger").fence("a", &h)?;
+                let _ = fenced_tx.send(());
+                go_rx.recv().expect("go");
+                txn.commit()
+            })();
+            (backend, outcome)
+        });
+        fenced_rx.await.expect("the commit got as far as its fence");
+        tokio::time::sleep(short * 2).await;
+        let taken = b.acquire(1_000, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(taken.len(), 255, "every other partition is free");
+        assert!(!taken.iter().any(|(p, _)| *p == 0), "a take-over skips a partition mid-commit");
+        go_tx.send(()).unwrap();
+        let (mut backend, outcome) = tokio::task::spawn_blocking(move || in_flight.join().unwrap()).await.unwrap();
+        outcome.unwrap();
+        assert!(stored(&pool, "in-flight").await, "nobody else could write the partition meanwhile");
+
+        // The lease has passed: b takes the partition at a new epoch; a's next commit fails.
+        assert_eq!(b.acquire(1, Duration::from_secs(10)).await.unwrap(), vec![(0, 2)]);
+        let fenced = tokio::task::spawn_blocking(move || commit(&mut backend, "a", &held, &event("deposed"))).await.unwrap();
+        assert!(matches!(fenced, Err(StoreError::Fenced)), "{fenced:?}");
+        assert!(!stored(&pool, "deposed").await, "nothing of a fenced commit is kept");
+        assert!(a.renew(short).await.unwrap().is_empty(), "a learns it holds nothing");
+        assert!(b.renew(short).await.unwrap().contains(&(0, 2)));
     }
 }

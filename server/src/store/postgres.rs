@@ -127,9 +127,13 @@ pub fn migrate(client: &mut Client) -> DbResult<()> {
     result
 }
 
+/// The writer's connection. A transaction it leaves open (its replica paused, or cut off
+/// mid-commit) is ended by the server after 5 s, so the partition locks it holds
+/// (`SharedLedger::fence`) cannot keep another replica from taking its partitions over.
 pub fn connect(url: &str) -> DbResult<Client> {
     let mut config: postgres::Config = url.parse()?;
     config.connect_timeout(Duration::from_secs(5));
+    config.options("-c idle_in_transaction_session_timeout=5000");
     Ok(config.connect(NoTls)?)
 }
 
