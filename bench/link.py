@@ -1,7 +1,7 @@
 """A slow network link for benchmarks: a TCP proxy on loopback that delays every byte by a fixed
 time in each direction (order kept within a connection), like a store's broadband line.
 
-    python3 bench/link.py LISTEN_PORT TARGET_PORT DELAY_MS
+    python3 bench/link.py LISTEN_PORT TARGET_PORT DELAY_MS   (DELAY_MS may be a fraction: 0.5)
 
 Prints "link ready" once it listens. A connection whose target refuses is closed at once.
 """
@@ -57,4 +57,4 @@ async def main(listen, target, delay):
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]) / 1000))
+    asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]) / 1000))

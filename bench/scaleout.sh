@@ -5,7 +5,10 @@
 #   same number of clients and the same 10 hot positions.
 # - Ingest events/s (16 devices × 100 events/request) with 1 and with 3 replicas.
 # - Change -> stream latency with writer and stream on the same replica, and on different ones.
+# - Ingest with one replica alone (its own database): what one replica does without others.
 #   bash bench/scaleout.sh [seconds per row, default 10]
+# DELAY_MS=0.5: the replicas and pgbench reach PostgreSQL through a TCP link that delays each
+# direction by that much (bench/link.py; 0.5 = a 1 ms round trip, as to a cloud database).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
@@ -18,15 +21,24 @@ base=postgres://shelfcast:shelfcast@127.0.0.1:5432
 db=shelfcast_bench_$$
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$db" || true; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$db" || true; PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "${db}_solo" || true; rm -rf "$work"; }
 trap cleanup EXIT
 PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "$db"
 nport=$(free_port)
 nats-server -a 127.0.0.1 -p "$nport" >/dev/null 2>&1 & pids+=($!)
+# Where the replicas and pgbench reach PostgreSQL: directly, or through a delaying link.
+pghost=127.0.0.1 pgport=5432
+if [ -n "${DELAY_MS:-}" ]; then
+  pgport=$(free_port)
+  python3 bench/link.py "$pgport" 5432 "$DELAY_MS" >"$work/link.out" 2>&1 & pids+=($!)
+  for _ in $(seq 50); do grep -q "link ready" "$work/link.out" && break; sleep 0.1; done
+  echo "PostgreSQL through a link delaying each direction by ${DELAY_MS} ms" >&2
+fi
+dburl="postgres://shelfcast:shelfcast@$pghost:$pgport"
 
 urls=()
 for i in 1 2 3; do
-  SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/unused$i" --database "$base/$db" --nats "nats://127.0.0.1:$nport" \
+  SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/unused$i" --database "$dburl/$db" --nats "nats://127.0.0.1:$nport" \
     --device-token "bench=*" --reservation-rate 0 --stream-rate 0 >"$work/hub$i.out" 2>"$work/hub$i.err" & pids+=($!)
 done
 for i in 1 2 3; do
@@ -47,7 +59,7 @@ PGPASSWORD=shelfcast psql -q -h 127.0.0.1 -U shelfcast -d "$db" -c \
   "CREATE TABLE bench_stock (id INT PRIMARY KEY, on_hand BIGINT NOT NULL, reserved BIGINT NOT NULL);
    INSERT INTO bench_stock SELECT g, 1000000000, 0 FROM generate_series(1, $hot) g;"
 printf '\\set id random(1, %d)\nUPDATE bench_stock SET reserved = reserved + 1 WHERE id = :id AND on_hand - reserved >= 1;\n' "$hot" >"$work/reserve.sql"
-pg_tps=$(PGPASSWORD=shelfcast pgbench -n -h 127.0.0.1 -U shelfcast -c "$clients" -j 2 -T "$secs" -f "$work/reserve.sql" "$db" 2>/dev/null |
+pg_tps=$(PGPASSWORD=shelfcast pgbench -n -h "$pghost" -p "$pgport" -U shelfcast -c "$clients" -j 2 -T "$secs" -f "$work/reserve.sql" "$db" 2>/dev/null |
   sed -nE 's/^tps = ([0-9.]+).*/\1/p')
 
 echo "Shelfcast: $clients shoppers over 3 replicas, $hot hot positions" >&2
@@ -72,12 +84,22 @@ wait "${outs[@]}"
 three_eps=0
 for i in 0 1 2; do three_eps=$((three_eps + $(rate "events/s" "$(cat "$work/ing$i.out")"))); done
 
+echo "ingest, one replica alone on its own database" >&2
+PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "${db}_solo"
+SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/solo" --database "$dburl/${db}_solo" \
+  --device-token "bench=*" --reservation-rate 0 --stream-rate 0 >"$work/solo.out" 2>"$work/solo.err" & pids+=($!)
+for _ in $(seq 100); do grep -q "listening on" "$work/solo.out" && break; sleep 0.1; done
+solo=$(sed -n 's/^listening on //p' "$work/solo.out")
+solo_eps=$(rate "events/s" "$("$bin" simulate --target "$solo" --token bench --rate 0 --duration "${secs}s" --concurrency 16 --batch 100 \
+  --skus 1000 --locations s1,s2,s3,s4 2>/dev/null)")
+
 echo "change -> stream latency, 200 changes each" >&2
 read -r same50 same99 samemax < <(python3 bench/fanout_latency.py "${urls[0]}" "${urls[0]}" bench 200)
 read -r cross50 cross99 crossmax < <(python3 bench/fanout_latency.py "${urls[0]}" "${urls[2]}" bench 200)
 
 printf '| row | Shelfcast | peer / baseline | ratio |\n|---|---:|---:|---:|\n'
 printf '| contended reservations/s, %d clients, %d hot positions | %s (3 replicas) | %s (pgbench UPDATE) | %s× |\n' "$clients" "$hot" "$sc_rps" "$pg_tps" "$(ratio "$sc_rps" "$pg_tps")"
-printf '| ingest events/s, 16×100 per replica | %s (3 replicas) | %s (1 replica) | %s× |\n' "$three_eps" "$one_eps" "$(ratio "$three_eps" "$one_eps")"
+printf '| ingest events/s, 16×100 per replica | %s (3 replicas) | %s (through 1 of the 3) | %s× |\n' "$three_eps" "$one_eps" "$(ratio "$three_eps" "$one_eps")"
+printf '| ingest events/s, 16×100 | %s (3 replicas) | %s (1 replica alone) | %s× |\n' "$three_eps" "$solo_eps" "$(ratio "$three_eps" "$solo_eps")"
 printf '| change → stream p50 / p99 / max ms | %s / %s / %s (across replicas) | %s / %s / %s (same replica) | %s× (p50) |\n' \
   "$cross50" "$cross99" "$crossmax" "$same50" "$same99" "$samemax" "$(ratio "$cross50" "$same50")"
