@@ -849,7 +849,7 @@ async fn a_stream_resumes_gapless_while_its_partition_moves() {
     let (_, mut stream) = cluster.api(0).stream(&query, None).await;
     let mut last = 0;
     while last < 20 {
-        last = next_position(&mut stream, "before the move")["version"].as_u64().unwrap();
+        last = next_position(&mut stream, "before the move").await["version"].as_u64().unwrap();
     }
     drop(stream);
     let mut leaving = cluster.replicas.remove(2);
