@@ -21,8 +21,8 @@ use crate::engine::route::{self, Route};
 use crate::engine::{sweeper, State, Writer};
 use crate::http::{self, Shared};
 use crate::metrics::Metrics;
-use crate::store::postgres::{self, PgBackend};
 use crate::store::leases::Leases;
+use crate::store::postgres::{self, PgBackend};
 use crate::store::{Changes, Reader, Store};
 use crate::tls::Tls;
 

@@ -103,8 +103,7 @@ impl Cluster {
     fn add(&mut self, i: usize, database: &str, extra: &[&str]) {
         let (dir, data) = data_dir();
         let token = format!("{TOKEN}=*");
-        let mut flags =
-            vec!["--device-token", &token, "--database", database, "--reservation-rate", "0", "--stream-rate", "0"];
+        let mut flags = vec!["--device-token", &token, "--database", database, "--reservation-rate", "0", "--stream-rate", "0"];
         let nats = self.nats.url();
         flags.extend(["--nats", &nats]);
         flags.extend(extra);
@@ -131,9 +130,7 @@ impl Cluster {
             .query("SELECT CASE WHEN lease_until > clock_timestamp() THEN owner END FROM partitions ORDER BY id", &[])
             .await
             .unwrap();
-        rows.iter()
-            .map(|r| r.get::<_, Option<String>>(0).map(|o| o["replica".len()..o.find('-').unwrap()].parse().unwrap()))
-            .collect()
+        rows.iter().map(|r| r.get::<_, Option<String>>(0).map(|o| o["replica".len()..o.find('-').unwrap()].parse().unwrap())).collect()
     }
 
     /// Waits until the replicas in `live` hold every partition in even shares (at most one
@@ -155,10 +152,7 @@ impl Cluster {
     /// A SKU starting with `prefix` whose partition replica `i` owns.
     async fn sku_owned_by(&self, i: usize, prefix: &str) -> String {
         let owners = self.owners().await;
-        (0..)
-            .map(|n| format!("{prefix}-{n}"))
-            .find(|sku| owners[partition_of(sku, owners.len() as u32) as usize] == Some(i))
-            .unwrap()
+        (0..).map(|n| format!("{prefix}-{n}")).find(|sku| owners[partition_of(sku, owners.len() as u32) as usize] == Some(i)).unwrap()
     }
 }
 
@@ -556,14 +550,14 @@ async fn write_until(targets: Arc<Mutex<Vec<String>>>, name: usize, skus: Vec<St
         let body = json!([ev(&id, "receipt", sku, "berlin", 1)]);
         let key = format!("key-{name}-{n:012}");
         let reserve = json!({"sku": sku, "location": "berlin", "qty": 1, "key": key});
-        let mut attempt = 0;
+        let (event, mut attempt) = (n.is_multiple_of(2), 0);
         loop {
             attempt += 1;
             let base = {
                 let t = targets.lock().unwrap();
                 t[(n as usize + attempt) % t.len()].clone()
             };
-            let sent = if n % 2 == 0 {
+            let sent = if event {
                 client.post(format!("{base}/v1/events")).bearer_auth(TOKEN).json(&body).send().await
             } else {
                 client.post(format!("{base}/v1/reservations")).json(&reserve).send().await
@@ -574,7 +568,7 @@ async fn write_until(targets: Arc<Mutex<Vec<String>>>, name: usize, skus: Vec<St
                 continue;
             };
             match (r.status().as_u16(), r.headers().contains_key("retry-after")) {
-                (200, _) if n % 2 == 0 => {
+                (200, _) if event => {
                     acked.events.lock().unwrap().insert(id.clone(), 1);
                     break;
                 }

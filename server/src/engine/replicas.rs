@@ -149,7 +149,12 @@ async fn connect(url: &str, sequencer: Arc<Sequencer>) -> Option<async_nats::Cli
 }
 
 /// Announces this replica's commits and listens for the others'.
-async fn nats_link(client: async_nats::Client, sequencer: Arc<Sequencer>, mut rx: mpsc::UnboundedReceiver<u64>, shutdown: CancellationToken) {
+async fn nats_link(
+    client: async_nats::Client,
+    sequencer: Arc<Sequencer>,
+    mut rx: mpsc::UnboundedReceiver<u64>,
+    shutdown: CancellationToken,
+) {
     let mut sub = match client.subscribe(SUBJECT).await {
         Ok(s) => s,
         Err(error) => {

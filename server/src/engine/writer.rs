@@ -177,7 +177,6 @@ impl Writer {
         self
     }
 
-
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<Result<T, WriteError>>) -> Command) -> Result<T, WriteError> {
         let (reply, rx) = oneshot::channel();
         self.tx.send(make(reply)).await.map_err(|_| WriteError::Unavailable)?;
@@ -465,7 +464,9 @@ impl Engine {
         })();
         self.pending = pending;
         match result {
-            Ok(None) => answers.into_iter().for_each(|a| a.send(None, &|k| version_in(k, &[], Versions::after(0, 0), &self.pending, &state))),
+            Ok(None) => {
+                answers.into_iter().for_each(|a| a.send(None, &|k| version_in(k, &[], Versions::after(0, 0), &self.pending, &state)))
+            }
             Ok(Some((changed, version))) => {
                 if !self.storage_ok.swap(true, Ordering::AcqRel) {
                     tracing::info!("storage takes writes again");
@@ -505,7 +506,10 @@ impl Engine {
                 }
             }
             Err(StoreError::Fenced) => {
-                tracing::warn!(commands, "a partition of this commit was taken over by another replica; nothing committed, requests retried there");
+                tracing::warn!(
+                    commands,
+                    "a partition of this commit was taken over by another replica; nothing committed, requests retried there"
+                );
                 self.metrics.commit_failures.with_label_values(&["fenced"]).inc();
                 if let Some(owners) = &self.owners {
                     owners.nudge();

@@ -46,7 +46,9 @@ impl Leases {
         )
         .await
         .map_err(pg)?;
-        c.execute("DELETE FROM members WHERE seen_at < clock_timestamp() - make_interval(secs => $1::float8 * 10)", &[&secs]).await.map_err(pg)?;
+        c.execute("DELETE FROM members WHERE seen_at < clock_timestamp() - make_interval(secs => $1::float8 * 10)", &[&secs])
+            .await
+            .map_err(pg)?;
         let rows = c
             .query("SELECT id FROM members WHERE seen_at > clock_timestamp() - make_interval(secs => $1::float8) ORDER BY id", &[&secs])
             .await
