@@ -625,8 +625,8 @@ async fn check_ledger(cluster: &Cluster, skus: &[String], acked: &Acknowledged) 
 /// within the lease; no acknowledged write is lost, none applied twice, nothing oversold.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_owner_killed_under_load_is_taken_over_within_the_lease_and_nothing_is_lost_or_doubled() {
-    let lease = Duration::from_secs(3);
-    let mut cluster = Cluster::start_with(3, &["--lease", "3s"]).await;
+    let lease = Duration::from_secs(6);
+    let mut cluster = Cluster::start_with(3, &["--lease", "6s"]).await;
     cluster.balanced(&[0, 1, 2], Duration::from_secs(30)).await;
     // Hot SKUs of the replica to be killed, and some of the others'.
     let mut skus = Vec::new();
