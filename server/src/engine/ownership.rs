@@ -35,6 +35,9 @@ pub struct Ownership {
     owners: RwLock<Vec<Option<String>>>,
     nudge: Notify,
     lease: Duration,
+    /// One read of the owners at a time, and when the last one was made.
+    reading: tokio::sync::Mutex<()>,
+    read_at: std::sync::Mutex<Option<std::time::Instant>>,
 }
 
 /// What this replica writes, as of the start of one group commit.
@@ -80,6 +83,8 @@ impl Ownership {
             owners: RwLock::new(vec![None; partitions as usize]),
             nudge: Notify::new(),
             lease,
+            reading: tokio::sync::Mutex::new(()),
+            read_at: std::sync::Mutex::new(None),
         }
     }
 
@@ -118,10 +123,17 @@ impl Ownership {
         self.lease / 10
     }
 
-    /// Reads the owners of every partition again (routing).
+    /// Reads the owners of every partition again (routing), unless they were read in the last
+    /// 20 ms: the requests waiting for a moving partition share one read.
     pub async fn refresh(&self, leases: &Leases) -> DbResult<()> {
+        let asked = std::time::Instant::now();
+        let _one = self.reading.lock().await;
+        if self.read_at.lock().expect("ownership lock").is_some_and(|at| at + Duration::from_millis(20) > asked) {
+            return Ok(());
+        }
         let owners = leases.owners().await?;
         *self.owners.write().expect("ownership lock") = owners;
+        *self.read_at.lock().expect("ownership lock") = Some(std::time::Instant::now());
         Ok(())
     }
 }

@@ -23,6 +23,9 @@ use shelfcast_protocol::PositionKey;
 /// The subject on which replicas announce their commits.
 pub const SUBJECT: &str = "shelfcast.committed";
 
+/// Committed positions with their new entries.
+type Committed = Vec<(PositionKey, Entry)>;
+
 pub struct Sequencer {
     state: Arc<State>,
     order: Mutex<()>,
@@ -31,22 +34,25 @@ pub struct Sequencer {
 }
 
 impl Sequencer {
-    /// This replica committed versions `first..=last` with these changes. Returns the changes
-    /// it made visible at once, whose streams the caller wakes once it has answered (none when
-    /// another replica committed in between: the resync publishes them).
-    pub fn committed(&self, changes: Vec<(PositionKey, Entry)>, first: u64, last: u64) -> Vec<(PositionKey, Entry)> {
-        let mut visible = Vec::new();
-        {
+    /// This replica committed versions `first..=last` with these changes. `Ok`: the changes it
+    /// made visible at once, whose streams the caller wakes once it has answered. `Err`: the
+    /// changes given back, not visible yet (another replica committed in between: the resync
+    /// publishes them with its commit).
+    pub fn committed(&self, changes: Vec<(PositionKey, Entry)>, first: u64, last: u64) -> Result<Committed, Committed> {
+        let visible = {
             let _order = self.order.lock().expect("sequencer lock");
             let published = self.state.published();
             if first == published + 1 {
                 self.state.make_visible(&changes, last);
-                visible = changes;
-            } else if last > published {
-                // Another replica committed in between: read the whole prefix.
-                self.behind.notify_one();
+                Ok(changes)
+            } else {
+                if last > published {
+                    // Another replica committed in between: read the whole prefix.
+                    self.behind.notify_one();
+                }
+                Err(changes)
             }
-        }
+        };
         if let Some(tx) = &self.announce {
             let _ = tx.send(last);
         }

@@ -164,18 +164,33 @@ impl Route {
         }
     }
 
-    pub async fn reserve(&self, writer: &Writer, key: ReservationKey, position: PositionKey, qty: i64) -> Result<Reserved, WriteError> {
+    /// One write to the owner of `sku`'s partition (`here` when that is this replica), sent
+    /// again while the partition is moving.
+    async fn to_owner<T, F>(&self, sku: &str, here: impl Fn() -> F, forward: impl Fn() -> Forward) -> Result<T, WriteError>
+    where
+        T: for<'de> Deserialize<'de>,
+        F: std::future::Future<Output = Result<T, WriteError>>,
+    {
         let (since, mut tries) = (Instant::now(), 0);
         loop {
-            let answer = match self.target(position.sku.as_str()) {
-                Target::Here => writer.reserve_here(key.clone(), position.clone(), qty).await,
-                Target::Replica(m) => self.send(&m, &Forward::Reserve { key: key.clone(), position: position.clone(), qty }).await,
+            let answer = match self.target(sku) {
+                Target::Here => here().await,
+                Target::Replica(m) => self.send(&m, &forward()).await,
                 Target::Nobody => Err(WriteError::Moved),
             };
             if !matches!(answer, Err(WriteError::Moved)) || !self.wait(since, &mut tries).await {
                 return answer;
             }
         }
+    }
+
+    pub async fn reserve(&self, writer: &Writer, key: ReservationKey, position: PositionKey, qty: i64) -> Result<Reserved, WriteError> {
+        self.to_owner(
+            position.sku.as_str(),
+            || writer.reserve_here(key.clone(), position.clone(), qty),
+            || Forward::Reserve { key: key.clone(), position: position.clone(), qty },
+        )
+        .await
     }
 
     /// An action goes to the owner of the reservation's position (read from the ledger).
@@ -185,17 +200,12 @@ impl Route {
             Ok(None) => return Err(WriteError::NotFound),
             Err(_) => return Err(WriteError::Unavailable),
         };
-        let (since, mut tries) = (Instant::now(), 0);
-        loop {
-            let answer = match self.target(position.sku.as_str()) {
-                Target::Here => writer.act_here(id.clone(), auth.clone(), action).await,
-                Target::Replica(m) => self.send(&m, &Forward::Act { id: id.clone(), auth: auth.clone(), action }).await,
-                Target::Nobody => Err(WriteError::Moved),
-            };
-            if !matches!(answer, Err(WriteError::Moved)) || !self.wait(since, &mut tries).await {
-                return answer;
-            }
-        }
+        self.to_owner(
+            position.sku.as_str(),
+            || writer.act_here(id.clone(), auth.clone(), action),
+            || Forward::Act { id: id.clone(), auth: auth.clone(), action },
+        )
+        .await
     }
 }
 

@@ -299,16 +299,15 @@ impl Command {
         }
     }
 
-    /// Answers the command with `e` and changes nothing.
+    /// Answers the command with `e` at once; it changes nothing.
     fn refuse(self, e: WriteError) -> Answer {
-        let answer = match self {
-            Command::Ingest { events, reply } => Answer::Ingest(reply, Vec::new(), events),
-            Command::Reserve { reply, .. } => Answer::Reserve(reply, Err(e.clone())),
-            Command::Act { reply, .. } => Answer::Act(reply, Err(e.clone())),
-            Command::Probe { reply } | Command::Barrier { reply } | Command::Acknowledge { reply, .. } => Answer::Done(reply),
-            Command::Sweep | Command::Rebase { .. } => Answer::None,
-        };
-        answer.send(Some(e), &|_| 0);
+        match self {
+            Command::Ingest { reply, .. } => drop(reply.send(Err(e))),
+            Command::Reserve { reply, .. } => drop(reply.send(Err(e))),
+            Command::Act { reply, .. } => drop(reply.send(Err(e))),
+            Command::Probe { reply } | Command::Barrier { reply } | Command::Acknowledge { reply, .. } => drop(reply.send(Err(e))),
+            Command::Sweep | Command::Rebase { .. } => {}
+        }
         Answer::None
     }
 }
@@ -480,13 +479,13 @@ impl Engine {
                 };
                 let changes = versioned(changed, versions);
                 let wake = match &self.sequencer {
-                    Some(sequencer) if !changes.is_empty() => {
-                        let visible = sequencer.committed(changes.clone(), versions.first(), version);
-                        if visible.is_empty() {
-                            self.pending.extend(changes);
+                    Some(sequencer) if !changes.is_empty() => match sequencer.committed(changes, versions.first(), version) {
+                        Ok(visible) => visible,
+                        Err(later) => {
+                            self.pending.extend(later);
+                            Vec::new()
                         }
-                        visible
-                    }
+                    },
                     Some(_) => Vec::new(),
                     None => {
                         self.state.make_visible(&changes, version);
