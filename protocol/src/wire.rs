@@ -101,8 +101,13 @@ pub struct ReservationView {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LocationChanges {
-    /// Ask with `since` = this next time: every change up to it is in this answer.
+    /// The hub's version (on a partitioned hub, the changes published over all partitions):
+    /// ask with `since` = this next time when there is no `cursor`.
     pub version: u64,
+    /// Ask with `since` = this next time: every change up to it is in this answer (the
+    /// version itself on a hub of one partition; the version of each partition otherwise).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub cursor: Option<String>,
     /// The location's positions changed after `since`, in ascending version order.
     pub positions: Vec<Position>,
     /// The location's open reservations (held or confirmed), without tokens.

@@ -293,9 +293,13 @@ impl Table {
         self.slots.get(&handle).map(|s| Entry { stock: s.stock(), version: s.version })
     }
 
-    /// The positions whose version is above `since`, at the location with handle `location`.
-    pub fn changed_at(&self, location: usize, since: u64) -> impl Iterator<Item = Handle> + '_ {
-        self.slots.iter().filter(move |(h, s)| h.location() == location && s.version > since).map(|(h, _)| h)
+    /// The positions at the location with handle `location` whose version is above
+    /// `since(sku)` (`None`: every position of that SKU).
+    pub fn changed_at<'t>(&'t self, location: usize, since: impl Fn(&str) -> Option<u64> + 't) -> impl Iterator<Item = Handle> + 't {
+        self.slots
+            .iter()
+            .filter(move |(h, s)| h.location() == location && since(self.skus[h.sku()].as_str()).is_none_or(|v| s.version > v))
+            .map(|(h, _)| h)
     }
 
     /// The positions whose holds exceed their on-hand at `now`.
@@ -389,7 +393,7 @@ mod tests {
             table.set(&key(&format!("K{i}"), loc), &Entry { stock: Stock::new(1), version: i as u64 + 1 });
         }
         let s1 = table.location(&LocationId::parse("s1").unwrap()).unwrap();
-        let mut changed: Vec<PositionKey> = table.changed_at(s1, 1).map(|h| table.key(h)).collect();
+        let mut changed: Vec<PositionKey> = table.changed_at(s1, |_| Some(1)).map(|h| table.key(h)).collect();
         changed.sort();
         assert_eq!(changed, vec![key("K2", "s1")]);
         table.set(

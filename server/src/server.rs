@@ -91,7 +91,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             }
             let loaded = store.load().context("loading positions")?;
             tracing::info!(positions = loaded.positions.len(), version = loaded.version, data = %config.data.display(), "ledger loaded");
-            let state = Arc::new(State::new(loaded.positions, loaded.version, config.clock.clone(), config.low_stock));
+            let state = Arc::new(State::new(loaded.positions, vec![loaded.version], config.clock.clone(), config.low_stock));
             let (writer, thread) = Writer::spawn(Box::new(store), state.clone(), metrics.clone(), hold_ttl, None, None);
             let reader = Store::open_reader(&config.data).context("opening a reader")?;
             (state, writer, thread, Reader::Sqlite(Arc::new(Mutex::new(reader))))
@@ -103,14 +103,15 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 .await?
                 .context("connecting to PostgreSQL and migrating the schema")?;
             let pool = postgres::pool(url, 16).context("PostgreSQL pool")?;
-            let (positions, version) = Changes::new(pool.clone()).all().await.context("loading positions from PostgreSQL")?;
+            let (positions, versions) = Changes::new(pool.clone()).all().await.context("loading positions from PostgreSQL")?;
             tracing::info!(
                 positions = positions.len(),
-                version,
+                partitions = versions.len(),
+                changes = versions.iter().sum::<u64>(),
                 nats = config.nats.as_deref().unwrap_or("none"),
                 "ledger loaded from PostgreSQL"
             );
-            let state = Arc::new(State::new(positions, version, config.clock.clone(), config.low_stock));
+            let state = Arc::new(State::new(positions, versions, config.clock.clone(), config.low_stock));
             let (sequencer, nats) =
                 replicas::start(state.clone(), Changes::new(pool.clone()), config.nats.clone(), config.resync_every, shutdown.clone())
                     .await;

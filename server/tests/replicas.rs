@@ -127,7 +127,11 @@ impl Cluster {
         let rows = self
             .db()
             .await
-            .query("SELECT CASE WHEN lease_until > clock_timestamp() THEN owner END FROM partitions ORDER BY id", &[])
+            .query(
+                "SELECT CASE WHEN m.lease_until > clock_timestamp() THEN p.owner END
+                   FROM partitions p LEFT JOIN members m ON m.id = p.owner ORDER BY p.id",
+                &[],
+            )
             .await
             .unwrap();
         rows.iter().map(|r| r.get::<_, Option<String>>(0).map(|o| o["replica".len()..o.find('-').unwrap()].parse().unwrap())).collect()

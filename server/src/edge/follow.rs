@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use shelfcast_protocol::clock::parse_rfc3339;
+use shelfcast_protocol::partition::Cursor;
 use shelfcast_protocol::wire::{LocationChanges, PositionsResponse, ReservationView};
 use shelfcast_protocol::{Hold, PositionKey};
 use tokio_util::sync::CancellationToken;
@@ -16,7 +17,8 @@ use crate::engine::{HubPosition, Writer};
 
 pub async fn run(edge: Arc<Edge>, client: reqwest::Client, writer: Writer, shutdown: CancellationToken) {
     let url = format!("{}/v1/locations/{}/changes", edge.link.hub, edge.link.location);
-    let mut since = 0u64;
+    // The hub's cursor of its last answer (its version, from a hub that sends none).
+    let mut since = String::from("0");
     let mut failures = 0u32;
     loop {
         let keys: Vec<PositionKey> = edge.resync.lock().expect("resync lock").drain().collect();
@@ -24,7 +26,7 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, writer: Writer, shutd
             edge.resync.lock().expect("resync lock").extend(keys);
         }
         // Long poll: the hub answers at once when something changed, else at the next change.
-        let request = client.get(&url).query(&[("since", since), ("wait", 25)]).bearer_auth(&edge.link.token).send();
+        let request = client.get(&url).query(&[("since", since.as_str()), ("wait", "25")]).bearer_auth(&edge.link.token).send();
         let answer = tokio::select! {
             a = request => a,
             // Events were just acknowledged: rebase their positions first, then ask again.
@@ -41,14 +43,15 @@ pub async fn run(edge: Arc<Edge>, client: reqwest::Client, writer: Writer, shutd
                         info.last_error = None;
                     }
                     // A hub that lost its data starts over below our mark: follow it from scratch.
-                    let from_scratch = changes.version < since;
+                    let answered = changes.cursor.clone().unwrap_or_else(|| changes.version.to_string());
+                    let from_scratch = Cursor::went_back(&answered, &since);
                     // Time left was the hub's when it answered: stale once relayed, so not kept.
                     let reservations = changes.reservations.iter().map(|r| ReservationView { expires_in_ms: None, ..r.clone() });
                     *edge.reservations.write().expect("reservations lock") = reservations.collect();
                     let positions =
                         changes.positions.iter().map(|p| (PositionKey::new(p.sku.clone(), p.location.clone()), p.on_hand, p.version));
                     adopt(&edge, &writer, positions.collect(), from_scratch).await;
-                    since = if from_scratch { 0 } else { changes.version };
+                    since = if from_scratch { String::from("0") } else { answered };
                     edge.link.follow_every
                 }
                 Err(e) => {

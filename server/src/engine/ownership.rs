@@ -1,9 +1,9 @@
-//! Which partitions this replica writes, and the loop that keeps it so: a lease per partition in
-//! PostgreSQL (`store::leases`), renewed several times per lease, spread evenly over the live
+//! Which partitions this replica writes, and the loop that keeps it so: partitions owned under
+//! this replica's lease in PostgreSQL (`store::leases`), renewed several times per lease, spread evenly over the live
 //! replicas, handed over at a graceful stop and taken over when a replica stops renewing.
 //!
 //! A partition becomes writable here only once this replica has published every change up to
-//! the version read after taking it: its owner decides from memory, so that memory must hold
+//! the partition's version read after taking it: its owner decides from memory, so that memory must hold
 //! everything the previous owner committed (whose later commits the new epoch fences off).
 
 use std::collections::HashMap;
@@ -184,14 +184,15 @@ impl Lessee {
             mine.into_iter().filter(|(p, _)| !held.contains_key(p)).collect()
         };
         if !adopt.is_empty() {
-            // Every change the previous owners committed is at or below this version.
-            let version = self.leases.version().await?;
-            self.sequencer.heard(version);
-            if !self.state.caught_up(version, o.lease).await {
-                return Err(crate::store::StoreError::Data(format!("not caught up with version {version} to take partitions over")));
+            // Every change the previous owners committed is at or below these versions.
+            let ids: Vec<u32> = adopt.iter().map(|(p, _)| *p).collect();
+            let versions = self.leases.versions(&ids).await?;
+            self.sequencer.heard(&versions);
+            if !self.state.caught_up(&versions, o.lease).await {
+                return Err(crate::store::StoreError::Data("not caught up with the partitions' last versions to take them over".into()));
             }
             o.held.write().expect("ownership lock").extend(adopt.iter().copied());
-            tracing::info!(partitions = adopt.len(), version, "partitions taken: this replica writes them now");
+            tracing::info!(partitions = adopt.len(), "partitions taken: this replica writes them now");
         }
         self.metrics.partitions_owned.set(o.held.read().expect("ownership lock").len() as i64);
         o.refresh(&self.leases).await

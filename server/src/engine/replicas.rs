@@ -1,13 +1,15 @@
 //! Several hub replicas on one PostgreSQL: how each keeps its in-memory positions (what reads
 //! and streams serve) complete and in version order.
 //!
-//! Versions are handed out in commit order (see `store::postgres`), so "every change up to
-//! version v" is a prefix of the ledger that PostgreSQL can always answer. A replica publishes
-//! only such prefixes: its own commit directly when it follows the last published version,
-//! otherwise it reads what changed since from PostgreSQL (`resync`). NATS only carries the
-//! news that a replica committed up to some version, so the others resync at once; a
-//! periodic resync covers a lost message and a NATS outage, and a resync follows every
-//! reconnection. A resuming stream client therefore never misses a change on any replica.
+//! Each partition hands out its versions in commit order (its owner's commits take them under
+//! the partition row's lock, `store::postgres`), so "every change of partition p up to version
+//! v" is a prefix of the ledger that PostgreSQL can always answer. A replica publishes only
+//! such prefixes, partition by partition: its own commit directly when it follows the last
+//! published version of its partition, otherwise it reads what changed since from PostgreSQL
+//! (`resync`). NATS only carries the news that a replica committed up to some versions, so the
+//! others resync at once; a periodic resync covers a lost message and a NATS outage, and a
+//! resync follows every reconnection. A resuming stream client therefore never misses a change
+//! on any replica.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -26,58 +28,79 @@ pub const SUBJECT: &str = "shelfcast.committed";
 /// Committed positions with their new entries.
 type Committed = Vec<(PositionKey, Entry)>;
 
+/// Partitions' last versions, as `p:v,p:v` (what an announcement carries).
+fn encode(versions: &[(u32, u64)]) -> String {
+    versions.iter().map(|(p, v)| format!("{p}:{v}")).collect::<Vec<_>>().join(",")
+}
+
+fn decode(text: &str) -> Vec<(u32, u64)> {
+    text.split(',').filter_map(|pair| pair.split_once(':')).filter_map(|(p, v)| Some((p.parse().ok()?, v.parse().ok()?))).collect()
+}
+
 pub struct Sequencer {
     state: Arc<State>,
     order: Mutex<()>,
     behind: Notify,
-    announce: Option<mpsc::UnboundedSender<u64>>,
+    announce: Option<mpsc::UnboundedSender<Vec<(u32, u64)>>>,
 }
 
 impl Sequencer {
-    /// This replica committed versions `first..=last` with these changes. `Ok`: the changes it
-    /// made visible at once, whose streams the caller wakes once it has answered. `Err`: the
-    /// changes given back, not visible yet (another replica committed in between: the resync
-    /// publishes them with its commit).
-    pub fn committed(&self, changes: Vec<(PositionKey, Entry)>, first: u64, last: u64) -> Result<Committed, Committed> {
-        let visible = {
+    /// This replica committed these changes, taking versions `first..=last` of each partition
+    /// in `ranges` (partition, first, last). Returns the changes it made visible at once, whose
+    /// streams the caller wakes once it has answered, and those of partitions not published up
+    /// to just before their first version (a commit of an earlier owner is not read yet):
+    /// given back, not visible yet; the resync publishes them.
+    pub fn committed(&self, changes: Committed, ranges: &[(u32, u64, u64)]) -> (Committed, Committed) {
+        let result = {
             let _order = self.order.lock().expect("sequencer lock");
-            let published = self.state.published();
-            if first == published + 1 {
-                self.state.make_visible(&changes, last);
-                Ok(changes)
-            } else {
-                if last > published {
-                    // Another replica committed in between: read the whole prefix.
-                    self.behind.notify_one();
+            let mut follows = Vec::new();
+            let mut later = Vec::new();
+            for (p, first, last) in ranges {
+                let published = self.state.published(*p);
+                if *first == published + 1 {
+                    follows.push((*p, *last));
+                } else if *last > published {
+                    later.push(*p);
                 }
-                Err(changes)
             }
+            if !later.is_empty() {
+                self.behind.notify_one();
+            }
+            let (visible, given_back): (Committed, Committed) =
+                changes.into_iter().partition(|(k, _)| !later.contains(&self.state.partition(k.sku.as_str())));
+            self.state.make_visible(&visible, &follows);
+            (visible, given_back)
         };
         if let Some(tx) = &self.announce {
-            let _ = tx.send(last);
+            let _ = tx.send(ranges.iter().map(|(p, _, last)| (*p, *last)).collect());
         }
-        visible
+        result
     }
 
-    /// Another replica says it committed up to `last`.
-    pub fn heard(&self, last: u64) {
-        if last > self.state.published() {
+    /// Another replica says it committed up to these versions of these partitions.
+    pub fn heard(&self, versions: &[(u32, u64)]) {
+        if versions.iter().any(|(p, v)| *v > self.state.published(*p)) {
             self.behind.notify_one();
         }
     }
 
-    /// Reads what changed since the last published version and publishes it.
+    /// Reads what changed since the last published versions and publishes it.
     async fn resync(&self, changes: &Changes) -> Result<(), crate::store::StoreError> {
-        let since = self.state.published();
+        let since = self.state.published_all();
         let state = self.state.clone();
         let known = move |k: &PositionKey| state.entry(k).map(|e| (e.version, e.stock));
-        let (rows, upto) = changes.since(since, &known).await?;
+        let (rows, upto) = changes.since(&since, &known).await?;
         let _order = self.order.lock().expect("sequencer lock");
-        let published = self.state.published();
-        if upto > published {
-            let fresh: Vec<(PositionKey, Entry)> =
-                rows.into_iter().filter(|(_, _, v)| *v > published).map(|(k, stock, version)| (k, Entry { stock, version })).collect();
-            self.state.publish(fresh, upto);
+        let published = self.state.published_all();
+        let behind = |p: u32| published.get(p as usize).copied().unwrap_or(0);
+        let fresh: Vec<(PositionKey, Entry)> = rows
+            .into_iter()
+            .filter(|(k, _, v)| *v > behind(self.state.partition(k.sku.as_str())))
+            .map(|(k, stock, version)| (k, Entry { stock, version }))
+            .collect();
+        let advanced: Vec<(u32, u64)> = upto.iter().enumerate().map(|(p, v)| (p as u32, *v)).filter(|(p, v)| *v > behind(*p)).collect();
+        if !advanced.is_empty() || !fresh.is_empty() {
+            self.state.publish(fresh, &advanced);
         }
         Ok(())
     }
@@ -158,7 +181,7 @@ async fn connect(url: &str, sequencer: Arc<Sequencer>) -> Option<async_nats::Cli
 async fn nats_link(
     client: async_nats::Client,
     sequencer: Arc<Sequencer>,
-    mut rx: mpsc::UnboundedReceiver<u64>,
+    mut rx: mpsc::UnboundedReceiver<Vec<(u32, u64)>>,
     shutdown: CancellationToken,
 ) {
     let mut sub = match client.subscribe(SUBJECT).await {
@@ -171,24 +194,40 @@ async fn nats_link(
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
-            Some(last) = rx.recv() => {
+            Some(first) = rx.recv() => {
                 // While NATS is away the client buffers a little; the others resync anyway.
-                // Only the newest announcement matters: skip any that queued up behind it.
-                let mut last = last;
-                while let Ok(newer) = rx.try_recv() {
-                    last = last.max(newer);
+                // Announcements that queued up go out as one: each partition's newest version.
+                let mut last = std::collections::BTreeMap::new();
+                let mut next = Some(first);
+                while let Some(versions) = next {
+                    for (p, v) in versions {
+                        let at = last.entry(p).or_insert(v);
+                        *at = (*at).max(v);
+                    }
+                    next = rx.try_recv().ok();
                 }
-                if let Err(error) = client.publish(SUBJECT, last.to_string().into()).await {
+                let versions: Vec<(u32, u64)> = last.into_iter().collect();
+                if let Err(error) = client.publish(SUBJECT, encode(&versions).into()).await {
                     tracing::debug!(%error, "NATS: announcement not sent");
                 }
                 // Sent now, not when the client's write buffer next fills or times out.
                 let _ = client.flush().await;
             }
             Some(msg) = sub.next() => {
-                if let Some(v) = std::str::from_utf8(&msg.payload).ok().and_then(|s| s.parse::<u64>().ok()) {
-                    sequencer.heard(v);
+                if let Ok(text) = std::str::from_utf8(&msg.payload) {
+                    sequencer.heard(&decode(text));
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn an_announcement_round_trips_and_ignores_what_does_not_parse() {
+        let versions = vec![(0, 7), (255, 123_456_789)];
+        assert_eq!(super::decode(&super::encode(&versions)), versions);
+        assert_eq!(super::decode("3:4,x:1,5:,9"), vec![(3, 4)]);
     }
 }

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use shelfcast_protocol::clock::Millis;
+use shelfcast_protocol::partition::{partition_of, Cursor};
 use shelfcast_protocol::{LocationId, Position, PositionKey};
 
 use super::fanout::Fanout;
@@ -15,9 +16,12 @@ use crate::positions::{Handle, Table};
 
 pub struct State {
     positions: RwLock<Table>,
-    /// Every change up to this version is visible in `positions`.
-    published: AtomicU64,
-    /// The same, for those who wait for a version (`caught_up`).
+    /// How many partitions count their own versions (`protocol::partition`); 1 on a hub that
+    /// writes alone, whose versions rise across the hub.
+    partitions: u32,
+    /// Every change of partition p up to version `published[p]` is visible in `positions`.
+    published: Vec<AtomicU64>,
+    /// Rises at every publication, for those who wait for a version (`caught_up`).
     published_watch: tokio::sync::watch::Sender<u64>,
     /// The earliest `expires_at` of any held reservation (`i64::MAX` if none): the sweeper's cue.
     next_expiry: AtomicI64,
@@ -30,17 +34,20 @@ pub struct State {
 }
 
 impl State {
-    pub fn new(positions: Table, version: u64, clock: Clock, low_stock: i64) -> Self {
+    /// `versions`: the version each partition is published up to (one entry: one partition).
+    pub fn new(positions: Table, versions: Vec<u64>, clock: Clock, low_stock: i64) -> Self {
         let mut expiries = Expiries::default();
         for (handle, next) in positions.with_holds() {
             expiries.set(handle, next);
         }
         let next = expiries.next().unwrap_or(i64::MAX);
+        let versions = if versions.is_empty() { vec![0] } else { versions };
         Self {
             expiries: Mutex::new(expiries),
             positions: RwLock::new(positions),
-            published: AtomicU64::new(version),
-            published_watch: tokio::sync::watch::Sender::new(version),
+            partitions: versions.len() as u32,
+            published: versions.into_iter().map(AtomicU64::new).collect(),
+            published_watch: tokio::sync::watch::Sender::new(0),
             next_expiry: AtomicI64::new(next),
             fanout: Arc::default(),
             clock,
@@ -48,15 +55,38 @@ impl State {
         }
     }
 
-    pub fn published(&self) -> u64 {
-        self.published.load(Ordering::Acquire)
+    pub fn partitions(&self) -> u32 {
+        self.partitions
     }
 
-    /// Waits until every change up to `version` is visible, at most `within`; whether it is.
-    pub async fn caught_up(&self, version: u64, within: std::time::Duration) -> bool {
+    /// The partition whose versions `sku`'s positions take.
+    pub fn partition(&self, sku: &str) -> u32 {
+        partition_of(sku, self.partitions)
+    }
+
+    /// The version `partition` is published up to.
+    pub fn published(&self, partition: u32) -> u64 {
+        self.published.get(partition as usize).map_or(0, |v| v.load(Ordering::Acquire))
+    }
+
+    /// The version each partition is published up to, by partition.
+    pub fn published_all(&self) -> Vec<u64> {
+        self.published.iter().map(|v| v.load(Ordering::Acquire)).collect()
+    }
+
+    /// Every change published, counted over the partitions (a hub that writes alone: its
+    /// version). It only rises on one process; for metrics and readiness.
+    pub fn changes_published(&self) -> u64 {
+        self.published.iter().map(|v| v.load(Ordering::Acquire)).sum()
+    }
+
+    /// Waits until every change up to each (partition, version) is visible, at most `within`;
+    /// whether it is.
+    pub async fn caught_up(&self, versions: &[(u32, u64)], within: std::time::Duration) -> bool {
         let mut published = self.published_watch.subscribe();
-        let reached = matches!(tokio::time::timeout(within, published.wait_for(|v| *v >= version)).await, Ok(Ok(_)));
-        reached
+        let reached = |_: &u64| versions.iter().all(|(p, v)| self.published(*p) >= *v);
+        let outcome = tokio::time::timeout(within, published.wait_for(reached)).await;
+        matches!(outcome, Ok(Ok(_)))
     }
 
     pub fn next_expiry(&self) -> Millis {
@@ -75,24 +105,24 @@ impl State {
     }
 
     /// For a stream: the watched positions whose version is above `sent[i]` and at most the
-    /// published version, each marked as sent. Returned in ascending version order, so a client
-    /// cut off mid-burst resumes from the right place.
-    pub fn changed_since(&self, keys: &[PositionKey], sent: &mut [i64], now: Millis) -> Vec<Position> {
-        let upto = self.published() as i64;
+    /// version their partition is published up to, each marked as sent. Returned in ascending
+    /// version order (within a partition, which is all that versions order), so a client cut
+    /// off mid-burst resumes from the right place.
+    pub fn changed_since(&self, keys: &[PositionKey], parts: &[u32], sent: &mut [i64], now: Millis) -> Vec<(u32, Position)> {
         let table = self.positions.read().expect("positions lock");
         let mut out = Vec::new();
-        for (k, seen) in keys.iter().zip(sent.iter_mut()) {
+        for ((k, p), seen) in keys.iter().zip(parts).zip(sent.iter_mut()) {
             // The version first: only a position to be sent has its stock read.
             let handle = table.handle(k);
             let v = handle.and_then(|h| table.version_at(h)).unwrap_or(0) as i64;
-            if v > *seen && v <= upto {
+            if v > *seen && v <= self.published(*p) as i64 {
                 *seen = v;
                 let e = handle.and_then(|h| table.at(h)).unwrap_or_default();
-                out.push(e.stock.position(k, e.version, now, self.low_stock));
+                out.push((*p, e.stock.position(k, e.version, now, self.low_stock)));
             }
         }
         drop(table);
-        out.sort_by_key(|p| p.version);
+        out.sort_by_key(|(_, p)| p.version);
         out
     }
 
@@ -102,13 +132,14 @@ impl State {
     }
 
     /// Makes a committed batch visible, then wakes the streams that watch it.
-    pub fn publish(&self, changes: Vec<(PositionKey, Entry)>, version: u64) {
-        self.make_visible(&changes, version);
+    pub fn publish(&self, changes: Vec<(PositionKey, Entry)>, upto: &[(u32, u64)]) {
+        self.make_visible(&changes, upto);
         self.fanout.changed(changes.iter().map(|(k, _)| k));
     }
 
-    /// Makes a committed batch visible to readers, without waking its streams (`fanout.changed`).
-    pub fn make_visible(&self, changes: &[(PositionKey, Entry)], version: u64) {
+    /// Makes a committed batch visible to readers, without waking its streams (`fanout.changed`):
+    /// its positions, and each partition published up to its version in `upto`.
+    pub fn make_visible(&self, changes: &[(PositionKey, Entry)], upto: &[(u32, u64)]) {
         let handles: Vec<Handle> = {
             let mut table = self.positions.write().expect("positions lock");
             changes.iter().map(|(k, e)| table.set(k, e)).collect()
@@ -121,8 +152,12 @@ impl State {
             expiries.next().unwrap_or(i64::MAX)
         };
         self.next_expiry.store(next_expiry, Ordering::Release);
-        self.published.store(version, Ordering::Release);
-        self.published_watch.send_replace(version);
+        for (p, v) in upto {
+            if let Some(at) = self.published.get(*p as usize) {
+                at.fetch_max(*v, Ordering::AcqRel);
+            }
+        }
+        self.published_watch.send_modify(|n| *n += 1);
     }
 
     /// Positions whose holds exceed their on-hand (negative `available`) as of `now`, in
@@ -140,12 +175,13 @@ impl State {
         out
     }
 
-    /// A location's positions whose version is above `since`, in ascending version order.
-    pub fn changed_at(&self, location: &LocationId, since: u64, now: Millis) -> Vec<Position> {
+    /// A location's positions whose version is above what `since` saw of their partition (all
+    /// of a partition it does not name), in ascending version order within each partition.
+    pub fn changed_at(&self, location: &LocationId, since: &Cursor, now: Millis) -> Vec<Position> {
         let table = self.positions.read().expect("positions lock");
         let Some(location) = table.location(location) else { return Vec::new() };
         let mut out: Vec<Position> = table
-            .changed_at(location, since)
+            .changed_at(location, |sku| since.get(self.partition(sku)))
             .filter_map(|h| table.at(h).map(|e| e.stock.position(&table.key(h), e.version, now, self.low_stock)))
             .collect();
         drop(table);
@@ -205,18 +241,21 @@ mod tests {
 
     #[tokio::test]
     async fn a_waiter_is_released_when_its_version_is_published_and_not_before() {
-        let state = Arc::new(State::new(Table::default(), 3, Clock::manual(0), 3));
-        assert!(state.caught_up(3, Duration::ZERO).await, "already visible: no wait");
-        assert!(!state.caught_up(5, Duration::from_millis(30)).await, "nothing published: times out");
+        let state = Arc::new(State::new(Table::default(), vec![3, 0], Clock::manual(0), 3));
+        assert!(state.caught_up(&[(0, 3)], Duration::ZERO).await, "already visible: no wait");
+        assert!(!state.caught_up(&[(0, 5)], Duration::from_millis(30)).await, "nothing published: times out");
         let waiter = tokio::spawn({
             let state = state.clone();
-            async move { state.caught_up(5, Duration::from_secs(10)).await }
+            async move { state.caught_up(&[(0, 5), (1, 2)], Duration::from_secs(10)).await }
         });
         tokio::time::sleep(Duration::from_millis(20)).await;
-        state.publish(Vec::new(), 4);
+        state.publish(Vec::new(), &[(0, 4), (1, 2)]);
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!waiter.is_finished(), "version 4 is not version 5");
-        state.publish(Vec::new(), 5);
+        state.publish(Vec::new(), &[(1, 9)]);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "another partition's version says nothing of this one");
+        state.publish(Vec::new(), &[(0, 5)]);
         assert!(tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap());
     }
 }

@@ -15,8 +15,9 @@ use sha2::{Digest, Sha256};
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::decide::{self, KeyUse};
 use shelfcast_protocol::ledger::Outcome;
+use shelfcast_protocol::partition::Stamps;
 use shelfcast_protocol::sync;
-use shelfcast_protocol::{Action, Event, Hold, PositionKey, Reservation, ReservationKey, Stock, TransitionError, Versions};
+use shelfcast_protocol::{Action, Event, Hold, PositionKey, Reservation, ReservationKey, Stock, TransitionError};
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
@@ -361,10 +362,10 @@ impl Overlay<'_> {
 }
 
 /// A position's version as a commit leaves it, for ingest answers: the one the commit gave it
-/// (`changed` sorted, versioned in that order), else the one this process committed last.
-fn version_in(key: &PositionKey, changed: &[PositionKey], versions: Versions, pending: &HashMap<PositionKey, Entry>, state: &State) -> u64 {
+/// (`versions`, by `changed` sorted), else the one this process committed last.
+fn version_in(key: &PositionKey, changed: &[PositionKey], versions: &[u64], pending: &HashMap<PositionKey, Entry>, state: &State) -> u64 {
     match changed.binary_search(key) {
-        Ok(i) => versions.nth(i),
+        Ok(i) => versions[i],
         Err(_) => pending.get(key).map(|e| e.version).or_else(|| state.entry(key).map(|e| e.version)).unwrap_or(0),
     }
 }
@@ -380,8 +381,8 @@ fn edge_ledger(txn: &mut dyn Ledger) -> DbResult<&mut dyn EdgeLedger> {
 }
 
 /// Each changed position with the version the commit gave it (in the order it wrote them).
-fn versioned(stocks: Vec<(PositionKey, Stock)>, versions: Versions) -> Vec<(PositionKey, Entry)> {
-    stocks.into_iter().enumerate().map(|(i, (key, stock))| (key, Entry { stock, version: versions.nth(i) })).collect()
+fn versioned(stocks: Vec<(PositionKey, Stock)>, versions: &[u64]) -> Vec<(PositionKey, Entry)> {
+    stocks.into_iter().zip(versions).map(|((key, stock), version)| (key, Entry { stock, version: *version })).collect()
 }
 
 fn key_hash(key: &ReservationKey) -> [u8; 32] {
@@ -429,8 +430,9 @@ impl Engine {
         let commands = batch.len();
         let pending = std::mem::take(&mut self.pending);
         let mut overlay = Overlay { state: &state, pending: &pending, stocks: hashbrown::HashMap::new() };
-        // `None`: nothing to write. `Some((changed positions, last version))`: committed.
-        type Committed = Option<(Vec<(PositionKey, Stock)>, u64)>;
+        // `None`: nothing to write. `Some((changed positions, their partitions, each
+        // partition's last version))`: committed.
+        type Committed = Option<(Vec<(PositionKey, Stock)>, Stamps, Vec<(u32, u64)>)>;
         let result = (|| -> DbResult<Committed> {
             let mut txn = store.begin()?;
             let mut todo = Vec::with_capacity(batch.len());
@@ -457,38 +459,37 @@ impl Engine {
                 shared_ledger(txn.as_mut())?.fence(&owners.me, &fence)?;
             }
             let changed = overlay.changed();
-            let last = txn.version_and_save(&changed, self.state.published())?;
+            let stamps = Stamps::new(changed.iter().map(|(k, _)| state.partition(k.sku.as_str())).collect());
+            let last = txn.version_and_save(&changed, &stamps, self.state.published(0))?;
             txn.commit()?;
-            Ok(Some((changed, last)))
+            Ok(Some((changed, stamps, last)))
         })();
         self.pending = pending;
         match result {
-            Ok(None) => {
-                answers.into_iter().for_each(|a| a.send(None, &|k| version_in(k, &[], Versions::after(0, 0), &self.pending, &state)))
-            }
-            Ok(Some((changed, version))) => {
+            Ok(None) => answers.into_iter().for_each(|a| a.send(None, &|k| version_in(k, &[], &[], &self.pending, &state))),
+            Ok(Some((changed, stamps, last))) => {
                 if !self.storage_ok.swap(true, Ordering::AcqRel) {
                     tracing::info!("storage takes writes again");
                 }
-                let versions = Versions::ending_at(version, changed.len());
+                let versions: Vec<u64> = (0..stamps.len()).map(|i| stamps.version(i, &last)).collect();
                 // `changed` is sorted by key and versioned in that order.
                 let keys: Vec<PositionKey> = if answers.iter().any(|a| matches!(a, Answer::Ingest(..))) {
                     changed.iter().map(|(k, _)| k.clone()).collect()
                 } else {
                     Vec::new()
                 };
-                let changes = versioned(changed, versions);
+                let changes = versioned(changed, &versions);
                 let wake = match &self.sequencer {
-                    Some(sequencer) if !changes.is_empty() => match sequencer.committed(changes, versions.first(), version) {
-                        Ok(visible) => visible,
-                        Err(later) => {
-                            self.pending.extend(later);
-                            Vec::new()
-                        }
-                    },
+                    Some(sequencer) if !changes.is_empty() => {
+                        let ranges: Vec<(u32, u64, u64)> =
+                            stamps.first(&last).into_iter().zip(&last).map(|((p, first), (_, last))| (p, first, *last)).collect();
+                        let (visible, later) = sequencer.committed(changes, &ranges);
+                        self.pending.extend(later);
+                        visible
+                    }
                     Some(_) => Vec::new(),
                     None => {
-                        self.state.make_visible(&changes, version);
+                        self.state.make_visible(&changes, &last);
                         changes
                     }
                 };
@@ -498,7 +499,7 @@ impl Engine {
                 // a shopper's hold) behind thousands of wake-ups. Readers already see the
                 // change, so whoever is answered reads what they wrote.
                 for a in answers {
-                    a.send(None, &|k| version_in(k, &keys, versions, &self.pending, &state));
+                    a.send(None, &|k| version_in(k, &keys, &versions, &self.pending, &state));
                 }
                 if !wake.is_empty() {
                     self.state.fanout.changed(wake.iter().map(|(k, _)| k));

@@ -36,7 +36,7 @@ pub async fn readyz(State(app): State<AppState>) -> Result<impl IntoResponse, Ap
     if !db_ok || app.writer.is_closed() || !app.writer.storage_ok().await {
         return Err(ApiError::Unavailable);
     }
-    Ok(Json(Health { status: "ready", version: Some(app.state.published()) }))
+    Ok(Json(Health { status: "ready", version: Some(app.state.changes_published()) }))
 }
 
 /// With `--admin-token`, `/admin/*` needs it.
@@ -80,7 +80,7 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
 pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<impl IntoResponse, ApiError> {
     admin_only(&app, &headers)?;
     Ok(Json(json!({
-        "version": app.state.published(),
+        "version": app.state.changes_published(),
         "positions": app.state.len(),
         "open_streams": app.state.fanout.open_streams(),
         "device_tokens": app.tokens.len(),

@@ -4,11 +4,13 @@ use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::Json;
 use serde::Deserialize;
+use shelfcast_protocol::partition::Cursor;
 use shelfcast_protocol::wire::ErrorBody;
 use shelfcast_protocol::wire::{LocationChanges, PositionsResponse};
 use shelfcast_protocol::ErrorCode;
 use shelfcast_protocol::{LocationId, Reservation};
 
+use super::stream::REPLICA_CATCH_UP;
 use super::{selection, AppState};
 use crate::error::ApiError;
 
@@ -45,8 +47,10 @@ const MAX_WAIT: u64 = 60;
 
 #[derive(Deserialize)]
 pub struct Since {
+    /// A cursor of an earlier answer (`LocationChanges::cursor`), or a version: then that
+    /// version in every partition.
     #[serde(default)]
-    since: u64,
+    since: Option<String>,
     /// Seconds to wait for a change when there is none yet (long poll), at most 60.
     #[serde(default)]
     wait: u64,
@@ -59,7 +63,7 @@ pub struct Since {
 #[utoipa::path(get, path = "/v1/locations/{location}/changes", tag = "read",
     params(
         ("location" = String, Path, description = "The location an edge node follows"),
-        ("since" = Option<u64>, Query, description = "The `version` of the previous answer"),
+        ("since" = Option<String>, Query, description = "The `cursor` of the previous answer (or a version: that version in every partition)"),
         ("wait" = Option<u64>, Query, description = "Seconds to wait for a change when there is none yet (at most 60)", maximum = 60)),
     responses(
         (status = 200, description = "Positions changed after `since` and the open reservations", body = LocationChanges),
@@ -81,21 +85,46 @@ pub async fn location_changes(
     if !scope.allows(&location) {
         return Err(ApiError::Forbidden(format!("This device token does not cover `{location}`.")));
     }
+    let all: Vec<u32> = (0..app.state.partitions()).collect();
+    let since = match q.since.as_deref().map(str::trim) {
+        None => Cursor::default(),
+        Some(text) => match text.parse::<u64>() {
+            Ok(v) => {
+                let mut every = Cursor::default();
+                all.iter().for_each(|p| every.advance(*p, v));
+                every
+            }
+            Err(_) => Cursor::parse(text, &all),
+        },
+    };
+    if app.reader.shared() && q.wait > 0 {
+        // A replica a few milliseconds behind the one the edge asked last: let it catch up
+        // rather than answer with a cursor behind the edge's (which means "start over").
+        let wanted: Vec<(u32, u64)> = since.iter().filter(|(_, v)| *v != u64::MAX).collect();
+        app.state.caught_up(&wanted, REPLICA_CATCH_UP.min(std::time::Duration::from_secs(q.wait))).await;
+    }
     // Watch before looking, so a change between the look and the wait still wakes us; read
-    // the version before scanning, so everything up to it is in the scan.
+    // the versions before scanning, so everything up to them is in the scan.
     let watch = app.state.fanout.watch_location(&location);
-    let mut version = app.state.published();
-    let mut positions = app.state.changed_at(&location, q.since, app.state.clock.now());
-    if positions.is_empty() && q.wait > 0 && version >= q.since {
+    let mut upto = app.state.published_all();
+    let behind = |upto: &[u64]| since.iter().any(|(p, v)| upto.get(p as usize).is_some_and(|u| *u < v));
+    let mut positions = app.state.changed_at(&location, &since, app.state.clock.now());
+    if positions.is_empty() && q.wait > 0 && !behind(&upto) {
         let wait = std::time::Duration::from_secs(q.wait);
         tokio::select! {
             _ = watch.notify.notified() => {}
             _ = tokio::time::sleep(wait) => {}
             _ = app.shutdown.cancelled() => {}
         }
-        version = app.state.published();
-        positions = app.state.changed_at(&location, q.since, app.state.clock.now());
+        upto = app.state.published_all();
+        positions = app.state.changed_at(&location, &since, app.state.clock.now());
     }
+    let mut cursor = Cursor::default();
+    for (p, v) in upto.iter().enumerate() {
+        cursor.advance(p as u32, *v);
+    }
+    let version = upto.iter().sum();
+    let cursor = Some(cursor.encode(&all, usize::MAX));
     drop(watch);
     let now = app.state.clock.now();
     let rows = app.reader.open_reservations(location.as_str()).await.map_err(|_| ApiError::Unavailable)?;
@@ -104,5 +133,5 @@ pub async fn location_changes(
         .filter(|r| Reservation { status: r.status, qty: r.qty, expires_at: r.expires_at }.status_at(now).is_open())
         .map(|r| super::reservations::view(r, now, false))
         .collect();
-    Ok(Json(LocationChanges { version, positions, reservations }))
+    Ok(Json(LocationChanges { version, cursor, positions, reservations }))
 }

@@ -1,7 +1,9 @@
 //! Partition leases and membership in PostgreSQL: who owns which partition, and which replicas
-//! are alive. Built from rows and `UPDATE … RETURNING` alone; `FOR UPDATE SKIP LOCKED` lets
-//! replicas take free partitions together without waiting on each other, and the epoch a
-//! take-over raises is what the owner's commits are fenced with (`SharedLedger::fence`).
+//! are alive. Built from rows and `UPDATE … RETURNING` alone. Each replica has one lease (its
+//! `members` row): a partition is its owner's while that lease runs, so renewing is one row
+//! that no commit locks. `FOR UPDATE SKIP LOCKED` lets replicas take free partitions together
+//! without waiting on each other or on a commit in flight, and the epoch a take-over raises is
+//! what the owner's commits are fenced with (`SharedLedger::fence`).
 
 use std::time::Duration;
 
@@ -56,35 +58,43 @@ impl Leases {
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// Extends the leases this replica still holds by `hold`; returns them. A partition missing
-    /// from the answer was taken over.
+    /// Extends this replica's lease by `hold`; returns the partitions it still holds. A
+    /// partition missing from the answer was taken over.
     pub async fn renew(&self, hold: Duration) -> DbResult<Vec<Held>> {
         let c = connection(&self.pool).await?;
-        let rows = c
-            .query(
-                "UPDATE partitions SET lease_until = clock_timestamp() + make_interval(secs => $2::float8)
-                  WHERE owner = $1 RETURNING id, epoch",
-                &[&self.me, &hold.as_secs_f64()],
-            )
-            .await
-            .map_err(pg)?;
+        self.extend(&c, hold).await?;
+        let rows = c.query("SELECT id, epoch FROM partitions WHERE owner = $1", &[&self.me]).await.map_err(pg)?;
         Ok(held(rows))
     }
 
-    /// Takes up to `n` partitions that nobody holds (released, or their lease passed), each at
-    /// a new epoch. A partition whose owner is committing right now is skipped, not waited for.
+    async fn extend(&self, c: &tokio_postgres::Client, hold: Duration) -> DbResult<()> {
+        c.execute(
+            "INSERT INTO members (id, seen_at, lease_until) VALUES ($1, clock_timestamp(), clock_timestamp() + make_interval(secs => $2::float8))
+             ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at, lease_until = excluded.lease_until",
+            &[&self.me, &hold.as_secs_f64()],
+        )
+        .await
+        .map_err(pg)?;
+        Ok(())
+    }
+
+    /// Takes up to `n` partitions that nobody holds (released, or their owner's lease passed),
+    /// each at a new epoch, and extends this replica's lease by `hold`. A partition whose owner
+    /// is committing right now is skipped, not waited for.
     pub async fn acquire(&self, n: usize, hold: Duration) -> DbResult<Vec<Held>> {
         if n == 0 {
             return Ok(Vec::new());
         }
         let c = connection(&self.pool).await?;
+        self.extend(&c, hold).await?;
         let rows = c
             .query(
-                "UPDATE partitions p SET owner = $1, epoch = p.epoch + 1, lease_until = clock_timestamp() + make_interval(secs => $3::float8)
-                  WHERE p.id IN (SELECT id FROM partitions WHERE owner IS NULL OR lease_until < clock_timestamp()
+                "UPDATE partitions p SET owner = $1, epoch = p.epoch + 1
+                  WHERE p.id IN (SELECT id FROM partitions
+                                  WHERE owner IS NULL OR owner NOT IN (SELECT id FROM members WHERE lease_until > clock_timestamp())
                                   ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED)
                  RETURNING p.id, p.epoch",
-                &[&self.me, &(n as i64), &hold.as_secs_f64()],
+                &[&self.me, &(n as i64)],
             )
             .await
             .map_err(pg)?;
@@ -95,16 +105,14 @@ impl Leases {
     pub async fn release(&self, partitions: &[u32]) -> DbResult<()> {
         let c = connection(&self.pool).await?;
         let ids: Vec<i32> = partitions.iter().map(|p| *p as i32).collect();
-        c.execute("UPDATE partitions SET owner = NULL, lease_until = '-infinity' WHERE owner = $1 AND id = ANY($2)", &[&self.me, &ids])
-            .await
-            .map_err(pg)?;
+        c.execute("UPDATE partitions SET owner = NULL WHERE owner = $1 AND id = ANY($2)", &[&self.me, &ids]).await.map_err(pg)?;
         Ok(())
     }
 
     /// Leaves: every partition given up, the member row gone.
     pub async fn leave(&self) -> DbResult<()> {
         let c = connection(&self.pool).await?;
-        c.execute("UPDATE partitions SET owner = NULL, lease_until = '-infinity' WHERE owner = $1", &[&self.me]).await.map_err(pg)?;
+        c.execute("UPDATE partitions SET owner = NULL WHERE owner = $1", &[&self.me]).await.map_err(pg)?;
         c.execute("DELETE FROM members WHERE id = $1", &[&self.me]).await.map_err(pg)?;
         Ok(())
     }
@@ -113,7 +121,11 @@ impl Leases {
     pub async fn owners(&self) -> DbResult<Vec<Option<String>>> {
         let c = connection(&self.pool).await?;
         let rows = c
-            .query("SELECT id, CASE WHEN lease_until > clock_timestamp() THEN owner END FROM partitions ORDER BY id", &[])
+            .query(
+                "SELECT p.id, CASE WHEN m.lease_until > clock_timestamp() THEN p.owner END
+                   FROM partitions p LEFT JOIN members m ON m.id = p.owner ORDER BY p.id",
+                &[],
+            )
             .await
             .map_err(pg)?;
         let mut out = Vec::new();
@@ -125,11 +137,13 @@ impl Leases {
         Ok(out)
     }
 
-    /// The last version handed out: a new owner's view of a partition is complete once every
-    /// change up to it is published.
-    pub async fn version(&self) -> DbResult<u64> {
+    /// The last version each of `partitions` handed out: a new owner's view of a partition is
+    /// complete once every change up to it is published.
+    pub async fn versions(&self, partitions: &[u32]) -> DbResult<Vec<(u32, u64)>> {
         let c = connection(&self.pool).await?;
-        Ok(c.query_one("SELECT v FROM hub_version WHERE k = 1", &[]).await.map_err(pg)?.get::<_, i64>(0) as u64)
+        let ids: Vec<i32> = partitions.iter().map(|p| *p as i32).collect();
+        let rows = c.query("SELECT id, version FROM partitions WHERE id = ANY($1)", &[&ids]).await.map_err(pg)?;
+        Ok(rows.iter().map(|r| (r.get::<_, i32>(0) as u32, r.get::<_, i64>(1) as u64)).collect())
     }
 
     /// The reservation's position, for routing an action on it to its partition's owner.
@@ -192,7 +206,7 @@ mod tests {
         let mine = a.acquire(1, short).await.unwrap();
         assert_eq!(mine, vec![(0, 1)], "the first partition, at epoch 1");
 
-        // Within the lease, a commits; its commit's shared lock keeps b out until it ends.
+        // Within the lease, a commits; its commit's lock on the partition keeps b out until it ends.
         let (backend, ok) = tokio::task::spawn_blocking(move || {
             let ok = commit(&mut backend, "a", &mine, &event("within"));
             (backend, ok)
@@ -211,6 +225,8 @@ mod tests {
                 let mut txn = backend.begin()?;
                 txn.insert_event(&event("in-flight"), 0)?;
                 txn.as_shared().expect("a shared ledger").fence("a", &h)?;
+                // The fence is checked (and its row locked) with the versions.
+                txn.version_and_save(&[], &shelfcast_protocol::partition::Stamps::default(), 0)?;
                 let _ = fenced_tx.send(());
                 go_rx.recv().expect("go");
                 txn.commit()

@@ -17,6 +17,7 @@ pub mod sqlite;
 pub mod sync;
 
 use shelfcast_protocol::clock::Millis;
+use shelfcast_protocol::partition::Stamps;
 use shelfcast_protocol::sync::OwnEvent;
 use shelfcast_protocol::{Event, LocationId, PositionKey, ReservationStatus, Sku, Stock};
 
@@ -118,11 +119,13 @@ pub struct Rejection {
 /// [`Ledger::as_shared`] (PostgreSQL) and [`Ledger::as_edge`] (an edge node's SQLite), so no
 /// ledger carries a method it cannot carry out.
 pub trait Ledger {
-    /// Gives the changed positions of a commit the next versions (`protocol::Versions`), in
-    /// order, and saves them; returns the last version. `published` is the last version this
-    /// process knows, which is all there is when it writes alone. A ledger across a network
-    /// does it in one round trip.
-    fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], published: u64) -> DbResult<u64>;
+    /// Gives the changed positions of a commit their versions, in order, and saves them:
+    /// `stamps` says each one's partition (all 0 on a ledger that one process writes) and its
+    /// place among that partition's positions. Returns the last version each partition gave
+    /// out, sorted by partition. `published` is the last version this process knows, which is
+    /// all there is when it writes alone. A ledger across a network does it in one round trip
+    /// (with the fence, `SharedLedger::fence`).
+    fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], stamps: &Stamps, published: u64) -> DbResult<Vec<(u32, u64)>>;
     fn touch_health(&mut self, now: Millis) -> DbResult<()>;
     /// Records an event; `false` if its id was recorded before (a duplicate).
     fn insert_event(&mut self, e: &Event, now: Millis) -> DbResult<bool>;
@@ -154,8 +157,9 @@ pub trait SharedLedger {
     /// never deadlock, and reads their reservations: a key is granted once, whichever owners
     /// the same key reaches for different positions.
     fn lock_keys(&mut self, keys: &[[u8; 32]]) -> DbResult<()>;
-    /// Fails with [`StoreError::Fenced`] unless `member` still owns each partition at its
-    /// epoch, within its lease; holds them until the commit, so no take-over overtakes it.
+    /// The commit fails with [`StoreError::Fenced`] unless `member` still owns each of these
+    /// partitions at its epoch, within its lease: checked with the versions, or at the commit,
+    /// and held until the commit, so no take-over overtakes it.
     fn fence(&mut self, member: &str, partitions: &[(u32, i64)]) -> DbResult<()>;
 }
 
@@ -185,19 +189,20 @@ impl Changes {
         Changes(pool)
     }
 
-    /// Every position with its open holds, and the version that is complete up to: a start.
-    pub async fn all(&self) -> DbResult<(crate::positions::Table, u64)> {
+    /// Every position with its open holds, and each partition's version that is complete up
+    /// to: a start.
+    pub async fn all(&self) -> DbResult<(crate::positions::Table, Vec<u64>)> {
         postgres::load(&self.0).await
     }
 
-    /// Positions changed after `since` with their stock and version, and the version the
-    /// answer is complete up to. `known`: the caller's (version, stock) of a position, so that
-    /// only the holds written after it are read.
+    /// Positions changed after `since[p]` in each partition p, with their stock and version,
+    /// and each partition's version the answer is complete up to. `known`: the caller's
+    /// (version, stock) of a position, so that only the holds written after it are read.
     pub async fn since(
         &self,
-        since: u64,
+        since: &[u64],
         known: &(dyn Fn(&PositionKey) -> Option<(u64, Stock)> + Sync),
-    ) -> DbResult<(Vec<(PositionKey, Stock, u64)>, u64)> {
+    ) -> DbResult<(Vec<(PositionKey, Stock, u64)>, Vec<u64>)> {
         postgres::changes_since(&self.0, since, known).await
     }
 }

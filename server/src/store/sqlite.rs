@@ -432,10 +432,16 @@ impl super::Ledger for Txn<'_> {
         Ok(Txn::insert_fulfilment(self, reservation, key, qty, now)?)
     }
     /// Alone on its ledger: the versions after `published` are this commit's.
-    fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], published: u64) -> super::DbResult<u64> {
+    /// One partition: the versions after `published`, in order (`stamps` are all partition 0).
+    fn version_and_save(
+        &mut self,
+        changed: &[(PositionKey, Stock)],
+        _stamps: &shelfcast_protocol::partition::Stamps,
+        published: u64,
+    ) -> super::DbResult<Vec<(u32, u64)>> {
         let versions = Versions::after(published, changed.len());
         Txn::save_positions(self, changed.iter().map(|(k, s)| (k, s.on_hand)), versions);
-        Ok(versions.last())
+        Ok(if changed.is_empty() { Vec::new() } else { vec![(0, versions.last())] })
     }
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> super::DbResult<Option<ReservationRow>> {
         Ok(Txn::reservation_by_key(self, key_hash)?)
