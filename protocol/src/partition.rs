@@ -80,7 +80,7 @@ impl Cursor {
     }
 
     /// The cursor of several partitions that `text` spells, if it spells one.
-    fn pairs(text: &str) -> Option<Cursor> {
+    pub fn pairs(text: &str) -> Option<Cursor> {
         let mut out = Cursor::default();
         for pair in text.strip_prefix('c')?.split('_') {
             let (p, v) = pair.split_once('.')?;

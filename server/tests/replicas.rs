@@ -322,6 +322,8 @@ async fn resuming_on_another_replica_misses_nothing_while_writers_run() {
                 assert!(version > *before, "hop {hop}: {sku} went from version {before} to {version}");
             }
             seen.insert(sku, (version, p["on_hand"].as_i64().unwrap()));
+            // Positions of several partitions: the id is a cursor of each one's version.
+            assert!(e.id.starts_with('c') && e.id.len() <= 256 && e.id.bytes().all(|b| (0x21..=0x7e).contains(&b)), "{}", e.id);
             last_id = Some(e.id.clone());
         }
     }

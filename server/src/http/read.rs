@@ -94,7 +94,9 @@ pub async fn location_changes(
                 all.iter().for_each(|p| every.advance(*p, v));
                 every
             }
-            Err(_) => Cursor::parse(text, &all),
+            Err(_) => Cursor::pairs(text).filter(|c| c.iter().all(|(p, _)| p < app.state.partitions())).ok_or_else(|| {
+                ApiError::bad(ErrorCode::InvalidQuery, "`since` is a version or the `cursor` of an earlier answer".to_string())
+            })?,
         },
     };
     if app.reader.shared() && q.wait > 0 {

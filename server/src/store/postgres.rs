@@ -1,17 +1,17 @@
-//! The ledger in PostgreSQL, shared by several hub replicas.
+//! The ledger in PostgreSQL, shared by several hub replicas, each partition of the SKUs written
+//! by its owner alone (`store::leases`, `engine::ownership`).
 //!
 //! Correctness across replicas rests on three things, all inside each group commit's
 //! transaction:
-//! - **Row locks, always in one order.** Reservation keys (advisory locks on the key's hash),
-//!   then positions (`SELECT … FOR UPDATE`), each sorted: a decision starts from the stored
-//!   stock, which no other replica can change until this transaction ends, and two replicas
-//!   never wait on each other in a cycle. No oversell follows: a hold is granted only from the
-//!   available stock read under the position's lock.
-//! - **Versions taken last, under one row lock.** `UPDATE hub_version SET v = v + n` is the
-//!   last statement before `COMMIT`, so that row's lock is held until the commit: versions are
-//!   handed out in commit order, and once a version is visible every lower one is too. A
-//!   client resuming from `Last-Event-ID` on any replica can therefore never miss a change
-//!   that a higher version it saw depended on.
+//! - **Fenced, per-partition versions, taken last.** One statement (`VERSION_AND_SAVE`) raises
+//!   the version of each partition the commit touches, only while this replica owns it at the
+//!   epoch it holds it at and its lease runs, and saves the positions with those versions. The
+//!   partition rows stay locked until the commit: a partition's versions are handed out in
+//!   commit order (once a version is visible every lower one of that partition is too), a
+//!   take-over skips a partition mid-commit, and a deposed owner's commit is rolled back. Commits
+//!   of different partitions never meet on one row.
+//! - **Reservation keys locked in one order.** Advisory locks on the keys' hashes, sorted: a key
+//!   is granted once, whichever partitions two requests with the same key reach.
 //! - **Idempotency by unique keys.** Event ids and reservation key hashes are unique; a
 //!   duplicate sent to two replicas at once is applied once (the second insert waits for the
 //!   first transaction and then finds the row).

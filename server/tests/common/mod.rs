@@ -299,7 +299,11 @@ pub async fn next_position(events: &mut (impl Stream<Item = Event> + Unpin), wha
         let e = next(events, what).await;
         if e.event == "position" {
             let v: Value = serde_json::from_str(&e.data).unwrap();
-            assert_eq!(e.id, v["version"].to_string(), "the SSE id is the version");
+            // The id is the version; on a partitioned hub (PostgreSQL), a stream over SKUs of
+            // several partitions sends a cursor of each one's version instead.
+            if !e.id.starts_with('c') {
+                assert_eq!(e.id, v["version"].to_string(), "the SSE id is the version");
+            }
             return v;
         }
     }
