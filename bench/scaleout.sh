@@ -6,6 +6,8 @@
 # - Ingest events/s (16 devices × 100 events/request) with 1 and with 3 replicas.
 # - Change -> stream latency with writer and stream on the same replica, and on different ones.
 # - Ingest with one replica alone (its own database): what one replica does without others.
+# - A flash sale: 1 SKU at 1 store, 1,000 units, 20,000 reservation attempts from 200 shoppers
+#   spread over the 3 replicas: exactly 1,000 granted (checked), time to sell out, p99.
 #   bash bench/scaleout.sh [seconds per row, default 10]
 # DELAY_MS=0.5: the replicas and pgbench reach PostgreSQL through a TCP link that delays each
 # direction by that much (bench/link.py; 0.5 = a 1 ms round trip, as to a cloud database).
@@ -97,9 +99,24 @@ echo "change -> stream latency, 200 changes each" >&2
 read -r same50 same99 samemax < <(python3 bench/fanout_latency.py "${urls[0]}" "${urls[0]}" bench 200)
 read -r cross50 cross99 crossmax < <(python3 bench/fanout_latency.py "${urls[0]}" "${urls[2]}" bench 200)
 
+echo "flash sale: 1 SKU at 1 store, 1,000 units, 20,000 attempts from 200 shoppers over the 3 replicas" >&2
+curl -sf -X POST "${urls[1]}/v1/events" -H 'authorization: Bearer bench' -H 'content-type: application/json' \
+  -d '[{"id":"flash-stock","type":"receipt","sku":"SKU-00000","location":"flash","qty":1000}]' >/dev/null
+flash=$("$bin" simulate --reserve --target "${urls[0]},${urls[1]},${urls[2]}" --token bench --rate 0 --duration 300s --events 20000 \
+  --concurrency 200 --skus 1 --locations flash 2>/dev/null)
+flash_granted=$(field " ([0-9]+) granted" "$flash")
+flash_out=$(field " ([0-9]+) sold out;" "$flash")
+flash_p99=$(field "p99 ([0-9.]+) ms" "$flash")
+flash_secs=$(field "sold out ([0-9.]+)s after" "$flash")
+flash_held=$(curl -sf "${urls[2]}/v1/availability?sku=SKU-00000&location=flash" | python3 -c 'import json,sys; print(json.load(sys.stdin)["positions"][0]["reserved"])')
+# Not a figure: the rule. Exactly the stock is granted, whatever the race.
+[ "$flash_granted" = 1000 ] && [ "$flash_held" = 1000 ] || { echo "flash sale: $flash_granted granted, $flash_held held, not 1000" >&2; exit 1; }
+
 printf '| row | Shelfcast | peer / baseline | ratio |\n|---|---:|---:|---:|\n'
 printf '| contended reservations/s, %d clients, %d hot positions | %s (3 replicas) | %s (pgbench UPDATE) | %s× |\n' "$clients" "$hot" "$sc_rps" "$pg_tps" "$(ratio "$sc_rps" "$pg_tps")"
 printf '| ingest events/s, 16×100 per replica | %s (3 replicas) | %s (through 1 of the 3) | %s× |\n' "$three_eps" "$one_eps" "$(ratio "$three_eps" "$one_eps")"
 printf '| ingest events/s, 16×100 | %s (3 replicas) | %s (1 replica alone) | %s× |\n' "$three_eps" "$solo_eps" "$(ratio "$three_eps" "$solo_eps")"
 printf '| change → stream p50 / p99 / max ms | %s / %s / %s (across replicas) | %s / %s / %s (same replica) | %s× (p50) |\n' \
   "$cross50" "$cross99" "$crossmax" "$same50" "$same99" "$samemax" "$(ratio "$cross50" "$same50")"
+printf '| flash sale: 1,000 units, 20,000 attempts, 200 shoppers over 3 replicas | %s granted, %s sold out, sold out in %s s, p99 %s ms | exactly 1,000 | |\n' \
+  "$flash_granted" "$flash_out" "${flash_secs:-?}" "$flash_p99"

@@ -14,9 +14,10 @@ use crate::load::{cpu_seconds, duration, percentile};
 
 #[derive(Args, Debug, Clone)]
 pub struct SimulateArgs {
-    /// Base URL of the hub or edge node.
-    #[arg(long, env = "SHELFCAST_TARGET")]
-    pub target: String,
+    /// Base URL of the hub or edge node; several, comma-separated, spread the devices over
+    /// them (hub replicas behind no balancer).
+    #[arg(long, env = "SHELFCAST_TARGET", value_delimiter = ',', required = true)]
+    pub target: Vec<String>,
     /// Device token allowed to write the simulated locations.
     #[arg(long, env = "SHELFCAST_TOKEN")]
     pub token: String,
@@ -58,7 +59,11 @@ pub struct SimulateArgs {
 /// Where the events go.
 #[derive(Clone)]
 enum Sink {
-    Hub { client: reqwest::Client, url: String },
+    /// The endpoint at each target; device `w` sends to `urls[w % len]`.
+    Hub {
+        client: reqwest::Client,
+        urls: Vec<String>,
+    },
     JetStream(async_nats::jetstream::Context),
 }
 
@@ -66,14 +71,15 @@ impl Sink {
     async fn connect(args: &SimulateArgs) -> anyhow::Result<(Sink, String)> {
         if !args.jetstream {
             let path = if args.reserve { "/v1/reservations" } else { "/v1/events" };
-            let url = format!("{}{path}", args.target.trim_end_matches('/'));
+            let urls: Vec<String> = args.target.iter().map(|t| format!("{}{path}", t.trim_end_matches('/'))).collect();
             let client = crate::client::builder(args.trust.hub_ca.as_deref())?.pool_max_idle_per_host(args.concurrency).build()?;
-            return Ok((Sink::Hub { client, url: url.clone() }, url));
+            let shown = urls.join(", ");
+            return Ok((Sink::Hub { client, urls }, shown));
         }
         // Every device may have a whole request's events awaiting their acks at once.
         let js = async_nats::jetstream::ContextBuilder::new()
             .max_ack_inflight(args.concurrency * args.batch + 1024)
-            .build(async_nats::connect(&args.target).await?);
+            .build(async_nats::connect(&args.target[0]).await?);
         js.get_or_create_stream(async_nats::jetstream::stream::Config {
             name: "SHELFCAST_BENCH".into(),
             subjects: vec!["shelfcast.events.>".into()],
@@ -83,7 +89,7 @@ impl Sink {
         })
         .await
         .map_err(|e| anyhow::anyhow!("creating the JetStream stream: {e}"))?;
-        Ok((Sink::JetStream(js), format!("JetStream at {}", args.target)))
+        Ok((Sink::JetStream(js), format!("JetStream at {}", args.target[0])))
     }
 }
 
@@ -103,6 +109,9 @@ pub struct Summary {
     pub p99_ms: f64,
     /// CPU the load generator itself used, in percent of one core.
     pub cpu_percent: f64,
+    /// With `--reserve`: seconds from the start to the last hold granted, once a request was
+    /// answered sold out (the stock ran out); `None` while it lasted.
+    pub sold_out_after: Option<f64>,
 }
 
 #[derive(Default)]
@@ -114,6 +123,8 @@ struct Counters {
     rejected: AtomicU64,
     /// Reservation requests the target refused for this address's rate (429).
     rate_limited: AtomicU64,
+    /// Microseconds from the start to the last hold granted.
+    last_grant: AtomicU64,
     /// Acknowledgement latencies, in microseconds, of the current second and of the whole run.
     window: Mutex<Vec<u32>>,
     all: Mutex<Vec<u32>>,
@@ -197,7 +208,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
                 };
                 let sent = Instant::now();
                 let (client, url) = match &sink {
-                    Sink::Hub { client, url } => (client, url),
+                    Sink::Hub { client, urls } => (client, &urls[w % urls.len()]),
                     Sink::JetStream(js) => {
                         let acked = publish(js, &body).await;
                         let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
@@ -224,7 +235,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
                     let micros = sent.elapsed().as_micros().min(u32::MAX as u128) as u32;
                     counters.requests.fetch_add(1, Ordering::Relaxed);
                     let decided = match res.map(|r| r.status().as_u16()) {
-                        Ok(201) => &counters.applied,
+                        Ok(201) => {
+                            counters.last_grant.fetch_max(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                            &counters.applied
+                        }
                         Ok(409) => &counters.rejected,
                         Ok(429) => {
                             counters.rate_limited.fetch_add(1, Ordering::Relaxed);
@@ -317,6 +331,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
         p50_ms: percentile(&all, 0.50),
         p99_ms: percentile(&all, 0.99),
         cpu_percent,
+        sold_out_after: (args.reserve && counters.rejected.load(Ordering::Relaxed) > 0)
+            .then(|| counters.last_grant.load(Ordering::Relaxed) as f64 / 1e6),
     };
     eprintln!(
         "load generator CPU: {cpu_percent:.0}% of one core (the machine has {} cores)",
@@ -327,6 +343,9 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<Summary> {
             "simulated {:.1}s: {} reservation requests ({} failed), {} granted, {} sold out; {:.0} reservations/s decided; latency p50 {:.2} ms, p99 {:.2} ms",
             s.seconds, s.requests, s.failed_requests, s.applied, s.rejected, s.events_per_second, s.p50_ms, s.p99_ms
         );
+        if let Some(t) = s.sold_out_after {
+            println!("sold out {t:.3}s after the start (the last hold granted)");
+        }
         if s.rate_limited > 0 {
             println!(
                 "{} of the failed requests were refused for this address's rate (429): the run measured the hub's \

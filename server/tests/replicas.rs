@@ -864,3 +864,33 @@ async fn a_stream_resumes_gapless_while_its_partition_moves() {
     assert_eq!(seen.get(&sku).copied(), Some((version, on_hand)), "the resumed stream ends at the ledger's state");
     assert!(version > last, "the resume sent what changed after {last}");
 }
+
+/// An edge node follows its location on a partitioned hub: the location's SKUs live in many
+/// partitions, so the edge's cursor carries each one's version. It learns every change made
+/// through any replica, also after its first answer (the cursor goes on where it stopped).
+#[tokio::test]
+async fn an_edge_follows_its_location_over_every_partition() {
+    let cluster = Cluster::start(3).await;
+    let skus: Vec<String> = (0..24).map(|i| format!("EDGE-{i}")).collect();
+    let parts: std::collections::HashSet<u32> = skus.iter().map(|s| partition_of(s, 256)).collect();
+    assert!(parts.len() > 10, "the SKUs spread over partitions: {}", parts.len());
+    let (_dir, data) = data_dir();
+    let edge = ChildHub::spawn_with(
+        &["edge", "--location", "berlin", "--hub", &cluster.replicas[0].url, "--token", TOKEN, "--listen", "127.0.0.1:0", "--data"],
+        &data,
+        &[],
+    );
+    let edge_api = edge.client();
+    for round in 1..=2i64 {
+        for (i, sku) in skus.iter().enumerate() {
+            let body = json!([ev(&format!("hub-{round}-{sku}"), "receipt", sku, "berlin", i as i64 + 1)]);
+            assert_eq!(cluster.api(1 + i % 2).post_events(TOKEN, &body).await.0, 200);
+        }
+        for (i, sku) in skus.iter().enumerate() {
+            until_position(&edge_api, sku, "berlin", (round * (i as i64 + 1), 0)).await;
+        }
+    }
+    let (_, sync) = edge_api.get_json("/v1/sync").await;
+    assert_eq!(sync["online"], true, "{sync}");
+    edge.kill9();
+}
