@@ -19,6 +19,9 @@ bash scripts/services.sh >&2
 # SHELFCAST_BIN: measure that binary instead (an A/B against another build).
 bin=${SHELFCAST_BIN:-target/release/shelfcast}
 [ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
+# The load generator (`shelfcast simulate`): this build's unless SHELFCAST_SIM_BIN says, so an
+# A/B measures two hubs with one generator.
+sim=${SHELFCAST_SIM_BIN:-$bin}
 base=postgres://shelfcast:shelfcast@127.0.0.1:5432
 db=shelfcast_bench_$$
 work=$(mktemp -d)
@@ -67,7 +70,7 @@ pg_tps=$(PGPASSWORD=shelfcast pgbench -n -h "$pghost" -p "$pgport" -U shelfcast 
 echo "Shelfcast: $clients shoppers over 3 replicas, $hot hot positions" >&2
 outs=()
 for i in 0 1 2; do
-  "$bin" simulate --reserve --target "${urls[$i]}" --token bench --rate 0 --duration "${secs}s" --concurrency $((clients / 3)) \
+  "$sim" simulate --reserve --target "${urls[$i]}" --token bench --rate 0 --duration "${secs}s" --concurrency $((clients / 3)) \
     --skus "$hot" --locations s1 >"$work/res$i.out" 2>/dev/null & outs+=($!)
 done
 wait "${outs[@]}"
@@ -75,11 +78,11 @@ sc_rps=0
 for i in 0 1 2; do sc_rps=$((sc_rps + $(rate "reservations/s" "$(cat "$work/res$i.out")"))); done
 
 echo "ingest, 1 replica then 3" >&2
-one=$("$bin" simulate --target "${urls[0]}" --token bench --rate 0 --duration "${secs}s" --concurrency 16 --batch 100 --skus 1000 --locations s1,s2,s3,s4 2>/dev/null)
+one=$("$sim" simulate --target "${urls[0]}" --token bench --rate 0 --duration "${secs}s" --concurrency 16 --batch 100 --skus 1000 --locations s1,s2,s3,s4 2>/dev/null)
 one_eps=$(rate "events/s" "$one")
 outs=()
 for i in 0 1 2; do
-  "$bin" simulate --target "${urls[$i]}" --token bench --rate 0 --duration "${secs}s" --concurrency 16 --batch 100 --skus 1000 \
+  "$sim" simulate --target "${urls[$i]}" --token bench --rate 0 --duration "${secs}s" --concurrency 16 --batch 100 --skus 1000 \
     --locations s1,s2,s3,s4 >"$work/ing$i.out" 2>/dev/null & outs+=($!)
 done
 wait "${outs[@]}"
@@ -92,7 +95,7 @@ SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/solo" --datab
   --device-token "bench=*" --reservation-rate 0 --stream-rate 0 >"$work/solo.out" 2>"$work/solo.err" & pids+=($!)
 for _ in $(seq 100); do grep -q "listening on" "$work/solo.out" && break; sleep 0.1; done
 solo=$(sed -n 's/^listening on //p' "$work/solo.out")
-solo_eps=$(rate "events/s" "$("$bin" simulate --target "$solo" --token bench --rate 0 --duration "${secs}s" --concurrency 16 --batch 100 \
+solo_eps=$(rate "events/s" "$("$sim" simulate --target "$solo" --token bench --rate 0 --duration "${secs}s" --concurrency 16 --batch 100 \
   --skus 1000 --locations s1,s2,s3,s4 2>/dev/null)")
 
 echo "change -> stream latency, 200 changes each" >&2
@@ -102,7 +105,7 @@ read -r cross50 cross99 crossmax < <(python3 bench/fanout_latency.py "${urls[0]}
 echo "flash sale: 1 SKU at 1 store, 1,000 units, 20,000 attempts from 200 shoppers over the 3 replicas" >&2
 curl -sf -X POST "${urls[1]}/v1/events" -H 'authorization: Bearer bench' -H 'content-type: application/json' \
   -d '[{"id":"flash-stock","type":"receipt","sku":"SKU-00000","location":"flash","qty":1000}]' >/dev/null
-flash=$("$bin" simulate --reserve --target "${urls[0]},${urls[1]},${urls[2]}" --token bench --rate 0 --duration 300s --events 20000 \
+flash=$("$sim" simulate --reserve --target "${urls[0]},${urls[1]},${urls[2]}" --token bench --rate 0 --duration 300s --events 20000 \
   --concurrency 200 --skus 1 --locations flash 2>/dev/null)
 flash_granted=$(field " ([0-9]+) granted" "$flash")
 flash_out=$(field " ([0-9]+) sold out;" "$flash")

@@ -90,6 +90,10 @@ pub struct ServeArgs {
     /// wait, or are answered 503 with `Retry-After`, until then.
     #[arg(long, env = "SHELFCAST_LEASE", default_value = defaults::LEASE, value_parser = duration)]
     pub lease: Duration,
+    /// With `--database`: how long a replica keeps in memory a partition of the catalogue that
+    /// it does not own and that no stream watches and no request needed.
+    #[arg(long, env = "SHELFCAST_FOLLOW_IDLE", default_value = defaults::FOLLOW_IDLE, value_parser = duration)]
+    pub follow_idle: Duration,
 }
 
 /// Who may write, which shop pages may read, and what counts as low stock: the same for the
@@ -218,6 +222,7 @@ impl ServeArgs {
             return Err("--lease must be at least 800ms".into());
         }
         c.lease = self.lease;
+        c.follow_idle = self.follow_idle;
         Ok(c)
     }
 }

@@ -16,6 +16,7 @@ pub mod defaults {
     pub const HOLD_TTL: &str = "15m";
     pub const POSITIONS_EVERY: &str = "1s";
     pub const LEASE: &str = "10s";
+    pub const FOLLOW_IDLE: &str = "60s";
     pub const SEND_BUFFER: usize = 256 * 1024;
     pub const RESERVATION_RATE: u32 = 20;
     pub const STREAM_RATE: u32 = 5;
@@ -57,6 +58,8 @@ pub struct HubConfig {
     pub resync_every: Duration,
     /// With a shared ledger: how long partitions stay with a replica that stopped renewing them.
     pub lease: Duration,
+    /// With a shared ledger: how long a partition nobody needs stays in a replica's memory.
+    pub follow_idle: Duration,
     /// SQLite: how often the positions table is brought up to date (`Store::save_every`).
     pub positions_every: Duration,
     /// Set when this process is an edge node rather than the hub.
@@ -86,6 +89,7 @@ impl HubConfig {
             nats: None,
             resync_every: Duration::from_millis(500),
             lease: crate::load::duration(defaults::LEASE).expect("a valid duration"),
+            follow_idle: crate::load::duration(defaults::FOLLOW_IDLE).expect("a valid duration"),
             limits: Default::default(),
             send_buffer: defaults::SEND_BUFFER,
             positions_every: crate::load::duration(defaults::POSITIONS_EVERY).expect("a valid duration"),

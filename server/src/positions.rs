@@ -316,12 +316,85 @@ impl Table {
     pub fn max_version(&self) -> u64 {
         self.slots.iter().map(|(_, s)| s.version).max().unwrap_or(0)
     }
+
+    /// Takes every position of `other` (a table of SKUs this one does not hold, loaded on its
+    /// own), keeping each SKU's slots exactly as long as they are; the handles of those with
+    /// open holds, with their earliest expiry.
+    pub fn absorb(&mut self, mut other: Table) -> Vec<(Handle, Option<Millis>)> {
+        other.loaded();
+        let locations: Vec<u32> = other.locations.iter().map(|l| copied(&mut self.locations, l) as u32).collect();
+        let mut held = Vec::new();
+        for (i, row) in std::mem::take(&mut other.slots.by_sku).into_iter().enumerate() {
+            if row.is_empty() {
+                continue;
+            }
+            let sku = copied(&mut self.skus, &other.skus[i]);
+            let mut row: Row = row.into_iter().map(|(l, slot)| (locations[l as usize], slot)).collect();
+            row.sort_unstable_by_key(|(l, _)| *l);
+            for (l, slot) in &row {
+                if let Some(stock) = &slot.holds {
+                    held.push((Handle::new(sku, *l as usize), stock.next_expiry()));
+                }
+            }
+            match self.slots.by_sku.get(sku) {
+                Some(mine) if !mine.is_empty() => {
+                    for (l, slot) in row {
+                        self.slots.insert(Handle::new(sku, l as usize), slot);
+                    }
+                }
+                _ => {
+                    if sku >= self.slots.by_sku.len() {
+                        self.slots.by_sku.resize_with(sku + 1, Vec::new);
+                    }
+                    self.slots.len += row.len();
+                    self.slots.by_sku[sku] = row;
+                }
+            }
+        }
+        held
+    }
+
+    /// Drops every position of the SKUs `drop` names (their memory is freed; the ids stay
+    /// interned); the handles dropped.
+    pub fn remove_skus(&mut self, drop: impl Fn(&str) -> bool) -> Vec<Handle> {
+        let mut gone = Vec::new();
+        for (sku, row) in self.slots.by_sku.iter_mut().enumerate() {
+            if !row.is_empty() && drop(self.skus[sku].as_str()) {
+                gone.extend(row.iter().map(|(l, _)| Handle::new(sku, *l as usize)));
+                self.slots.len -= row.len();
+                *row = Vec::new();
+            }
+        }
+        gone
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use shelfcast_protocol::Hold;
+
+    #[test]
+    fn a_table_takes_another_tables_skus_and_drops_them_again() {
+        let mut mine = Table::default();
+        mine.set(&key("A", "s1"), &Entry { stock: Stock::new(1), version: 1 });
+        let mut loaded = Table::default();
+        loaded.load("B", "s2", 5, 7).unwrap();
+        loaded.load("B", "s1", 4, 6).unwrap();
+        loaded.load("C", "s3", 2, 9).unwrap();
+        loaded.loaded();
+        loaded.update(&key("C", "s3"), |e| e.stock.add_hold(Hold { reservation: "r".into(), qty: 1, expires_at: Some(50) }));
+        let held = mine.absorb(loaded);
+        assert_eq!(mine.len(), 4);
+        assert_eq!(held, vec![(mine.handle(&key("C", "s3")).unwrap(), Some(50))]);
+        assert_eq!(mine.get(&key("B", "s1")).map(|e| (e.stock.on_hand, e.version)), Some((4, 6)));
+        assert_eq!(mine.get(&key("C", "s3")).map(|e| e.stock.available_at(0)), Some(1));
+        let gone = mine.remove_skus(|sku| sku != "A");
+        assert_eq!(gone.len(), 3);
+        assert_eq!(mine.len(), 1);
+        assert!(mine.get(&key("B", "s2")).is_none());
+        assert_eq!(mine.get(&key("A", "s1")).map(|e| e.version), Some(1));
+    }
 
     fn key(sku: &str, location: &str) -> PositionKey {
         PositionKey::new(Sku::parse(sku).unwrap(), LocationId::parse(location).unwrap())

@@ -82,6 +82,8 @@ struct Prepared {
 async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Result<Prepared> {
     let metrics = Arc::new(Metrics::new());
     let hold_ttl = config.hold_ttl.as_millis() as i64;
+    // A partitioned hub: what loads the partitions its readers need.
+    let mut follower = None;
     let (state, writer, writer_thread, reader) = match &config.database {
         None => {
             let mut store = Store::open(&config.data).with_context(|| format!("opening the ledger in {}", config.data.display()))?;
@@ -103,20 +105,14 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 .await?
                 .context("connecting to PostgreSQL and migrating the schema")?;
             let pool = postgres::pool(url, 16).context("PostgreSQL pool")?;
-            let (positions, versions) = Changes::new(pool.clone()).all().await.context("loading positions from PostgreSQL")?;
-            tracing::info!(
-                positions = positions.len(),
-                partitions = versions.len(),
-                changes = versions.iter().sum::<u64>(),
-                nats = config.nats.as_deref().unwrap_or("none"),
-                "ledger loaded from PostgreSQL"
-            );
-            let state = Arc::new(State::new(positions, versions, config.clock.clone(), config.low_stock));
+            let leases = Leases::new(pool.clone(), member_id());
+            let partitions = leases.count().await.context("reading the partitions")?;
+            // Nothing in memory yet: a replica follows the partitions it takes (below) and
+            // those its readers need, each loaded when first needed.
+            let state = Arc::new(State::partitioned(partitions, config.clock.clone(), config.low_stock));
             let (sequencer, nats) =
                 replicas::start(state.clone(), Changes::new(pool.clone()), config.nats.clone(), config.resync_every, shutdown.clone())
                     .await;
-            let leases = Leases::new(pool.clone(), member_id());
-            let partitions = leases.count().await.context("reading the partitions")?;
             let ownership = Arc::new(Ownership::new(leases.me.clone(), partitions, config.lease));
             let (writer, thread) = Writer::spawn(
                 Box::new(backend),
@@ -131,12 +127,21 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 leases: leases.clone(),
                 writer: writer.clone(),
                 state: state.clone(),
-                sequencer,
+                sequencer: sequencer.clone(),
                 nats: nats.clone(),
                 metrics: metrics.clone(),
             };
             lessee.tick().await.context("taking partition leases")?;
-            tracing::info!(member = %ownership.me, partitions, owned = ownership.owned().len(), "replica joined");
+            tracing::info!(
+                member = %ownership.me,
+                partitions,
+                owned = ownership.owned().len(),
+                positions = state.len(),
+                nats = config.nats.as_deref().unwrap_or("none"),
+                "replica joined"
+            );
+            tokio::spawn(replicas::let_go(sequencer.clone(), ownership.clone(), config.follow_idle, shutdown.clone()));
+            follower = Some(sequencer);
             tokio::spawn(lessee.run(shutdown.clone()));
             if let Some(nats) = &nats {
                 tokio::spawn(route::serve(nats.clone(), ownership.me.clone(), writer.clone(), shutdown.clone()));
@@ -211,6 +216,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         shutdown: shutdown.clone(),
         edge,
         limits: http::limits::Limits::start(&config.limits, shutdown.clone()),
+        follower,
     });
     let router = http::app(app, &config.allow_origins, extra, config.edge.is_none());
     Ok(Prepared { router, demo_token: demo, tls, writer, writer_thread, shutdown, send_buffer: config.send_buffer })

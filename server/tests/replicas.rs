@@ -894,3 +894,63 @@ async fn an_edge_follows_its_location_over_every_partition() {
     assert_eq!(sync["online"], true, "{sync}");
     edge.kill9();
 }
+
+/// A gauge of a replica's `/metrics`.
+async fn gauge(api: &Api, name: &str) -> i64 {
+    let text = api.http.get(api.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let line = text.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(' ')).unwrap_or_else(|| panic!("no {name}"));
+    line[name.len()..].trim().parse().unwrap()
+}
+
+/// Each replica holds in memory the partitions it owns and those its readers need, not the
+/// whole catalogue: positions of other partitions are loaded when read or watched, followed
+/// while a stream watches them, and let go when nothing needs them any more.
+#[tokio::test]
+async fn a_replica_holds_its_own_partitions_and_what_its_readers_need() {
+    let cluster = Cluster::start_with(3, &["--follow-idle", "1s"]).await;
+    cluster.balanced(&[0, 1, 2], Duration::from_secs(30)).await;
+    let skus: Vec<String> = (0..300).map(|i| format!("HELD-{i}")).collect();
+    for chunk in skus.chunks(100) {
+        let body: Vec<Value> = chunk.iter().map(|s| ev(&format!("held-{s}"), "receipt", s, "berlin", 5)).collect();
+        assert_eq!(cluster.api(0).post_events(TOKEN, &Value::Array(body)).await.0, 200);
+    }
+    let owners = cluster.owners().await;
+    let owned_by = |i: usize| skus.iter().filter(|s| owners[partition_of(s, 256) as usize] == Some(i)).count() as i64;
+    // Nothing read through the replicas yet: each holds exactly the positions it owns.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for i in 0..3 {
+        loop {
+            let held = gauge(&cluster.api(i), "shelfcast_positions").await;
+            if held == owned_by(i) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "replica {i} holds {held} positions, owns {}", owned_by(i));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(owned_by(i) < 150, "a share, not the catalogue: {}", owned_by(i));
+    }
+
+    // A read of another replica's SKU loads its partition; a stream keeps it followed.
+    let theirs = cluster.sku_owned_by(1, "HELD-ELSEWHERE").await;
+    let api = cluster.api(0);
+    let elsewhere = skus.iter().find(|s| owners[partition_of(s, 256) as usize] == Some(2)).unwrap();
+    assert_eq!(api.position(elsewhere, "berlin").await.0, 5, "a position of any partition is read right");
+    let query = format!("sku={theirs}&location=berlin");
+    let (_, mut stream) = api.stream(&query, None).await;
+    assert_eq!(next_position(&mut stream, "the first state").await["on_hand"], 0);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let beside = skus.iter().filter(|s| partition_of(s, 256) == partition_of(&theirs, 256)).count() as i64;
+    assert_eq!(gauge(&api, "shelfcast_positions").await, owned_by(0) + beside, "the watched partition stays, the one read is let go");
+    let body = json!([ev("elsewhere-1", "receipt", &theirs, "berlin", 7)]);
+    assert_eq!(cluster.api(2).post_events(TOKEN, &body).await.0, 200);
+    assert_eq!(next_position(&mut stream, "a change made elsewhere").await["on_hand"], 7);
+
+    // Nothing needs them any more: let go within the idle time (and a tick).
+    drop(stream);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while gauge(&api, "shelfcast_positions").await != owned_by(0) {
+        assert!(Instant::now() < deadline, "partitions nobody needs are let go");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(api.position(&theirs, "berlin").await.0, 7, "and loaded again when read");
+}

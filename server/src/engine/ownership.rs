@@ -187,6 +187,7 @@ impl Lessee {
             // Every change the previous owners committed is at or below these versions.
             let ids: Vec<u32> = adopt.iter().map(|(p, _)| *p).collect();
             let versions = self.leases.versions(&ids).await?;
+            self.sequencer.follow(&ids).await?;
             self.sequencer.heard(&versions);
             if !self.state.caught_up(&versions, o.lease).await {
                 return Err(crate::store::StoreError::Data("not caught up with the partitions' last versions to take them over".into()));

@@ -39,9 +39,12 @@ fn decode(text: &str) -> Vec<(u32, u64)> {
 
 pub struct Sequencer {
     state: Arc<State>,
+    changes: Changes,
     order: Mutex<()>,
     behind: Notify,
     announce: Option<mpsc::UnboundedSender<Vec<(u32, u64)>>>,
+    /// One load of partitions to follow at a time (requests that need the same wait for it).
+    loading: tokio::sync::Mutex<()>,
 }
 
 impl Sequencer {
@@ -66,8 +69,12 @@ impl Sequencer {
             if !later.is_empty() {
                 self.behind.notify_one();
             }
-            let (visible, given_back): (Committed, Committed) =
-                changes.into_iter().partition(|(k, _)| !later.contains(&self.state.partition(k.sku.as_str())));
+            // A partition this replica stopped following meanwhile (taken over, let go) is not
+            // written into memory: whoever follows it again loads it from the ledger.
+            let (visible, given_back): (Committed, Committed) = changes
+                .into_iter()
+                .filter(|(k, _)| self.state.follows(self.state.partition(k.sku.as_str())))
+                .partition(|(k, _)| !later.contains(&self.state.partition(k.sku.as_str())));
             self.state.make_visible(&visible, &follows);
             (visible, given_back)
         };
@@ -79,30 +86,67 @@ impl Sequencer {
 
     /// Another replica says it committed up to these versions of these partitions.
     pub fn heard(&self, versions: &[(u32, u64)]) {
-        if versions.iter().any(|(p, v)| *v > self.state.published(*p)) {
+        if versions.iter().any(|(p, v)| self.state.follows(*p) && *v > self.state.published(*p)) {
             self.behind.notify_one();
         }
     }
 
-    /// Reads what changed since the last published versions and publishes it.
-    async fn resync(&self, changes: &Changes) -> Result<(), crate::store::StoreError> {
-        let since = self.state.published_all();
+    /// Reads what changed in the followed partitions since their published versions and
+    /// publishes it.
+    async fn resync(&self) -> Result<(), crate::store::StoreError> {
+        let since = self.state.followed();
+        if since.is_empty() {
+            return Ok(());
+        }
         let state = self.state.clone();
         let known = move |k: &PositionKey| state.entry(k).map(|e| (e.version, e.stock));
-        let (rows, upto) = changes.since(&since, &known).await?;
+        let (rows, upto) = self.changes.since(&since, &known).await?;
         let _order = self.order.lock().expect("sequencer lock");
-        let published = self.state.published_all();
-        let behind = |p: u32| published.get(p as usize).copied().unwrap_or(0);
+        // Published now, and only for partitions still followed (one let go meanwhile is not).
+        let behind = |p: u32| self.state.follows(p).then(|| self.state.published(p));
         let fresh: Vec<(PositionKey, Entry)> = rows
             .into_iter()
-            .filter(|(k, _, v)| *v > behind(self.state.partition(k.sku.as_str())))
+            .filter(|(k, _, v)| behind(self.state.partition(k.sku.as_str())).is_some_and(|b| *v > b))
             .map(|(k, stock, version)| (k, Entry { stock, version }))
             .collect();
-        let advanced: Vec<(u32, u64)> = upto.iter().enumerate().map(|(p, v)| (p as u32, *v)).filter(|(p, v)| *v > behind(*p)).collect();
+        let advanced: Vec<(u32, u64)> = upto.into_iter().filter(|(p, v)| behind(*p).is_some_and(|b| *v > b)).collect();
         if !advanced.is_empty() || !fresh.is_empty() {
             self.state.publish(fresh, &advanced);
         }
         Ok(())
+    }
+
+    /// Follows `partitions` from now on, loading those not followed yet from the ledger;
+    /// returns once their positions are here. Marks them as needed now.
+    pub async fn follow(&self, partitions: &[u32]) -> Result<(), crate::store::StoreError> {
+        if self.state.missing(partitions).is_empty() {
+            return Ok(());
+        }
+        let _one = self.loading.lock().await;
+        let missing = self.state.missing(partitions);
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let started = std::time::Instant::now();
+        let (table, versions) = self.changes.partitions(&missing).await?;
+        let positions = table.len();
+        {
+            let _order = self.order.lock().expect("sequencer lock");
+            self.state.adopt(table, &versions);
+        }
+        tracing::debug!(partitions = missing.len(), positions, ms = started.elapsed().as_millis() as u64, "partitions followed");
+        Ok(())
+    }
+
+    /// Lets go of followed partitions that `keep` does not keep and nothing needed for `idle`.
+    pub fn let_go(&self, idle: Duration, keep: &dyn Fn(u32) -> bool) {
+        let before = self.state.clock.now() - idle.as_millis() as i64;
+        let _order = self.order.lock().expect("sequencer lock");
+        let idle: Vec<u32> = self.state.idle(before).into_iter().filter(|p| !keep(*p)).collect();
+        if !idle.is_empty() {
+            self.state.forget(&idle);
+            tracing::debug!(partitions = idle.len(), "partitions no longer followed");
+        }
     }
 }
 
@@ -116,7 +160,14 @@ pub async fn start(
     shutdown: CancellationToken,
 ) -> (Arc<Sequencer>, Option<async_nats::Client>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    let sequencer = Arc::new(Sequencer { state, order: Mutex::new(()), behind: Notify::new(), announce: nats.is_some().then_some(tx) });
+    let sequencer = Arc::new(Sequencer {
+        state,
+        changes,
+        order: Mutex::new(()),
+        behind: Notify::new(),
+        announce: nats.is_some().then_some(tx),
+        loading: tokio::sync::Mutex::new(()),
+    });
     let s = sequencer.clone();
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -127,7 +178,7 @@ pub async fn start(
                 _ = s.behind.notified() => {}
                 _ = tokio::time::sleep(every) => {}
             }
-            match s.resync(&changes).await {
+            match s.resync().await {
                 Ok(()) if failing => {
                     failing = false;
                     tracing::info!("replica resynchronised from the database");
@@ -149,6 +200,18 @@ pub async fn start(
         tokio::spawn(nats_link(client.clone(), sequencer.clone(), rx, shutdown));
     }
     (sequencer, client)
+}
+
+/// Lets go of the partitions this replica neither owns nor needed for `idle`, checking every
+/// tenth of that, until `shutdown`.
+pub async fn let_go(sequencer: Arc<Sequencer>, ownership: Arc<super::ownership::Ownership>, idle: Duration, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            _ = tokio::time::sleep(idle / 10) => {}
+        }
+        sequencer.let_go(idle, &|p| ownership.writes(p));
+    }
 }
 
 /// Connects to NATS in the background (the client retries by itself); each (re)connection

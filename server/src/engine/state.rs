@@ -2,7 +2,7 @@
 //! only after the change is committed: nothing a reader sees can be lost in a crash.
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use shelfcast_protocol::clock::Millis;
@@ -19,8 +19,16 @@ pub struct State {
     /// How many partitions count their own versions (`protocol::partition`); 1 on a hub that
     /// writes alone, whose versions rise across the hub.
     partitions: u32,
-    /// Every change of partition p up to version `published[p]` is visible in `positions`.
+    /// Every change of partition p up to version `published[p]` is visible in `positions`
+    /// (while p is followed).
     published: Vec<AtomicU64>,
+    /// Whether `positions` holds partition p and keeps it up to date. A hub that writes alone
+    /// follows its one partition; a replica, the partitions it owns and those its readers need.
+    followed: Vec<AtomicBool>,
+    /// Open streams watching positions of partition p, and when a request last needed it (ms):
+    /// a partition nobody needs any more is let go (`idle`).
+    watching: Vec<AtomicUsize>,
+    used_at: Vec<AtomicI64>,
     /// Rises at every publication, for those who wait for a version (`caught_up`).
     published_watch: tokio::sync::watch::Sender<u64>,
     /// The earliest `expires_at` of any held reservation (`i64::MAX` if none): the sweeper's cue.
@@ -34,8 +42,20 @@ pub struct State {
 }
 
 impl State {
-    /// `versions`: the version each partition is published up to (one entry: one partition).
+    /// `versions`: the version each partition is published up to (one entry: one partition),
+    /// all followed.
     pub fn new(positions: Table, versions: Vec<u64>, clock: Clock, low_stock: i64) -> Self {
+        let state = Self::following_none(positions, versions, clock, low_stock);
+        state.followed.iter().for_each(|f| f.store(true, Ordering::Release));
+        state
+    }
+
+    /// A replica's state before it follows any of its `partitions` (`adopt` loads them).
+    pub fn partitioned(partitions: u32, clock: Clock, low_stock: i64) -> Self {
+        Self::following_none(Table::default(), vec![0; partitions.max(1) as usize], clock, low_stock)
+    }
+
+    fn following_none(positions: Table, versions: Vec<u64>, clock: Clock, low_stock: i64) -> Self {
         let mut expiries = Expiries::default();
         for (handle, next) in positions.with_holds() {
             expiries.set(handle, next);
@@ -46,6 +66,9 @@ impl State {
             expiries: Mutex::new(expiries),
             positions: RwLock::new(positions),
             partitions: versions.len() as u32,
+            followed: versions.iter().map(|_| AtomicBool::new(false)).collect(),
+            watching: versions.iter().map(|_| AtomicUsize::new(0)).collect(),
+            used_at: versions.iter().map(|_| AtomicI64::new(0)).collect(),
             published: versions.into_iter().map(AtomicU64::new).collect(),
             published_watch: tokio::sync::watch::Sender::new(0),
             next_expiry: AtomicI64::new(next),
@@ -72,6 +95,94 @@ impl State {
     /// The version each partition is published up to, by partition.
     pub fn published_all(&self) -> Vec<u64> {
         self.published.iter().map(|v| v.load(Ordering::Acquire)).collect()
+    }
+
+    /// Whether `partition`'s positions are here and kept up to date.
+    pub fn follows(&self, partition: u32) -> bool {
+        self.followed.get(partition as usize).is_some_and(|f| f.load(Ordering::Acquire))
+    }
+
+    /// The partitions followed, with the version each is published up to.
+    pub fn followed(&self) -> Vec<(u32, u64)> {
+        (0..self.partitions).filter(|p| self.follows(*p)).map(|p| (p, self.published(p))).collect()
+    }
+
+    /// Of `partitions`, those not followed; the others are marked as needed now.
+    pub fn missing(&self, partitions: &[u32]) -> Vec<u32> {
+        let now = self.clock.now();
+        let mut out: Vec<u32> = partitions.iter().copied().filter(|p| !self.follows(*p)).collect();
+        for p in partitions {
+            if let Some(at) = self.used_at.get(*p as usize) {
+                at.store(now, Ordering::Release);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    /// Follows partitions from now on: `table` holds their positions and open holds as of
+    /// `versions` (read in one snapshot). Call with the publications in order (the sequencer's
+    /// lock): nothing of these partitions is published meanwhile.
+    pub fn adopt(&self, table: Table, versions: &[(u32, u64)]) {
+        let held = self.positions.write().expect("positions lock").absorb(table);
+        let next_expiry = {
+            let mut expiries = self.expiries.lock().expect("expiries lock");
+            for (handle, next) in held {
+                expiries.set(handle, next);
+            }
+            expiries.next().unwrap_or(i64::MAX)
+        };
+        self.next_expiry.store(next_expiry, Ordering::Release);
+        let now = self.clock.now();
+        for (p, v) in versions {
+            if let (Some(at), Some(f), Some(u)) =
+                (self.published.get(*p as usize), self.followed.get(*p as usize), self.used_at.get(*p as usize))
+            {
+                at.store(*v, Ordering::Release);
+                u.store(now, Ordering::Release);
+                f.store(true, Ordering::Release);
+            }
+        }
+        self.published_watch.send_modify(|n| *n += 1);
+    }
+
+    /// Stops following `partitions`: their positions leave memory.
+    pub fn forget(&self, partitions: &[u32]) {
+        for p in partitions {
+            if let Some(f) = self.followed.get(*p as usize) {
+                f.store(false, Ordering::Release);
+            }
+        }
+        let gone = self.positions.write().expect("positions lock").remove_skus(|sku| partitions.contains(&self.partition(sku)));
+        let next_expiry = {
+            let mut expiries = self.expiries.lock().expect("expiries lock");
+            for handle in gone {
+                expiries.set(handle, None);
+            }
+            expiries.next().unwrap_or(i64::MAX)
+        };
+        self.next_expiry.store(next_expiry, Ordering::Release);
+    }
+
+    /// Followed partitions that no stream watches and no request needed since `before` (ms).
+    pub fn idle(&self, before: Millis) -> Vec<u32> {
+        (0..self.partitions)
+            .filter(|p| {
+                let i = *p as usize;
+                self.follows(*p) && self.watching[i].load(Ordering::Acquire) == 0 && self.used_at[i].load(Ordering::Acquire) < before
+            })
+            .collect()
+    }
+
+    /// Counts a stream watching `partitions` until the guard is dropped.
+    pub fn watch(self: &Arc<Self>, partitions: &[u32]) -> Watching {
+        for p in partitions {
+            if let Some(w) = self.watching.get(*p as usize) {
+                w.fetch_add(1, Ordering::AcqRel);
+            }
+        }
+        Watching { state: self.clone(), partitions: partitions.to_vec() }
     }
 
     /// Every change published, counted over the partitions (a hub that writes alone: its
@@ -198,6 +309,22 @@ impl State {
 
     pub fn len(&self) -> usize {
         self.positions.read().expect("positions lock").len()
+    }
+}
+
+/// A stream's hold on the partitions it watches (`State::watch`).
+pub struct Watching {
+    state: Arc<State>,
+    partitions: Vec<u32>,
+}
+
+impl Drop for Watching {
+    fn drop(&mut self) {
+        for p in &self.partitions {
+            if let Some(w) = self.state.watching.get(*p as usize) {
+                w.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
     }
 }
 

@@ -49,9 +49,32 @@ pub struct Shared {
     /// Set on an edge node.
     pub edge: Option<Arc<crate::edge::Edge>>,
     pub limits: Arc<limits::Limits>,
+    /// A partitioned hub (replicas): loads the partitions a request needs that this replica
+    /// does not follow yet.
+    pub follower: Option<Arc<crate::engine::replicas::Sequencer>>,
 }
 
 impl Shared {
+    /// Makes sure the partitions of `positions` are in memory before they are read or watched.
+    pub async fn follow(&self, positions: &[shelfcast_protocol::PositionKey]) -> Result<(), ApiError> {
+        let partitions: Vec<u32> = positions.iter().map(|k| self.state.partition(k.sku.as_str())).collect();
+        self.follow_partitions(&partitions).await
+    }
+
+    /// Makes sure every partition is in memory (a read across the catalogue: a location's
+    /// changes, the oversold positions).
+    pub async fn follow_all(&self) -> Result<(), ApiError> {
+        self.follow_partitions(&(0..self.state.partitions()).collect::<Vec<_>>()).await
+    }
+
+    async fn follow_partitions(&self, partitions: &[u32]) -> Result<(), ApiError> {
+        let Some(follower) = &self.follower else { return Ok(()) };
+        follower.follow(partitions).await.map_err(|error| {
+            tracing::warn!(%error, "cannot load the positions asked for");
+            ApiError::Unavailable
+        })
+    }
+
     /// An edge node knows its own location only: a read of another is refused (403
     /// `wrong_location`) rather than answered with counts it does not have.
     pub fn serves(&self, positions: &[shelfcast_protocol::PositionKey]) -> Result<(), ApiError> {

@@ -66,6 +66,7 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
         return Err(ApiError::Unauthorized("Send the metrics token (or the admin token) as `Authorization: Bearer <token>`.".into()));
     }
     app.metrics.open_streams.set(app.state.fanout.open_streams() as i64);
+    app.metrics.positions.set(app.state.len() as i64);
     app.metrics.oversold.set(app.state.oversold(app.state.clock.now(), |_| true).len() as i64);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render()))
 }

@@ -25,6 +25,7 @@ use crate::error::ApiError;
 pub async fn availability(State(app): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<PositionsResponse>, ApiError> {
     let q = selection::parse(q.as_deref())?;
     app.serves(&q.positions)?;
+    app.follow(&q.positions).await?;
     let positions = app.state.positions(&q.positions, app.state.clock.now());
     Ok(Json(PositionsResponse { positions }))
 }
@@ -39,6 +40,7 @@ pub async fn availability(State(app): State<AppState>, RawQuery(q): RawQuery) ->
     security(("device_token" = [])))]
 pub async fn oversold(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<PositionsResponse>, ApiError> {
     let scope = app.tokens.device(&headers, "Send a device token as `Authorization: Bearer <token>`.")?;
+    app.follow_all().await?;
     let positions = app.state.oversold(app.state.clock.now(), |k| scope.allows(&k.location));
     Ok(Json(PositionsResponse { positions }))
 }
@@ -85,6 +87,7 @@ pub async fn location_changes(
     if !scope.allows(&location) {
         return Err(ApiError::Forbidden(format!("This device token does not cover `{location}`.")));
     }
+    app.follow_all().await?;
     let all: Vec<u32> = (0..app.state.partitions()).collect();
     let since = match q.since.as_deref().map(str::trim) {
         None => Cursor::default(),

@@ -68,6 +68,9 @@ pub async fn stream(State(app): State<AppState>, headers: HeaderMap, RawQuery(q)
     let mut reading = parts.clone();
     reading.sort_unstable();
     reading.dedup();
+    // The partitions stay in memory while the stream watches them.
+    let watching = app.state.watch(&reading);
+    app.follow(&keys).await?;
     if app.reader.shared() {
         // A replica a few milliseconds behind the one the client came from: wait for it to
         // catch up rather than take the id for a lost ledger and send everything again.
@@ -83,6 +86,7 @@ pub async fn stream(State(app): State<AppState>, headers: HeaderMap, RawQuery(q)
     let state = app.state.clone();
     let shutdown = app.shutdown.clone();
     let events = async_stream::stream! {
+        let _watching = watching;
         yield Ok::<_, Infallible>(Event::default().retry(Duration::from_millis(2000)));
         loop {
             for (partition, p) in state.changed_since(&keys, &parts, &mut sent, state.clock.now()) {

@@ -189,20 +189,21 @@ impl Changes {
         Changes(pool)
     }
 
-    /// Every position with its open holds, and each partition's version that is complete up
-    /// to: a start.
-    pub async fn all(&self) -> DbResult<(crate::positions::Table, Vec<u64>)> {
-        postgres::load(&self.0).await
+    /// The positions of `partitions` with their open holds, and each one's version they are
+    /// complete up to: what a replica starts following them from.
+    pub async fn partitions(&self, partitions: &[u32]) -> DbResult<(crate::positions::Table, Vec<(u32, u64)>)> {
+        postgres::load(&self.0, partitions).await
     }
 
-    /// Positions changed after `since[p]` in each partition p, with their stock and version,
-    /// and each partition's version the answer is complete up to. `known`: the caller's
-    /// (version, stock) of a position, so that only the holds written after it are read.
+    /// Positions changed after version v of their partition p, for each (p, v) of `since`,
+    /// with their stock and version, and the version of each of those partitions the answer
+    /// is complete up to. `known`: the caller's (version, stock) of a position, so that only the
+    /// holds written after it are read.
     pub async fn since(
         &self,
-        since: &[u64],
+        since: &[(u32, u64)],
         known: &(dyn Fn(&PositionKey) -> Option<(u64, Stock)> + Sync),
-    ) -> DbResult<(Vec<(PositionKey, Stock, u64)>, Vec<u64>)> {
+    ) -> DbResult<(Vec<(PositionKey, Stock, u64)>, Vec<(u32, u64)>)> {
         postgres::changes_since(&self.0, since, known).await
     }
 }

@@ -620,28 +620,26 @@ async fn snapshot(client: &mut deadpool_postgres::Object) -> DbResult<deadpool_p
     client.build_transaction().isolation_level(tokio_postgres::IsolationLevel::RepeatableRead).read_only(true).start().await.map_err(pg)
 }
 
-/// Each partition's version (by partition number) in one snapshot.
-async fn versions(tx: &deadpool_postgres::Transaction<'_>) -> DbResult<Vec<u64>> {
-    let stmt = tx.prepare_cached("SELECT id, version FROM partitions ORDER BY id").await.map_err(pg)?;
-    let mut out = Vec::new();
-    for r in tx.query(&stmt, &[]).await.map_err(pg)? {
-        let id = r.get::<_, i32>(0) as usize;
-        out.resize(out.len().max(id + 1), 0);
-        out[id] = r.get::<_, i64>(1) as u64;
-    }
-    Ok(out)
+/// The versions of `partitions`, by partition, in one snapshot.
+async fn versions(tx: &deadpool_postgres::Transaction<'_>, partitions: &[i32]) -> DbResult<Vec<(u32, u64)>> {
+    let stmt = tx.prepare_cached("SELECT id, version FROM partitions WHERE id = ANY($1) ORDER BY id").await.map_err(pg)?;
+    let rows = tx.query(&stmt, &[&partitions]).await.map_err(pg)?;
+    Ok(rows.iter().map(|r| (r.get::<_, i32>(0) as u32, r.get::<_, i64>(1) as u64)).collect())
 }
 
-/// Every position and its open holds, read in one snapshot into the compact table, and the
-/// version of each partition they are complete up to. The rows stream in: no list of all
-/// positions is built.
-pub async fn load(pool: &Pool) -> DbResult<(Table, Vec<u64>)> {
+/// The positions of `partitions` and their open holds, read in one snapshot into a compact
+/// table, and the version of each partition they are complete up to. The rows stream in, a
+/// SKU's positions one after another: no list of them all is built.
+pub async fn load(pool: &Pool, partitions: &[u32]) -> DbResult<(Table, Vec<(u32, u64)>)> {
+    let parts: Vec<i32> = partitions.iter().map(|p| *p as i32).collect();
     let mut client = connection(pool).await?;
     let tx = snapshot(&mut client).await?;
-    let upto = versions(&tx).await?;
+    let upto = versions(&tx, &parts).await?;
     let mut table = Table::default();
-    // In the table's order (no sort on the server): a SKU's positions find each other in memory.
-    let rows = tx.query_raw("SELECT sku, location, on_hand, version FROM positions", std::iter::empty::<i64>()).await.map_err(pg)?;
+    let rows = tx
+        .query_raw("SELECT sku, location, on_hand, version FROM positions WHERE part = ANY($1) ORDER BY sku", [&parts])
+        .await
+        .map_err(pg)?;
     futures_util::pin_mut!(rows);
     while let Some(r) = rows.try_next().await.map_err(pg)? {
         table.load(r.get(0), r.get(1), r.get(2), r.get::<_, i64>(3) as u64).map_err(StoreError::Data)?;
@@ -649,8 +647,13 @@ pub async fn load(pool: &Pool) -> DbResult<(Table, Vec<u64>)> {
     table.loaded();
     let holds = tx
         .query_raw(
-            concat!("SELECT id, sku, location, qty, expires_at FROM reservations WHERE status IN ", open_statuses!()),
-            std::iter::empty::<i64>(),
+            concat!(
+                "SELECT r.id, r.sku, r.location, r.qty, r.expires_at FROM reservations r
+                   JOIN positions p ON p.sku = r.sku AND p.location = r.location
+                  WHERE p.part = ANY($1) AND r.status IN ",
+                open_statuses!()
+            ),
+            [&parts],
         )
         .await
         .map_err(pg)?;
@@ -666,25 +669,26 @@ pub async fn load(pool: &Pool) -> DbResult<(Table, Vec<u64>)> {
     Ok((table, upto))
 }
 
-/// Positions changed after `since[p]` in each partition p (with their holds), and the version
-/// of each partition the answer is complete up to: all read in one snapshot, so nothing at or
-/// below those versions is missing. `known`: this replica's (version, stock) of a position;
-/// only the holds written after that version are read (all open ones of a position it does
-/// not know).
+/// Positions changed after version v of their partition p, for each (p, v) of `since` (with
+/// their holds), and the version of each of those partitions the answer is complete up to: all
+/// read in one snapshot, so nothing at or below those versions is missing. `known`: this
+/// replica's (version, stock) of a position; only the holds written after that version are
+/// read (all open ones of a position it does not know).
 pub async fn changes_since(
     pool: &Pool,
-    since: &[u64],
+    since: &[(u32, u64)],
     known: &(dyn Fn(&PositionKey) -> Option<(u64, Stock)> + Sync),
-) -> DbResult<(Vec<(PositionKey, Stock, u64)>, Vec<u64>)> {
+) -> DbResult<(Vec<(PositionKey, Stock, u64)>, Vec<(u32, u64)>)> {
     let mut client = connection(pool).await?;
     let tx = snapshot(&mut client).await?;
+    let parts: Vec<i32> = since.iter().map(|(p, _)| *p as i32).collect();
     // Prepared once per pooled connection: a replica runs these at every change it hears of.
-    let upto = versions(&tx).await?;
+    let upto = versions(&tx, &parts).await?;
     let mut ranges = (Vec::new(), Vec::new(), Vec::new());
-    for (p, hi) in upto.iter().enumerate() {
-        let lo = since.get(p).copied().unwrap_or(0);
+    for (p, hi) in &upto {
+        let lo = since.iter().find(|(q, _)| q == p).map_or(0, |(_, v)| *v);
         if *hi > lo {
-            ranges.0.push(p as i32);
+            ranges.0.push(*p as i32);
             ranges.1.push(lo as i64);
             ranges.2.push(*hi as i64);
         }
