@@ -5,6 +5,7 @@
 #   bash bench/catalogue.sh [N ...]            (default: 1000000)
 #   SHELFCAST_BIN=path/to/shelfcast bash bench/catalogue.sh 1000000   (measure another build)
 #   BACKENDS="sqlite" bash bench/catalogue.sh 10000000                (one backend only)
+#   BACKENDS="replicas" bash bench/catalogue.sh 1000000                 (memory of 3 replicas vs one holding all)
 # A row: backend, positions, seconds from the process's start to `/readyz` answering 200 (the
 # hub listens only once its positions are loaded), resident memory when ready, the same for an
 # empty ledger, and (ready - empty) / N bytes per position. After each start one position is read
@@ -20,7 +21,7 @@ command -v sqlite3 >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install 
 bin=${SHELFCAST_BIN:-target/release/shelfcast}
 [ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
 base=postgres://shelfcast:shelfcast@127.0.0.1:5432
-case " $backends " in *" postgres "*) bash scripts/services.sh >&2 ;; esac
+case " $backends " in *" postgres "* | *" replicas "*) bash scripts/services.sh >&2 ;; esac
 work=$(mktemp -d)
 pid=
 dbs=()
@@ -63,6 +64,26 @@ SELECT printf('SKU-%08d', i / 50), printf('store-%02d', i % 50), ((i / 50) * 7 +
 SQL
 }
 
+# pg_positions DB N: writes the N positions into a migrated PostgreSQL database, each with its
+# partition (FNV-1a 64 of the SKU mod 256, as `protocol::partition`), every partition at version N.
+pg_positions() {
+  echo "writing $2 positions to PostgreSQL database $1" >&2
+  python3 - "$2" <<'PY' | PGPASSWORD=shelfcast psql -q -h 127.0.0.1 -U shelfcast -d "$1" -c "\copy positions (sku, location, on_hand, version, part) FROM STDIN WITH (FORMAT csv)"
+import sys
+n = int(sys.argv[1])
+out = sys.stdout
+for s in range((n + 49) // 50):
+    sku = 'SKU-%08d' % s
+    h = 0xcbf29ce484222325
+    for b in sku.encode():
+        h = ((h ^ b) * 0x100000001b3) & 0xffffffffffffffff
+    part = h % 256
+    for j in range(min(50, n - s * 50)):
+        out.write('%s,store-%02d,%d,%d,%d\n' % (sku, j, (s * 7 + j) % 100, s * 50 + j + 1, part))
+PY
+  PGPASSWORD=shelfcast psql -q -h 127.0.0.1 -U shelfcast -d "$1" -c "UPDATE partitions SET version = $2;" -c "VACUUM ANALYZE positions;"
+}
+
 echo "backend | positions | start to ready (s) | resident when ready (MB) | empty (MB) | bytes/position | start after kill -9 (s)"
 for backend in $backends; do
   for n in "${sizes[@]}"; do
@@ -70,6 +91,7 @@ for backend in $backends; do
     last_loc=$(printf 'store-%02d' $(((n - 1) % 50)))
     last_qty=$(((((n - 1) / 50) * 7 + (n - 1) % 50) % 100))
     case $backend in
+      replicas) continue ;; # below
       sqlite)
         dir="$work/sqlite-$n"
         start --data "$dir"
@@ -88,12 +110,7 @@ for backend in $backends; do
         start --data "$work/unused" --database "$base/$db"
         empty_kb=$rss_kb
         stop
-        echo "writing $n positions to PostgreSQL database $db" >&2
-        PGPASSWORD=shelfcast psql -q -h 127.0.0.1 -U shelfcast -d "$db" -c "
-          INSERT INTO positions (sku, location, on_hand, version)
-            SELECT 'SKU-' || lpad((i / 50)::text, 8, '0'), 'store-' || lpad((i % 50)::text, 2, '0'), ((i / 50) * 7 + i % 50) % 100, i + 1
-            FROM generate_series(0, $n - 1) i;
-          UPDATE hub_version SET v = $n;" -c "VACUUM ANALYZE positions;"
+        pg_positions "$db" "$n"
         args=(--data "$work/unused" --database "$base/$db")
         ;;
     esac
@@ -115,3 +132,51 @@ for backend in $backends; do
     echo "$backend | $n | $first_s | $((first_kb / 1024)) | $((empty_kb / 1024)) | $per | $crash_s"
   done
 done
+
+# Replicas: the same N positions over 3 replicas on PostgreSQL (NATS between them), against
+# one replica holding them all. Each replica holds the partitions it owns (and those its
+# readers need); the row is each one's resident memory once they have shared the partitions
+# and let go of what they took before the others joined.
+case " $backends " in *" replicas "*) ;; *) exit 0 ;; esac
+n=${sizes[0]}
+last_sku=$(printf 'SKU-%08d' $(((n - 1) / 50)))
+last_loc=$(printf 'store-%02d' $(((n - 1) % 50)))
+last_qty=$(((((n - 1) / 50) * 7 + (n - 1) % 50) % 100))
+db=shelfcast_catalogue_$$_replicas
+dbs+=("$db")
+PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "$db"
+start --data "$work/unused" --database "$base/$db"
+stop
+pg_positions "$db" "$n"
+start --data "$work/unused" --database "$base/$db"
+alone_kb=$rss_kb
+check SKU-00000000 store-00 0
+stop
+nport=$(free_port)
+nats-server -a 127.0.0.1 -p "$nport" >/dev/null 2>&1 &
+nats_pid=$!
+rpids=() rurls=()
+trap 'kill "${rpids[@]}" "$nats_pid" 2>/dev/null || true; cleanup' EXIT
+for i in 1 2 3; do
+  port=$(free_port)
+  SHELFCAST_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --device-token "bench=*" --data "$work/unused" --database "$base/$db" \
+    --nats "nats://127.0.0.1:$nport" --follow-idle 2s >"$work/r$i.out" 2>"$work/r$i.err" &
+  rpids+=($!) rurls+=("http://127.0.0.1:$port")
+done
+for u in "${rurls[@]}"; do until curl -sf -o /dev/null "$u/readyz"; do sleep 0.1; done; done
+# Shared when the three together hold each position once, each about a third.
+gauge() { curl -sf "$1/metrics" | sed -nE "s/^$2 ([0-9]+)$/\1/p"; }
+for _ in $(seq 600); do
+  total=0 most=0
+  for u in "${rurls[@]}"; do h=$(gauge "$u" shelfcast_positions); h=${h:-0}; total=$((total + h)); [ "$h" -gt "$most" ] && most=$h; done
+  [ "$total" = "$n" ] && [ "$most" -lt $((n / 2)) ] && break
+  sleep 0.5
+done
+[ "$total" = "$n" ] || { echo "the replicas hold $total positions, not $n" >&2; exit 1; }
+sleep 15 # freed memory goes back to the system within the allocator's decay time (10 s)
+url=${rurls[1]} check "$last_sku" "$last_loc" "$last_qty"
+worst=0
+for p in "${rpids[@]}"; do kb=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status"); [ "$kb" -gt "$worst" ] && worst=$kb; echo "replica $p: $((kb / 1024)) MB" >&2; done
+echo
+echo "replicas | positions | one replica holding all (MB) | the largest of 3 replicas (MB) | ratio"
+echo "postgres, 3 replicas | $n | $((alone_kb / 1024)) | $((worst / 1024)) | $(ratio "$worst" "$alone_kb")"

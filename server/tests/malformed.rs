@@ -199,7 +199,7 @@ async fn malformed_requests_get_json_4xx_and_change_nothing() {
         case(
             "since naming a partition the hub has not",
             Method::GET,
-            "/v1/locations/berlin/changes?since=c5.1",
+            "/v1/locations/berlin/changes?since=c1000.1",
             &[AUTH],
             "",
             400,
