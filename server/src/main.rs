@@ -12,6 +12,14 @@ use tracing_subscriber::EnvFilter;
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// jemalloc's options: a background thread gives freed memory back to the system within its
+/// decay time (10 s), also while the process is otherwise idle, so a replica that lets go of
+/// partitions shrinks (docs/scale-out.md, "Memory").
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(non_upper_case_globals)]
+#[export_name = "_rjem_malloc_conf"]
+pub static malloc_conf: &[u8; 23] = b"background_thread:true\0";
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();

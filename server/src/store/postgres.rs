@@ -629,7 +629,8 @@ async fn versions(tx: &deadpool_postgres::Transaction<'_>, partitions: &[i32]) -
 
 /// The positions of `partitions` and their open holds, read in one snapshot into a compact
 /// table, and the version of each partition they are complete up to. The rows stream in, a
-/// SKU's positions one after another: no list of them all is built.
+/// SKU's positions one after another: no list of them all is built. A partition's positions
+/// are read together, so they sit together in memory, and letting one go frees whole pages.
 pub async fn load(pool: &Pool, partitions: &[u32]) -> DbResult<(Table, Vec<(u32, u64)>)> {
     let parts: Vec<i32> = partitions.iter().map(|p| *p as i32).collect();
     let mut client = connection(pool).await?;
@@ -637,7 +638,7 @@ pub async fn load(pool: &Pool, partitions: &[u32]) -> DbResult<(Table, Vec<(u32,
     let upto = versions(&tx, &parts).await?;
     let mut table = Table::default();
     let rows = tx
-        .query_raw("SELECT sku, location, on_hand, version FROM positions WHERE part = ANY($1) ORDER BY sku", [&parts])
+        .query_raw("SELECT sku, location, on_hand, version FROM positions WHERE part = ANY($1) ORDER BY part, sku", [&parts])
         .await
         .map_err(pg)?;
     futures_util::pin_mut!(rows);
