@@ -131,7 +131,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 nats: nats.clone(),
                 metrics: metrics.clone(),
             };
-            lessee.tick().await.context("taking partition leases")?;
+            lessee.settle().await.context("taking partition leases")?;
             tracing::info!(
                 member = %ownership.me,
                 partitions,

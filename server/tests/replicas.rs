@@ -954,3 +954,24 @@ async fn a_replica_holds_its_own_partitions_and_what_its_readers_need() {
     }
     assert_eq!(api.position(&theirs, "berlin").await.0, 7, "and loaded again when read");
 }
+
+/// A replica told to stop while NATS is away still hands its partitions over and exits: saying
+/// so on NATS is not waited for.
+#[tokio::test]
+async fn a_replica_stops_while_nats_is_away() {
+    let mut cluster = Cluster::start(2).await;
+    cluster.balanced(&[0, 1], Duration::from_secs(30)).await;
+    cluster.nats.stop();
+    let mut leaving = cluster.replicas.remove(0);
+    leaving.signal("TERM");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(status) = leaving.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "a replica stopping with NATS away did not exit");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(status.success(), "{status}");
+    cluster.balanced(&[1], Duration::from_secs(30)).await;
+}

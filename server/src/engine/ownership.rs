@@ -26,6 +26,17 @@ use crate::store::DbResult;
 /// others look at the leases at once instead of at their next renewal.
 pub const MEMBERS: &str = "shelfcast.members";
 
+/// The most partitions a replica takes in one look at the leases (their positions are loaded
+/// before the next renewal).
+const TAKE_AT_ONCE: usize = 32;
+
+fn mine_now(o: &Ownership) -> usize {
+    o.held.read().expect("ownership lock").len()
+}
+
+/// How long a replica waits to tell the others of a change of membership.
+const ANNOUNCE_WITHIN: Duration = Duration::from_secs(1);
+
 pub struct Ownership {
     pub me: String,
     partitions: u32,
@@ -152,9 +163,10 @@ pub struct Lessee {
 
 impl Lessee {
     /// One look at the leases: say this replica is alive, renew what it holds, notice what was
-    /// taken from it, give up what is above its fair share or take up to it, and read the
-    /// owners for routing.
-    pub async fn tick(&self) -> DbResult<()> {
+    /// taken from it, give up what is above its fair share or take up to it (at most
+    /// `TAKE_AT_ONCE`, so the positions loaded in one look stay well within the lease), and read
+    /// the owners for routing. Whether this replica holds its fair share now.
+    pub async fn tick(&self) -> DbResult<bool> {
         let o = &self.ownership;
         let live = self.leases.heartbeat(o.hold()).await?;
         let renewed: HashMap<u32, i64> = self.leases.renew(o.hold()).await?.into_iter().collect();
@@ -177,7 +189,7 @@ impl Lessee {
             let extra: Vec<u32> = mine.split_off(share).into_iter().map(|(p, _)| p).collect();
             self.hand_over(&extra).await?;
         } else if mine.len() < share {
-            mine.extend(self.leases.acquire(share - mine.len(), o.hold()).await?);
+            mine.extend(self.leases.acquire((share - mine.len()).min(TAKE_AT_ONCE), o.hold()).await?);
         }
         let adopt: Vec<(u32, i64)> = {
             let held = o.held.read().expect("ownership lock");
@@ -196,7 +208,19 @@ impl Lessee {
             tracing::info!(partitions = adopt.len(), "partitions taken: this replica writes them now");
         }
         self.metrics.partitions_owned.set(o.held.read().expect("ownership lock").len() as i64);
-        o.refresh(&self.leases).await
+        o.refresh(&self.leases).await?;
+        // Short only while others hold what is free to take: a partition is taken once its
+        // owner's lease has passed.
+        Ok(mine_now(o) >= share || !self.leases.any_free().await?)
+    }
+
+    /// Looks at the leases until this replica holds its fair share (at a start: it is ready
+    /// with the partitions it will write).
+    pub async fn settle(&self) -> DbResult<()> {
+        while !self.tick().await? {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        Ok(())
     }
 
     /// Stops writing `partitions`, waits for the commits already queued, and releases them.
@@ -214,10 +238,16 @@ impl Lessee {
         Ok(())
     }
 
+    /// Tells the others to look at the leases now. Bounded: with NATS away (its client would
+    /// wait for it to come back) the others see the change at their next renewal, and a
+    /// stopping replica is not held up.
     async fn announce(&self) {
         if let Some(nats) = &self.nats {
-            let _ = nats.publish(MEMBERS, self.ownership.me.clone().into()).await;
-            let _ = nats.flush().await;
+            let _ = tokio::time::timeout(ANNOUNCE_WITHIN, async {
+                let _ = nats.publish(MEMBERS, self.ownership.me.clone().into()).await;
+                let _ = nats.flush().await;
+            })
+            .await;
         }
     }
 
@@ -232,11 +262,16 @@ impl Lessee {
                 _ = tokio::time::sleep(self.ownership.every()) => {}
             }
             match self.tick().await {
-                Ok(()) if failing => {
+                Ok(settled) if failing => {
+                    if !settled {
+                        self.ownership.nudge();
+                    }
                     failing = false;
                     tracing::info!("partition leases renewed again");
                 }
-                Ok(()) => {}
+                // Partitions left to take: the next look at once.
+                Ok(false) => self.ownership.nudge(),
+                Ok(true) => {}
                 Err(error) => {
                     if !failing {
                         tracing::warn!(%error, "cannot renew or take partition leases; retrying");

@@ -270,11 +270,15 @@ async fn nats_link(
                     next = rx.try_recv().ok();
                 }
                 let versions: Vec<(u32, u64)> = last.into_iter().collect();
-                if let Err(error) = client.publish(SUBJECT, encode(&versions).into()).await {
-                    tracing::debug!(%error, "NATS: announcement not sent");
+                // Sent now, not when the client's write buffer next fills or times out; with
+                // NATS away, not waited for (the others resync anyway).
+                let sent = tokio::time::timeout(Duration::from_secs(1), async {
+                    client.publish(SUBJECT, encode(&versions).into()).await.is_ok() && client.flush().await.is_ok()
+                })
+                .await;
+                if sent != Ok(true) {
+                    tracing::debug!("NATS: announcement not sent");
                 }
-                // Sent now, not when the client's write buffer next fills or times out.
-                let _ = client.flush().await;
             }
             Some(msg) = sub.next() => {
                 if let Ok(text) = std::str::from_utf8(&msg.payload) {

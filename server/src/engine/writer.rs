@@ -460,8 +460,7 @@ impl Engine {
             }
             let changed = overlay.changed();
             let stamps = Stamps::new(changed.iter().map(|(k, _)| state.partition(k.sku.as_str())).collect());
-            let last = txn.version_and_save(&changed, &stamps, self.state.published(0))?;
-            txn.commit()?;
+            let last = txn.save_and_commit(&changed, &stamps, self.state.published(0))?;
             Ok(Some((changed, stamps, last)))
         })();
         self.pending = pending;

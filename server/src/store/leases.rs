@@ -101,6 +101,20 @@ impl Leases {
         Ok(held(rows))
     }
 
+    /// Whether some partition is free to take (released, or its owner's lease passed).
+    pub async fn any_free(&self) -> DbResult<bool> {
+        let c = connection(&self.pool).await?;
+        let row = c
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM partitions
+                                 WHERE owner IS NULL OR owner NOT IN (SELECT id FROM members WHERE lease_until > clock_timestamp()))",
+                &[],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.get(0))
+    }
+
     /// Gives partitions up at once (a hand-over), rather than letting their leases run out.
     pub async fn release(&self, partitions: &[u32]) -> DbResult<()> {
         let c = connection(&self.pool).await?;

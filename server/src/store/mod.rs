@@ -126,6 +126,17 @@ pub trait Ledger {
     /// all there is when it writes alone. A ledger across a network does it in one round trip
     /// (with the fence, `SharedLedger::fence`).
     fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], stamps: &Stamps, published: u64) -> DbResult<Vec<(u32, u64)>>;
+    /// `version_and_save`, then `commit`: a ledger across a network does both in one round trip.
+    fn save_and_commit(
+        mut self: Box<Self>,
+        changed: &[(PositionKey, Stock)],
+        stamps: &Stamps,
+        published: u64,
+    ) -> DbResult<Vec<(u32, u64)>> {
+        let last = self.version_and_save(changed, stamps, published)?;
+        self.commit()?;
+        Ok(last)
+    }
     fn touch_health(&mut self, now: Millis) -> DbResult<()>;
     /// Records an event; `false` if its id was recorded before (a duplicate).
     fn insert_event(&mut self, e: &Event, now: Millis) -> DbResult<bool>;

@@ -115,6 +115,17 @@ DROP INDEX positions_by_version;
 ALTER TABLE members ADD COLUMN lease_until TIMESTAMPTZ NOT NULL DEFAULT '-infinity';
 ALTER TABLE partitions DROP COLUMN lease_until;
 ",
+    r"
+-- The fence as an error: a commit that took fewer partitions than it asked for fails in the
+-- statement itself, so its COMMIT (sent with it, in the same round trip) rolls it back.
+CREATE FUNCTION shelfcast_fence(taken BIGINT, asked BIGINT) RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+BEGIN
+    IF taken <> asked THEN
+        RAISE EXCEPTION 'a partition of this commit has moved to another replica' USING ERRCODE = 'SF001';
+    END IF;
+    RETURN TRUE;
+END $$;
+",
 ];
 
 const MIGRATION_LOCK: i64 = 0x5348_454c_4643_4153; // "SHELFCAS"
@@ -162,14 +173,25 @@ fn number_positions(client: &mut Client) -> DbResult<()> {
     Ok(())
 }
 
-/// The writer's connection. A transaction it leaves open (its replica paused, or cut off
-/// mid-commit) is ended by the server after 5 s, so the partition locks it holds
-/// (`SharedLedger::fence`) cannot keep another replica from taking its partitions over.
+/// A connection for the schema's migration.
 pub fn connect(url: &str) -> DbResult<Client> {
     let mut config: postgres::Config = url.parse()?;
     config.connect_timeout(Duration::from_secs(5));
-    config.options("-c idle_in_transaction_session_timeout=5000");
     Ok(config.connect(NoTls)?)
+}
+
+/// The writer's connection, its I/O run on the current (the writer's own) runtime. A
+/// transaction it leaves open (its replica paused, or cut off mid-commit) is ended by the
+/// server after 5 s, so the partition locks it holds (`SharedLedger::fence`) cannot keep
+/// another replica from taking its partitions over.
+async fn connect_writer(url: &str) -> DbResult<(tokio_postgres::Client, Stmts)> {
+    let mut config: tokio_postgres::Config = url.parse()?;
+    config.connect_timeout(Duration::from_secs(5));
+    config.options("-c idle_in_transaction_session_timeout=5000");
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(connection);
+    let stmts = Stmts::prepare(&client).await?;
+    Ok((client, stmts))
 }
 
 /// A pool for the readers beside the writer (reservation lookups, readiness, resync).
@@ -186,14 +208,21 @@ pub fn pool(url: &str, size: usize) -> DbResult<Pool> {
         .map_err(|e| StoreError::Data(format!("database pool: {e}")))
 }
 
-/// The writer's side: one connection, re-opened after it is lost.
+/// The writer's side: one connection, re-opened after it is lost. The writer is a thread of
+/// its own that waits for each answer; the connection's I/O runs on a runtime of its own
+/// while it does, so that statements that do not wait for each other's answers go out
+/// together (pipelined): a group commit is two round trips, `BEGIN` with its first statements
+/// and the versions with the `COMMIT`.
 pub struct PgBackend {
     url: String,
-    conn: Option<(Client, Stmts)>,
+    rt: Option<tokio::runtime::Runtime>,
+    conn: Option<(tokio_postgres::Client, Stmts)>,
 }
 
 struct Stmts {
     insert_event: Statement,
+    insert_events: Statement,
+    touch_health: Statement,
     lock_keys: Statement,
     reservations_by_keys: Statement,
     version_reservations: Statement,
@@ -207,42 +236,58 @@ struct Stmts {
 }
 
 impl Stmts {
-    fn prepare(c: &mut Client) -> DbResult<Stmts> {
+    async fn prepare(c: &tokio_postgres::Client) -> DbResult<Stmts> {
         Ok(Stmts {
-            insert_event: c.prepare(
-                "INSERT INTO events (id, type, sku, location, qty, at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+            insert_event: c
+                .prepare(
+                    "INSERT INTO events (id, type, sku, location, qty, at, recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
                  ON CONFLICT (id) DO NOTHING",
-            )?,
+                )
+                .await?,
+            // A request's events in one statement: the ids that were new come back.
+            insert_events: c
+                .prepare(
+                    "INSERT INTO events (id, type, sku, location, qty, at, recorded_at)
+                     SELECT id, type, sku, location, qty, at, $7
+                       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
+                            WITH ORDINALITY AS t(id, type, sku, location, qty, at, n)
+                      ORDER BY n
+                     ON CONFLICT (id) DO NOTHING RETURNING id",
+                )
+                .await?,
+            touch_health: c.prepare("INSERT INTO health (k, at) VALUES (1, $1) ON CONFLICT (k) DO UPDATE SET at = excluded.at").await?,
             // One statement for all the batch's keys, taken in sorted order (as every replica does).
-            lock_keys: c.prepare("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS t")?,
-            reservations_by_keys: c.prepare(&format!("{SELECT_RESERVATION_KEYED} WHERE key_hash = ANY($1::bytea[])"))?,
+            lock_keys: c.prepare("SELECT pg_advisory_xact_lock(k) FROM (SELECT unnest($1::bigint[]) AS k ORDER BY 1) AS t").await?,
+            reservations_by_keys: c.prepare(&format!("{SELECT_RESERVATION_KEYED} WHERE key_hash = ANY($1::bytea[])")).await?,
             version_reservations: c.prepare(
                 "UPDATE reservations r SET version = p.version FROM positions p
                   WHERE r.id = ANY($1::text[]) AND p.sku = r.sku AND p.location = r.location",
-            )?,
-            version_and_save: c.prepare(&format!("{VERSION_AND_SAVE} SELECT id, version, n FROM v"))?,
+            ).await?,
+            version_and_save: c.prepare(&format!("{VERSION_AND_SAVE} {VERSIONS_TAKEN}")).await?,
             // The same, with the reservations this commit granted (each with its position's
             // new version; a grant always changes its position).
-            version_and_save_holds: c.prepare(&format!(
-                "{VERSION_AND_SAVE},
+            version_and_save_holds: c
+                .prepare(&format!(
+                    "{VERSION_AND_SAVE},
                   r AS (INSERT INTO reservations (id, key_hash, token, sku, location, qty, status, expires_at, created_at, updated_at, version)
-                        SELECT x.id, x.h, x.tok, x.s, x.l, x.q, x.st, x.e, $18, $18, coalesce(t.ver, 0)
-                          FROM unnest($10::text[], $11::bytea[], $12::text[], $13::text[], $14::text[], $15::bigint[], $16::text[], $17::bigint[])
+                        SELECT x.id, x.h, x.tok, x.s, x.l, x.q, x.st, x.e, $19, $19, coalesce(t.ver, 0)
+                          FROM unnest($11::text[], $12::bytea[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::text[], $18::bigint[])
                                AS x(id, h, tok, s, l, q, st, e)
                           LEFT JOIN t ON t.s = x.s AND t.l = x.l)
-                 SELECT id, version, n FROM v"
-            ))?,
+                 {VERSIONS_TAKEN}"
+                ))
+                .await?,
             // Versioned at the commit (`touched`), when the commit's versions are known.
             insert_reservations: c.prepare(
                 "INSERT INTO reservations (id, key_hash, token, sku, location, qty, status, expires_at, created_at, updated_at, version)
                  SELECT *, $9, $9, 0
                    FROM unnest($1::text[], $2::bytea[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bigint[])",
-            )?,
-            reservation_by_key: c.prepare(&format!("{SELECT_RESERVATION} WHERE key_hash = $1"))?,
-            reservation: c.prepare(&format!("{SELECT_RESERVATION} WHERE id = $1"))?,
-            set_reservation: c.prepare("UPDATE reservations SET status = $2, expires_at = $3, updated_at = $4 WHERE id = $1")?,
+            ).await?,
+            reservation_by_key: c.prepare(&format!("{SELECT_RESERVATION} WHERE key_hash = $1")).await?,
+            reservation: c.prepare(&format!("{SELECT_RESERVATION} WHERE id = $1")).await?,
+            set_reservation: c.prepare("UPDATE reservations SET status = $2, expires_at = $3, updated_at = $4 WHERE id = $1").await?,
             expire_reservation: c
-                .prepare("UPDATE reservations SET status = 'expired', updated_at = $2 WHERE id = $1 AND status = 'held'")?,
+                .prepare("UPDATE reservations SET status = 'expired', updated_at = $2 WHERE id = $1 AND status = 'held'").await?,
         })
     }
 }
@@ -250,29 +295,53 @@ impl Stmts {
 impl PgBackend {
     /// Connects, migrates, and keeps the URL to reconnect later.
     pub fn open(url: &str) -> DbResult<PgBackend> {
-        let mut client = connect(url)?;
-        migrate(&mut client)?;
-        let stmts = Stmts::prepare(&mut client)?;
-        Ok(PgBackend { url: url.to_string(), conn: Some((client, stmts)) })
+        migrate(&mut connect(url)?)?;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| StoreError::Data(format!("the writer's runtime: {e}")))?;
+        let conn = rt.block_on(connect_writer(url))?;
+        Ok(PgBackend { url: url.to_string(), rt: Some(rt), conn: Some(conn) })
     }
 
-    fn connection(&mut self) -> DbResult<&mut (Client, Stmts)> {
+    fn connection(&mut self) -> DbResult<(&tokio::runtime::Runtime, &tokio_postgres::Client, &Stmts)> {
+        let rt = self.rt.as_ref().expect("a runtime until dropped");
         if self.conn.as_ref().is_none_or(|(c, _)| c.is_closed()) {
             self.conn = None;
-            let mut client = connect(&self.url)?;
-            let stmts = Stmts::prepare(&mut client)?;
+            self.conn = Some(rt.block_on(connect_writer(&self.url))?);
             tracing::info!("database connection re-established");
-            self.conn = Some((client, stmts));
         }
-        Ok(self.conn.as_mut().expect("connected above"))
+        let (client, stmts) = self.conn.as_ref().expect("connected above");
+        Ok((rt, client, stmts))
+    }
+}
+
+impl Drop for PgBackend {
+    /// The runtime goes without waiting for anything (the backend may be dropped on an async
+    /// thread, where a runtime cannot block).
+    fn drop(&mut self) {
+        self.conn = None;
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
     }
 }
 
 impl Backend for PgBackend {
     fn begin(&mut self) -> DbResult<Box<dyn Ledger + '_>> {
-        let (client, stmts) = self.connection()?;
-        let tx = client.transaction()?;
-        Ok(Box::new(PgTxn { tx, stmts, keyed: HashMap::new(), inserts: Vec::new(), now: 0, touched: Vec::new(), fence: None }))
+        let (rt, client, stmts) = self.connection()?;
+        Ok(Box::new(PgTxn {
+            rt,
+            client,
+            stmts,
+            begun: false,
+            ended: false,
+            keyed: HashMap::new(),
+            inserts: Vec::new(),
+            now: 0,
+            touched: Vec::new(),
+            fence: None,
+        }))
     }
 
     fn shared(&self) -> bool {
@@ -280,9 +349,14 @@ impl Backend for PgBackend {
     }
 }
 
+/// A transaction on the writer's connection. `BEGIN` is sent with its first statement; one
+/// dropped before its commit is rolled back.
 struct PgTxn<'a> {
-    tx: postgres::Transaction<'a>,
+    rt: &'a tokio::runtime::Runtime,
+    client: &'a tokio_postgres::Client,
     stmts: &'a Stmts,
+    begun: bool,
+    ended: bool,
     /// The reservation of each idempotency key this transaction locked (`None`: not granted
     /// yet), read in one statement with the locks: no other replica can grant them meanwhile.
     keyed: HashMap<[u8; 32], Option<ReservationRow>>,
@@ -297,24 +371,72 @@ struct PgTxn<'a> {
     fence: Option<(String, Vec<(u32, i64)>)>,
 }
 
-/// Fences the commit and takes its versions, and saves the positions with them, in one round
-/// trip. `f`: the partitions the commit touched, each with the epoch this replica holds it at
-/// and the count of versions it takes (0 for one only read); each row is updated (and stays
+impl Drop for PgTxn<'_> {
+    fn drop(&mut self) {
+        if self.begun && !self.ended {
+            let client = self.client;
+            let _ = self.rt.block_on(client.batch_execute("ROLLBACK"));
+        }
+    }
+}
+
+/// A database error, the fence's as [`StoreError::Fenced`].
+fn store_error(e: tokio_postgres::Error) -> StoreError {
+    match e.code() {
+        Some(code) if code.code() == FENCED => StoreError::Fenced,
+        _ => StoreError::Postgres(e),
+    }
+}
+
+/// Waits for `work` on the writer's runtime; the transaction's `BEGIN` goes out with it when it
+/// is the transaction's first (`begun`), in the same round trip.
+fn run<T>(
+    rt: &tokio::runtime::Runtime,
+    client: &tokio_postgres::Client,
+    begun: &mut bool,
+    work: impl std::future::Future<Output = Result<T, tokio_postgres::Error>>,
+) -> DbResult<T> {
+    let begin = !std::mem::replace(begun, true);
+    rt.block_on(async {
+        if begin {
+            let (began, done) = futures_util::join!(client.batch_execute("BEGIN"), work);
+            began?;
+            done
+        } else {
+            work.await
+        }
+    })
+    .map_err(store_error)
+}
+
+/// Fences the commit and takes its versions, and saves the positions with them, in one
+/// statement. `f`: the partitions the commit touched, each with the epoch this replica holds it
+/// at and the count of versions it takes (0 for one only read); each row is updated (and stays
 /// locked until the commit, so a take-over skips it and later ones wait for it) only while
-/// `$8` owns it at that epoch and `$8`'s lease runs: a deposed owner's commit takes fewer rows
-/// than it asked for and is rolled back. `t`: each changed position with its partition and its
-/// place among that partition's positions (`protocol::partition::Stamps`).
+/// `$8` owns it at that epoch and `$8`'s lease runs. `g`: a deposed owner's commit takes fewer
+/// rows than the `$10` it asked for, and the statement fails (`shelfcast_fence`, SQLSTATE
+/// SF001), so the COMMIT sent after it rolls the transaction back. `t`: each changed position
+/// with its partition and its place among that partition's positions
+/// (`protocol::partition::Stamps`).
 const VERSION_AND_SAVE: &str = "WITH f AS (SELECT * FROM unnest($5::int[], $6::bigint[], $7::bigint[]) AS f(id, e, n)),
       v AS (UPDATE partitions p SET version = p.version + f.n FROM f
              WHERE p.id = f.id AND p.owner = $8 AND p.epoch = f.e
                AND EXISTS (SELECT 1 FROM members m WHERE m.id = $8 AND m.lease_until > clock_timestamp())
             RETURNING p.id, p.version, f.n),
+      g AS (SELECT shelfcast_fence((SELECT count(*) FROM v), $10::bigint) AS held),
       t AS (SELECT v.version - v.n + t.k AS ver, t.s, t.l, t.o, t.part
               FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $9::bigint[]) AS t(s, l, o, part, k)
               JOIN v ON v.id = t.part),
       p AS (INSERT INTO positions (sku, location, on_hand, version, part)
             SELECT t.s, t.l, t.o, t.ver, t.part FROM t
             ON CONFLICT (sku, location) DO UPDATE SET on_hand = excluded.on_hand, version = excluded.version)";
+
+/// What `VERSION_AND_SAVE` answers: each partition taken, its version and the versions it gave
+/// out, once the fence held.
+const VERSIONS_TAKEN: &str = "SELECT v.id, v.version, v.n FROM g LEFT JOIN v ON g.held";
+
+/// SQLSTATE of `shelfcast_fence`'s error.
+const FENCED: &str = "SF001";
 
 /// The reservations of each position (sku, location) written after version v (all of its open
 /// ones when v is -1: a position this replica does not know yet), with their status.
@@ -397,8 +519,9 @@ fn since_columns(since: &[(PositionKey, i64)]) -> (Vec<&str>, Vec<&str>, Vec<i64
 }
 
 impl SharedLedger for PgTxn<'_> {
-    /// Two statements, however many keys: the keys' locks (sorted, as every replica takes
-    /// them, so two never wait on each other in a cycle) and their reservations.
+    /// Two statements, however many keys, in one round trip: the keys' locks (sorted, as every
+    /// replica takes them, so two never wait on each other in a cycle), then their
+    /// reservations, read once the locks are held.
     fn lock_keys(&mut self, keys: &[[u8; 32]]) -> DbResult<()> {
         let mut keys = keys.to_vec();
         keys.sort();
@@ -407,10 +530,20 @@ impl SharedLedger for PgTxn<'_> {
             return Ok(());
         }
         let ids: Vec<i64> = keys.iter().map(lock_id).collect();
-        self.tx.execute(&self.stmts.lock_keys, &[&ids])?;
         let hashes: Vec<&[u8]> = keys.iter().map(|k| &k[..]).collect();
+        let (client, stmts) = (self.client, self.stmts);
+        let (lock_params, read_params): ([&(dyn postgres::types::ToSql + Sync); 1], [&(dyn postgres::types::ToSql + Sync); 1]) =
+            ([&ids], [&hashes]);
+        let rows = run(self.rt, client, &mut self.begun, async {
+            let (locked, rows) = futures_util::join!(
+                client.execute(&stmts.lock_keys, &lock_params),
+                client.query(&stmts.reservations_by_keys, &read_params)
+            );
+            locked?;
+            rows
+        })?;
         self.keyed = keys.iter().map(|k| (*k, None)).collect();
-        for r in self.tx.query(&self.stmts.reservations_by_keys, &[&hashes])? {
+        for r in rows {
             let hash: Vec<u8> = r.get(7);
             if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
                 self.keyed.insert(hash, Some(row_of(&r)?));
@@ -425,15 +558,81 @@ impl SharedLedger for PgTxn<'_> {
     }
 }
 
-impl Ledger for PgTxn<'_> {
-    fn as_shared(&mut self) -> Option<&mut dyn SharedLedger> {
-        Some(self)
+/// The parameters of `VERSION_AND_SAVE`: the fence, the changed positions, and the holds
+/// granted in the commit (inserted by the same statement).
+struct SaveArgs<'c> {
+    skus: Vec<&'c str>,
+    locations: Vec<&'c str>,
+    on_hand: Vec<i64>,
+    parts: Vec<i32>,
+    ids: Vec<i32>,
+    epochs: Vec<i64>,
+    counts: Vec<i64>,
+    member: String,
+    places: Vec<i64>,
+    asked: i64,
+    holds: Vec<([u8; 32], ReservationRow)>,
+    now: Millis,
+}
+
+impl<'c> SaveArgs<'c> {
+    fn params<'s>(&'s self, holds: &'s Holds<'s>) -> Vec<&'s (dyn postgres::types::ToSql + Sync)> {
+        let mut out: Vec<&(dyn postgres::types::ToSql + Sync)> = vec![
+            &self.skus,
+            &self.locations,
+            &self.on_hand,
+            &self.parts,
+            &self.ids,
+            &self.epochs,
+            &self.counts,
+            &self.member,
+            &self.places,
+            &self.asked,
+        ];
+        if !self.holds.is_empty() {
+            out.extend([
+                &holds.ids as &(dyn postgres::types::ToSql + Sync),
+                &holds.hashes,
+                &holds.tokens,
+                &holds.skus,
+                &holds.locations,
+                &holds.qtys,
+                &holds.statuses,
+                &holds.expiries,
+                &self.now,
+            ]);
+        }
+        out
     }
 
-    fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], stamps: &Stamps, _published: u64) -> DbResult<Vec<(u32, u64)>> {
+    fn statement<'t>(&self, stmts: &'t Stmts) -> &'t Statement {
+        if self.holds.is_empty() {
+            &stmts.version_and_save
+        } else {
+            &stmts.version_and_save_holds
+        }
+    }
+}
+
+/// Each partition's last version, from `VERSION_AND_SAVE`'s rows (those that gave out any).
+fn versions_taken(rows: &[tokio_postgres::Row]) -> Vec<(u32, u64)> {
+    let mut last: Vec<(u32, u64)> = rows
+        .iter()
+        .filter_map(|r| Some((r.get::<_, Option<i32>>(0)?, r.get::<_, Option<i64>>(1)?, r.get::<_, Option<i64>>(2)?)))
+        .filter(|(_, _, n)| *n > 0)
+        .map(|(p, v, _)| (p as u32, v as u64))
+        .collect();
+    last.sort_unstable();
+    last
+}
+
+impl PgTxn<'_> {
+    /// What the versions' statement needs, or `None` when the commit neither writes positions
+    /// nor was fenced. Takes the fence and the holds not inserted yet.
+    fn save_args<'c>(&mut self, changed: &'c [(PositionKey, Stock)], stamps: &Stamps) -> DbResult<Option<SaveArgs<'c>>> {
         let Some((member, fence)) = self.fence.take().filter(|(_, f)| !f.is_empty() || !changed.is_empty()) else {
             return match changed.is_empty() {
-                true => Ok(Vec::new()),
+                true => Ok(None),
                 false => Err(StoreError::Data("a commit to the shared ledger names the partitions it writes (`fence`)".into())),
             };
         };
@@ -442,63 +641,107 @@ impl Ledger for PgTxn<'_> {
         if let Some(p) = counts.keys().find(|p| !fence.iter().any(|(q, _)| q == *p)) {
             return Err(StoreError::Data(format!("partition {p} written without its fence")));
         }
-        let ids: Vec<i32> = fence.iter().map(|(p, _)| *p as i32).collect();
-        let epochs: Vec<i64> = fence.iter().map(|(_, e)| *e).collect();
-        let ns: Vec<i64> = fence.iter().map(|(p, _)| counts.get(p).copied().unwrap_or(0) as i64).collect();
         let (skus, locations) = columns(changed.iter().map(|(k, _)| k));
-        let on_hand: Vec<i64> = changed.iter().map(|(_, s)| s.on_hand).collect();
         let (parts, places): (Vec<i32>, Vec<i64>) = (0..stamps.len()).map(|i| stamps.at(i)).map(|(p, k)| (p as i32, k as i64)).unzip();
-        let common: [&(dyn postgres::types::ToSql + Sync); 9] = [&skus, &locations, &on_hand, &parts, &ids, &epochs, &ns, &member, &places];
-        let rows = if self.inserts.is_empty() {
-            self.tx.query(&self.stmts.version_and_save, &common)?
-        } else {
-            let rows = std::mem::take(&mut self.inserts);
-            let h = Holds::of(&rows);
-            let holds: [&(dyn postgres::types::ToSql + Sync); 9] =
-                [&h.ids, &h.hashes, &h.tokens, &h.skus, &h.locations, &h.qtys, &h.statuses, &h.expiries, &self.now];
-            let params: Vec<&(dyn postgres::types::ToSql + Sync)> = common.iter().chain(holds.iter()).copied().collect();
-            self.tx.query(&self.stmts.version_and_save_holds, &params)?
-        };
-        if rows.len() != fence.len() {
-            return Err(StoreError::Fenced);
+        Ok(Some(SaveArgs {
+            skus,
+            locations,
+            on_hand: changed.iter().map(|(_, s)| s.on_hand).collect(),
+            parts,
+            ids: fence.iter().map(|(p, _)| *p as i32).collect(),
+            epochs: fence.iter().map(|(_, e)| *e).collect(),
+            counts: fence.iter().map(|(p, _)| counts.get(p).copied().unwrap_or(0) as i64).collect(),
+            member,
+            places,
+            asked: fence.len() as i64,
+            holds: std::mem::take(&mut self.inserts),
+            now: self.now,
+        }))
+    }
+
+    /// Saves (with `save`: the versions' statement), versions the reservations written before,
+    /// and commits: all in one round trip. A fenced commit fails in its first statement, and
+    /// its `COMMIT` then rolls it back.
+    fn finish(mut self: Box<Self>, changed: &[(PositionKey, Stock)], stamps: &Stamps) -> DbResult<Vec<(u32, u64)>> {
+        let args = self.save_args(changed, stamps)?;
+        if args.is_none() {
+            // Holds granted with nothing fenced (never on a partitioned hub) go in on their own.
+            self.flush_inserts()?;
         }
-        let mut last: Vec<(u32, u64)> =
-            rows.iter().filter(|r| r.get::<_, i64>(2) > 0).map(|r| (r.get::<_, i32>(0) as u32, r.get::<_, i64>(1) as u64)).collect();
-        last.sort_unstable();
-        Ok(last)
+        let touched = std::mem::take(&mut self.touched);
+        if !self.begun && args.is_none() && touched.is_empty() {
+            self.ended = true;
+            return Ok(Vec::new());
+        }
+        let empty = Holds::of(&[]);
+        let holds = args.as_ref().map(|a| Holds::of(&a.holds));
+        let params = args.as_ref().map(|a| a.params(holds.as_ref().unwrap_or(&empty)));
+        let (client, stmts) = (self.client, self.stmts);
+        let outcome = run(self.rt, client, &mut self.begun, async {
+            let save = async {
+                match (&args, &params) {
+                    (Some(a), Some(p)) => client.query(a.statement(stmts), p).await,
+                    _ => Ok(Vec::new()),
+                }
+            };
+            let version = async {
+                match touched.is_empty() {
+                    true => Ok(0),
+                    false => client.execute(&stmts.version_reservations, &[&touched]).await,
+                }
+            };
+            let (saved, versioned, committed) = futures_util::join!(save, version, client.batch_execute("COMMIT"));
+            let saved = saved?;
+            versioned?;
+            committed?;
+            Ok(saved)
+        });
+        self.ended = true;
+        Ok(versions_taken(&outcome?))
+    }
+}
+
+impl Ledger for PgTxn<'_> {
+    fn as_shared(&mut self) -> Option<&mut dyn SharedLedger> {
+        Some(self)
+    }
+
+    fn version_and_save(&mut self, changed: &[(PositionKey, Stock)], stamps: &Stamps, _published: u64) -> DbResult<Vec<(u32, u64)>> {
+        let Some(args) = self.save_args(changed, stamps)? else { return Ok(Vec::new()) };
+        let holds = Holds::of(&args.holds);
+        let params = args.params(&holds);
+        let (client, stmts) = (self.client, self.stmts);
+        let rows = run(self.rt, client, &mut self.begun, client.query(args.statement(stmts), &params))?;
+        Ok(versions_taken(&rows))
+    }
+
+    fn save_and_commit(self: Box<Self>, changed: &[(PositionKey, Stock)], stamps: &Stamps, _published: u64) -> DbResult<Vec<(u32, u64)>> {
+        self.finish(changed, stamps)
     }
 
     fn touch_health(&mut self, now: Millis) -> DbResult<()> {
-        self.tx.execute("INSERT INTO health (k, at) VALUES (1, $1) ON CONFLICT (k) DO UPDATE SET at = excluded.at", &[&now])?;
+        let (client, stmts) = (self.client, self.stmts);
+        run(self.rt, client, &mut self.begun, client.execute(&stmts.touch_health, &[&now]))?;
         Ok(())
     }
 
     fn insert_event(&mut self, e: &Event, now: Millis) -> DbResult<bool> {
-        let n = self.tx.execute(
-            &self.stmts.insert_event,
-            &[&e.id.as_str(), &e.kind.as_str(), &e.key.sku.as_str(), &e.key.location.as_str(), &e.qty, &e.at, &now],
-        )?;
-        Ok(n == 1)
+        Ok(self.insert_events(std::slice::from_ref(e), now)?[0])
     }
 
     /// One statement for the whole request: the ids that were new come back.
     fn insert_events(&mut self, events: &[Event], now: Millis) -> DbResult<Vec<bool>> {
-        if events.len() < 4 {
-            return events.iter().map(|e| self.insert_event(e, now)).collect();
-        }
         let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
         let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
         let (skus, locations): (Vec<&str>, Vec<&str>) = events.iter().map(|e| (e.key.sku.as_str(), e.key.location.as_str())).unzip();
         let qtys: Vec<i64> = events.iter().map(|e| e.qty).collect();
         let ats: Vec<Option<i64>> = events.iter().map(|e| e.at).collect();
-        let rows = self.tx.query(
-            "INSERT INTO events (id, type, sku, location, qty, at, recorded_at)
-             SELECT id, type, sku, location, qty, at, $7
-               FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[])
-                    WITH ORDINALITY AS t(id, type, sku, location, qty, at, n)
-              ORDER BY n
-             ON CONFLICT (id) DO NOTHING RETURNING id",
-            &[&ids, &kinds, &skus, &locations, &qtys, &ats, &now],
+        let (client, stmts) = (self.client, self.stmts);
+        let rows = run(
+            self.rt,
+            client,
+            &mut self.begun,
+            client.query(&stmts.insert_events, &[&ids, &kinds, &skus, &locations, &qtys, &ats, &now]),
         )?;
         let mut new: std::collections::HashSet<String> = rows.iter().map(|r| r.get::<_, String>(0)).collect();
         // An id sent twice in one request is new only the first time.
@@ -507,8 +750,10 @@ impl Ledger for PgTxn<'_> {
 
     fn insert_fulfilment(&mut self, reservation: &str, key: &PositionKey, qty: i64, now: Millis) -> DbResult<()> {
         let id = format!("fulfil {reservation}");
-        self.tx
-            .execute(&self.stmts.insert_event, &[&id, &"fulfil", &key.sku.as_str(), &key.location.as_str(), &qty, &None::<i64>, &now])?;
+        let (client, stmts) = (self.client, self.stmts);
+        let params: [&(dyn postgres::types::ToSql + Sync); 7] =
+            [&id, &"fulfil", &key.sku.as_str(), &key.location.as_str(), &qty, &None::<i64>, &now];
+        run(self.rt, client, &mut self.begun, client.execute(&stmts.insert_event, &params))?;
         Ok(())
     }
 
@@ -517,12 +762,14 @@ impl Ledger for PgTxn<'_> {
             return Ok(known.clone());
         }
         self.flush_inserts()?;
-        self.tx.query_opt(&self.stmts.reservation_by_key, &[&key_hash])?.map(|r| row_of(&r)).transpose()
+        let (client, stmts) = (self.client, self.stmts);
+        run(self.rt, client, &mut self.begun, client.query_opt(&stmts.reservation_by_key, &[&key_hash]))?.map(|r| row_of(&r)).transpose()
     }
 
     fn reservation(&mut self, id: &str) -> DbResult<Option<ReservationRow>> {
         self.flush_inserts()?;
-        self.tx.query_opt(&self.stmts.reservation, &[&id])?.map(|r| row_of(&r)).transpose()
+        let (client, stmts) = (self.client, self.stmts);
+        run(self.rt, client, &mut self.begun, client.query_opt(&stmts.reservation, &[&id]))?.map(|r| row_of(&r)).transpose()
     }
 
     fn insert_reservation(&mut self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> DbResult<()> {
@@ -538,30 +785,23 @@ impl Ledger for PgTxn<'_> {
     fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> DbResult<()> {
         self.flush_inserts()?;
         self.touched.push(id.to_string());
-        self.tx.execute(&self.stmts.set_reservation, &[&id, &status.as_str(), &expires_at, &now])?;
+        let (client, stmts) = (self.client, self.stmts);
+        run(self.rt, client, &mut self.begun, client.execute(&stmts.set_reservation, &[&id, &status.as_str(), &expires_at, &now]))?;
         Ok(())
     }
 
     fn expire_reservation(&mut self, id: &str, now: Millis) -> DbResult<()> {
         self.flush_inserts()?;
         self.touched.push(id.to_string());
-        self.tx.execute(&self.stmts.expire_reservation, &[&id, &now])?;
+        let (client, stmts) = (self.client, self.stmts);
+        run(self.rt, client, &mut self.begun, client.execute(&stmts.expire_reservation, &[&id, &now]))?;
         Ok(())
     }
 
-    /// The commit's positions are saved with their new versions by now (`version_and_save`,
-    /// which also inserts the holds still pending): the reservations written earlier in the
-    /// transaction are given them.
-    fn commit(mut self: Box<Self>) -> DbResult<()> {
-        if self.fence.is_some() {
-            // Fenced but nothing versioned: the fence still holds (a commit of reservations only).
-            self.version_and_save(&[], &Stamps::default(), 0)?;
-        }
-        self.flush_inserts()?;
-        if !self.touched.is_empty() {
-            self.tx.execute(&self.stmts.version_reservations, &[&self.touched])?;
-        }
-        Ok(self.tx.commit()?)
+    /// Fenced but nothing versioned (a commit of reservations only): the fence is checked with
+    /// the commit.
+    fn commit(self: Box<Self>) -> DbResult<()> {
+        self.finish(&[], &Stamps::default()).map(|_| ())
     }
 }
 
@@ -603,10 +843,10 @@ impl PgTxn<'_> {
         let rows = std::mem::take(&mut self.inserts);
         self.touched.extend(rows.iter().map(|(_, r)| r.id.clone()));
         let h = Holds::of(&rows);
-        self.tx.execute(
-            &self.stmts.insert_reservations,
-            &[&h.ids, &h.hashes, &h.tokens, &h.skus, &h.locations, &h.qtys, &h.statuses, &h.expiries, &self.now],
-        )?;
+        let (client, stmts) = (self.client, self.stmts);
+        let params: [&(dyn postgres::types::ToSql + Sync); 9] =
+            [&h.ids, &h.hashes, &h.tokens, &h.skus, &h.locations, &h.qtys, &h.statuses, &h.expiries, &self.now];
+        run(self.rt, client, &mut self.begun, client.execute(&stmts.insert_reservations, &params))?;
         Ok(())
     }
 }
