@@ -662,7 +662,7 @@ impl PgTxn<'_> {
     /// Saves (with `save`: the versions' statement), versions the reservations written before,
     /// and commits: all in one round trip. A fenced commit fails in its first statement, and
     /// its `COMMIT` then rolls it back.
-    fn finish(mut self: Box<Self>, changed: &[(PositionKey, Stock)], stamps: &Stamps) -> DbResult<Vec<(u32, u64)>> {
+    fn finish(mut self, changed: &[(PositionKey, Stock)], stamps: &Stamps) -> DbResult<Vec<(u32, u64)>> {
         let args = self.save_args(changed, stamps)?;
         if args.is_none() {
             // Holds granted with nothing fenced (never on a partitioned hub) go in on their own.
@@ -716,7 +716,7 @@ impl Ledger for PgTxn<'_> {
     }
 
     fn save_and_commit(self: Box<Self>, changed: &[(PositionKey, Stock)], stamps: &Stamps, _published: u64) -> DbResult<Vec<(u32, u64)>> {
-        self.finish(changed, stamps)
+        (*self).finish(changed, stamps)
     }
 
     fn touch_health(&mut self, now: Millis) -> DbResult<()> {
@@ -801,7 +801,7 @@ impl Ledger for PgTxn<'_> {
     /// Fenced but nothing versioned (a commit of reservations only): the fence is checked with
     /// the commit.
     fn commit(self: Box<Self>) -> DbResult<()> {
-        self.finish(&[], &Stamps::default()).map(|_| ())
+        (*self).finish(&[], &Stamps::default()).map(|_| ())
     }
 }
 
