@@ -12,6 +12,9 @@ pub const DEFAULT_PARTITIONS: u32 = 256;
 
 /// The partition of `sku` among `partitions` (at least 1).
 pub fn partition_of(sku: &str, partitions: u32) -> u32 {
+    if partitions <= 1 {
+        return 0;
+    }
     const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
     const PRIME: u64 = 0x0000_0100_0000_01b3;
     let hash = sku.bytes().fold(OFFSET, |h, b| (h ^ u64::from(b)).wrapping_mul(PRIME));
@@ -30,6 +33,13 @@ pub const MAX_CURSOR: usize = 256;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Cursor(std::collections::BTreeMap<u32, u64>);
 
+/// The versions seen, by partition.
+impl FromIterator<(u32, u64)> for Cursor {
+    fn from_iter<I: IntoIterator<Item = (u32, u64)>>(versions: I) -> Cursor {
+        Cursor(versions.into_iter().collect())
+    }
+}
+
 impl Cursor {
     /// The version seen in `partition`, if any.
     pub fn get(&self, partition: u32) -> Option<u64> {
@@ -40,6 +50,12 @@ impl Cursor {
     pub fn advance(&mut self, partition: u32, version: u64) {
         let at = self.0.entry(partition).or_insert(version);
         *at = (*at).max(version);
+    }
+
+    /// `version` seen in each of `partitions` (a reader that sent a plain version where it
+    /// reads several).
+    pub fn everywhere(version: u64, partitions: impl IntoIterator<Item = u32>) -> Cursor {
+        partitions.into_iter().map(|p| (p, version)).collect()
     }
 
     /// Forgets a partition (a version this hub never reached: read it from the start).

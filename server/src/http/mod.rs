@@ -57,6 +57,9 @@ pub struct Shared {
 impl Shared {
     /// Makes sure the partitions of `positions` are in memory before they are read or watched.
     pub async fn follow(&self, positions: &[shelfcast_protocol::PositionKey]) -> Result<(), ApiError> {
+        if self.follower.is_none() {
+            return Ok(());
+        }
         let partitions: Vec<u32> = positions.iter().map(|k| self.state.partition(k.sku.as_str())).collect();
         self.follow_partitions(&partitions).await
     }

@@ -92,11 +92,7 @@ pub async fn location_changes(
     let since = match q.since.as_deref().map(str::trim) {
         None => Cursor::default(),
         Some(text) => match text.parse::<u64>() {
-            Ok(v) => {
-                let mut every = Cursor::default();
-                all.iter().for_each(|p| every.advance(*p, v));
-                every
-            }
+            Ok(v) => Cursor::everywhere(v, all.iter().copied()),
             Err(_) => Cursor::pairs(text).filter(|c| c.iter().all(|(p, _)| p < app.state.partitions())).ok_or_else(|| {
                 ApiError::bad(ErrorCode::InvalidQuery, "`since` is a version or the `cursor` of an earlier answer".to_string())
             })?,
@@ -124,12 +120,8 @@ pub async fn location_changes(
         upto = app.state.published_all();
         positions = app.state.changed_at(&location, &since, app.state.clock.now());
     }
-    let mut cursor = Cursor::default();
-    for (p, v) in upto.iter().enumerate() {
-        cursor.advance(p as u32, *v);
-    }
     let version = upto.iter().sum();
-    let cursor = Some(cursor.encode(&all, usize::MAX));
+    let cursor = Some(upto.iter().enumerate().map(|(p, v)| (p as u32, *v)).collect::<Cursor>().encode(&all, usize::MAX));
     drop(watch);
     let now = app.state.clock.now();
     let rows = app.reader.open_reservations(location.as_str()).await.map_err(|_| ApiError::Unavailable)?;
