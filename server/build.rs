@@ -1,5 +1,6 @@
-//! Embeds the element's built files (pkg/, from scripts/build-element.sh) into the hub binary,
-//! so one binary serves `/embed/shelfcast.js`. Each file is embedded as it is and compressed
+//! Embeds the element's built files (pkg/, from scripts/build-element.sh) and the console's
+//! (console/dist/, from scripts/build-console.sh) into the hub binary, so one binary serves
+//! `/embed/shelfcast.js` and `/console/`. Each file is embedded as it is and compressed
 //! once here, as small as each format allows (brotli at its best quality, gzip by Zopfli: the
 //! same format any browser reads, some 5% smaller than level 9), so the hub never compresses
 //! them per request. Without a build the routes say so in JSON.
@@ -17,17 +18,27 @@ const FILES: [(&str, &str); 5] = [
     ("dist/shelfcast_element_bg.wasm", "dist/shelfcast_element_bg.wasm"),
 ];
 
+// As scripts/build-console.sh made them.
+const CONSOLE: [(&str, &str); 4] =
+    [("index.html", "index.html"), ("console.css", "console.css"), ("console.js", "console.js"), ("console_bg.wasm", "console_bg.wasm")];
+
 fn main() {
-    let pkg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pkg");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    embed(&root.join("pkg"), &FILES, "embed.rs");
+    embed(&root.join("console/dist"), &CONSOLE, "console.rs");
+}
+
+/// Writes `OUT_DIR/<list>`: the files of `dir` (all of them, or none if any is missing).
+fn embed(dir: &Path, files: &[(&str, &str)], list: &str) {
     let out = std::path::PathBuf::from(std::env::var("OUT_DIR").expect("OUT_DIR"));
     let mut entries = String::new();
-    let built = FILES.iter().all(|(_, f)| pkg.join(f).exists());
-    for (route, file) in FILES {
-        let path = pkg.join(file);
+    let built = files.iter().all(|(_, f)| dir.join(f).exists());
+    for &(route, file) in files {
+        let path = dir.join(file);
         println!("cargo:rerun-if-changed={}", path.display());
         if built {
             let body = std::fs::read(&path).expect("read a built file");
-            let stem = file.replace('/', "_");
+            let stem = format!("{list}-{}", file.replace('/', "_"));
             let (gz, br) = (out.join(format!("{stem}.gz")), out.join(format!("{stem}.br")));
             std::fs::write(&gz, gzip(&body)).expect("write gzip");
             std::fs::write(&br, brotli(&body)).expect("write brotli");
@@ -39,8 +50,8 @@ fn main() {
             ));
         }
     }
-    println!("cargo:rerun-if-changed={}", pkg.join("dist").display());
-    std::fs::write(out.join("embed.rs"), format!("pub const FILES: &[Built] = &[\n{entries}];\n")).expect("write embed.rs");
+    println!("cargo:rerun-if-changed={}", dir.display());
+    std::fs::write(out.join(list), format!("pub const FILES: &[Built] = &[\n{entries}];\n")).expect("write a list of files");
 }
 
 fn gzip(body: &[u8]) -> Vec<u8> {

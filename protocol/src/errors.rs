@@ -38,6 +38,8 @@ codes! {
     InvalidQty = "invalid_qty",
     InvalidAt = "invalid_at",
     InvalidKey = "invalid_key",
+    /// A staff release without a known reason, or with a note too long.
+    InvalidReason = "invalid_reason",
     TooManyPositions = "too_many_positions",
     /// `POST /admin/reload` on a hub without a tokens file.
     NoTokensFile = "no_tokens_file",

@@ -43,5 +43,5 @@ pub use errors::ErrorCode;
 pub use event::{Event, EventError, EventKind};
 pub use ids::{EventId, IdError, LocationId, PositionKey, ReservationKey, Sku};
 pub use position::{Position, Status, Versions, DEFAULT_LOW_STOCK};
-pub use reservation::{Action, Reservation, ReservationStatus, TransitionError};
+pub use reservation::{Action, ReleaseReason, Reservation, ReservationStatus, StaffRelease, TransitionError};
 pub use stock::{Hold, Insufficient, Stock};

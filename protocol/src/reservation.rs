@@ -51,6 +51,47 @@ impl ReservationStatus {
     }
 }
 
+/// Why store staff released a reservation instead of handing it over: what the shopper's
+/// element is told.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleaseReason {
+    NotFound,
+    Damaged,
+    CustomerCancelled,
+    Other,
+}
+
+impl ReleaseReason {
+    pub const ALL: [ReleaseReason; 4] =
+        [ReleaseReason::NotFound, ReleaseReason::Damaged, ReleaseReason::CustomerCancelled, ReleaseReason::Other];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReleaseReason::NotFound => "not_found",
+            ReleaseReason::Damaged => "damaged",
+            ReleaseReason::CustomerCancelled => "customer_cancelled",
+            ReleaseReason::Other => "other",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// Most characters of a staff member's note on a release.
+pub const MAX_RELEASE_NOTE: usize = 500;
+
+/// A release by the store: the reason, and the staff's note (at most [`MAX_RELEASE_NOTE`]
+/// characters, kept for the merchant; the shopper sees the reason only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaffRelease {
+    pub reason: ReleaseReason,
+    pub note: Option<String>,
+}
+
 /// What a shopper or a device asks of a reservation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Action {

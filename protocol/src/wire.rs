@@ -95,6 +95,24 @@ pub struct ReservationView {
     /// The holder's secret; present only in answers to the holder.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub token: Option<String>,
+    /// Once released: `store` (staff could not hand it over; `reason` says why) or `shopper`.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub released_by: Option<ReleasedBy>,
+    /// Why the store released it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub reason: Option<crate::ReleaseReason>,
+    /// When it was made (RFC 3339): the pickup desk lists the oldest first.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub created_at: Option<String>,
+}
+
+/// Who released a reservation.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReleasedBy {
+    Store,
+    Shopper,
 }
 
 /// `GET /v1/locations/{location}/changes?since=V`: what an edge node needs to follow the hub.

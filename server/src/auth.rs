@@ -12,12 +12,21 @@
 //! tokens in force as they were, and says which line is wrong.
 //!
 //! The admin token guards the operational endpoints (`/metrics`, `/admin/*`).
+//!
+//! The console signs staff in with a device token or the admin token once and then carries a
+//! session cookie (HttpOnly, SameSite=Strict), so the token never travels in a URL and an
+//! EventSource is authorised too. The cookie is `<kind>.<token digest>.<expiry>.<HMAC>`,
+//! signed with the session secret: any replica with the same secret accepts it, nothing is
+//! stored per session, and a token removed from the tokens file ends its sessions at once
+//! (the digest must still be a token in force).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{header, HeaderMap};
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use shelfcast_protocol::LocationId;
 use subtle::ConstantTimeEq;
@@ -129,6 +138,20 @@ pub struct Credentials {
 pub struct Operators<'a> {
     pub admin: Option<&'a str>,
     pub metrics: Option<&'a str>,
+    /// Signs console sessions; without it this process picks a random one at start.
+    pub session_secret: Option<&'a str>,
+}
+
+/// The console's session cookie.
+pub const SESSION_COOKIE: &str = "shelfcast_session";
+/// How long a console session lasts: a shift and then some.
+pub const SESSION_SECONDS: u64 = 12 * 3600;
+
+/// Who signed in to the console.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub scope: Scope,
+    pub admin: bool,
 }
 
 #[derive(Debug, Default)]
@@ -142,13 +165,22 @@ struct Inner {
     admin: Option<[u8; 32]>,
     /// Reads `/metrics` and nothing else: what a scraper is given instead of the admin token.
     metrics: Option<[u8; 32]>,
+    session_key: [u8; 32],
 }
 
 impl Credentials {
     /// Loads `file` (if any) on top of `fixed`; fails if the file cannot be read or parsed.
     pub fn new(fixed: DeviceTokens, file: Option<PathBuf>, restrict: Option<LocationId>, operators: Operators) -> Result<Self, String> {
         let (admin, metrics) = (operators.admin.map(digest), operators.metrics.map(digest));
-        let inner = Inner { fixed, file, current: RwLock::default(), restrict, admin, metrics };
+        let session_key = match operators.session_secret {
+            Some(secret) => digest(secret),
+            None => {
+                let mut key = [0u8; 32];
+                getrandom::fill(&mut key).expect("the OS random number generator");
+                key
+            }
+        };
+        let inner = Inner { fixed, file, current: RwLock::default(), restrict, admin, metrics, session_key };
         let c = Credentials { inner: Arc::new(inner) };
         c.reload()?;
         Ok(c)
@@ -187,9 +219,74 @@ impl Credentials {
         })
     }
 
-    /// The scope of the request's bearer token, or a 401 saying `hint`.
+    /// The scope of the request's bearer token, or of its console session, or a 401 saying `hint`.
     pub fn device(&self, headers: &HeaderMap, hint: &str) -> Result<Scope, crate::error::ApiError> {
-        bearer(headers).and_then(|t| self.scope(t)).ok_or_else(|| crate::error::ApiError::Unauthorized(hint.into()))
+        match bearer(headers) {
+            Some(token) => self.scope(token),
+            None => self.session(headers).map(|s| s.scope),
+        }
+        .ok_or_else(|| crate::error::ApiError::Unauthorized(hint.into()))
+    }
+
+    /// Signs in with a device token or the admin token: the session and its cookie's value.
+    pub fn sign_in(&self, token: &str) -> Option<(Session, String)> {
+        let d = digest(token);
+        let kind = if self.inner.admin.is_some_and(|a| bool::from(a.ct_eq(&d))) { 'a' } else { 'd' };
+        let session = self.session_of(kind, &d)?;
+        let expires = now_seconds() + SESSION_SECONDS;
+        let signed = format!("{kind}.{}.{expires}", hex::encode(d));
+        let mac = hex::encode(self.mac(&signed).finalize().into_bytes());
+        Some((session, format!("{signed}.{mac}")))
+    }
+
+    /// The console session the request's cookie carries, if it is one this hub signed, has not
+    /// expired, and its token is still in force. A request from another origin (a browser
+    /// says so in `Origin`) is not given the session.
+    pub fn session(&self, headers: &HeaderMap) -> Option<Session> {
+        if let Some(origin) = headers.get(header::ORIGIN) {
+            let host = headers.get(header::HOST)?.as_bytes();
+            let origin_host = origin.as_bytes().splitn(2, |&b| b == b':').nth(1)?.strip_prefix(b"//")?;
+            if origin_host != host {
+                return None;
+            }
+        }
+        let value = cookie(headers, SESSION_COOKIE)?;
+        let (signed, mac) = value.rsplit_once('.')?;
+        self.mac(signed).verify_slice(&hex::decode(mac).ok()?).ok()?;
+        let mut parts = signed.split('.');
+        let (kind, d, expires) = (parts.next()?, parts.next()?, parts.next()?);
+        if expires.parse::<u64>().ok()? <= now_seconds() {
+            return None;
+        }
+        let mut token_digest = [0u8; 32];
+        hex::decode_to_slice(d, &mut token_digest).ok()?;
+        self.session_of(kind.chars().next()?, &token_digest)
+    }
+
+    fn session_of(&self, kind: char, d: &[u8; 32]) -> Option<Session> {
+        let all = || match &self.inner.restrict {
+            Some(location) => Scope::Locations(vec![location.clone()]),
+            None => Scope::All,
+        };
+        match kind {
+            'a' => self.inner.admin.filter(|a| bool::from(a.ct_eq(d))).map(|_| Session { scope: all(), admin: true }),
+            'd' => {
+                let current = self.inner.current.read().expect("tokens lock").clone();
+                let scope = current.scope_of(d)?;
+                let scope = match &self.inner.restrict {
+                    Some(location) => scope.narrowed_to(location),
+                    None => scope.clone(),
+                };
+                Some(Session { scope, admin: false })
+            }
+            _ => None,
+        }
+    }
+
+    fn mac(&self, signed: &str) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.inner.session_key).expect("HMAC takes any key");
+        mac.update(signed.as_bytes());
+        mac
     }
 
     pub fn len(&self) -> usize {
@@ -224,6 +321,22 @@ fn matches_digest(expected: Option<&[u8; 32]>, headers: &HeaderMap) -> bool {
     }
 }
 
+fn now_seconds() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The value of the cookie `name` a request carries.
+fn cookie<'h>(headers: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// The bearer token of a request, if it carries a well-formed one.
 pub fn bearer(headers: &HeaderMap) -> Option<&str> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
@@ -240,8 +353,13 @@ mod tests {
         for s in fixed {
             t.add_spec(s).unwrap();
         }
-        Credentials::new(t, file, restrict.map(|l| LocationId::parse(l).unwrap()), Operators { admin: Some("admin-secret"), metrics: None })
-            .unwrap()
+        Credentials::new(
+            t,
+            file,
+            restrict.map(|l| LocationId::parse(l).unwrap()),
+            Operators { admin: Some("admin-secret"), metrics: None, session_secret: None },
+        )
+        .unwrap()
     }
 
     #[test]
@@ -299,6 +417,47 @@ mod tests {
         assert!(c.is_admin(&h));
         h.insert(header::AUTHORIZATION, "Bearer admin-secreT".parse().unwrap());
         assert!(!c.is_admin(&h));
+    }
+
+    #[test]
+    fn a_console_session_carries_its_tokens_scope_until_the_token_goes() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens");
+        std::fs::write(&path, "staff=berlin\n").unwrap();
+        let c = creds(&[], Some(path.clone()), None);
+        let berlin = LocationId::parse("berlin").unwrap();
+        let with = |cookie: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::COOKIE, format!("other=1; {SESSION_COOKIE}={cookie}").parse().unwrap());
+            h.insert(header::HOST, "hub:8080".parse().unwrap());
+            h
+        };
+        assert!(c.sign_in("nobody").is_none(), "an unknown token signs no one in");
+        let (session, cookie) = c.sign_in("staff").unwrap();
+        assert_eq!(session, Session { scope: Scope::Locations(vec![berlin.clone()]), admin: false });
+        assert!(!cookie.contains("staff"), "the cookie does not hold the token");
+        assert_eq!(c.session(&with(&cookie)), Some(session.clone()));
+        assert!(c.device(&with(&cookie), "").unwrap().allows(&berlin));
+
+        let mut cross = with(&cookie);
+        cross.insert(header::ORIGIN, "https://elsewhere.example".parse().unwrap());
+        assert_eq!(c.session(&cross), None, "another origin's request is not given the session");
+        let mut same = with(&cookie);
+        same.insert(header::ORIGIN, "https://hub:8080".parse().unwrap());
+        assert_eq!(c.session(&same), Some(session));
+
+        let forged = format!("a{}", &cookie[1..]);
+        assert_eq!(c.session(&with(&forged)), None, "a cookie changed in any way is refused");
+        let other = creds(&[], Some(path.clone()), None);
+        assert_eq!(other.session(&with(&cookie)), None, "another secret signed it");
+
+        let (admin, admin_cookie) = c.sign_in("admin-secret").unwrap();
+        assert!(admin.admin && admin.scope == Scope::All);
+        assert_eq!(c.session(&with(&admin_cookie)).map(|s| s.admin), Some(true));
+
+        std::fs::write(&path, "someone-else=berlin\n").unwrap();
+        c.reload().unwrap();
+        assert_eq!(c.session(&with(&cookie)), None, "a token taken out of the file ends its sessions");
     }
 
     #[test]

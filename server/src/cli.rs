@@ -116,6 +116,11 @@ pub struct Access {
     /// token. With either token set, `/metrics` answers 401 to a request with neither.
     #[arg(long, env = "SHELFCAST_METRICS_TOKEN")]
     pub metrics_token: Option<String>,
+    /// Signs the console's session cookies. Give every replica the same one (a Kubernetes
+    /// Secret); without it each process picks its own at start, and staff sign in again after
+    /// a restart or on another replica.
+    #[arg(long, env = "SHELFCAST_SESSION_SECRET", hide_env_values = true)]
+    pub session_secret: Option<String>,
     /// A shop origin allowed to read, stream and reserve from a browser. Repeatable; `*` for any.
     #[arg(long = "allow-origin", env = "SHELFCAST_ALLOW_ORIGIN", value_delimiter = ';')]
     pub allow_origins: Vec<String>,
@@ -193,6 +198,7 @@ impl Access {
         c.tokens_file = self.tokens_file.clone();
         c.admin_token = self.admin_token.clone().filter(|t| !t.is_empty());
         c.metrics_token = self.metrics_token.clone().filter(|t| !t.is_empty());
+        c.session_secret = self.session_secret.clone().filter(|t| !t.is_empty());
         c.allow_origins = self.allow_origins.iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
         if self.low_stock < 0 {
             return Err("--low-stock must be zero or more".into());

@@ -35,6 +35,8 @@ pub struct HubConfig {
     pub admin_token: Option<String>,
     /// Reads `/metrics` and nothing else (for a scraper); guards `/metrics` when set.
     pub metrics_token: Option<String>,
+    /// Signs the console's session cookies (the same on every replica).
+    pub session_secret: Option<String>,
     pub allow_origins: Vec<String>,
     pub hold_ttl: Duration,
     pub low_stock: i64,
@@ -77,6 +79,7 @@ impl HubConfig {
             tokens_file: None,
             admin_token: None,
             metrics_token: None,
+            session_secret: None,
             allow_origins: Vec::new(),
             hold_ttl: crate::load::duration(defaults::HOLD_TTL).expect("a valid duration"),
             low_stock: DEFAULT_LOW_STOCK,

@@ -188,7 +188,11 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         None => None,
     };
     let restrict = config.edge.as_ref().map(|l| l.location.clone());
-    let operators = Operators { admin: config.admin_token.as_deref(), metrics: config.metrics_token.as_deref() };
+    let operators = Operators {
+        admin: config.admin_token.as_deref(),
+        metrics: config.metrics_token.as_deref(),
+        session_secret: config.session_secret.as_deref(),
+    };
     let tokens = Credentials::new(tokens, config.tokens_file.clone(), restrict, operators)
         .map_err(anyhow::Error::msg)
         .context("loading device tokens")?;
@@ -217,6 +221,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         edge,
         limits: http::limits::Limits::start(&config.limits, shutdown.clone()),
         follower,
+        secure_cookies: tls.is_some(),
     });
     let router = http::app(app, &config.allow_origins, extra, config.edge.is_none());
     Ok(Prepared { router, demo_token: demo, tls, writer, writer_thread, shutdown, send_buffer: config.send_buffer })

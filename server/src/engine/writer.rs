@@ -17,7 +17,9 @@ use shelfcast_protocol::decide::{self, KeyUse};
 use shelfcast_protocol::ledger::Outcome;
 use shelfcast_protocol::partition::Stamps;
 use shelfcast_protocol::sync;
-use shelfcast_protocol::{Action, Event, Hold, PositionKey, Reservation, ReservationKey, Stock, TransitionError};
+use shelfcast_protocol::{
+    Action, Event, Hold, PositionKey, Reservation, ReservationKey, ReservationStatus, StaffRelease, Stock, TransitionError,
+};
 use subtle::ConstantTimeEq;
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,6 +66,18 @@ pub enum ActAuth {
     Holder(String),
     /// A store device, with its scope.
     Device(Scope),
+    /// Store staff releasing a reservation they cannot hand over, with their scope and reason.
+    Staff(Scope, StaffRelease),
+}
+
+impl ActAuth {
+    /// What the store recorded when it released the reservation (staff only).
+    fn released(&self) -> Option<&StaffRelease> {
+        match self {
+            ActAuth::Staff(_, release) => Some(release),
+            _ => None,
+        }
+    }
 }
 
 /// A position as the hub answered it to an edge node: on-hand, version and open holds.
@@ -585,6 +599,8 @@ impl Engine {
                                     qty,
                                     status: held.status,
                                     expires_at: held.expires_at,
+                                    released: None,
+                                    created_at: now,
                                 };
                                 txn.insert_reservation(&row, &key_hash, now)?;
                                 *changed = true;
@@ -600,9 +616,9 @@ impl Engine {
                     None => Err(WriteError::NotFound),
                     Some(row) => match &auth {
                         ActAuth::Holder(t) if !bool::from(t.as_bytes().ct_eq(row.token.as_bytes())) => Err(WriteError::NotFound),
-                        ActAuth::Device(scope) if !scope.allows(&row.key.location) => Err(WriteError::Forbidden),
+                        ActAuth::Device(scope) | ActAuth::Staff(scope, _) if !scope.allows(&row.key.location) => Err(WriteError::Forbidden),
                         _ if owned.is_some_and(|o| !o.holds(row.key.sku.as_str())) => Err(WriteError::Moved),
-                        _ => self.act(txn, overlay, row, action, now, changed)?,
+                        _ => self.act(txn, overlay, row, (action, auth.released()), now, changed)?,
                     },
                 };
                 Answer::Act(reply, answer)
@@ -660,7 +676,7 @@ impl Engine {
         txn: &mut dyn Ledger,
         overlay: &mut Overlay<'_>,
         mut row: ReservationRow,
-        action: Action,
+        (action, released): (Action, Option<&StaffRelease>),
         now: Millis,
         changed: &mut bool,
     ) -> DbResult<Result<ReservationRow, WriteError>> {
@@ -678,10 +694,12 @@ impl Engine {
         if action == Action::Fulfil {
             txn.insert_fulfilment(&row.id, &row.key, row.qty, now)?;
         }
-        txn.set_reservation(&row.id, next.status, next.expires_at, now)?;
+        let released = released.filter(|_| next.status == ReservationStatus::Released);
+        txn.set_reservation(&row.id, next.status, next.expires_at, released, now)?;
         *changed = true;
         row.status = next.status;
         row.expires_at = next.expires_at;
+        row.released = released.cloned();
         Ok(Ok(row))
     }
 }

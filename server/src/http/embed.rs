@@ -14,8 +14,8 @@ use sha2::{Digest, Sha256};
 use crate::error::ApiError;
 
 /// One built file in each of its encodings.
-struct Built {
-    route: &'static str,
+pub(super) struct Built {
+    pub route: &'static str,
     identity: &'static [u8],
     gzip: &'static [u8],
     br: &'static [u8],
@@ -26,15 +26,26 @@ mod built {
     include!(concat!(env!("OUT_DIR"), "/embed.rs"));
 }
 
+/// The console's files (`/console/`).
+pub(super) mod console {
+    use super::Built;
+    include!(concat!(env!("OUT_DIR"), "/console.rs"));
+}
+
 /// Each file's content hash (the base of its ETags), computed once rather than per request.
-static HASHES: LazyLock<Vec<String>> =
-    LazyLock::new(|| built::FILES.iter().map(|f| hex::encode(&Sha256::digest(f.identity)[..12])).collect());
+static ELEMENT: LazyLock<Vec<String>> = LazyLock::new(|| hashes(built::FILES));
+pub(super) static CONSOLE: LazyLock<Vec<String>> = LazyLock::new(|| hashes(console::FILES));
+
+fn hashes(files: &[Built]) -> Vec<String> {
+    files.iter().map(|f| hex::encode(&Sha256::digest(f.identity)[..12])).collect()
+}
 
 fn content_type(path: &str) -> &'static str {
-    if path.ends_with(".wasm") {
-        "application/wasm"
-    } else {
-        "text/javascript; charset=utf-8"
+    match path.rsplit('.').next() {
+        Some("wasm") => "application/wasm",
+        Some("html") => "text/html; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        _ => "text/javascript; charset=utf-8",
     }
 }
 
@@ -74,7 +85,19 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Result<Respon
     }
     let index =
         built::FILES.iter().position(|f| f.route == path).ok_or_else(|| ApiError::NotFound(format!("There is no /embed/{path}.")))?;
-    let file = &built::FILES[index];
+    let mut response = respond(&built::FILES[index], &ELEMENT[index], &headers);
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300, must-revalidate"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    h.insert(header::HeaderName::from_static("cross-origin-resource-policy"), HeaderValue::from_static("cross-origin"));
+    h.insert(header::HeaderName::from_static("timing-allow-origin"), HeaderValue::from_static("*"));
+    Ok(response)
+}
+
+/// A built file in the best encoding the request accepts, with its ETag (304 when the
+/// browser has it).
+pub(super) fn respond(file: &Built, hash: &str, headers: &HeaderMap) -> Response {
+    let path = file.route;
     let encoding = negotiate(headers.get(header::ACCEPT_ENCODING));
     let (body, suffix) = match encoding {
         Encoding::Br => (file.br, "-br"),
@@ -82,18 +105,14 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Result<Respon
         Encoding::Identity => (file.identity, ""),
     };
     // One tag per content, each encoding its own variant of it.
-    let etag = format!("\"{}{suffix}\"", HASHES[index]);
+    let etag = format!("\"{hash}{suffix}\"");
     let mut response = if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         body.into_response()
     };
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(&path)));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300, must-revalidate"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    h.insert(header::HeaderName::from_static("cross-origin-resource-policy"), HeaderValue::from_static("cross-origin"));
-    h.insert(header::HeaderName::from_static("timing-allow-origin"), HeaderValue::from_static("*"));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type(path)));
     h.insert(header::VARY, HeaderValue::from_static("accept-encoding"));
     h.insert(header::ETAG, HeaderValue::from_str(&etag).expect("hex etag"));
     match encoding {
@@ -101,7 +120,7 @@ pub async fn file(Path(path): Path<String>, headers: HeaderMap) -> Result<Respon
         Encoding::Gzip => h.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip")),
         Encoding::Identity => None,
     };
-    Ok(response)
+    response
 }
 
 #[cfg(test)]

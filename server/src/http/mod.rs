@@ -1,5 +1,6 @@
 //! The HTTP API: one file per part of the contract.
 
+mod console;
 mod embed;
 pub mod ingest;
 pub mod limits;
@@ -52,6 +53,8 @@ pub struct Shared {
     /// A partitioned hub (replicas): loads the partitions a request needs that this replica
     /// does not follow yet.
     pub follower: Option<Arc<crate::engine::replicas::Sequencer>>,
+    /// Served over HTTPS: the console's session cookie is `Secure`.
+    pub secure_cookies: bool,
 }
 
 impl Shared {
@@ -101,6 +104,7 @@ pub fn app(app: AppState, allow_origins: &[String], extra: OpenApiRouter<AppStat
     let router = router
         .layer(Extension(openapi::Document::from(document)))
         .route("/embed/{*path}", get(embed::file))
+        .merge(console::routes())
         .fallback(not_found)
         .with_state(app);
     let router = router.layer(CatchPanicLayer::custom(|_| {
@@ -131,7 +135,8 @@ fn documented(app: &AppState, hub: bool) -> OpenApiRouter<AppState> {
         .routes(routes!(stream::stream).layer(streams));
     if hub {
         let reservations = OpenApiRouter::new()
-            .routes(routes!(reservations::create))
+            .routes(routes!(reservations::create, reservations::list))
+            .routes(routes!(reservations::staff_release))
             .routes(routes!(reservations::get, reservations::release))
             .routes(routes!(reservations::confirm))
             .routes(routes!(reservations::fulfil))

@@ -8,7 +8,7 @@ use shelfcast_protocol::partition::Cursor;
 use shelfcast_protocol::wire::ErrorBody;
 use shelfcast_protocol::wire::{LocationChanges, PositionsResponse};
 use shelfcast_protocol::ErrorCode;
-use shelfcast_protocol::{LocationId, Reservation};
+use shelfcast_protocol::LocationId;
 
 use super::stream::REPLICA_CATCH_UP;
 use super::{selection, AppState};
@@ -123,12 +123,6 @@ pub async fn location_changes(
     let version = upto.iter().sum();
     let cursor = Some(upto.iter().enumerate().map(|(p, v)| (p as u32, *v)).collect::<Cursor>().encode(&all, usize::MAX));
     drop(watch);
-    let now = app.state.clock.now();
-    let rows = app.reader.open_reservations(location.as_str()).await.map_err(|_| ApiError::Unavailable)?;
-    let reservations = rows
-        .iter()
-        .filter(|r| Reservation { status: r.status, qty: r.qty, expires_at: r.expires_at }.status_at(now).is_open())
-        .map(|r| super::reservations::view(r, now, false))
-        .collect();
+    let reservations = super::reservations::open_at(&app, &location).await?;
     Ok(Json(LocationChanges { version, cursor, positions, reservations }))
 }

@@ -1,18 +1,20 @@
 //! Click and collect: `POST /v1/reservations`, and `GET`/`DELETE`/`confirm`/`fulfil` on one.
 
 use axum::body::{to_bytes, Body};
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde::Deserialize;
 use serde_json::Value;
 use shelfcast_protocol::clock::{format_rfc3339, Millis};
-use shelfcast_protocol::reservation::{MAX_RESERVATION_QTY, MIN_RESERVATION_QTY};
+use shelfcast_protocol::reservation::{MAX_RELEASE_NOTE, MAX_RESERVATION_QTY, MIN_RESERVATION_QTY};
 use shelfcast_protocol::wire::ErrorBody;
-use shelfcast_protocol::wire::ReservationView;
+use shelfcast_protocol::wire::{ReleasedBy, ReservationView};
 use shelfcast_protocol::ErrorCode;
-use shelfcast_protocol::{Action, LocationId, PositionKey, Reservation, ReservationKey, ReservationStatus, Sku};
+use shelfcast_protocol::{
+    Action, LocationId, PositionKey, ReleaseReason, Reservation, ReservationKey, ReservationStatus, Sku, StaffRelease,
+};
 use subtle::ConstantTimeEq;
 
 use super::ingest::content_type;
@@ -36,6 +38,13 @@ pub fn view(row: &ReservationRow, now: Millis, with_token: bool) -> ReservationV
         expires_at: (status == ReservationStatus::Held).then(|| row.expires_at.map(format_rfc3339)).flatten(),
         expires_in_ms: (status == ReservationStatus::Held).then(|| row.expires_at.map(|at| at.saturating_sub(now).max(0) as u64)).flatten(),
         token: with_token.then(|| row.token.clone()),
+        released_by: (status == ReservationStatus::Released).then_some(if row.released.is_some() {
+            ReleasedBy::Store
+        } else {
+            ReleasedBy::Shopper
+        }),
+        reason: row.released.as_ref().map(|r| r.reason),
+        created_at: Some(format_rfc3339(row.created_at)),
     }
 }
 
@@ -176,6 +185,103 @@ pub async fn fulfil(State(app): State<AppState>, Path(id): Path<String>, headers
     let scope = app.tokens.device(&headers, "Fulfilment needs the location's device token.")?;
     act(&app, id, ActAuth::Device(scope), Action::Fulfil, "fulfilled").await
 }
+#[derive(Deserialize)]
+struct StaffReleaseFields {
+    reason: Option<Value>,
+    note: Option<Value>,
+}
+
+/// Store staff release a reservation they cannot hand over, saying why: the stock is
+/// available again at once, and the shopper's `GET` shows `released_by: store` and the reason.
+#[utoipa::path(post, path = "/v1/reservations/{id}/release", tag = "reservations",
+    params(("id" = String, Path, description = "The reservation's id")),
+    request_body(content = Object, description = "`{\"reason\": \"not_found\"|\"damaged\"|\"customer_cancelled\"|\"other\", \"note\": \"…\"}` (note optional, at most 500 characters)"),
+    responses(
+        (status = 200, description = "Released by the store (or already released): the stock is available again", body = ReservationView),
+        (status = 400, description = "No known reason, or the note is too long", body = ErrorBody),
+        (status = 401, description = "No known device token or console session", body = ErrorBody),
+        (status = 403, description = "The device token does not cover the reservation's location", body = ErrorBody),
+        (status = 404, description = "No such reservation", body = ErrorBody),
+        (status = 409, description = "Already fulfilled or expired", body = ErrorBody),
+        Refusals),
+    security(("device_token" = [])))]
+pub async fn staff_release(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<ReservationView>, ApiError> {
+    let scope = app.tokens.device(&headers, "A release by the store needs the location's device token.")?;
+    if content_type(&headers) != Some("application/json") {
+        return Err(ApiError::UnsupportedMediaType("Send the reason as application/json.".into()));
+    }
+    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| ApiError::TooLarge {
+        code: ErrorCode::PayloadTooLarge,
+        message: "A release is a small JSON object: at most 16 KiB.".into(),
+    })?;
+    let b: StaffReleaseFields = serde_json::from_slice(&bytes)
+        .map_err(|e| ApiError::bad(ErrorCode::MalformedBody, format!("the body is not a JSON object ({e})")))?;
+    let reasons = ReleaseReason::ALL.map(ReleaseReason::as_str).join(", ");
+    let reason = b
+        .reason
+        .as_ref()
+        .and_then(Value::as_str)
+        .and_then(ReleaseReason::parse)
+        .ok_or_else(|| ApiError::bad(ErrorCode::InvalidReason, format!("`reason` is required: one of {reasons}")))?;
+    let note = match &b.note {
+        None | Some(Value::Null) => None,
+        Some(Value::String(n)) if n.chars().count() <= MAX_RELEASE_NOTE => Some(n.trim().to_string()).filter(|n| !n.is_empty()),
+        Some(_) => return Err(ApiError::bad(ErrorCode::InvalidReason, format!("`note` is text of at most {MAX_RELEASE_NOTE} characters"))),
+    };
+    act(&app, id, ActAuth::Staff(scope, StaffRelease { reason, note }), Action::Release, "released_by_store").await
+}
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    location: Option<String>,
+    status: Option<String>,
+}
+
+/// The open reservations at a location (oldest first): what the pickup desk sets aside.
+#[utoipa::path(get, path = "/v1/reservations", tag = "reservations",
+    params(("location" = String, Query, description = "The store"),
+        ("status" = Option<String>, Query, description = "`held`, `confirmed` or both, comma-separated (default both)")),
+    responses(
+        (status = 200, description = "`{\"location\": L, \"reservations\": [reservation, …]}`, oldest first", body = Object),
+        (status = 400, description = "No or an invalid location, or another status", body = ErrorBody),
+        (status = 401, description = "No known device token or console session", body = ErrorBody),
+        (status = 403, description = "The token does not cover this location", body = ErrorBody)),
+    security(("device_token" = [])))]
+pub async fn list(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
+    let scope = app.tokens.device(&headers, "Send the location's device token as `Authorization: Bearer <token>`.")?;
+    let location = LocationId::parse(q.location.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::bad(ErrorCode::InvalidLocation, format!("`location` {e}")))?;
+    if !scope.allows(&location) {
+        return Err(ApiError::Forbidden(format!("This device token does not cover `{location}`.")));
+    }
+    let statuses = match q.status.as_deref() {
+        None | Some("") => vec![ReservationStatus::Held, ReservationStatus::Confirmed],
+        Some(list) => list
+            .split(',')
+            .map(|s| ReservationStatus::parse(s.trim()).filter(|s| s.is_open()))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| ApiError::bad(ErrorCode::InvalidQuery, "`status` lists open statuses only: held, confirmed"))?,
+    };
+    let reservations = open_at(&app, &location).await?.into_iter().filter(|r| statuses.contains(&r.status)).collect::<Vec<_>>();
+    Ok(Json(serde_json::json!({"location": location, "reservations": reservations})))
+}
+
+/// The reservations open at `location` now, oldest first, as staff see them (no tokens).
+pub async fn open_at(app: &AppState, location: &LocationId) -> Result<Vec<ReservationView>, ApiError> {
+    let now = app.state.clock.now();
+    let rows = app.reader.open_reservations(location.as_str()).await.map_err(|_| ApiError::Unavailable)?;
+    Ok(rows
+        .iter()
+        .filter(|r| Reservation { status: r.status, qty: r.qty, expires_at: r.expires_at }.status_at(now).is_open())
+        .map(|r| view(r, now, false))
+        .collect())
+}
+
 /// What any shopper-facing write may answer besides its own outcomes: this client sent too
 /// many requests, or storage cannot take writes right now (nothing was changed).
 /// Documentation only (`/openapi.json`): the handlers answer these through `ApiError`.

@@ -19,7 +19,7 @@ pub mod sync;
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::partition::Stamps;
 use shelfcast_protocol::sync::OwnEvent;
-use shelfcast_protocol::{Event, LocationId, PositionKey, ReservationStatus, Sku, Stock};
+use shelfcast_protocol::{Event, LocationId, PositionKey, ReleaseReason, ReservationStatus, Sku, StaffRelease, Stock};
 
 pub use sqlite::Store;
 
@@ -32,20 +32,51 @@ pub struct ReservationRow {
     pub qty: i64,
     pub status: ReservationStatus,
     pub expires_at: Option<Millis>,
+    /// Set when the store released it (staff at the pickup desk), with their reason.
+    pub released: Option<StaffRelease>,
+    /// When it was made.
+    pub created_at: Millis,
 }
 
 /// The columns of a reservation, in the order [`ReservationRow::from_columns`] takes them.
-const SELECT_RESERVATION: &str = "SELECT id, token, sku, location, qty, status, expires_at FROM reservations";
+const SELECT_RESERVATION: &str =
+    "SELECT id, token, sku, location, qty, status, expires_at, release_reason, release_note, created_at FROM reservations";
+
+/// A reservation's stored columns, as [`SELECT_RESERVATION`] reads them.
+struct Columns {
+    id: String,
+    token: String,
+    sku: String,
+    location: String,
+    qty: i64,
+    status: String,
+    expires_at: Option<Millis>,
+    release_reason: Option<String>,
+    release_note: Option<String>,
+    created_at: Millis,
+}
 
 impl ReservationRow {
     /// A reservation from its stored columns; `Err` says which does not parse.
-    fn from_columns(
-        (id, token, sku, location, qty): (String, String, String, String, i64),
-        status: &str,
-        expires_at: Option<Millis>,
-    ) -> Result<Self, String> {
-        let status = ReservationStatus::parse(status).ok_or_else(|| format!("stored status {status}"))?;
-        Ok(ReservationRow { id, token, key: stored_key(sku, location)?, qty, status, expires_at })
+    fn from_columns(c: Columns) -> Result<Self, String> {
+        let status = ReservationStatus::parse(&c.status).ok_or_else(|| format!("stored status {}", c.status))?;
+        let released = match c.release_reason {
+            Some(r) => Some(StaffRelease {
+                reason: ReleaseReason::parse(&r).ok_or_else(|| format!("stored release reason {r}"))?,
+                note: c.release_note,
+            }),
+            None => None,
+        };
+        Ok(ReservationRow {
+            id: c.id,
+            token: c.token,
+            key: stored_key(c.sku, c.location)?,
+            qty: c.qty,
+            status,
+            expires_at: c.expires_at,
+            released,
+            created_at: c.created_at,
+        })
     }
 }
 
@@ -149,7 +180,15 @@ pub trait Ledger {
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> DbResult<Option<ReservationRow>>;
     fn reservation(&mut self, id: &str) -> DbResult<Option<ReservationRow>>;
     fn insert_reservation(&mut self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> DbResult<()>;
-    fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> DbResult<()>;
+    /// Moves a reservation to `status`; `released` records a release by the store.
+    fn set_reservation(
+        &mut self,
+        id: &str,
+        status: ReservationStatus,
+        expires_at: Option<Millis>,
+        released: Option<&StaffRelease>,
+        now: Millis,
+    ) -> DbResult<()>;
     fn expire_reservation(&mut self, id: &str, now: Millis) -> DbResult<()>;
     fn commit(self: Box<Self>) -> DbResult<()>;
     /// A ledger other replicas write too.

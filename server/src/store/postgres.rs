@@ -23,7 +23,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use postgres::{Client, NoTls, Statement};
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::partition::Stamps;
-use shelfcast_protocol::{Event, Hold, PositionKey, ReservationStatus, Stock};
+use shelfcast_protocol::{Event, Hold, PositionKey, ReservationStatus, StaffRelease, Stock};
 
 use super::{Backend, DbResult, Ledger, ReservationRow, SharedLedger, StoreError, SELECT_RESERVATION};
 use crate::positions::Table;
@@ -126,6 +126,8 @@ BEGIN
     RETURN TRUE;
 END $$;
 ",
+    // 6: a release by the store keeps its reason and the staff's note.
+    "ALTER TABLE reservations ADD COLUMN release_reason TEXT, ADD COLUMN release_note TEXT;",
 ];
 
 const MIGRATION_LOCK: i64 = 0x5348_454c_4643_4153; // "SHELFCAS"
@@ -285,7 +287,9 @@ impl Stmts {
             ).await?,
             reservation_by_key: c.prepare(&format!("{SELECT_RESERVATION} WHERE key_hash = $1")).await?,
             reservation: c.prepare(&format!("{SELECT_RESERVATION} WHERE id = $1")).await?,
-            set_reservation: c.prepare("UPDATE reservations SET status = $2, expires_at = $3, updated_at = $4 WHERE id = $1").await?,
+            set_reservation: c
+                .prepare("UPDATE reservations SET status = $2, expires_at = $3, updated_at = $4, release_reason = $5, release_note = $6 WHERE id = $1")
+                .await?,
             expire_reservation: c
                 .prepare("UPDATE reservations SET status = 'expired', updated_at = $2 WHERE id = $1 AND status = 'held'").await?,
         })
@@ -448,15 +452,27 @@ const HOLDS_SINCE: &str = concat!(
     " ORDER BY r.version, r.created_at, r.id"
 );
 
-const SELECT_RESERVATION_KEYED: &str = "SELECT id, token, sku, location, qty, status, expires_at, key_hash FROM reservations";
+const SELECT_RESERVATION_KEYED: &str =
+    "SELECT id, token, sku, location, qty, status, expires_at, release_reason, release_note, created_at, key_hash FROM reservations";
 
 fn key_of(sku: String, location: String) -> DbResult<PositionKey> {
     super::stored_key(sku, location).map_err(StoreError::Data)
 }
 
 fn row_of(r: &tokio_postgres::Row) -> DbResult<ReservationRow> {
-    let status: String = r.get(5);
-    ReservationRow::from_columns((r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)), &status, r.get(6)).map_err(StoreError::Data)
+    ReservationRow::from_columns(super::Columns {
+        id: r.get(0),
+        token: r.get(1),
+        sku: r.get(2),
+        location: r.get(3),
+        qty: r.get(4),
+        status: r.get(5),
+        expires_at: r.get(6),
+        release_reason: r.get(7),
+        release_note: r.get(8),
+        created_at: r.get(9),
+    })
+    .map_err(StoreError::Data)
 }
 
 /// The first 8 bytes of a key's SHA-256, as an advisory lock id.
@@ -544,7 +560,7 @@ impl SharedLedger for PgTxn<'_> {
         })?;
         self.keyed = keys.iter().map(|k| (*k, None)).collect();
         for r in rows {
-            let hash: Vec<u8> = r.get(7);
+            let hash: Vec<u8> = r.get(10);
             if let Ok(hash) = <[u8; 32]>::try_from(hash.as_slice()) {
                 self.keyed.insert(hash, Some(row_of(&r)?));
             }
@@ -782,11 +798,20 @@ impl Ledger for PgTxn<'_> {
         Ok(())
     }
 
-    fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> DbResult<()> {
+    fn set_reservation(
+        &mut self,
+        id: &str,
+        status: ReservationStatus,
+        expires_at: Option<Millis>,
+        released: Option<&StaffRelease>,
+        now: Millis,
+    ) -> DbResult<()> {
         self.flush_inserts()?;
         self.touched.push(id.to_string());
         let (client, stmts) = (self.client, self.stmts);
-        run(self.rt, client, &mut self.begun, client.execute(&stmts.set_reservation, &[&id, &status.as_str(), &expires_at, &now]))?;
+        let (reason, note) = (released.map(|r| r.reason.as_str()), released.and_then(|r| r.note.as_deref()));
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 6] = [&id, &status.as_str(), &expires_at, &now, &reason, &note];
+        run(self.rt, client, &mut self.begun, client.execute(&stmts.set_reservation, &params))?;
         Ok(())
     }
 
@@ -974,7 +999,10 @@ pub async fn reservation(pool: &Pool, id: &str) -> DbResult<Option<ReservationRo
 pub async fn open_reservations(pool: &Pool, location: &str) -> DbResult<Vec<ReservationRow>> {
     let client = connection(pool).await?;
     let rows = client
-        .query(&format!("{SELECT_RESERVATION} WHERE location = $1 AND status IN {} ORDER BY id", open_statuses!()), &[&location])
+        .query(
+            &format!("{SELECT_RESERVATION} WHERE location = $1 AND status IN {} ORDER BY created_at, id", open_statuses!()),
+            &[&location],
+        )
         .await
         .map_err(pg)?;
     rows.iter().map(row_of).collect()

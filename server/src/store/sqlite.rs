@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::sync::OwnEvent;
-use shelfcast_protocol::{Event, EventKind, Hold, PositionKey, ReservationStatus, Stock, Versions};
+use shelfcast_protocol::{Event, EventKind, Hold, PositionKey, ReservationStatus, StaffRelease, Stock, Versions};
 
 use super::{ReservationRow, SELECT_RESERVATION};
 use crate::positions::Table;
@@ -50,7 +50,10 @@ CREATE TABLE IF NOT EXISTS reservations (
     updated_at INTEGER NOT NULL,
     -- `issued` when the row was last written: a row at or above the snapshot's `version` was
     -- written after the positions table (NULL: written by a release that did not record it).
-    issued     INTEGER
+    issued     INTEGER,
+    -- Set when the store released it: why (`ReleaseReason`), and the staff's note.
+    release_reason TEXT,
+    release_note   TEXT
 );
 CREATE INDEX IF NOT EXISTS reservations_open ON reservations (status) WHERE status IN ",
     open_statuses!(),
@@ -268,6 +271,13 @@ impl Store {
         if !recorded {
             conn.execute_batch("ALTER TABLE reservations ADD COLUMN issued INTEGER")?;
         }
+        let reasons: bool =
+            conn.query_row("SELECT count(*) FROM pragma_table_info('reservations') WHERE name = 'release_reason'", [], |r| r.get(0))?;
+        if !reasons {
+            conn.execute_batch(
+                "ALTER TABLE reservations ADD COLUMN release_reason TEXT; ALTER TABLE reservations ADD COLUMN release_note TEXT;",
+            )?;
+        }
         Ok(Store {
             conn,
             unsaved: Unsaved {
@@ -452,8 +462,15 @@ impl super::Ledger for Txn<'_> {
     fn insert_reservation(&mut self, r: &ReservationRow, key_hash: &[u8], now: Millis) -> super::DbResult<()> {
         Ok(Txn::insert_reservation(self, r, key_hash, now)?)
     }
-    fn set_reservation(&mut self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> super::DbResult<()> {
-        Ok(Txn::set_reservation(self, id, status, expires_at, now)?)
+    fn set_reservation(
+        &mut self,
+        id: &str,
+        status: ReservationStatus,
+        expires_at: Option<Millis>,
+        released: Option<&StaffRelease>,
+        now: Millis,
+    ) -> super::DbResult<()> {
+        Ok(Txn::set_reservation(self, id, status, expires_at, released, now)?)
     }
     fn expire_reservation(&mut self, id: &str, now: Millis) -> super::DbResult<()> {
         Ok(Txn::expire_reservation(self, id, now)?)
@@ -599,11 +616,20 @@ impl Txn<'_> {
         Ok(())
     }
 
-    pub fn set_reservation(&self, id: &str, status: ReservationStatus, expires_at: Option<Millis>, now: Millis) -> rusqlite::Result<()> {
+    pub fn set_reservation(
+        &self,
+        id: &str,
+        status: ReservationStatus,
+        expires_at: Option<Millis>,
+        released: Option<&StaffRelease>,
+        now: Millis,
+    ) -> rusqlite::Result<()> {
         let mut stmt = self.tx.prepare_cached(
-            "UPDATE reservations SET status = ?2, expires_at = ?3, updated_at = ?4, issued = (SELECT issued FROM snapshot) WHERE id = ?1",
+            "UPDATE reservations SET status = ?2, expires_at = ?3, updated_at = ?4, issued = (SELECT issued FROM snapshot),
+                release_reason = ?5, release_note = ?6 WHERE id = ?1",
         )?;
-        stmt.execute(params![id, status.as_str(), expires_at, now])?;
+        let (reason, note) = (released.map(|r| r.reason.as_str()), released.and_then(|r| r.note.as_deref()));
+        stmt.execute(params![id, status.as_str(), expires_at, now, reason, note])?;
         Ok(())
     }
 
@@ -698,14 +724,25 @@ fn write_positions<'k>(conn: &Connection, rows: impl IntoIterator<Item = (&'k st
 }
 
 fn row_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReservationRow> {
-    let status: String = r.get(5)?;
-    ReservationRow::from_columns((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?), &status, r.get(6)?).map_err(unreadable)
+    ReservationRow::from_columns(super::Columns {
+        id: r.get(0)?,
+        token: r.get(1)?,
+        sku: r.get(2)?,
+        location: r.get(3)?,
+        qty: r.get(4)?,
+        status: r.get(5)?,
+        expires_at: r.get(6)?,
+        release_reason: r.get(7)?,
+        release_note: r.get(8)?,
+        created_at: r.get(9)?,
+    })
+    .map_err(unreadable)
 }
 
 /// The open (held or confirmed) reservations at a location.
 pub fn open_reservations(conn: &Connection, location: &str) -> rusqlite::Result<Vec<ReservationRow>> {
-    let mut stmt =
-        conn.prepare_cached(&format!("{SELECT_RESERVATION} WHERE location = ?1 AND status IN {} ORDER BY id", open_statuses!()))?;
+    let mut stmt = conn
+        .prepare_cached(&format!("{SELECT_RESERVATION} WHERE location = ?1 AND status IN {} ORDER BY created_at, id", open_statuses!()))?;
     let rows = stmt.query_map([location], row_of)?;
     rows.collect()
 }
