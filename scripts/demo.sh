@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 bash scripts/build-element.sh
+bash scripts/build-console.sh
 cargo build --release -p shelfcast-server
 echo "Open http://${SHELFCAST_LISTEN:-127.0.0.1:8080}/ in a browser." >&2
 exec target/release/shelfcast serve --demo --data "${SHELFCAST_DATA:-./shelfcast-data}" "$@"

@@ -21,8 +21,9 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 rustup target list --installed | grep -qx "$target" || rustup target add "$target"
-# The element is built into the binary.
+# The element and the console are built into the binary.
 [ -f pkg/dist/shelfcast_element_bg.wasm ] || bash scripts/build-element.sh
+[ -f console/dist/console_bg.wasm ] || bash scripts/build-console.sh
 
 version=$(sed -n 's/^version = "\(.*\)"$/\1/p' server/Cargo.toml | head -1)
 image="${IMAGE:-registry.example.com/shelfcast/shelfcast}:$version"

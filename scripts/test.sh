@@ -12,20 +12,22 @@ say "disk: $(df -h . | awk 'NR==2 {print $4 " free of " $2}')"
 
 bash scripts/setup.sh --tests
 
-say "building the element (wasm)"
+say "building the element and the console (wasm)"
 bash scripts/build-element.sh
+bash scripts/build-console.sh
 
 say "formatting (rustfmt.toml) and lints (clippy, warnings are errors), native and wasm"
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --exclude shelfcast-element -- -D warnings
+cargo clippy --workspace --all-targets --exclude shelfcast-element --exclude shelfcast-console -- -D warnings
 cargo clippy -p shelfcast-element --target wasm32-unknown-unknown --all-targets --features testing -- -D warnings
+cargo clippy -p shelfcast-console --target wasm32-unknown-unknown --all-targets -- -D warnings
 
 say "PostgreSQL and NATS"
 bash scripts/services.sh
 pg="postgres://shelfcast:shelfcast@127.0.0.1:5432"
 
 say "shared rules, hub and edge on SQLite (native), three replicas on PostgreSQL and NATS"
-SHELFCAST_REPLICAS_POSTGRES="$pg" cargo test --workspace --exclude shelfcast-element
+SHELFCAST_REPLICAS_POSTGRES="$pg" cargo test --workspace --exclude shelfcast-element --exclude shelfcast-console
 
 say "the hub contract tests again, on PostgreSQL"
 SHELFCAST_TEST_POSTGRES="$pg" cargo test -p shelfcast-server \
@@ -61,6 +63,7 @@ cargo check -p shelfcast-protocol --target wasm32-unknown-unknown
 say "element components in headless Chromium"
 CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p shelfcast-element --target wasm32-unknown-unknown --features testing
+cargo test -p shelfcast-console --lib
 
 say "end to end: hub + element in Chromium, npm package in a Vite app"
 cargo build --release -p shelfcast-server
