@@ -36,8 +36,10 @@ pub enum Hold {
 pub enum Failure {
     SoldOut,
     Expired,
-    /// Ended elsewhere: released through the API, on another page, or by the store.
+    /// Ended elsewhere: released through the API or on another page.
     Released,
+    /// Released by the store: staff could not set the item aside.
+    ReleasedByStore,
     Other(String),
 }
 

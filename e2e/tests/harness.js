@@ -17,9 +17,9 @@ export const TOKEN = "e2e-till";
 const BIN = join(repo, "target", "release", "shelfcast");
 
 /** Starts `shelfcast serve`; `port` 0 picks one. With `tls` (from `certificate()`) it serves HTTPS. */
-export async function startHub({ port = 0, data, origins = [], holdTtl = "15m", tls } = {}) {
+export async function startHub({ port = 0, data, origins = [], holdTtl = "15m", tls, extra = [] } = {}) {
   data ??= mkdtempSync(join(tmpdir(), "shelfcast-e2e-"));
-  const args = ["serve", "--listen", `127.0.0.1:${port}`, "--data", data, "--device-token", `${TOKEN}=*`, "--hold-ttl", holdTtl];
+  const args = ["serve", "--listen", `127.0.0.1:${port}`, "--data", data, "--device-token", `${TOKEN}=*`, "--hold-ttl", holdTtl, ...extra];
   for (const o of origins) args.push("--allow-origin", o);
   if (tls) args.push("--tls-cert", tls.cert, "--tls-key", tls.key);
   const child = spawn(BIN, args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, SHELFCAST_LOG: "warn" } });

@@ -1,0 +1,201 @@
+// The console end to end: a real hub, the console it serves, a real Chromium; the shopper's
+// element on a shop page of another origin.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { startHub, startPages, browser, postEvents, event, availability, reserve, shadowText, pagesDir, until, repo } from "./harness.js";
+
+const STAFF = "e2e-staff-berlin";
+const ADMIN = "e2e-admin-secret";
+// SHELFCAST_SCREENSHOTS=docs/console writes a screenshot of each page, desktop and phone width.
+const shots = process.env.SHELFCAST_SCREENSHOTS;
+
+let chromium;
+before(async () => {
+  chromium = await browser();
+});
+after(async () => {
+  await chromium?.close();
+});
+
+async function setup() {
+  let hubUrl;
+  const pages = await startPages(pagesDir, () => hubUrl);
+  const hub = await startHub({ origins: [pages.url], extra: ["--device-token", `${STAFF}=berlin`, "--admin-token", ADMIN] });
+  hubUrl = hub.url;
+  await postEvents(hub, [event("receipt", "E2E-1", "berlin", 5), event("receipt", "E2E-2", "berlin", 9), event("receipt", "E2E-1", "hamburg", 2)]);
+  const context = await chromium.newContext();
+  const requests = [];
+  context.on("request", (r) => requests.push(r));
+  return {
+    hub,
+    pages,
+    context,
+    requests,
+    async cleanup() {
+      await context.close();
+      await hub.stop();
+      await pages.close();
+    },
+  };
+}
+
+async function signIn(s, token = STAFF) {
+  const page = await s.context.newPage();
+  page.on("pageerror", (e) => console.error("console page error:", e.message));
+  await page.goto(`${s.hub.url}/console/`);
+  await page.getByLabel("Token").fill(token);
+  await page.getByRole("button", { name: "Sign in" }).click();
+  return page;
+}
+
+async function shoot(page, name) {
+  if (!shots) return;
+  const dir = join(repo, shots);
+  mkdirSync(dir, { recursive: true });
+  await page.screenshot({ path: join(dir, `${name}-desktop.png`), fullPage: true });
+  const size = page.viewportSize();
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.screenshot({ path: join(dir, `${name}-phone.png`), fullPage: true });
+  await page.setViewportSize(size);
+}
+
+/** Every request the browser made carried no token in its URL. */
+function noTokenInUrls(s, tokens) {
+  assert.ok(s.requests.length > 0);
+  for (const r of s.requests) for (const t of tokens) assert.ok(!r.url().includes(t), `a token in ${r.url()}`);
+}
+
+test("a wrong token is refused with a clear message; the right one signs in, survives a reload, and signs out", async () => {
+  const s = await setup();
+  try {
+    const page = await signIn(s, "not-a-token");
+    await until(async () => (await page.getByRole("alert").textContent()).includes("not known"), "the refusal");
+    await shoot(page, "sign-in");
+    await page.getByLabel("Token").fill(STAFF);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { name: /Pickup desk/ }).waitFor();
+    const cookies = await s.context.cookies();
+    const session = cookies.find((c) => c.name === "shelfcast_session");
+    assert.ok(session.httpOnly && session.sameSite === "Strict", "an HttpOnly, SameSite=Strict session cookie");
+    assert.ok(!session.value.includes(STAFF), "the cookie is not the token");
+    assert.equal(await page.evaluate(() => document.cookie), "", "scripts cannot read the session");
+    await page.reload();
+    await page.getByRole("heading", { name: /Pickup desk/ }).waitFor();
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("Token").waitFor();
+    assert.equal((await s.context.cookies()).find((c) => c.name === "shelfcast_session"), undefined);
+    noTokenInUrls(s, [STAFF, "not-a-token"]);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("a reservation made through the API appears on the desk live; hand over fulfils it and on-hand drops", async () => {
+  const s = await setup();
+  try {
+    const page = await signIn(s);
+    await page.getByText("No pickups waiting.").waitFor();
+    await page.getByText("Live").waitFor();
+    const started = Date.now();
+    const { body } = await reserve(s.hub, "E2E-1", "berlin", 2);
+    const row = page.locator(`li.pickup[data-id="${body.id}"]`);
+    await row.waitFor({ timeout: 5_000 });
+    console.log(`console: the reservation appeared on the desk ${Date.now() - started} ms after it was made`);
+    assert.match(await row.textContent(), /E2E-1/);
+    await until(async () => /\d+:\d\d left/.test(await row.textContent()), "the time left");
+    assert.match(await page.title(), /^\(1\) /, "the title counts the waiting pickups");
+    await shoot(page, "desk");
+    await row.getByRole("button", { name: "Hand over 2 × E2E-1" }).click();
+    await row.waitFor({ state: "detached" });
+    await page.getByRole("status").getByText("Handed over").waitFor();
+    const holder = await fetch(`${s.hub.url}/v1/reservations/${body.id}`, { headers: { authorization: `Bearer ${body.token}` } });
+    assert.equal((await holder.json()).status, "fulfilled");
+    const p = await availability(s.hub, "E2E-1", "berlin");
+    assert.equal(p.on_hand, 3);
+    assert.equal(p.reserved, 0);
+    noTokenInUrls(s, [STAFF]);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("release with 'not found': the shopper's element on the shop's page says the store could not set it aside", async () => {
+  const s = await setup();
+  try {
+    const shop = await (await chromium.newContext()).newPage();
+    await shop.goto(`${s.pages.url}/product.html`);
+    const shopper = () => shop.locator("#one").evaluate((el) => el.shadowRoot?.textContent ?? "");
+    await until(async () => (await shopper()).includes("In stock: 5"), "the element");
+    await shop.locator("#one").locator("button.reserve").click();
+    await until(async () => (await shopper()).includes("Reserved for you: 1"), "the shopper's hold");
+
+    const page = await signIn(s);
+    const row = page.locator("li.pickup", { hasText: "E2E-1" });
+    await row.getByRole("button", { name: "Release" }).click();
+    await row.getByLabel("Reason").selectOption("not_found");
+    await shoot(page, "desk-release");
+    await row.locator("form.release").getByRole("button", { name: "Release" }).click();
+    await row.waitFor({ state: "detached" });
+    await until(async () => (await shopper()).includes("The store could not set this item aside"), "the store's message on the shop's page");
+    const released = await shop.evaluate(() => window.shelfcastEvents.find((e) => e.name === "released"));
+    assert.equal(released.detail.reason, "released_by_store");
+    assert.equal((await availability(s.hub, "E2E-1", "berlin")).reserved, 0, "the stock is back at once");
+    await shop.context().close();
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("an oversold position appears on the oversold page, and a count from the stock look-up resolves it", async () => {
+  const s = await setup();
+  try {
+    const page = await signIn(s);
+    await page.getByRole("button", { name: "Oversold" }).click();
+    await page.getByText("Nothing is oversold.").waitFor();
+    await postEvents(s.hub, [event("sale", "E2E-2", "berlin", 12)]);
+    const row = page.locator("tr.position", { hasText: "E2E-2" });
+    await row.waitFor({ timeout: 10_000 });
+    assert.equal((await row.locator(".available").textContent()).trim(), "-3");
+    await shoot(page, "oversold");
+
+    await page.getByRole("button", { name: "Stock look-up" }).click();
+    await page.getByLabel("SKU").fill("E2E-2");
+    await page.getByRole("button", { name: "Look up" }).click();
+    const stock = page.locator('tr.position[data-location="berlin"]');
+    await until(async () => (await stock.locator(".on-hand").textContent().catch(() => "")).trim() === "-3", "the position, live");
+    await postEvents(s.hub, [event("receipt", "E2E-2", "berlin", 1)]);
+    await until(async () => (await stock.locator(".on-hand").textContent().catch(() => "")).trim() === "-2", "a receipt, live");
+    await stock.getByLabel("Qty E2E-2 @ berlin").fill("4");
+    await stock.getByRole("button", { name: "Count" }).click();
+    await until(async () => (await availability(s.hub, "E2E-2", "berlin")).on_hand === 4, "the count on the hub");
+    await until(async () => (await stock.locator(".on-hand").textContent().catch(() => "")).trim() === "4", "the count, live");
+    await shoot(page, "stock");
+    await page.getByRole("button", { name: "Oversold" }).click();
+    await page.getByText("Nothing is oversold.").waitFor();
+    noTokenInUrls(s, [STAFF]);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("the admin token sees any store; a staff token only its own; German and French", async () => {
+  const s = await setup();
+  try {
+    const page = await signIn(s, ADMIN);
+    await page.getByLabel("Store").fill("hamburg");
+    await page.getByLabel("Store").press("Enter");
+    await page.getByRole("heading", { name: /hamburg/ }).waitFor();
+    const r = await fetch(`${s.hub.url}/v1/reservations?location=hamburg`, { headers: { authorization: `Bearer ${STAFF}` } });
+    assert.equal(r.status, 403, "a staff token of berlin does not list hamburg");
+    await page.getByLabel("Language").selectOption("de");
+    await page.getByRole("button", { name: "Abholtheke" }).waitFor();
+    assert.equal(await page.evaluate(() => document.documentElement.lang), "de");
+    await page.getByLabel("Sprache").selectOption("fr");
+    await page.getByRole("button", { name: "Retraits" }).waitFor();
+    noTokenInUrls(s, [ADMIN]);
+  } finally {
+    await s.cleanup();
+  }
+});
