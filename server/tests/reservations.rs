@@ -282,3 +282,90 @@ async fn a_sale_of_held_units_is_reported_oversold_never_hidden() {
     let m = reqwest::get(format!("{}/metrics", hub.url)).await.unwrap().text().await.unwrap();
     assert!(m.contains("shelfcast_oversold_positions 2"), "{m}");
 }
+
+#[tokio::test]
+async fn staff_release_with_a_reason_frees_the_stock_and_the_shopper_sees_why() {
+    let hub = TestHub::start().await;
+    let api = stocked(&hub, "S", "berlin", 3).await;
+    let (_, r) = api.reserve("S", "berlin", 2, &key(1)).await;
+    let (id, shopper) = (r["id"].as_str().unwrap(), format!("Bearer {}", r["token"].as_str().unwrap()));
+    let path = format!("/v1/reservations/{id}/release");
+    let json_body = [("content-type", "application/json"), ("authorization", "Bearer berlin-token")];
+
+    for (body, why) in [
+        (r#"{"reason":"lost"}"#, "an unknown reason"),
+        (r#"{}"#, "no reason"),
+        (r#"{"reason":"other","note":7}"#, "a note that is not text"),
+        ("not json", "a body that is not JSON"),
+    ] {
+        let (s, _, b) = api.raw(Method::POST, &path, &json_body, body).await;
+        assert_eq!(s, 400, "{why}: {b}");
+        assert_eq!(api.position("S", "berlin").await.1, 2, "{why} changes nothing");
+    }
+    let long = format!(r#"{{"reason":"other","note":"{}"}}"#, "x".repeat(501));
+    assert_eq!(api.raw(Method::POST, &path, &json_body, long).await.0, 400, "a note over 500 characters");
+    let (s, _, _) =
+        api.raw(Method::POST, &path, &[("content-type", "application/json"), ("authorization", &shopper)], r#"{"reason":"other"}"#).await;
+    assert_eq!(s, 401, "the shopper's token is not a store's");
+
+    let (s, _, b) = api.raw(Method::POST, &path, &json_body, r#"{"reason":"not_found","note":"shelf empty"}"#).await;
+    assert_eq!(s, 200, "{b}");
+    let released: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!(
+        (released["status"].as_str(), released["released_by"].as_str(), released["reason"].as_str()),
+        (Some("released"), Some("store"), Some("not_found"))
+    );
+    assert_eq!(api.position("S", "berlin").await.1, 0, "the stock is available again at once");
+    let (s, _, b) = api.raw(Method::GET, &format!("/v1/reservations/{id}"), &[("authorization", &shopper)], "").await;
+    assert_eq!(s, 200);
+    let seen: Value = serde_json::from_str(&b).unwrap();
+    assert_eq!((seen["released_by"].as_str(), seen["reason"].as_str()), (Some("store"), Some("not_found")), "{b}");
+    assert!(seen.get("note").is_none(), "the staff's note stays with the store");
+
+    let (_, mine) = api.reserve("S", "berlin", 1, &key(2)).await;
+    let (s, _, b) = api
+        .raw(
+            Method::DELETE,
+            &format!("/v1/reservations/{}", mine["id"].as_str().unwrap()),
+            &[("authorization", &format!("Bearer {}", mine["token"].as_str().unwrap()))],
+            "",
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(b.contains(r#""released_by":"shopper""#) && !b.contains("reason"), "{b}");
+}
+
+#[tokio::test]
+async fn the_hub_lists_a_stores_open_reservations_oldest_first_to_its_devices() {
+    let hub = TestHub::start_with(|c| c.clock = Clock::manual(T0)).await;
+    let api = stocked(&hub, "S", "berlin", 5).await;
+    stocked(&hub, "S", "hamburg", 5).await;
+    // Made in this order; the first one's id may sort after the second's.
+    let (_, first) = api.reserve("S", "berlin", 1, &key(1)).await;
+    hub.clock.advance(1);
+    let (_, second) = api.reserve("S", "berlin", 2, &key(2)).await;
+    api.reserve("S", "hamburg", 1, &key(3)).await;
+    let confirm = format!("/v1/reservations/{}/confirm", second["id"].as_str().unwrap());
+    api.raw(Method::POST, &confirm, &[("authorization", &format!("Bearer {}", second["token"].as_str().unwrap()))], "").await;
+
+    let list = |q: &'static str, token: &'static str| {
+        let api = api.clone();
+        async move {
+            let (s, _, b) =
+                api.raw(Method::GET, &format!("/v1/reservations?{q}"), &[("authorization", &format!("Bearer {token}"))], "").await;
+            (s, serde_json::from_str::<Value>(&b).unwrap())
+        }
+    };
+    let (s, b) = list("location=berlin", BERLIN_ONLY).await;
+    assert_eq!(s, 200, "{b}");
+    let ids: Vec<&str> = b["reservations"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [first["id"].as_str().unwrap(), second["id"].as_str().unwrap()], "oldest first, this store only");
+    assert!(b["reservations"][0].get("token").is_none(), "staff never see the shopper's secret");
+    let (_, b) = list("location=berlin&status=confirmed", BERLIN_ONLY).await;
+    assert_eq!(b["reservations"].as_array().unwrap().len(), 1);
+    assert_eq!(list("location=hamburg", BERLIN_ONLY).await.0, 403);
+    assert_eq!(list("location=berlin&status=expired", BERLIN_ONLY).await.0, 400);
+    assert_eq!(list("location=bad%20place", TOKEN).await.0, 400);
+    let (s, _, _) = api.raw(Method::GET, "/v1/reservations?location=berlin", &[], "").await;
+    assert_eq!(s, 401);
+}
