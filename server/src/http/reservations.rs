@@ -203,6 +203,8 @@ struct StaffReleaseFields {
         (status = 403, description = "The device token does not cover the reservation's location", body = ErrorBody),
         (status = 404, description = "No such reservation", body = ErrorBody),
         (status = 409, description = "Already fulfilled or expired", body = ErrorBody),
+        (status = 413, description = "The body is over 16 KiB", body = ErrorBody),
+        (status = 415, description = "Not application/json", body = ErrorBody),
         Refusals),
     security(("device_token" = [])))]
 pub async fn staff_release(
@@ -250,7 +252,9 @@ pub struct ListQuery {
         (status = 200, description = "`{\"location\": L, \"reservations\": [reservation, …]}`, oldest first", body = Object),
         (status = 400, description = "No or an invalid location, or another status", body = ErrorBody),
         (status = 401, description = "No known device token or console session", body = ErrorBody),
-        (status = 403, description = "The token does not cover this location", body = ErrorBody)),
+        (status = 403, description = "The token does not cover this location", body = ErrorBody),
+        (status = 429, description = "Too many requests from this client: wait `Retry-After` seconds", body = ErrorBody),
+        (status = 503, description = "Storage cannot be read right now", body = ErrorBody)),
     security(("device_token" = [])))]
 pub async fn list(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<ListQuery>) -> Result<Json<Value>, ApiError> {
     let scope = app.tokens.device(&headers, "Send the location's device token as `Authorization: Bearer <token>`.")?;
