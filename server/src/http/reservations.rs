@@ -48,6 +48,19 @@ pub fn view(row: &ReservationRow, now: Millis, with_token: bool) -> ReservationV
     }
 }
 
+/// A request's body as a small JSON object (`what` names it in the errors): 415 unless it is
+/// `application/json`, 413 over 16 KiB, 400 if it does not parse.
+async fn small_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: Body, what: &str) -> Result<T, ApiError> {
+    if content_type(headers) != Some("application/json") {
+        return Err(ApiError::UnsupportedMediaType(format!("{what} is sent as application/json.")));
+    }
+    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| ApiError::TooLarge {
+        code: ErrorCode::PayloadTooLarge,
+        message: format!("{what} is a small JSON object: at most 16 KiB."),
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad(ErrorCode::MalformedBody, format!("the body is not a JSON object ({e})")))
+}
+
 #[derive(Deserialize)]
 struct ReserveFields {
     sku: Option<Value>,
@@ -72,15 +85,7 @@ fn string_field<'a>(v: &'a Option<Value>, name: &str, code: ErrorCode) -> Result
         (status = 422, description = "The key was used for another sku, location or quantity", body = ErrorBody),
         Refusals))]
 pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Result<impl IntoResponse, ApiError> {
-    if content_type(&headers) != Some("application/json") {
-        return Err(ApiError::UnsupportedMediaType("Send the reservation as application/json.".into()));
-    }
-    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| ApiError::TooLarge {
-        code: ErrorCode::PayloadTooLarge,
-        message: "A reservation request is a small JSON object: at most 16 KiB.".into(),
-    })?;
-    let b: ReserveFields = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad(ErrorCode::MalformedBody, format!("the body is not a JSON object ({e})")))?;
+    let b: ReserveFields = small_json(&headers, body, "A reservation request").await?;
     let sku = Sku::parse(string_field(&b.sku, "sku", ErrorCode::InvalidSku)?)
         .map_err(|e| ApiError::bad(ErrorCode::InvalidSku, format!("`sku` {e}")))?;
     let location = LocationId::parse(string_field(&b.location, "location", ErrorCode::InvalidLocation)?)
@@ -214,15 +219,7 @@ pub async fn staff_release(
     body: Body,
 ) -> Result<Json<ReservationView>, ApiError> {
     let scope = app.tokens.device(&headers, "A release by the store needs the location's device token.")?;
-    if content_type(&headers) != Some("application/json") {
-        return Err(ApiError::UnsupportedMediaType("Send the reason as application/json.".into()));
-    }
-    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| ApiError::TooLarge {
-        code: ErrorCode::PayloadTooLarge,
-        message: "A release is a small JSON object: at most 16 KiB.".into(),
-    })?;
-    let b: StaffReleaseFields = serde_json::from_slice(&bytes)
-        .map_err(|e| ApiError::bad(ErrorCode::MalformedBody, format!("the body is not a JSON object ({e})")))?;
+    let b: StaffReleaseFields = small_json(&headers, body, "A release").await?;
     let reasons = ReleaseReason::ALL.map(ReleaseReason::as_str).join(", ");
     let reason = b
         .reason
