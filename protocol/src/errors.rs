@@ -61,6 +61,8 @@ codes! {
     RateLimited = "rate_limited",
     InternalError = "internal_error",
     StorageUnavailable = "storage_unavailable",
+    /// An edge node cannot reach its hub for an action only the hub decides (a pickup, a release).
+    HubUnreachable = "hub_unreachable",
     TooManyStreams = "too_many_streams",
 }
 

@@ -48,6 +48,9 @@ pub enum ApiError {
     /// 503: storage cannot take writes right now; nothing was changed.
     #[error("storage unavailable")]
     Unavailable,
+    /// 503: an edge node cannot reach its hub for something only the hub decides.
+    #[error("{0}")]
+    HubUnreachable(String),
     /// 503: the position's partition is moving between hub replicas; nothing was changed.
     #[error("partition moving")]
     Moving,
@@ -112,6 +115,7 @@ impl ApiError {
                 "The hub cannot store changes right now; nothing was changed. Retry shortly.".into(),
                 None,
             ),
+            ApiError::HubUnreachable(m) => (StatusCode::SERVICE_UNAVAILABLE, ErrorCode::HubUnreachable, m.clone(), None),
             ApiError::Moving => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 ErrorCode::StorageUnavailable,

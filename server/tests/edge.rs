@@ -466,3 +466,41 @@ async fn the_edge_answers_reads_only_for_its_own_location() {
     let (s, _, _) = l.hapi.raw(reqwest::Method::GET, "/v1/availability?sku=S&location=hamburg", &[], "").await;
     assert_eq!(s, 200, "the hub answers for every location");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn staff_at_the_edge_hand_over_and_release_through_the_hub_and_hear_when_it_is_away() {
+    let mut l = linked(&STOCK).await;
+    let (_, first) = l.hapi.reserve("S1", "berlin", 2, "pickup-at-the-edge-0001").await;
+    let (_, second) = l.hapi.reserve("S1", "berlin", 1, "pickup-at-the-edge-0002").await;
+    let eapi = l.eapi.clone();
+    let act = |id: &Value, action: &str, body: &'static str, token: &'static str| {
+        let (eapi, path) = (eapi.clone(), format!("/v1/reservations/{}/{action}", id.as_str().unwrap()));
+        async move {
+            let r = eapi
+                .http
+                .post(eapi.url(&path))
+                .bearer_auth(token)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    assert_eq!(act(&first["id"], "fulfil", "", "nope").await.0, 401);
+    let (s, b) = act(&first["id"], "fulfil", "", EDGE_TILL).await;
+    assert_eq!((s, b["status"].as_str()), (200, Some("fulfilled")), "{b}");
+    assert_eq!(l.hapi.position("S1", "berlin").await.0, 998, "picked up: on-hand dropped at the hub");
+    let (s, b) = act(&second["id"], "release", r#"{"reason":"lost"}"#, EDGE_TILL).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (400, Some("invalid_reason")), "the hub's refusal, relayed");
+
+    l.proxy.cut();
+    let (s, b) = act(&second["id"], "release", r#"{"reason":"damaged"}"#, EDGE_TILL).await;
+    assert_eq!((s, b["error"]["code"].as_str()), (503, Some("hub_unreachable")), "{b}");
+    assert_eq!(l.hapi.position("S1", "berlin").await.1, 1, "nothing changed while the hub was away");
+    l.proxy.restore().await;
+    let (s, b) = act(&second["id"], "release", r#"{"reason":"damaged"}"#, EDGE_TILL).await;
+    assert_eq!((s, b["released_by"].as_str(), b["reason"].as_str()), (200, Some("store"), Some("damaged")), "{b}");
+    assert_eq!(l.hapi.position("S1", "berlin").await.1, 0);
+}

@@ -63,6 +63,8 @@ pub struct Edge {
     /// crash may have arrived). A hub state read while such an event has no answer yet may or
     /// may not count it.
     pub sent_through: AtomicI64,
+    /// Talks to the hub: staff actions on reservations are passed on with the edge's token.
+    pub client: reqwest::Client,
 }
 
 /// How long the start waits for the hub's answer to the token check; past it the hub counts as
@@ -115,6 +117,7 @@ pub fn start(
         resync: Mutex::default(),
         resync_wake: tokio::sync::Notify::new(),
         sent_through: AtomicI64::new(last_seq),
+        client: client.clone(),
     });
     tokio::spawn(forward::run(edge.clone(), client.clone(), state, writer.clone(), shutdown.clone()));
     tokio::spawn(follow::run(edge.clone(), client, writer, shutdown));

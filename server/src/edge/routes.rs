@@ -4,8 +4,9 @@
 use shelfcast_protocol::ErrorCode;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -20,7 +21,70 @@ use crate::http::AppState;
 use crate::store::sync;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(sync)).routes(routes!(reservations))
+    OpenApiRouter::new().routes(routes!(sync)).routes(routes!(reservations)).routes(routes!(fulfil)).routes(routes!(release))
+}
+
+/// `POST /v1/reservations/{id}/fulfil` at the store: passed on to the hub ([`pass_on`]).
+#[utoipa::path(post, path = "/v1/reservations/{id}/fulfil", tag = "edge",
+    params(("id" = String, Path, description = "The reservation's id")),
+    responses(
+        (status = 200, description = "The hub's answer", body = shelfcast_protocol::wire::ReservationView),
+        (status = 401, description = "No known device token", body = ErrorBody),
+        (status = 403, description = "The token does not cover this store", body = ErrorBody),
+        (status = 503, description = "The hub cannot be reached; nothing was changed", body = ErrorBody)),
+    security(("device_token" = [])))]
+async fn fulfil(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    pass_on(&app, &id, "fulfil", &headers, body).await
+}
+
+/// `POST /v1/reservations/{id}/release` (with a reason) at the store: passed on to the hub.
+#[utoipa::path(post, path = "/v1/reservations/{id}/release", tag = "edge",
+    params(("id" = String, Path, description = "The reservation's id")),
+    responses(
+        (status = 200, description = "The hub's answer", body = shelfcast_protocol::wire::ReservationView),
+        (status = 401, description = "No known device token", body = ErrorBody),
+        (status = 403, description = "The token does not cover this store", body = ErrorBody),
+        (status = 503, description = "The hub cannot be reached; nothing was changed", body = ErrorBody)),
+    security(("device_token" = [])))]
+async fn release(
+    State(app): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    pass_on(&app, &id, "release", &headers, body).await
+}
+
+/// A staff action on a reservation at the store: only the hub decides reservations, so the
+/// edge passes it on with its own token, for a device (or a console session) of its store,
+/// and relays the hub's answer. Without the hub: 503 `hub_unreachable`, nothing changed.
+async fn pass_on(app: &AppState, id: &str, action: &str, headers: &HeaderMap, body: axum::body::Bytes) -> Result<Response, ApiError> {
+    let edge = edge(app)?;
+    let scope = app.tokens.device(headers, "Send a device token as `Authorization: Bearer <token>`.")?;
+    if !scope.allows(&edge.link.location) {
+        return Err(ApiError::Forbidden("This device token does not cover this store.".into()));
+    }
+    let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    let url = format!("{}/v1/reservations/{id}/{action}", edge.link.hub);
+    let mut ask = edge.client.post(&url).bearer_auth(&edge.link.token).timeout(std::time::Duration::from_secs(10)).body(body);
+    if let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) {
+        ask = ask.header(axum::http::header::CONTENT_TYPE, ct.clone());
+    }
+    let answer = ask.send().await.map_err(|e| {
+        ApiError::HubUnreachable(format!(
+            "The hub cannot be reached ({}); nothing was changed. Hand over or release again once the edge is online.",
+            crate::client::explain(&e)
+        ))
+    })?;
+    let status = axum::http::StatusCode::from_u16(answer.status().as_u16()).unwrap_or(axum::http::StatusCode::BAD_GATEWAY);
+    let text = answer.bytes().await.map_err(|_| ApiError::HubUnreachable("The hub's answer was cut off; check the reservation.".into()))?;
+    // The follower hears of the change from the hub at once (its long poll wakes).
+    Ok((status, [(axum::http::header::CONTENT_TYPE, "application/json")], text).into_response())
 }
 
 fn edge(app: &AppState) -> Result<Arc<Edge>, ApiError> {
