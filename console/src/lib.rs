@@ -4,13 +4,14 @@
 //! - [`api`]: calls to the hub that served the page, with the session cookie.
 //! - [`i18n`]: words in en, de, fr.
 //! - `live`: Server-Sent Events for the live pages.
-//! - `desk`, `stock`: the pages.
+//! - `desk`, `stock`, `stores`: the pages.
 
 pub mod api;
 mod desk;
 pub mod i18n;
 mod live;
 mod stock;
+mod stores;
 
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -30,6 +31,7 @@ pub enum Page {
     Desk,
     Stock,
     Oversold,
+    Stores,
 }
 
 fn storage() -> Option<web_sys::Storage> {
@@ -193,6 +195,7 @@ fn Console(lang: RwSignal<Lang>, who: Me, me: RwSignal<Option<Option<Me>>>) -> i
                 {tab(Page::Desk, T::Desk)}
                 {tab(Page::Stock, T::Stock)}
                 {tab(Page::Oversold, T::Oversold)}
+                {tab(Page::Stores, T::Stores)}
             </nav>
             <div class="tools">
                 {store_picker}
@@ -206,6 +209,7 @@ fn Console(lang: RwSignal<Lang>, who: Me, me: RwSignal<Option<Option<Me>>>) -> i
                 Page::Desk => view! { <desk::Desk ctx=ctx /> }.into_any(),
                 Page::Stock => view! { <stock::Stock ctx=ctx /> }.into_any(),
                 Page::Oversold => view! { <stock::Oversold ctx=ctx /> }.into_any(),
+                Page::Stores => view! { <stores::Stores ctx=ctx /> }.into_any(),
             }}
         </main>
     }

@@ -199,3 +199,113 @@ test("the admin token sees any store; a staff token only its own; German and Fre
     await s.cleanup();
   }
 });
+
+/** A TCP proxy on loopback that can be cut (every connection dropped, new ones refused) and restored. */
+async function cuttableProxy(target) {
+  const { createServer, connect } = await import("node:net");
+  const to = new URL(target);
+  const sockets = new Set();
+  let down = false;
+  const server = createServer((client) => {
+    if (down) return client.destroy();
+    const upstream = connect(Number(to.port), to.hostname);
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on("close", () => sockets.delete(s));
+      s.on("error", () => {});
+    }
+    client.pipe(upstream).pipe(client);
+    client.on("close", () => upstream.destroy());
+    upstream.on("close", () => client.destroy());
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    cut() {
+      down = true;
+      for (const s of sockets) s.destroy();
+    },
+    restore() {
+      down = false;
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise((r) => server.close(r));
+    },
+  };
+}
+
+/** `shelfcast edge` for berlin, following `hubUrl`, with the staff token for its own devices. */
+async function startEdge(hubUrl) {
+  const { spawn } = await import("node:child_process");
+  const { createInterface } = await import("node:readline");
+  const { mkdtempSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const data = mkdtempSync(join(tmpdir(), "shelfcast-e2e-edge-"));
+  const args = ["edge", "--location", "berlin", "--hub", hubUrl, "--token", STAFF, "--device-token", `${STAFF}=berlin`,
+    "--listen", "127.0.0.1:0", "--data", data, "--report-every", "200ms", "--follow-every", "100ms"];
+  const child = spawn(join(repo, "target", "release", "shelfcast"), args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, SHELFCAST_LOG: "error" } });
+  const line = await new Promise((resolve, reject) => {
+    createInterface({ input: child.stdout }).once("line", resolve);
+    child.once("exit", (code) => reject(new Error(`edge exited with ${code}`)));
+  });
+  return {
+    url: line.replace("listening on ", "").trim(),
+    async stop() {
+      if (child.exitCode !== null) return;
+      const done = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await done;
+    },
+  };
+}
+
+test("an edge cut off from its hub still serves its desk and says offline with events pending; the hub's Stores page shows it offline", async () => {
+  const s = await setup();
+  const proxy = await cuttableProxy(s.hub.url);
+  const edge = await startEdge(proxy.url);
+  try {
+    const { body } = await reserve(s.hub, "E2E-1", "berlin", 1);
+    const store = await s.context.newPage();
+    await store.goto(`${edge.url}/console/`);
+    await store.getByLabel("Token").fill(STAFF);
+    await store.getByRole("button", { name: "Sign in" }).click();
+    await store.locator(`li.pickup[data-id="${body.id}"]`).waitFor();
+
+    const office = await (await chromium.newContext()).newPage();
+    await office.goto(`${s.hub.url}/console/`);
+    await office.getByLabel("Token").fill(ADMIN);
+    await office.getByRole("button", { name: "Sign in" }).click();
+    await office.getByRole("button", { name: "Stores" }).click();
+    const berlin = office.locator('tr.store[data-location="berlin"]');
+    await until(async () => (await berlin.locator(".state").textContent().catch(() => "")) === "Online", "the hub to show the edge online");
+
+    proxy.cut();
+    const sales = [1, 2].map((i) => ({ id: `offline-${i}-${Date.now()}`, type: "sale", sku: "E2E-2", location: "berlin", qty: 1 }));
+    const r = await fetch(`${edge.url}/v1/events`, { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${STAFF}` }, body: JSON.stringify(sales) });
+    assert.equal(r.status, 200, "the till keeps selling at the edge");
+    await until(async () => (await berlin.locator(".state").textContent().catch(() => "")) === "Offline", "the hub to show the edge offline");
+    await shoot(office, "stores");
+
+    await store.reload();
+    await store.locator(`li.pickup[data-id="${body.id}"]`).waitFor();
+    await store.getByRole("button", { name: "Stores" }).click();
+    const own = store.locator('tr.store[data-location="berlin"]');
+    await until(async () => (await own.locator(".state").textContent().catch(() => "")) === "Offline", "the edge to say it is offline");
+    await until(async () => (await own.locator(".pending").textContent().catch(() => "")) === "2", "the events pending at the store");
+    await store.getByRole("button", { name: "Pickup desk" }).click();
+    const row = store.locator(`li.pickup[data-id="${body.id}"]`);
+    await row.getByRole("button", { name: "Hand over 1 × E2E-1" }).click();
+    await store.getByRole("status").getByText("The hub cannot be reached").waitFor();
+    assert.equal((await availability(s.hub, "E2E-1", "berlin")).reserved, 1, "nothing changed at the hub");
+
+    proxy.restore();
+    await until(async () => (await berlin.locator(".state").textContent().catch(() => "")) === "Online", "the hub to show the edge online again");
+    await until(async () => (await availability(s.hub, "E2E-2", "berlin")).on_hand === 7, "the store's sales at the hub, once each");
+    await office.context().close();
+  } finally {
+    await edge.stop();
+    await proxy.close();
+    await s.cleanup();
+  }
+});

@@ -106,6 +106,36 @@ pub struct ReservationView {
     pub created_at: Option<String>,
 }
 
+/// `PUT /v1/locations/{location}/edge`: an edge node's report of its link to the hub, sent
+/// every `every_ms` while it can reach the hub.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeReport {
+    /// Events taken at the store that the hub has not acknowledged yet.
+    pub pending: u64,
+    /// When the edge last synced events to the hub (RFC 3339).
+    pub last_sync_at: Option<String>,
+    /// The last sync failure, if the last attempt failed.
+    pub last_error: Option<String>,
+    /// Events the hub refused, in all.
+    pub rejected_total: u64,
+    /// How often the edge reports: the hub counts it offline after three reports missed.
+    pub every_ms: u64,
+}
+
+/// `GET /v1/edges`: each edge node's state as the hub knows it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EdgeState {
+    pub location: String,
+    /// A report arrived within three of its intervals.
+    pub online: bool,
+    /// When the hub last heard from the edge (RFC 3339).
+    pub reported_at: String,
+    #[serde(flatten)]
+    pub report: EdgeReport,
+}
+
 /// Who released a reservation.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

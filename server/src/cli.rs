@@ -265,11 +265,18 @@ pub struct EdgeArgs {
     /// next change).
     #[arg(long, env = "SHELFCAST_FOLLOW_EVERY", default_value = "100ms", value_parser = duration)]
     pub follow_every: Duration,
+    /// How often the edge reports its link (pending events, last sync, last error) to the hub,
+    /// for the console's Stores page; the hub shows it offline after three reports missed.
+    #[arg(long, env = "SHELFCAST_REPORT_EVERY", default_value = "5s", value_parser = duration)]
+    pub report_every: Duration,
 }
 
 impl EdgeArgs {
     pub fn config(&self) -> Result<HubConfig, String> {
         let location = shelfcast_protocol::LocationId::parse(&self.location).map_err(|e| format!("--location {e}"))?;
+        if self.report_every < Duration::from_millis(100) {
+            return Err("--report-every is at least 100ms".into());
+        }
         let mut c = HubConfig::new(self.data.clone());
         c.listen = self.listen;
         c = self.access.apply(c, Some(format!("{}={}", self.token, location)))?;
@@ -283,6 +290,7 @@ impl EdgeArgs {
             token: self.token.clone(),
             ca: self.trust.hub_ca.clone(),
             follow_every: self.follow_every,
+            report_every: self.report_every,
         });
         Ok(c)
     }

@@ -504,3 +504,55 @@ async fn staff_at_the_edge_hand_over_and_release_through_the_hub_and_hear_when_i
     assert_eq!((s, b["released_by"].as_str(), b["reason"].as_str()), (200, Some("store"), Some("damaged")), "{b}");
     assert_eq!(l.hapi.position("S1", "berlin").await.1, 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_hub_knows_each_edges_link_and_counts_it_offline_when_reports_stop() {
+    let (_h, hub_data) = data_dir();
+    let (_e, edge_data) = data_dir();
+    let hub = hub(&hub_data);
+    let hapi = hub.client();
+    let mut proxy = Proxy::start(addr(&hub.url)).await;
+    let edge = edge_with(&edge_data, &proxy.url(), &["--report-every", "200ms"]);
+    let eapi = edge.client();
+    let edges = |token: &'static str| {
+        let hapi = hapi.clone();
+        async move {
+            let r = hapi.http.get(hapi.url("/v1/edges")).bearer_auth(token).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let berlin = || async { edges(STORE).await.1["edges"][0].clone() };
+    until("the edge's first report", 10, || async { berlin().await["online"] == json!(true) }).await;
+    let e = berlin().await;
+    assert_eq!((e["location"].as_str(), e["pending"].as_u64(), e["every_ms"].as_u64()), (Some("berlin"), Some(0), Some(200)), "{e}");
+    assert!(e["reported_at"].is_string());
+    assert_eq!(edges("nope").await.0, 401);
+
+    proxy.cut();
+    let sales: Vec<Value> = (0..3).map(|i| ev(&format!("cut:{i}"), "sale", "S", "berlin", 1)).collect();
+    assert_eq!(eapi.post_events(EDGE_TILL, &Value::Array(sales)).await.0, 200);
+    until("the hub to count the edge offline", 10, || async { berlin().await["online"] == json!(false) }).await;
+    assert_eq!(sync_status(&eapi).await["pending"], 3, "the edge holds its sales meanwhile");
+    proxy.restore().await;
+    until("the edge back online with nothing pending", 15, || async {
+        let e = berlin().await;
+        e["online"] == json!(true) && e["pending"] == json!(0) && e["last_sync_at"].is_string()
+    })
+    .await;
+
+    let (s, b) = {
+        let r = hapi
+            .http
+            .put(hapi.url("/v1/locations/berlin/edge"))
+            .bearer_auth(STORE)
+            .header("content-type", "application/json")
+            .body(r#"{"pending":0,"rejected_total":0,"every_ms":5}"#)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.text().await.unwrap())
+    };
+    assert_eq!(s, 400, "an interval under 100 ms: {b}");
+    let r = hapi.http.put(hapi.url("/v1/locations/hamburg/edge")).bearer_auth(STORE).body("{}").send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 403, "a token reports for its own location only");
+}

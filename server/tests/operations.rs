@@ -337,3 +337,35 @@ async fn logs_to_a_pipe_carry_no_colour_codes_and_json_logs_are_one_object_a_lin
         }
     }
 }
+
+#[tokio::test]
+async fn an_edge_nodes_report_of_its_link_is_kept_and_listed_by_location() {
+    let hub = TestHub::start().await;
+    let api = hub.client();
+    let put = |location: &'static str, token: &'static str, body: &'static str| {
+        let api = api.clone();
+        async move {
+            let path = format!("/v1/locations/{location}/edge");
+            api.raw(
+                reqwest::Method::PUT,
+                &path,
+                &[("authorization", &format!("Bearer {token}")), ("content-type", "application/json")],
+                body,
+            )
+            .await
+            .0
+        }
+    };
+    let report = r#"{"pending":5,"last_sync_at":null,"last_error":"the hub's name does not resolve","rejected_total":1,"every_ms":5000}"#;
+    assert_eq!(put("berlin", BERLIN_ONLY, report).await, 204);
+    assert_eq!(put("hamburg", BERLIN_ONLY, report).await, 403);
+    assert_eq!(put("berlin", BERLIN_ONLY, "{\"pending\":-1}").await, 400);
+    assert_eq!(put("berlin", "nope", report).await, 401);
+    let (s, _, b) = api.raw(reqwest::Method::GET, "/v1/edges", &[("authorization", &format!("Bearer {TOKEN}"))], "").await;
+    assert_eq!(s, 200, "{b}");
+    let b: serde_json::Value = serde_json::from_str(&b).unwrap();
+    let e = &b["edges"][0];
+    assert_eq!((e["location"].as_str(), e["online"].as_bool(), e["pending"].as_u64()), (Some("berlin"), Some(true), Some(5)), "{b}");
+    assert_eq!(e["last_error"].as_str(), Some("the hub's name does not resolve"));
+    assert_eq!(b["edges"].as_array().unwrap().len(), 1, "the refused reports kept nothing");
+}

@@ -12,6 +12,7 @@
 
 mod follow;
 mod forward;
+mod report;
 pub mod routes;
 
 use std::collections::HashSet;
@@ -36,6 +37,8 @@ pub struct EdgeLink {
     /// The least time between two fetches of the hub's changes (each one waits at the hub
     /// for the next change, so this only spaces out bursts).
     pub follow_every: Duration,
+    /// How often the edge reports its link to the hub (`PUT /v1/locations/{location}/edge`).
+    pub report_every: Duration,
 }
 
 /// What the edge knows about its link, for `GET /v1/sync`.
@@ -120,6 +123,7 @@ pub fn start(
         client: client.clone(),
     });
     tokio::spawn(forward::run(edge.clone(), client.clone(), state, writer.clone(), shutdown.clone()));
+    tokio::spawn(report::run(edge.clone(), shutdown.clone()));
     tokio::spawn(follow::run(edge.clone(), client, writer, shutdown));
     Ok(edge)
 }

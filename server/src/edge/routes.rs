@@ -91,7 +91,7 @@ fn edge(app: &AppState) -> Result<Arc<Edge>, ApiError> {
     app.edge.clone().ok_or_else(|| ApiError::NotFound("This is not an edge node.".into()))
 }
 
-fn status(edge: &Edge) -> rusqlite::Result<SyncStatus> {
+pub(super) fn status(edge: &Edge) -> rusqlite::Result<SyncStatus> {
     let db = edge.db.lock().expect("sync db lock");
     let pending = sync::pending(&db)?;
     let (rejected_total, latest) = sync::rejections(&db, 100)?;

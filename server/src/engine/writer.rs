@@ -117,6 +117,12 @@ enum Command {
     Probe {
         reply: oneshot::Sender<Result<(), WriteError>>,
     },
+    /// An edge node's report of its link (JSON), kept for the console's Stores page.
+    EdgeReport {
+        location: String,
+        report: String,
+        reply: oneshot::Sender<Result<(), WriteError>>,
+    },
     /// Answered once every command sent before it is committed (or refused).
     Barrier {
         reply: oneshot::Sender<Result<(), WriteError>>,
@@ -257,6 +263,11 @@ impl Writer {
         self.ask(|reply| Command::Probe { reply }).await.is_ok()
     }
 
+    /// Keeps an edge node's report of its link; not partitioned, so any replica writes it.
+    pub async fn edge_report(&self, location: String, report: String) -> Result<(), WriteError> {
+        self.ask(|reply| Command::EdgeReport { location, report, reply }).await
+    }
+
     /// For an edge node: rebase on the hub's positions (see `Command::Rebase`); does not wait.
     pub async fn rebase(&self, positions: Vec<HubPosition>, sent_through: i64, from_scratch: bool) {
         if !positions.is_empty() || from_scratch {
@@ -320,7 +331,10 @@ impl Command {
             Command::Ingest { reply, .. } => drop(reply.send(Err(e))),
             Command::Reserve { reply, .. } => drop(reply.send(Err(e))),
             Command::Act { reply, .. } => drop(reply.send(Err(e))),
-            Command::Probe { reply } | Command::Barrier { reply } | Command::Acknowledge { reply, .. } => drop(reply.send(Err(e))),
+            Command::Probe { reply }
+            | Command::Barrier { reply }
+            | Command::Acknowledge { reply, .. }
+            | Command::EdgeReport { reply, .. } => drop(reply.send(Err(e))),
             Command::Sweep | Command::Rebase { .. } => {}
         }
         Answer::None
@@ -660,6 +674,11 @@ impl Engine {
             Command::Barrier { reply } => Answer::Done(reply),
             Command::Probe { reply } => {
                 txn.touch_health(now)?;
+                *changed = true;
+                Answer::Done(reply)
+            }
+            Command::EdgeReport { location, report, reply } => {
+                txn.record_edge(&location, &report, now)?;
                 *changed = true;
                 Answer::Done(reply)
             }

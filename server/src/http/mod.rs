@@ -1,6 +1,7 @@
 //! The HTTP API: one file per part of the contract.
 
 mod console;
+mod edges;
 mod embed;
 pub mod ingest;
 pub mod limits;
@@ -141,7 +142,12 @@ fn documented(app: &AppState, hub: bool) -> OpenApiRouter<AppState> {
             .routes(routes!(reservations::confirm))
             .routes(routes!(reservations::fulfil))
             .route_layer(from_fn_with_state(app.limits.clone(), limits::reservations));
-        router = router.routes(routes!(read::oversold)).routes(routes!(read::location_changes)).merge(reservations);
+        router = router
+            .routes(routes!(edges::report))
+            .routes(routes!(edges::list))
+            .routes(routes!(read::oversold))
+            .routes(routes!(read::location_changes))
+            .merge(reservations);
     }
     router
         .routes(routes!(openapi::document))

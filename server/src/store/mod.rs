@@ -169,6 +169,8 @@ pub trait Ledger {
         Ok(last)
     }
     fn touch_health(&mut self, now: Millis) -> DbResult<()>;
+    /// Keeps an edge node's latest report of its link (JSON), received at `now`.
+    fn record_edge(&mut self, location: &str, report: &str, now: Millis) -> DbResult<()>;
     /// Records an event; `false` if its id was recorded before (a duplicate).
     fn insert_event(&mut self, e: &Event, now: Millis) -> DbResult<bool>;
     /// Records events in order; for each, `false` if its id was recorded before (a duplicate,
@@ -283,6 +285,14 @@ impl Reader {
                 on_sqlite(conn, move |c| sqlite::open_reservations(c, &location)).await
             }
             Reader::Postgres(pool) => postgres::open_reservations(pool, location).await,
+        }
+    }
+
+    /// Every edge node's latest report: location, when it arrived, the report (JSON).
+    pub async fn edges(&self) -> DbResult<Vec<(String, Millis, String)>> {
+        match self {
+            Reader::Sqlite(conn) => on_sqlite(conn, sqlite::edges).await,
+            Reader::Postgres(pool) => postgres::edges(pool).await,
         }
     }
 

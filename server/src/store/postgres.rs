@@ -128,6 +128,8 @@ END $$;
 ",
     // 6: a release by the store keeps its reason and the staff's note.
     "ALTER TABLE reservations ADD COLUMN release_reason TEXT, ADD COLUMN release_note TEXT;",
+    // 7: each edge node's latest report of its link (`wire::EdgeReport` as JSON).
+    "CREATE TABLE edges (location TEXT PRIMARY KEY, reported_at BIGINT NOT NULL, report TEXT NOT NULL);",
 ];
 
 const MIGRATION_LOCK: i64 = 0x5348_454c_4643_4153; // "SHELFCAS"
@@ -741,6 +743,14 @@ impl Ledger for PgTxn<'_> {
         Ok(())
     }
 
+    fn record_edge(&mut self, location: &str, report: &str, now: Millis) -> DbResult<()> {
+        let client = self.client;
+        let upsert = "INSERT INTO edges (location, reported_at, report) VALUES ($1, $2, $3)
+             ON CONFLICT (location) DO UPDATE SET reported_at = excluded.reported_at, report = excluded.report";
+        run(self.rt, client, &mut self.begun, client.execute(upsert, &[&location, &now, &report]))?;
+        Ok(())
+    }
+
     fn insert_event(&mut self, e: &Event, now: Millis) -> DbResult<bool> {
         Ok(self.insert_events(std::slice::from_ref(e), now)?[0])
     }
@@ -1006,6 +1016,13 @@ pub async fn open_reservations(pool: &Pool, location: &str) -> DbResult<Vec<Rese
         .await
         .map_err(pg)?;
     rows.iter().map(row_of).collect()
+}
+
+/// Every edge node's latest report.
+pub async fn edges(pool: &Pool) -> DbResult<Vec<(String, Millis, String)>> {
+    let client = connection(pool).await?;
+    let rows = client.query("SELECT location, reported_at, report FROM edges ORDER BY location", &[]).await.map_err(pg)?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
 }
 
 pub async fn ping(pool: &Pool) -> bool {

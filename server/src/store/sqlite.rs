@@ -26,6 +26,12 @@ CREATE TABLE IF NOT EXISTS events (
     at          INTEGER,               -- when it happened at the source, ms
     recorded_at INTEGER NOT NULL       -- when the hub committed it, ms
 );
+-- Each edge node's latest report of its link to the hub (`wire::EdgeReport` as JSON).
+CREATE TABLE IF NOT EXISTS edges (
+    location    TEXT PRIMARY KEY,
+    reported_at INTEGER NOT NULL,
+    report      TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS health (
     k  INTEGER PRIMARY KEY CHECK (k = 1),
     at INTEGER NOT NULL                -- the last test write after a failed commit, ms
@@ -432,6 +438,14 @@ impl super::Ledger for Txn<'_> {
     fn touch_health(&mut self, now: Millis) -> super::DbResult<()> {
         Ok(Txn::touch_health(self, now)?)
     }
+    fn record_edge(&mut self, location: &str, report: &str, now: Millis) -> super::DbResult<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO edges (location, reported_at, report) VALUES (?1, ?2, ?3)
+             ON CONFLICT (location) DO UPDATE SET reported_at = excluded.reported_at, report = excluded.report",
+        )?;
+        stmt.execute(params![location, now, report])?;
+        Ok(())
+    }
     fn insert_event(&mut self, e: &Event, now: Millis) -> super::DbResult<bool> {
         Ok(Txn::insert_event(self, e, now)?)
     }
@@ -744,6 +758,13 @@ pub fn open_reservations(conn: &Connection, location: &str) -> rusqlite::Result<
     let mut stmt = conn
         .prepare_cached(&format!("{SELECT_RESERVATION} WHERE location = ?1 AND status IN {} ORDER BY created_at, id", open_statuses!()))?;
     let rows = stmt.query_map([location], row_of)?;
+    rows.collect()
+}
+
+/// Every edge node's latest report.
+pub fn edges(conn: &Connection) -> rusqlite::Result<Vec<(String, Millis, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT location, reported_at, report FROM edges ORDER BY location")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
     rows.collect()
 }
 
