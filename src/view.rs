@@ -14,7 +14,7 @@ use std::rc::Rc;
 use std::time::Duration;
 
 use leptos::prelude::*;
-use shelfcast_protocol::wire::{ReleasedBy, ReservationView};
+use shelfcast_protocol::wire::{ReservationView, RELEASED_BY_STORE};
 use shelfcast_protocol::{Position, PositionKey, ReservationStatus, Status};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::HtmlElement;
@@ -295,10 +295,9 @@ fn check_hold(cx: Cx, key: PositionKey) {
         }
         let (expires_at, lapses) = match answer {
             Some(Ok(v)) if v.status.is_open() => expiry(&v),
-            Some(Ok(v)) if v.released_by == Some(ReleasedBy::Store) => return end_hold(cx, &hub, &key, Ended::ByStore),
-            Some(Ok(v)) => return end_hold(cx, &hub, &key, Ended::As(v.status)),
+            Some(Ok(v)) => return end_hold(cx, &hub, &key, v.status, v.released_by.as_deref() == Some(RELEASED_BY_STORE)),
             // Unknown to the hub with this token: it is not the shopper's any more.
-            Some(Err(())) => return end_hold(cx, &hub, &key, Ended::As(ReservationStatus::Released)),
+            Some(Err(())) => return end_hold(cx, &hub, &key, ReservationStatus::Released, false),
             // The hub cannot be asked: a restored hold counts down on this device's clock.
             None if lapses.is_infinite() => (expires_at, dom::now() + expires_at - js_sys::Date::now()),
             None => return,
@@ -307,25 +306,13 @@ fn check_hold(cx: Cx, key: PositionKey) {
     });
 }
 
-/// How a hold ended: in a status, or released by the store (staff could not set it aside).
-enum Ended {
-    As(ReservationStatus),
-    ByStore,
-}
-
-/// The shopper's hold at `key` ended (nothing, if it still stands): it leaves the page and
-/// storage, and `shelfcast:released` says why.
-fn end_hold(cx: Cx, hub: &str, key: &PositionKey, ended: Ended) {
+/// The shopper's hold at `key` ended with `status` (nothing, if it still stands), released by
+/// the store when `by_store` (staff could not set it aside): it leaves the page and storage,
+/// and `shelfcast:released` says why.
+fn end_hold(cx: Cx, hub: &str, key: &PositionKey, status: ReservationStatus, by_store: bool) {
     let Hold::Held { id, qty, .. } = cx.hold(key) else { return };
-    let status = match ended {
-        Ended::As(status) => status,
-        Ended::ByStore => {
-            reserve::forget(hub, key);
-            cx.set_hold(key, Hold::Failed { reason: Failure::ReleasedByStore });
-            return cx.emit("released", &hold_detail(&id, key, qty, None, Some("released_by_store")));
-        }
-    };
     let (hold, reason) = match status {
+        ReservationStatus::Released if by_store => (Hold::Failed { reason: Failure::ReleasedByStore }, "released_by_store"),
         ReservationStatus::Expired => (Hold::Failed { reason: Failure::Expired }, "expired"),
         ReservationStatus::Released => (Hold::Failed { reason: Failure::Released }, "released"),
         ReservationStatus::Fulfilled => (Hold::None, "fulfilled"),
@@ -614,7 +601,7 @@ fn tick(cx: Cx) {
     }
     let Some(hub) = cx.hub() else { return };
     for key in lapsed {
-        end_hold(cx, &hub, &key, Ended::As(ReservationStatus::Expired));
+        end_hold(cx, &hub, &key, ReservationStatus::Expired, false);
     }
 }
 

@@ -86,6 +86,12 @@ pub enum T {
     Pending,
     LastSync,
     LastError,
+    Activity,
+    EventsPerSecond,
+    Lag,
+    LastMinuteAvg,
+    HoldsPerMinute,
+    OpenStreams,
 }
 
 pub fn t(lang: Lang, text: T) -> &'static str {
@@ -239,6 +245,24 @@ pub fn t(lang: Lang, text: T) -> &'static str {
         (LastError, En) => "Last error",
         (LastError, De) => "Letzter Fehler",
         (LastError, Fr) => "Dernière erreur",
+        (Activity, En) => "Activity",
+        (Activity, De) => "Aktivität",
+        (Activity, Fr) => "Activité",
+        (EventsPerSecond, En) => "Events per second by type, last 5 minutes",
+        (EventsPerSecond, De) => "Ereignisse pro Sekunde nach Art, letzte 5 Minuten",
+        (EventsPerSecond, Fr) => "Événements par seconde par type, 5 dernières minutes",
+        (Lag, En) => "Till-to-hub lag",
+        (Lag, De) => "Verzögerung Kasse bis Hub",
+        (Lag, Fr) => "Délai caisse-hub",
+        (LastMinuteAvg, En) => "Last minute: average",
+        (LastMinuteAvg, De) => "Letzte Minute: Mittel",
+        (LastMinuteAvg, Fr) => "Dernière minute : moyenne",
+        (HoldsPerMinute, En) => "Holds per minute",
+        (HoldsPerMinute, De) => "Reservierungen pro Minute",
+        (HoldsPerMinute, Fr) => "Réservations par minute",
+        (OpenStreams, En) => "Open streams",
+        (OpenStreams, De) => "Offene Streams",
+        (OpenStreams, Fr) => "Flux ouverts",
     }
 }
 

@@ -4,8 +4,9 @@
 //! - [`api`]: calls to the hub that served the page, with the session cookie.
 //! - [`i18n`]: words in en, de, fr.
 //! - `live`: Server-Sent Events for the live pages.
-//! - `desk`, `stock`, `stores`: the pages.
+//! - `desk`, `stock`, `stores`, `activity`: the pages.
 
+mod activity;
 pub mod api;
 mod desk;
 pub mod i18n;
@@ -32,6 +33,7 @@ pub enum Page {
     Stock,
     Oversold,
     Stores,
+    Activity,
 }
 
 fn storage() -> Option<web_sys::Storage> {
@@ -196,6 +198,7 @@ fn Console(lang: RwSignal<Lang>, who: Me, me: RwSignal<Option<Option<Me>>>) -> i
                 {tab(Page::Stock, T::Stock)}
                 {tab(Page::Oversold, T::Oversold)}
                 {tab(Page::Stores, T::Stores)}
+                {tab(Page::Activity, T::Activity)}
             </nav>
             <div class="tools">
                 {store_picker}
@@ -210,6 +213,7 @@ fn Console(lang: RwSignal<Lang>, who: Me, me: RwSignal<Option<Option<Me>>>) -> i
                 Page::Stock => view! { <stock::Stock ctx=ctx /> }.into_any(),
                 Page::Oversold => view! { <stock::Oversold ctx=ctx /> }.into_any(),
                 Page::Stores => view! { <stores::Stores ctx=ctx /> }.into_any(),
+                Page::Activity => view! { <activity::Activity ctx=ctx /> }.into_any(),
             }}
         </main>
     }

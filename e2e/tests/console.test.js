@@ -309,3 +309,35 @@ test("an edge cut off from its hub still serves its desk and says offline with e
     await s.cleanup();
   }
 });
+
+test("activity: events by type, the till-to-hub lag, holds per minute and open streams, live", async () => {
+  const s = await setup();
+  try {
+    const page = await signIn(s);
+    await page.getByRole("button", { name: "Activity" }).click();
+    await page.getByRole("heading", { name: "Activity" }).waitFor();
+    const at = new Date(Date.now() - 1500).toISOString();
+    await postEvents(s.hub, [1, 2, 3].map(() => ({ ...event("sale", "E2E-2", "berlin", 1), at })).concat([event("receipt", "E2E-2", "berlin", 4)]));
+    await reserve(s.hub, "E2E-1", "berlin", 1);
+    await reserve(s.hub, "E2E-1", "berlin", 1);
+    const stream = new AbortController();
+    const open = await fetch(`${s.hub.url}/v1/stream?sku=E2E-1&location=berlin`, { signal: stream.signal });
+    assert.equal(open.status, 200);
+    const legend = page.locator(".legend");
+    // The receipts of setup() count too: 3 of them.
+    await until(async () => /sale: 3 \/ min/.test(await legend.textContent()) && /receipt: 4 \/ min/.test(await legend.textContent()), "the events by type");
+    const lag = await until(async () => {
+      const m = /average (\d+) ms/.exec(await page.locator(".lag-summary").textContent());
+      return m && Number(m[1]) >= 1500 && Number(m[1]);
+    }, "the lag of the events that said when they happened");
+    assert.ok(lag < 60_000, `lag ${lag} ms`);
+    await until(async () => (await page.locator(".holds-summary").textContent()).trim().endsWith("2"), "two holds this minute");
+    await until(async () => (await page.locator(".streams-summary").textContent()).trim() === "1", "the open stream");
+    assert.ok((await page.locator("svg.chart rect.k0").count()) > 0, "sales drawn");
+    await shoot(page, "activity");
+    stream.abort();
+    await until(async () => (await page.locator(".streams-summary").textContent()).trim() === "0", "the stream closed");
+  } finally {
+    await s.cleanup();
+  }
+});

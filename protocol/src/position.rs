@@ -8,11 +8,13 @@ use crate::ids::{LocationId, Sku};
 pub const DEFAULT_LOW_STOCK: i64 = 3;
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     InStock,
     LowStock,
+    /// Also what a position never written has.
+    #[default]
     OutOfStock,
 }
 
@@ -44,10 +46,16 @@ impl Status {
 pub struct Position {
     pub sku: Sku,
     pub location: LocationId,
+    /// (Read with the `all-fields` feature only: the element shows `available`, and each field it
+    /// does not read is code it does not download.)
+    #[cfg_attr(not(feature = "all-fields"), serde(skip_deserializing))]
     pub on_hand: i64,
     pub reserved: i64,
     /// `on_hand - reserved`; negative when the location is oversold.
     pub available: i64,
+    /// (Read with the `all-fields` feature only: the element decides the status with its own
+    /// `low-stock` threshold.)
+    #[cfg_attr(not(feature = "all-fields"), serde(skip_deserializing))]
     pub status: Status,
     /// The hub's change sequence at this position's last change; 0 if never written.
     pub version: u64,

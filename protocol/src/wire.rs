@@ -76,12 +76,18 @@ pub struct ReserveRequest {
     pub key: String,
 }
 
-/// A reservation as its holder sees it.
+/// A reservation as its holder sees it. Fields marked so are always written and
+/// read only with the `all-fields` feature: the element knows what it reserved where, and each field
+/// it does not read is code it does not download.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReservationView {
     pub id: String,
+    /// (Read with the `all-fields` feature only.)
+    #[cfg_attr(not(feature = "all-fields"), serde(skip_deserializing))]
     pub sku: String,
+    /// (Read with the `all-fields` feature only.)
+    #[cfg_attr(not(feature = "all-fields"), serde(skip_deserializing))]
     pub location: String,
     pub qty: i64,
     pub status: ReservationStatus,
@@ -95,14 +101,19 @@ pub struct ReservationView {
     /// The holder's secret; present only in answers to the holder.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub token: Option<String>,
-    /// Once released: `store` (staff could not hand it over; `reason` says why) or `shopper`.
+    /// Once released: [`RELEASED_BY_STORE`] (staff could not hand it over; `reason` says why) or
+    /// [`RELEASED_BY_SHOPPER`]. A string rather than an enum: the element reads it, and a
+    /// string costs its download less.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub released_by: Option<ReleasedBy>,
-    /// Why the store released it.
+    pub released_by: Option<String>,
+    /// Why the store released it (read with the `all-fields` feature only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[cfg_attr(not(feature = "all-fields"), serde(skip_deserializing))]
     pub reason: Option<crate::ReleaseReason>,
-    /// When it was made (RFC 3339): the pickup desk lists the oldest first.
+    /// When it was made (RFC 3339): the pickup desk lists the oldest first (read with the
+    /// `all-fields` feature only).
     #[serde(skip_serializing_if = "Option::is_none", default)]
+    #[cfg_attr(not(feature = "all-fields"), serde(skip_deserializing))]
     pub created_at: Option<String>,
 }
 
@@ -136,14 +147,10 @@ pub struct EdgeState {
     pub report: EdgeReport,
 }
 
-/// Who released a reservation.
-#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ReleasedBy {
-    Store,
-    Shopper,
-}
+/// `released_by` of a reservation the store released (staff could not set it aside).
+pub const RELEASED_BY_STORE: &str = "store";
+/// `released_by` of a reservation its shopper released.
+pub const RELEASED_BY_SHOPPER: &str = "shopper";
 
 /// `GET /v1/locations/{location}/changes?since=V`: what an edge node needs to follow the hub.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

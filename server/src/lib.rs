@@ -28,6 +28,7 @@
 //! - [`client`]: the one outbound HTTP client (HTTPS, trusted CAs) and its error sentences, and
 //!   `shelfcast healthcheck`.
 
+mod activity;
 pub mod auth;
 pub mod cli;
 pub mod client;

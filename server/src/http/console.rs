@@ -34,6 +34,7 @@ pub fn routes() -> Router<AppState> {
         .route("/console/", get(|headers: HeaderMap| async move { file("index.html", &headers) }))
         .route("/console/session", get(whoami).post(sign_in).delete(sign_out))
         .route("/console/api/desk", get(desk))
+        .route("/console/api/activity", get(activity))
         .route("/console/{*path}", get(|Path(path): Path<String>, headers: HeaderMap| async move { file(&path, &headers) }))
 }
 
@@ -106,6 +107,15 @@ async fn sign_out(State(app): State<AppState>, headers: HeaderMap) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     response.headers_mut().insert(header::SET_COOKIE, set_cookie(&app, &headers, "", 0));
     response
+}
+
+/// The Activity page's figures: per second over the last five minutes (this process's), and
+/// the streams open now.
+async fn activity(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    app.tokens.device(&headers, "Sign in to the console first.")?;
+    let types: Vec<&str> = shelfcast_protocol::EventKind::ALL.iter().map(|k| k.as_str()).collect();
+    let seconds = app.activity.last(app.state.clock.now());
+    Ok(Json(json!({"types": types, "seconds": seconds, "open_streams": app.state.fanout.open_streams()})))
 }
 
 #[derive(Deserialize)]

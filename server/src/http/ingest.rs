@@ -78,16 +78,20 @@ pub async fn post_events(State(app): State<AppState>, headers: HeaderMap, body: 
         results.push(EventResult { id, status, error, version: None });
     }
     let rejected = results.len() - valid.len();
+    let seen: Vec<_> = valid.iter().map(|e| (e.kind, e.at)).collect();
     let outcomes = app.writer.ingest(valid).await?;
     let mut applied = 0;
-    for (slot, (outcome, version)) in slots.into_iter().zip(outcomes) {
+    let mut fresh = Vec::with_capacity(seen.len());
+    for ((slot, (outcome, version)), seen) in slots.into_iter().zip(outcomes).zip(seen) {
         results[slot].version = Some(version);
         if outcome == Outcome::Duplicate {
             results[slot].status = ResultStatus::Duplicate;
         } else {
             applied += 1;
+            fresh.push(seen);
         }
     }
+    app.activity.events(fresh, app.state.clock.now());
     let duplicates = results.len() - rejected - applied;
     let m = &app.metrics.events;
     m.with_label_values(&["applied"]).inc_by(applied as u64);

@@ -10,7 +10,7 @@ use serde_json::Value;
 use shelfcast_protocol::clock::{format_rfc3339, Millis};
 use shelfcast_protocol::reservation::{MAX_RELEASE_NOTE, MAX_RESERVATION_QTY, MIN_RESERVATION_QTY};
 use shelfcast_protocol::wire::ErrorBody;
-use shelfcast_protocol::wire::{ReleasedBy, ReservationView};
+use shelfcast_protocol::wire::{ReservationView, RELEASED_BY_SHOPPER, RELEASED_BY_STORE};
 use shelfcast_protocol::ErrorCode;
 use shelfcast_protocol::{
     Action, LocationId, PositionKey, ReleaseReason, Reservation, ReservationKey, ReservationStatus, Sku, StaffRelease,
@@ -38,11 +38,8 @@ pub fn view(row: &ReservationRow, now: Millis, with_token: bool) -> ReservationV
         expires_at: (status == ReservationStatus::Held).then(|| row.expires_at.map(format_rfc3339)).flatten(),
         expires_in_ms: (status == ReservationStatus::Held).then(|| row.expires_at.map(|at| at.saturating_sub(now).max(0) as u64)).flatten(),
         token: with_token.then(|| row.token.clone()),
-        released_by: (status == ReservationStatus::Released).then_some(if row.released.is_some() {
-            ReleasedBy::Store
-        } else {
-            ReleasedBy::Shopper
-        }),
+        released_by: (status == ReservationStatus::Released)
+            .then(|| if row.released.is_some() { RELEASED_BY_STORE } else { RELEASED_BY_SHOPPER }.to_string()),
         reason: row.released.as_ref().map(|r| r.reason),
         created_at: Some(format_rfc3339(row.created_at)),
     }
@@ -115,6 +112,9 @@ pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Body)
         e => e.into(),
     })?;
     let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };
+    if reserved.created {
+        app.activity.hold(app.state.clock.now());
+    }
     Ok((status, Json(view(&reserved.row, app.state.clock.now(), true))))
 }
 
