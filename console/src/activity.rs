@@ -55,10 +55,11 @@ fn event_bars(seconds: &[Second]) -> Vec<AnyView> {
     bars
 }
 
-/// A line through `values` (one a unit), scaled to the chart.
+/// A line through `values` (one a unit, the last at the right edge), scaled to the chart.
 fn line(values: &[f64]) -> String {
     let top = scale(values.iter().copied().fold(0.0, f64::max));
-    values.iter().enumerate().map(|(x, v)| format!("{x},{:.1}", H - v / top * H)).collect::<Vec<_>>().join(" ")
+    let start = 300usize.saturating_sub(values.len());
+    values.iter().enumerate().map(|(i, v)| format!("{},{:.1}", start + i, H - v / top * H)).collect::<Vec<_>>().join(" ")
 }
 
 #[component]

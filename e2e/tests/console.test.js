@@ -341,3 +341,57 @@ test("activity: events by type, the till-to-hub lag, holds per minute and open s
     await s.cleanup();
   }
 });
+
+test("keyboard alone signs in and hands over; every page passes axe-core's WCAG A and AA checks, at desktop and phone width", async () => {
+  const s = await setup();
+  // axe-core is injected as a script, which the console's own policy forbids: this context only.
+  const context = await chromium.newContext({ bypassCSP: true });
+  try {
+    const page = await context.newPage();
+    await page.goto(`${s.hub.url}/console/`);
+    await page.getByLabel("Token").waitFor();
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement?.id), "token", "Tab reaches the token field first");
+    await page.keyboard.type(STAFF);
+    await page.keyboard.press("Enter");
+    await page.getByRole("heading", { name: /Pickup desk/ }).waitFor();
+    const { body } = await reserve(s.hub, "E2E-1", "berlin", 1);
+    const row = page.locator(`li.pickup[data-id="${body.id}"]`);
+    await row.waitFor();
+    const handOver = row.getByRole("button", { name: "Hand over 1 × E2E-1" });
+    let reached = false;
+    for (let i = 0; i < 20 && !reached; i++) {
+      await page.keyboard.press("Tab");
+      reached = await handOver.evaluate((b) => b === document.activeElement);
+    }
+    assert.ok(reached, "Tab reaches Hand over");
+    await page.keyboard.press("Enter");
+    await row.waitFor({ state: "detached" });
+
+    const { createRequire } = await import("node:module");
+    const AXE = createRequire(import.meta.url).resolve("axe-core/axe.min.js");
+    const violations = async () => {
+      if (!(await page.evaluate(() => "axe" in window))) await page.addScriptTag({ path: AXE });
+      const result = await page.evaluate(() =>
+        window.axe.run(document, { runOnly: { type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"] } }),
+      );
+      return result.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+    };
+    await reserve(s.hub, "E2E-1", "berlin", 1);
+    await page.locator("li.pickup").first().waitFor();
+    for (const [tab, ready] of [["Pickup desk", "li.pickup"], ["Stock look-up", "form.lookup"], ["Oversold", "h2"], ["Stores", "table.stores"], ["Activity", "svg.chart"]]) {
+      await page.getByRole("button", { name: tab, exact: true }).click();
+      await page.locator(ready).first().waitFor({ state: "attached" });
+      for (const width of [1280, 390]) {
+        await page.setViewportSize({ width, height: 844 });
+        assert.deepEqual(await violations(), [], `${tab} at ${width} px`);
+      }
+    }
+    await page.getByRole("button", { name: "Sign out" }).click();
+    await page.getByLabel("Token").waitFor();
+    assert.deepEqual(await violations(), [], "sign-in");
+  } finally {
+    await context.close();
+    await s.cleanup();
+  }
+});
