@@ -78,13 +78,7 @@ pub fn Activity(ctx: Ctx) -> impl IntoView {
             figures.set(f);
         })
     };
-    load();
-    let every = set_interval_with_handle(load, Duration::from_secs(1)).ok();
-    on_cleanup(move || {
-        if let Some(h) = every {
-            h.clear();
-        }
-    });
+    crate::live::every(Duration::from_secs(1), load);
     let last_minute = move |f: &Figures| {
         f.seconds.iter().rev().take(60).fold([0u64; 5], |mut acc, s| {
             for (a, n) in acc.iter_mut().zip(s.events) {

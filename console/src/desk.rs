@@ -63,13 +63,8 @@ pub fn Desk(ctx: Ctx) -> impl IntoView {
     let seen = StoredValue::new(None::<Vec<String>>);
 
     // A tick a second for the countdowns.
-    let tick = set_interval_with_handle(move || clock.set(now()), std::time::Duration::from_secs(1)).ok();
-    on_cleanup(move || {
-        if let Some(t) = tick {
-            t.clear();
-        }
-        set_title(0, "Shelfcast console");
-    });
+    crate::live::every(std::time::Duration::from_secs(1), move || clock.set(now()));
+    on_cleanup(move || set_title(0, "Shelfcast console"));
 
     // One stream per store picked; the previous closes when the store changes or the page goes.
     Effect::new(move |previous: Option<SendWrapper<Option<crate::live::Live>>>| {

@@ -36,6 +36,17 @@ pub fn listen(url: &str, event: &str, on_data: impl Fn(String) + 'static, on_lin
     Some(Live { source, _on_message: on_message, _on_open: on_open, _on_error: on_error })
 }
 
+/// Runs `f` now and every `period` while the calling component is mounted.
+pub fn every(period: std::time::Duration, f: impl Fn() + Clone + 'static) {
+    f();
+    let handle = leptos::prelude::set_interval_with_handle(f, period).ok();
+    leptos::prelude::on_cleanup(move || {
+        if let Some(h) = handle {
+            h.clear();
+        }
+    });
+}
+
 /// The page's monotonic clock in milliseconds: countdowns run on it and on the hub's
 /// `expires_in_ms`, never on this device's wall clock.
 pub fn now() -> f64 {

@@ -151,14 +151,8 @@ pub fn Oversold(ctx: Ctx) -> impl IntoView {
             }
         })
     };
-    load();
     // Refreshed every two seconds while the page is open.
-    let every = set_interval_with_handle(load, Duration::from_secs(2)).ok();
-    on_cleanup(move || {
-        if let Some(h) = every {
-            h.clear();
-        }
-    });
+    crate::live::every(Duration::from_secs(2), load);
     view! {
         <section aria-labelledby="oversold-title">
             <h2 id="oversold-title">{move || ctx.t(T::Oversold)}</h2>

@@ -77,13 +77,7 @@ pub fn Stores(ctx: Ctx) -> impl IntoView {
             }
         })
     };
-    refresh();
-    let every = set_interval_with_handle(refresh, Duration::from_secs(2)).ok();
-    on_cleanup(move || {
-        if let Some(h) = every {
-            h.clear();
-        }
-    });
+    crate::live::every(Duration::from_secs(2), refresh);
     view! {
         <section aria-labelledby="stores-title">
             <h2 id="stores-title">{move || ctx.t(T::Stores)}</h2>
