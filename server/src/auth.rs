@@ -51,10 +51,21 @@ impl Scope {
     }
 }
 
-/// A set of device tokens, by digest.
+/// A set of device tokens, by digest: each one's scope and label.
 #[derive(Clone, Debug, Default)]
 pub struct DeviceTokens {
-    by_digest: HashMap<[u8; 32], Scope>,
+    by_digest: HashMap<[u8; 32], (Scope, Arc<str>)>,
+}
+
+/// The longest label a device token may carry.
+pub const MAX_LABEL: usize = 64;
+/// The label of changes made with the admin token.
+pub const ADMIN_LABEL: &str = "admin";
+
+/// The label of a token given none: the first 8 hex digits of its digest, which tell tokens
+/// apart in a position's history and say nothing that helps anyone find the token.
+fn default_label(digest: &[u8; 32]) -> Arc<str> {
+    format!("token-{}", hex::encode(&digest[..4])).into()
 }
 
 pub fn digest(token: &str) -> [u8; 32] {
@@ -63,8 +74,24 @@ pub fn digest(token: &str) -> [u8; 32] {
 
 impl DeviceTokens {
     /// Adds `TOKEN=LOC1,LOC2`, `TOKEN=*`, or the same with `sha256:<64 hex digits>` in place of
-    /// the token (what `shelfcast hash-token` prints), so a tokens file need not hold secrets.
+    /// the token (what `shelfcast hash-token` prints), so a tokens file need not hold secrets;
+    /// `;label=NAME` at the end names the device in positions' histories (letters, digits, `.`,
+    /// `_`, `-`; at most 64).
     pub fn add_spec(&mut self, spec: &str) -> Result<(), String> {
+        let (spec, label) = match spec.rsplit_once(";label=") {
+            Some((spec, label)) => {
+                let valid = !label.is_empty()
+                    && label.len() <= MAX_LABEL
+                    && label.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+                if !valid {
+                    return Err(format!(
+                        "a device token's label is 1 to {MAX_LABEL} letters, digits, `.`, `_` or `-` (got `{label}`)"
+                    ));
+                }
+                (spec, Some(label))
+            }
+            None => (spec, None),
+        };
         let (token, locations) = spec.rsplit_once('=').ok_or_else(|| {
             "a device token must look like TOKEN=LOC1,LOC2 or TOKEN=* (the token itself is not repeated here)".to_string()
         })?;
@@ -89,7 +116,8 @@ impl DeviceTokens {
                 .collect::<Result<Vec<_>, _>>()?;
             Scope::Locations(ls)
         };
-        self.by_digest.insert(digest, scope);
+        let label = label.map_or_else(|| default_label(&digest), Arc::from);
+        self.by_digest.insert(digest, (scope, label));
         Ok(())
     }
 
@@ -114,9 +142,9 @@ impl DeviceTokens {
         self.by_digest.len()
     }
 
-    fn scope_of(&self, digest: &[u8; 32]) -> Option<&Scope> {
-        let (stored, scope) = self.by_digest.get_key_value(digest)?;
-        bool::from(stored.ct_eq(digest)).then_some(scope)
+    fn scope_of(&self, digest: &[u8; 32]) -> Option<&(Scope, Arc<str>)> {
+        let (stored, grant) = self.by_digest.get_key_value(digest)?;
+        bool::from(stored.ct_eq(digest)).then_some(grant)
     }
 
     fn merged(&self, other: &DeviceTokens) -> DeviceTokens {
@@ -152,6 +180,8 @@ pub const SESSION_SECONDS: u64 = 12 * 3600;
 pub struct Session {
     pub scope: Scope,
     pub admin: bool,
+    /// What the staff member's changes are labelled with: the token's label, or `admin`.
+    pub label: Arc<str>,
 }
 
 #[derive(Debug, Default)]
@@ -211,21 +241,49 @@ impl Credentials {
 
     /// The locations `token` may write, or `None` for an unknown token.
     pub fn scope(&self, token: &str) -> Option<Scope> {
+        self.grant(&digest(token)).map(|(scope, _)| scope)
+    }
+
+    /// The scope (narrowed on an edge node) and label of the device token with digest `d`.
+    fn grant(&self, d: &[u8; 32]) -> Option<(Scope, Arc<str>)> {
         let current = self.inner.current.read().expect("tokens lock").clone();
-        let scope = current.scope_of(&digest(token))?;
-        Some(match &self.inner.restrict {
+        let (scope, label) = current.scope_of(d)?;
+        let scope = match &self.inner.restrict {
             Some(location) => scope.narrowed_to(location),
             None => scope.clone(),
-        })
+        };
+        Some((scope, label.clone()))
     }
 
     /// The scope of the request's bearer token, or of its console session, or a 401 saying `hint`.
     pub fn device(&self, headers: &HeaderMap, hint: &str) -> Result<Scope, crate::error::ApiError> {
+        self.device_labelled(headers, hint).map(|(scope, _)| scope)
+    }
+
+    /// [`Credentials::device`] with the token's label, which its changes carry in positions'
+    /// histories.
+    pub fn device_labelled(&self, headers: &HeaderMap, hint: &str) -> Result<(Scope, Arc<str>), crate::error::ApiError> {
         match bearer(headers) {
-            Some(token) => self.scope(token),
-            None => self.session(headers).map(|s| s.scope),
+            Some(token) => self.grant(&digest(token)),
+            None => self.session(headers).map(|s| (s.scope, s.label)),
         }
         .ok_or_else(|| crate::error::ApiError::Unauthorized(hint.into()))
+    }
+
+    /// The request's device token or console session, or the admin token (every location).
+    pub fn device_or_admin(&self, headers: &HeaderMap, hint: &str) -> Result<(Scope, Arc<str>), crate::error::ApiError> {
+        if self.is_admin(headers) {
+            return Ok((self.all(), ADMIN_LABEL.into()));
+        }
+        self.device_labelled(headers, hint)
+    }
+
+    /// Every location this process serves: all of them on a hub, its own on an edge node.
+    fn all(&self) -> Scope {
+        match &self.inner.restrict {
+            Some(location) => Scope::Locations(vec![location.clone()]),
+            None => Scope::All,
+        }
     }
 
     /// Signs in with a device token or the admin token: the session and its cookie's value.
@@ -264,21 +322,13 @@ impl Credentials {
     }
 
     fn session_of(&self, kind: char, d: &[u8; 32]) -> Option<Session> {
-        let all = || match &self.inner.restrict {
-            Some(location) => Scope::Locations(vec![location.clone()]),
-            None => Scope::All,
-        };
         match kind {
-            'a' => self.inner.admin.filter(|a| bool::from(a.ct_eq(d))).map(|_| Session { scope: all(), admin: true }),
-            'd' => {
-                let current = self.inner.current.read().expect("tokens lock").clone();
-                let scope = current.scope_of(d)?;
-                let scope = match &self.inner.restrict {
-                    Some(location) => scope.narrowed_to(location),
-                    None => scope.clone(),
-                };
-                Some(Session { scope, admin: false })
-            }
+            'a' => self.inner.admin.filter(|a| bool::from(a.ct_eq(d))).map(|_| Session {
+                scope: self.all(),
+                admin: true,
+                label: ADMIN_LABEL.into(),
+            }),
+            'd' => self.grant(d).map(|(scope, label)| Session { scope, admin: false, label }),
             _ => None,
         }
     }
@@ -378,6 +428,25 @@ mod tests {
     }
 
     #[test]
+    fn a_token_is_known_by_its_label_or_by_a_digest_prefix() {
+        let c = creds(&["t1=berlin;label=till-3", "t2=*", "a;b=c=berlin"], None, None);
+        let labelled = |token: &str| {
+            let mut h = HeaderMap::new();
+            h.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+            c.device_or_admin(&h, "").map(|(_, label)| label.to_string())
+        };
+        assert_eq!(labelled("t1").unwrap(), "till-3");
+        assert_eq!(labelled("t2").unwrap(), format!("token-{}", &hex::encode(digest("t2"))[..8]));
+        assert_eq!(labelled("a;b=c").unwrap().len(), "token-".len() + 8, "`;` in a token is not a label");
+        assert_eq!(labelled("admin-secret").unwrap(), ADMIN_LABEL);
+        assert!(labelled("t3").is_err());
+        let mut t = DeviceTokens::default();
+        for bad in ["t=berlin;label=", "t=berlin;label=two words", "t=berlin;label=a=b", &format!("t=b;label={}", "x".repeat(65))] {
+            assert!(t.add_spec(bad).unwrap_err().contains("label"), "{bad}");
+        }
+    }
+
+    #[test]
     fn an_edge_narrows_every_token_to_its_store() {
         let c = creds(&["t1=berlin,hamburg", "t2=*", "t3=paris"], None, Some("berlin"));
         let berlin = LocationId::parse("berlin").unwrap();
@@ -423,7 +492,7 @@ mod tests {
     fn a_console_session_carries_its_tokens_scope_until_the_token_goes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens");
-        std::fs::write(&path, "staff=berlin\n").unwrap();
+        std::fs::write(&path, "staff=berlin;label=desk-1\n").unwrap();
         let c = creds(&[], Some(path.clone()), None);
         let berlin = LocationId::parse("berlin").unwrap();
         let with = |cookie: &str| {
@@ -434,7 +503,7 @@ mod tests {
         };
         assert!(c.sign_in("nobody").is_none(), "an unknown token signs no one in");
         let (session, cookie) = c.sign_in("staff").unwrap();
-        assert_eq!(session, Session { scope: Scope::Locations(vec![berlin.clone()]), admin: false });
+        assert_eq!(session, Session { scope: Scope::Locations(vec![berlin.clone()]), admin: false, label: "desk-1".into() });
         assert!(!cookie.contains("staff"), "the cookie does not hold the token");
         assert_eq!(c.session(&with(&cookie)), Some(session.clone()));
         assert!(c.device(&with(&cookie), "").unwrap().allows(&berlin));
