@@ -12,6 +12,7 @@ use crate::ids::{EventId, LocationId, PositionKey, Sku};
 pub const MAX_EVENT_QTY: i64 = 1_000_000_000;
 
 /// What happened to the stock.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EventKind {

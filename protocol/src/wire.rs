@@ -182,3 +182,55 @@ pub struct SyncStatus {
     pub rejected: Vec<EventResult>,
     pub rejected_total: u64,
 }
+
+/// What an entry of a position's history is.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HistoryKind {
+    /// A stock event (a till's sale, a count, …); `type` says which.
+    Event,
+    /// A reservation changed status (`from` → `to`).
+    Reservation,
+}
+
+/// One entry of a position's history: an event or a reservation's change, with the position
+/// as the change left it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryItem {
+    pub kind: HistoryKind,
+    /// The event's id, or the reservation's.
+    pub id: String,
+    /// An event's type.
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none", default)]
+    pub event_type: Option<crate::EventKind>,
+    /// A reservation's status before (`null` when this change made it) and after.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub from: Option<ReservationStatus>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub to: Option<ReservationStatus>,
+    /// The event's quantity, or the reservation's.
+    pub qty: i64,
+    /// When the event happened at its source, as the device said (RFC 3339).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub at: Option<String>,
+    /// When the hub committed the change (RFC 3339).
+    pub received_at: String,
+    /// Who made the change: the device token's label (never the token), `admin`, `shopper`,
+    /// or `null` for the hub itself (a hold that expired).
+    pub by: Option<String>,
+    /// The position after the change.
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub version: u64,
+}
+
+/// `GET /v1/positions/{sku}/{location}/history`: a page of the history, newest first.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryPage {
+    pub items: Vec<HistoryItem>,
+    /// `before` for the page of older entries; `null` on the oldest page.
+    pub next: Option<String>,
+}

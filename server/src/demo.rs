@@ -57,7 +57,7 @@ pub fn start(state: &Arc<State>, writer: &Writer, tokens: &mut DeviceTokens, shu
             .collect();
     let (state, writer) = (state.clone(), writer.clone());
     tokio::spawn(async move {
-        if let Err(e) = writer.ingest(seed).await {
+        if let Err(e) = writer.ingest(seed, "demo-till".into()).await {
             tracing::error!(error = %e, "demo seeding failed");
             return;
         }
@@ -86,7 +86,7 @@ pub fn start(state: &Arc<State>, writer: &Writer, tokens: &mut DeviceTokens, shu
                 _ => ("sale", 1),
             };
             let e = event(&format!("demo-till-{boot}:{n}"), kind, sku, store, qty);
-            if let Err(e) = writer.ingest(vec![e]).await {
+            if let Err(e) = writer.ingest(vec![e], "demo-till".into()).await {
                 tracing::warn!(error = %e, "demo till could not record a sale");
             }
         }
@@ -137,6 +137,6 @@ async fn till(AxState(app): AxState<AppState>, Json(t): Json<Till>) -> Result<im
         at: Field::Missing,
     };
     let e = raw.validate().map_err(|e| ApiError::bad(e.code, e.message))?;
-    app.writer.ingest(vec![e]).await?;
+    app.writer.ingest(vec![e], "demo-page".into()).await?;
     Ok(Json(serde_json::json!({"status": "applied"})))
 }

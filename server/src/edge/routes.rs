@@ -4,8 +4,8 @@
 use shelfcast_protocol::ErrorCode;
 use std::sync::Arc;
 
-use axum::extract::{Path, Query, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, Method};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
@@ -21,7 +21,12 @@ use crate::http::AppState;
 use crate::store::sync;
 
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(sync)).routes(routes!(reservations)).routes(routes!(fulfil)).routes(routes!(release))
+    OpenApiRouter::new()
+        .routes(routes!(sync))
+        .routes(routes!(reservations))
+        .routes(routes!(fulfil))
+        .routes(routes!(release))
+        .routes(routes!(history))
 }
 
 /// `POST /v1/reservations/{id}/fulfil` at the store: passed on to the hub ([`pass_on`]).
@@ -39,7 +44,7 @@ async fn fulfil(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    pass_on(&app, &id, "fulfil", &headers, body).await
+    pass_on(&app, Method::POST, &reservation_path(&id, "fulfil"), &headers, body).await
 }
 
 /// `POST /v1/reservations/{id}/release` (with a reason) at the store: passed on to the hub.
@@ -57,27 +62,60 @@ async fn release(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    pass_on(&app, &id, "release", &headers, body).await
+    pass_on(&app, Method::POST, &reservation_path(&id, "release"), &headers, body).await
 }
 
-/// A staff action on a reservation at the store: only the hub decides reservations, so the
-/// edge passes it on with its own token, for a device (or a console session) of its store,
-/// and relays the hub's answer. Without the hub: 503 `hub_unreachable`, nothing changed.
-async fn pass_on(app: &AppState, id: &str, action: &str, headers: &HeaderMap, body: axum::body::Bytes) -> Result<Response, ApiError> {
+/// `GET /v1/positions/{sku}/{location}/history` at the store: the hub keeps the history, so
+/// the edge passes the question on ([`pass_on`]).
+#[utoipa::path(get, path = "/v1/positions/{sku}/{location}/history", tag = "edge",
+    params(
+        ("sku" = String, Path, description = "The position's SKU"),
+        ("location" = String, Path, description = "This edge node's location"),
+        ("limit" = Option<i64>, Query, description = "Entries on the page, 1 to 500"),
+        ("before" = Option<String>, Query, description = "The `next` of an earlier page")),
+    responses(
+        (status = 200, description = "The hub's answer", body = shelfcast_protocol::wire::HistoryPage),
+        (status = 401, description = "No known device token", body = ErrorBody),
+        (status = 403, description = "The token does not cover this store", body = ErrorBody),
+        (status = 503, description = "The hub cannot be reached", body = ErrorBody)),
+    security(("device_token" = [])))]
+async fn history(
+    State(app): State<AppState>,
+    Path((sku, location)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let escape = |s: &str| form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    let mut path = format!("/v1/positions/{}/{}/history", escape(&sku), escape(&location));
+    if let Some(q) = query {
+        path = format!("{path}?{q}");
+    }
+    pass_on(&app, Method::GET, &path, &headers, axum::body::Bytes::new()).await
+}
+
+fn reservation_path(id: &str, action: &str) -> String {
+    let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    format!("/v1/reservations/{id}/{action}")
+}
+
+/// What only the hub answers (a staff action on a reservation, which only the hub decides; a
+/// position's history, which only the hub keeps): the edge passes it on to `path` with its own
+/// token, for a device (or a console session) of its store, and relays the hub's answer.
+/// Without the hub: 503 `hub_unreachable`, nothing changed.
+async fn pass_on(app: &AppState, method: Method, path: &str, headers: &HeaderMap, body: axum::body::Bytes) -> Result<Response, ApiError> {
     let edge = edge(app)?;
     let scope = app.tokens.device(headers, "Send a device token as `Authorization: Bearer <token>`.")?;
     if !scope.allows(&edge.link.location) {
         return Err(ApiError::Forbidden("This device token does not cover this store.".into()));
     }
-    let id: String = form_urlencoded::byte_serialize(id.as_bytes()).collect();
-    let url = format!("{}/v1/reservations/{id}/{action}", edge.link.hub);
-    let mut ask = edge.client.post(&url).bearer_auth(&edge.link.token).timeout(std::time::Duration::from_secs(10)).body(body);
+    let url = format!("{}{path}", edge.link.hub);
+    let mut ask = edge.client.request(method, &url).bearer_auth(&edge.link.token).timeout(std::time::Duration::from_secs(10)).body(body);
     if let Some(ct) = headers.get(axum::http::header::CONTENT_TYPE) {
         ask = ask.header(axum::http::header::CONTENT_TYPE, ct.clone());
     }
     let answer = ask.send().await.map_err(|e| {
         ApiError::HubUnreachable(format!(
-            "The hub cannot be reached ({}); nothing was changed. Hand over or release again once the edge is online.",
+            "The hub cannot be reached ({}); nothing was changed. Try again once the edge is online.",
             crate::client::explain(&e)
         ))
     })?;

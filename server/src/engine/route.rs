@@ -19,7 +19,7 @@ use shelfcast_protocol::{Action, Event, PositionKey, ReservationKey};
 use tokio_util::sync::CancellationToken;
 
 use super::ownership::Ownership;
-use super::writer::{ActAuth, Reserved, WriteError, Writer};
+use super::writer::{ActAuth, Label, Reserved, WriteError, Writer};
 use crate::metrics::Metrics;
 use crate::store::leases::Leases;
 use crate::store::ReservationRow;
@@ -33,7 +33,7 @@ const ANSWER_WITHIN: Duration = Duration::from_secs(2);
 /// A write sent to its partition's owner.
 #[derive(Serialize, Deserialize)]
 enum Forward {
-    Ingest(Vec<Event>),
+    Ingest(Vec<Event>, Label),
     Reserve { key: ReservationKey, position: PositionKey, qty: i64 },
     Act { id: String, auth: ActAuth, action: Action },
 }
@@ -117,7 +117,7 @@ impl Route {
     }
 
     /// Each event to its partition's owner, grouped by owner; the answers in the request's order.
-    pub async fn ingest(&self, writer: &Writer, events: Vec<Event>) -> Result<Vec<(Outcome, u64)>, WriteError> {
+    pub async fn ingest(&self, writer: &Writer, events: Vec<Event>, by: Label) -> Result<Vec<(Outcome, u64)>, WriteError> {
         let mut answers: Vec<Option<(Outcome, u64)>> = vec![None; events.len()];
         let mut todo: Vec<usize> = (0..events.len()).collect();
         let (since, mut tries) = (Instant::now(), 0);
@@ -133,11 +133,12 @@ impl Route {
             }
             let sends = groups.into_iter().map(|(to, idx)| {
                 let batch: Vec<Event> = idx.iter().map(|i| events[*i].clone()).collect();
+                let by = by.clone();
                 async move {
                     let answer = match to {
                         None => Err(WriteError::Moved),
-                        Some(m) if m == self.ownership.me => writer.ingest_here(batch).await,
-                        Some(m) => self.send(&m, &Forward::Ingest(batch)).await,
+                        Some(m) if m == self.ownership.me => writer.ingest_here(batch, by).await,
+                        Some(m) => self.send(&m, &Forward::Ingest(batch, by)).await,
                     };
                     (idx, answer)
                 }
@@ -225,7 +226,7 @@ pub async fn serve(nats: async_nats::Client, me: String, writer: Writer, shutdow
         tokio::spawn(async move {
             let Some(reply) = msg.reply else { return };
             let answer = match serde_json::from_slice::<Forward>(&msg.payload) {
-                Ok(Forward::Ingest(events)) => serde_json::to_vec(&writer.ingest_here(events).await),
+                Ok(Forward::Ingest(events, by)) => serde_json::to_vec(&writer.ingest_here(events, by).await),
                 Ok(Forward::Reserve { key, position, qty }) => serde_json::to_vec(&writer.reserve_here(key, position, qty).await),
                 Ok(Forward::Act { id, auth, action }) => serde_json::to_vec(&writer.act_here(id, auth, action).await),
                 Err(e) => serde_json::to_vec(&Err::<(), _>(WriteError::Internal(format!("an unreadable forwarded write: {e}")))),

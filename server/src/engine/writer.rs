@@ -29,7 +29,9 @@ use super::route::Route;
 use super::state::{Entry, State};
 use crate::auth::Scope;
 use crate::metrics::Metrics;
-use crate::store::{Answered, Backend, DbResult, EdgeLedger, Ledger, Rejection, ReservationRow, SharedLedger, StoreError};
+use crate::store::{
+    Answered, Backend, Change, Changed, DbResult, EdgeLedger, Ledger, Rejection, ReservationRow, SharedLedger, StoreError,
+};
 
 /// A commit takes at most this many events, so one huge backlog cannot starve a reservation.
 const MAX_BATCH_EVENTS: usize = 50_000;
@@ -64,18 +66,33 @@ pub enum WriteError {
 pub enum ActAuth {
     /// The shopper, with the reservation's token.
     Holder(String),
-    /// A store device, with its scope.
-    Device(Scope),
-    /// Store staff releasing a reservation they cannot hand over, with their scope and reason.
-    Staff(Scope, StaffRelease),
+    /// A store device, with its scope and its token's label.
+    Device(Scope, Label),
+    /// Store staff releasing a reservation they cannot hand over, with their scope, their
+    /// token's label and their reason.
+    Staff(Scope, Label, StaffRelease),
 }
+
+/// What a change records as having made it: a device token's label (`auth`), `admin`, or
+/// [`SHOPPER`].
+pub type Label = Arc<str>;
+
+/// The label of changes a shopper made (a hold, its confirmation or release).
+pub const SHOPPER: &str = "shopper";
 
 impl ActAuth {
     /// What the store recorded when it released the reservation (staff only).
     fn released(&self) -> Option<&StaffRelease> {
         match self {
-            ActAuth::Staff(_, release) => Some(release),
+            ActAuth::Staff(_, _, release) => Some(release),
             _ => None,
+        }
+    }
+
+    fn label(&self) -> Label {
+        match self {
+            ActAuth::Holder(_) => SHOPPER.into(),
+            ActAuth::Device(_, by) | ActAuth::Staff(_, by, _) => by.clone(),
         }
     }
 }
@@ -98,6 +115,7 @@ pub struct Reserved {
 enum Command {
     Ingest {
         events: Vec<Event>,
+        by: Label,
         reply: oneshot::Sender<Result<Vec<(Outcome, u64)>, WriteError>>,
     },
     Reserve {
@@ -207,20 +225,21 @@ impl Writer {
     /// Applies valid events once each; answers only when they are durable, with each event's
     /// outcome and the version of its position from which the hub's state counts it (the
     /// version this commit gave the position, or for a duplicate the position's version now).
-    pub async fn ingest(&self, events: Vec<Event>) -> Result<Vec<(Outcome, u64)>, WriteError> {
+    /// `by`: the label of the token that sent them.
+    pub async fn ingest(&self, events: Vec<Event>, by: Label) -> Result<Vec<(Outcome, u64)>, WriteError> {
         if events.is_empty() {
             return Ok(Vec::new());
         }
         match &self.route {
-            Some(route) => route.ingest(self, events).await,
-            None => self.ingest_here(events).await,
+            Some(route) => route.ingest(self, events, by).await,
+            None => self.ingest_here(events, by).await,
         }
     }
 
     /// Written by this replica's writer, whoever owns the positions (the writer refuses what
     /// it does not own).
-    pub async fn ingest_here(&self, events: Vec<Event>) -> Result<Vec<(Outcome, u64)>, WriteError> {
-        self.ask(|reply| Command::Ingest { events, reply }).await
+    pub async fn ingest_here(&self, events: Vec<Event>, by: Label) -> Result<Vec<(Outcome, u64)>, WriteError> {
+        self.ask(|reply| Command::Ingest { events, by, reply }).await
     }
 
     pub async fn reserve(&self, key: ReservationKey, position: PositionKey, qty: i64) -> Result<Reserved, WriteError> {
@@ -362,6 +381,9 @@ struct Overlay<'s> {
     pending: &'s HashMap<PositionKey, Entry>,
     /// Each position this batch touched: (as it was before the batch, as it is now).
     stocks: hashbrown::HashMap<PositionKey, (Stock, Stock)>,
+    /// The changes for the positions' histories (`None`: an edge node, which keeps none; the
+    /// hub keeps its store's).
+    history: Option<Vec<Change>>,
 }
 
 impl Overlay<'_> {
@@ -372,6 +394,17 @@ impl Overlay<'_> {
             stocks.into_iter().filter(|(_, (before, now))| before != now).map(|(k, (_, now))| (k, now)).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
+    }
+
+    /// Records `what` in `key`'s history, with the position as the batch has it now.
+    fn record(&mut self, key: &PositionKey, what: Changed, qty: i64, at: Option<Millis>, by: Option<&Label>, now: Millis) {
+        if self.history.is_none() {
+            return;
+        }
+        let stock = self.stock(key);
+        let (on_hand, reserved) = (stock.on_hand, stock.reserved_at(now));
+        let change = Change { key: key.clone(), what, qty, at, by: by.cloned(), on_hand, reserved, version: None };
+        self.history.as_mut().expect("recording").push(change);
     }
 
     /// One lookup when the batch has seen the position before; the key is copied only the
@@ -457,12 +490,15 @@ impl Engine {
         let mut answers = Vec::with_capacity(batch.len());
         let commands = batch.len();
         let pending = std::mem::take(&mut self.pending);
-        let mut overlay = Overlay { state: &state, pending: &pending, stocks: hashbrown::HashMap::new() };
+        let mut overlay = Overlay { state: &state, pending: &pending, stocks: hashbrown::HashMap::new(), history: None };
         // `None`: nothing to write. `Some((changed positions, their partitions, each
         // partition's last version))`: committed.
         type Committed = Option<(Vec<(PositionKey, Stock)>, Stamps, Vec<(u32, u64)>)>;
         let result = (|| -> DbResult<Committed> {
             let mut txn = store.begin()?;
+            if txn.as_edge().is_none() {
+                overlay.history = Some(Vec::new());
+            }
             let mut todo = Vec::with_capacity(batch.len());
             for command in batch {
                 match &owned {
@@ -486,7 +522,23 @@ impl Engine {
                 let fence = owned.fence(overlay.stocks.keys());
                 shared_ledger(txn.as_mut())?.fence(&owners.me, &fence)?;
             }
+            let history = overlay.history.take().unwrap_or_default();
             let changed = overlay.changed();
+            if !history.is_empty() {
+                // A change that left its position as it was (a count of what was there) keeps
+                // the position's version; the others get the one this commit gives.
+                let keys: Vec<&PositionKey> = changed.iter().map(|(k, _)| k).collect();
+                let history = history
+                    .into_iter()
+                    .map(|mut c| {
+                        if keys.binary_search(&&c.key).is_err() {
+                            c.version = Some(version_in(&c.key, &[], &[], &pending, &state));
+                        }
+                        c
+                    })
+                    .collect();
+                txn.record_history(history, now)?;
+            }
             let stamps = Stamps::new(changed.iter().map(|(k, _)| state.partition(k.sku.as_str())).collect());
             let last = txn.save_and_commit(&changed, &stamps, self.state.published(0))?;
             Ok(Some((changed, stamps, last)))
@@ -578,12 +630,14 @@ impl Engine {
         changed: &mut bool,
     ) -> DbResult<Answer> {
         Ok(match command {
-            Command::Ingest { events, reply } => {
+            Command::Ingest { events, by, reply } => {
                 let mut outcomes = Vec::with_capacity(events.len());
                 let fresh = txn.insert_events(&events, now)?;
                 for (e, fresh) in events.iter().zip(fresh) {
                     if fresh {
                         overlay.stock(&e.key).apply(e.kind, e.qty);
+                        let what = Changed::Event { id: e.id.as_str().to_string(), kind: e.kind };
+                        overlay.record(&e.key, what, e.qty, e.at, Some(&by), now);
                         *changed = true;
                         outcomes.push(Outcome::Applied);
                     } else {
@@ -617,6 +671,8 @@ impl Engine {
                                     created_at: now,
                                 };
                                 txn.insert_reservation(&row, &key_hash, now)?;
+                                let what = Changed::Reservation { id: row.id.clone(), from: None, to: row.status };
+                                overlay.record(&row.key, what, qty, None, Some(&SHOPPER.into()), now);
                                 *changed = true;
                                 Ok(Reserved { row, created: true })
                             }
@@ -630,9 +686,9 @@ impl Engine {
                     None => Err(WriteError::NotFound),
                     Some(row) => match &auth {
                         ActAuth::Holder(t) if !bool::from(t.as_bytes().ct_eq(row.token.as_bytes())) => Err(WriteError::NotFound),
-                        ActAuth::Device(scope) | ActAuth::Staff(scope, _) if !scope.allows(&row.key.location) => Err(WriteError::Forbidden),
+                        ActAuth::Device(scope, _) | ActAuth::Staff(scope, ..) if !scope.allows(&row.key.location) => Err(WriteError::Forbidden),
                         _ if owned.is_some_and(|o| !o.holds(row.key.sku.as_str())) => Err(WriteError::Moved),
-                        _ => self.act(txn, overlay, row, (action, auth.released()), now, changed)?,
+                        _ => self.act(txn, overlay, row, (action, &auth), now, changed)?,
                     },
                 };
                 Answer::Act(reply, answer)
@@ -663,8 +719,13 @@ impl Engine {
                     keys.retain(|k| owned.holds(k.sku.as_str()));
                 }
                 for key in keys {
-                    for expired in overlay.stock(&key).expire(now) {
+                    let stock = overlay.stock(&key);
+                    let qtys: HashMap<String, i64> = stock.holds().map(|h| (h.reservation.clone(), h.qty)).collect();
+                    for expired in stock.expire(now) {
                         txn.expire_reservation(&expired, now)?;
+                        let qty = qtys.get(&expired).copied().unwrap_or(0);
+                        let what = Changed::Reservation { id: expired, from: Some(ReservationStatus::Held), to: ReservationStatus::Expired };
+                        overlay.record(&key, what, qty, None, None, now);
                         self.metrics.reservations.with_label_values(&["expired"]).inc();
                         *changed = true;
                     }
@@ -695,7 +756,7 @@ impl Engine {
         txn: &mut dyn Ledger,
         overlay: &mut Overlay<'_>,
         mut row: ReservationRow,
-        (action, released): (Action, Option<&StaffRelease>),
+        (action, auth): (Action, &ActAuth),
         now: Millis,
         changed: &mut bool,
     ) -> DbResult<Result<ReservationRow, WriteError>> {
@@ -713,8 +774,10 @@ impl Engine {
         if action == Action::Fulfil {
             txn.insert_fulfilment(&row.id, &row.key, row.qty, now)?;
         }
-        let released = released.filter(|_| next.status == ReservationStatus::Released);
+        let released = auth.released().filter(|_| next.status == ReservationStatus::Released);
         txn.set_reservation(&row.id, next.status, next.expires_at, released, now)?;
+        let what = Changed::Reservation { id: row.id.clone(), from: Some(current.status), to: next.status };
+        overlay.record(&row.key, what, row.qty, None, Some(&auth.label()), now);
         *changed = true;
         row.status = next.status;
         row.expires_at = next.expires_at;

@@ -37,7 +37,7 @@ pub const MAX_EVENTS: usize = 10_000;
         (status = 503, description = "Storage cannot take writes right now; nothing was changed", body = ErrorBody)),
     security(("device_token" = [])))]
 pub async fn post_events(State(app): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<IngestResponse>, ApiError> {
-    let scope = app.tokens.device(&headers, "Send a device token as `Authorization: Bearer <token>`.")?;
+    let (scope, by) = app.tokens.device_labelled(&headers, "Send a device token as `Authorization: Bearer <token>`.")?;
     let ndjson = match content_type(&headers) {
         Some("application/json") => false,
         Some("application/x-ndjson") => true,
@@ -79,7 +79,7 @@ pub async fn post_events(State(app): State<AppState>, headers: HeaderMap, body: 
     }
     let rejected = results.len() - valid.len();
     let seen: Vec<_> = valid.iter().map(|e| (e.kind, e.at)).collect();
-    let outcomes = app.writer.ingest(valid).await?;
+    let outcomes = app.writer.ingest(valid, by).await?;
     let mut applied = 0;
     let mut fresh = Vec::with_capacity(seen.len());
     for ((slot, (outcome, version)), seen) in slots.into_iter().zip(outcomes).zip(seen) {

@@ -3,6 +3,7 @@
 mod console;
 mod edges;
 mod embed;
+mod history;
 pub mod ingest;
 pub mod limits;
 mod openapi;
@@ -148,6 +149,7 @@ fn documented(app: &AppState, hub: bool) -> OpenApiRouter<AppState> {
             .routes(routes!(edges::report))
             .routes(routes!(edges::list))
             .routes(routes!(read::oversold))
+            .routes(routes!(history::history))
             .routes(routes!(read::location_changes))
             .merge(reservations);
     }

@@ -187,8 +187,8 @@ pub async fn confirm(State(app): State<AppState>, Path(id): Path<String>, header
         Refusals),
     security(("device_token" = [])))]
 pub async fn fulfil(State(app): State<AppState>, Path(id): Path<String>, headers: HeaderMap) -> Result<Json<ReservationView>, ApiError> {
-    let scope = app.tokens.device(&headers, "Fulfilment needs the location's device token.")?;
-    act(&app, id, ActAuth::Device(scope), Action::Fulfil, "fulfilled").await
+    let (scope, by) = app.tokens.device_labelled(&headers, "Fulfilment needs the location's device token.")?;
+    act(&app, id, ActAuth::Device(scope, by), Action::Fulfil, "fulfilled").await
 }
 #[derive(Deserialize)]
 struct StaffReleaseFields {
@@ -218,7 +218,7 @@ pub async fn staff_release(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<ReservationView>, ApiError> {
-    let scope = app.tokens.device(&headers, "A release by the store needs the location's device token.")?;
+    let (scope, by) = app.tokens.device_labelled(&headers, "A release by the store needs the location's device token.")?;
     let b: StaffReleaseFields = small_json(&headers, body, "A release").await?;
     let reasons = ReleaseReason::ALL.map(ReleaseReason::as_str).join(", ");
     let reason = b
@@ -232,7 +232,7 @@ pub async fn staff_release(
         Some(Value::String(n)) if n.chars().count() <= MAX_RELEASE_NOTE => Some(n.trim().to_string()).filter(|n| !n.is_empty()),
         Some(_) => return Err(ApiError::bad(ErrorCode::InvalidReason, format!("`note` is text of at most {MAX_RELEASE_NOTE} characters"))),
     };
-    act(&app, id, ActAuth::Staff(scope, StaffRelease { reason, note }), Action::Release, "released_by_store").await
+    act(&app, id, ActAuth::Staff(scope, by, StaffRelease { reason, note }), Action::Release, "released_by_store").await
 }
 
 #[derive(Deserialize)]

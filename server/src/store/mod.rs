@@ -19,7 +19,7 @@ pub mod sync;
 use shelfcast_protocol::clock::Millis;
 use shelfcast_protocol::partition::Stamps;
 use shelfcast_protocol::sync::OwnEvent;
-use shelfcast_protocol::{Event, LocationId, PositionKey, ReleaseReason, ReservationStatus, Sku, StaffRelease, Stock};
+use shelfcast_protocol::{Event, EventKind, LocationId, PositionKey, ReleaseReason, ReservationStatus, Sku, StaffRelease, Stock};
 
 pub use sqlite::Store;
 
@@ -36,6 +36,83 @@ pub struct ReservationRow {
     pub released: Option<StaffRelease>,
     /// When it was made.
     pub created_at: Millis,
+}
+
+/// One change to a position, for its history: written in the commit that makes it, with the
+/// position as the change left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub key: PositionKey,
+    pub what: Changed,
+    pub qty: i64,
+    /// When an event happened at its source.
+    pub at: Option<Millis>,
+    /// The label of the token that made it (`None`: the hub itself, a hold that expired).
+    pub by: Option<std::sync::Arc<str>>,
+    pub on_hand: i64,
+    pub reserved: i64,
+    /// The position's version when the commit leaves the position as it was; `None`: the
+    /// version the commit gives it, which the ledger fills in.
+    pub version: Option<u64>,
+}
+
+/// What changed a position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    Event { id: String, kind: EventKind },
+    Reservation { id: String, from: Option<ReservationStatus>, to: ReservationStatus },
+}
+
+impl Change {
+    /// The stored `kind`, `ref`, `from_status` and `to_status` columns.
+    fn columns(&self) -> (&'static str, &str, Option<&'static str>, Option<&'static str>) {
+        match &self.what {
+            Changed::Event { id, kind } => (kind.as_str(), id, None, None),
+            Changed::Reservation { id, from, to } => (RESERVATION_KIND, id, from.map(|s| s.as_str()), Some(to.as_str())),
+        }
+    }
+}
+
+/// The stored `kind` of a reservation's change (an event's is its type).
+const RESERVATION_KIND: &str = "reservation";
+
+/// A stored entry of a position's history.
+pub struct HistoryRow {
+    pub seq: i64,
+    pub what: Changed,
+    pub qty: i64,
+    pub at: Option<Millis>,
+    pub received_at: Millis,
+    pub by: Option<String>,
+    pub on_hand: i64,
+    pub reserved: i64,
+    pub version: u64,
+}
+
+/// The columns of a history entry, in the order [`HistoryRow::from_columns`] takes them.
+const SELECT_HISTORY: &str =
+    "SELECT seq, kind, ref, from_status, to_status, qty, at, received_at, by_label, on_hand, reserved, version FROM history";
+
+impl HistoryRow {
+    #[allow(clippy::too_many_arguments)]
+    fn from_columns(
+        seq: i64,
+        (kind, id, from, to): (String, String, Option<String>, Option<String>),
+        qty: i64,
+        at: Option<Millis>,
+        received_at: Millis,
+        by: Option<String>,
+        (on_hand, reserved, version): (i64, i64, i64),
+    ) -> Result<HistoryRow, String> {
+        let status = |s: String| ReservationStatus::parse(&s).ok_or_else(|| format!("stored status {s}"));
+        let what = if kind == RESERVATION_KIND {
+            let to = to.ok_or("a stored reservation change without its status")?;
+            Changed::Reservation { id, from: from.map(status).transpose()?, to: status(to)? }
+        } else {
+            Changed::Event { id, kind: EventKind::parse(&kind).ok_or_else(|| format!("stored event type {kind}"))? }
+        };
+        Ok(HistoryRow { seq, what, qty, at, received_at, by, on_hand, reserved, version: version as u64 })
+    }
 }
 
 /// The columns of a reservation, in the order [`ReservationRow::from_columns`] takes them.
@@ -192,6 +269,8 @@ pub trait Ledger {
         now: Millis,
     ) -> DbResult<()>;
     fn expire_reservation(&mut self, id: &str, now: Millis) -> DbResult<()>;
+    /// Records changes to positions' histories, written with the commit (received at `now`).
+    fn record_history(&mut self, changes: Vec<Change>, now: Millis) -> DbResult<()>;
     fn commit(self: Box<Self>) -> DbResult<()>;
     /// A ledger other replicas write too.
     fn as_shared(&mut self) -> Option<&mut dyn SharedLedger> {
@@ -285,6 +364,18 @@ impl Reader {
                 on_sqlite(conn, move |c| sqlite::open_reservations(c, &location)).await
             }
             Reader::Postgres(pool) => postgres::open_reservations(pool, location).await,
+        }
+    }
+
+    /// A position's history, newest first: at most `limit` entries older than `before`.
+    pub async fn history(&self, key: &PositionKey, before: Option<i64>, limit: i64) -> DbResult<Vec<HistoryRow>> {
+        let before = before.unwrap_or(i64::MAX);
+        match self {
+            Reader::Sqlite(conn) => {
+                let key = key.clone();
+                on_sqlite(conn, move |c| sqlite::history(c, &key, before, limit)).await
+            }
+            Reader::Postgres(pool) => postgres::history(pool, key, before, limit).await,
         }
     }
 

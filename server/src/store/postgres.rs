@@ -130,6 +130,13 @@ END $$;
     "ALTER TABLE reservations ADD COLUMN release_reason TEXT, ADD COLUMN release_note TEXT;",
     // 7: each edge node's latest report of its link (`wire::EdgeReport` as JSON).
     "CREATE TABLE edges (location TEXT PRIMARY KEY, reported_at BIGINT NOT NULL, report TEXT NOT NULL);",
+    // 8: every change to a position with the position after it (as `sqlite::SCHEMA` explains).
+    "CREATE TABLE history (
+        seq BIGSERIAL PRIMARY KEY, sku TEXT NOT NULL, location TEXT NOT NULL, kind TEXT NOT NULL, ref TEXT NOT NULL,
+        from_status TEXT, to_status TEXT, qty BIGINT NOT NULL, at BIGINT, received_at BIGINT NOT NULL, by_label TEXT,
+        on_hand BIGINT NOT NULL, reserved BIGINT NOT NULL, version BIGINT NOT NULL
+    );
+    CREATE INDEX history_position ON history (sku, location, seq);",
 ];
 
 const MIGRATION_LOCK: i64 = 0x5348_454c_4643_4153; // "SHELFCAS"
@@ -237,6 +244,7 @@ struct Stmts {
     reservation: Statement,
     set_reservation: Statement,
     expire_reservation: Statement,
+    insert_history: Statement,
 }
 
 impl Stmts {
@@ -294,6 +302,19 @@ impl Stmts {
                 .await?,
             expire_reservation: c
                 .prepare("UPDATE reservations SET status = 'expired', updated_at = $2 WHERE id = $1 AND status = 'held'").await?,
+            // After the positions are saved (in the same round trip): a change without a
+            // version takes its position's new one.
+            insert_history: c
+                .prepare(
+                    "INSERT INTO history (sku, location, kind, ref, from_status, to_status, qty, at, received_at, by_label, on_hand, reserved, version)
+                     SELECT x.s, x.l, x.k, x.r, x.f, x.t, x.q, x.a, $13, x.b, x.oh, x.rs, coalesce(x.v, p.version, 0)
+                       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[],
+                                   $9::text[], $10::bigint[], $11::bigint[], $12::bigint[]) WITH ORDINALITY
+                            AS x(s, l, k, r, f, t, q, a, b, oh, rs, v, n)
+                       LEFT JOIN positions p ON p.sku = x.s AND p.location = x.l
+                      ORDER BY x.n",
+                )
+                .await?,
         })
     }
 }
@@ -347,6 +368,8 @@ impl Backend for PgBackend {
             now: 0,
             touched: Vec::new(),
             fence: None,
+            history: Vec::new(),
+            history_at: 0,
         }))
     }
 
@@ -375,6 +398,10 @@ struct PgTxn<'a> {
     /// The member and the partitions (with epochs) this commit is fenced with, checked in the
     /// statement that takes the versions (`VERSION_AND_SAVE`), or at the commit.
     fence: Option<(String, Vec<(u32, i64)>)>,
+    /// Changes to positions' histories, inserted at the commit, after the positions (received
+    /// at `history_at`).
+    history: Vec<super::Change>,
+    history_at: Millis,
 }
 
 impl Drop for PgTxn<'_> {
@@ -687,7 +714,8 @@ impl PgTxn<'_> {
             self.flush_inserts()?;
         }
         let touched = std::mem::take(&mut self.touched);
-        if !self.begun && args.is_none() && touched.is_empty() {
+        let history = std::mem::take(&mut self.history);
+        if !self.begun && args.is_none() && touched.is_empty() && history.is_empty() {
             self.ended = true;
             return Ok(Vec::new());
         }
@@ -708,9 +736,18 @@ impl PgTxn<'_> {
                     false => client.execute(&stmts.version_reservations, &[&touched]).await,
                 }
             };
-            let (saved, versioned, committed) = futures_util::join!(save, version, client.batch_execute("COMMIT"));
+            let columns = HistoryColumns::of(&history);
+            let params = columns.params(&self.history_at);
+            let record = async {
+                match history.is_empty() {
+                    true => Ok(0),
+                    false => client.execute(&stmts.insert_history, &params).await,
+                }
+            };
+            let (saved, versioned, recorded, committed) = futures_util::join!(save, version, record, client.batch_execute("COMMIT"));
             let saved = saved?;
             versioned?;
+            recorded?;
             committed?;
             Ok(saved)
         });
@@ -835,8 +872,77 @@ impl Ledger for PgTxn<'_> {
 
     /// Fenced but nothing versioned (a commit of reservations only): the fence is checked with
     /// the commit.
+    fn record_history(&mut self, changes: Vec<super::Change>, now: Millis) -> DbResult<()> {
+        self.history.extend(changes);
+        self.history_at = now;
+        Ok(())
+    }
+
     fn commit(self: Box<Self>) -> DbResult<()> {
         (*self).finish(&[], &Stamps::default()).map(|_| ())
+    }
+}
+
+/// Changes to positions' histories as the columns of an `unnest`.
+struct HistoryColumns<'c> {
+    skus: Vec<&'c str>,
+    locations: Vec<&'c str>,
+    kinds: Vec<&'static str>,
+    refs: Vec<&'c str>,
+    from: Vec<Option<&'static str>>,
+    to: Vec<Option<&'static str>>,
+    qtys: Vec<i64>,
+    ats: Vec<Option<i64>>,
+    by: Vec<Option<&'c str>>,
+    on_hand: Vec<i64>,
+    reserved: Vec<i64>,
+    versions: Vec<Option<i64>>,
+}
+
+impl<'c> HistoryColumns<'c> {
+    fn of(changes: &'c [super::Change]) -> HistoryColumns<'c> {
+        let mut c = HistoryColumns {
+            skus: Vec::with_capacity(changes.len()),
+            locations: Vec::with_capacity(changes.len()),
+            kinds: Vec::with_capacity(changes.len()),
+            refs: Vec::with_capacity(changes.len()),
+            from: Vec::with_capacity(changes.len()),
+            to: Vec::with_capacity(changes.len()),
+            qtys: changes.iter().map(|x| x.qty).collect(),
+            ats: changes.iter().map(|x| x.at).collect(),
+            by: changes.iter().map(|x| x.by.as_deref()).collect(),
+            on_hand: changes.iter().map(|x| x.on_hand).collect(),
+            reserved: changes.iter().map(|x| x.reserved).collect(),
+            versions: changes.iter().map(|x| x.version.map(|v| v as i64)).collect(),
+        };
+        for x in changes {
+            let (kind, id, from, to) = x.columns();
+            c.skus.push(x.key.sku.as_str());
+            c.locations.push(x.key.location.as_str());
+            c.kinds.push(kind);
+            c.refs.push(id);
+            c.from.push(from);
+            c.to.push(to);
+        }
+        c
+    }
+
+    fn params<'s>(&'s self, received_at: &'s Millis) -> [&'s (dyn postgres::types::ToSql + Sync); 13] {
+        [
+            &self.skus,
+            &self.locations,
+            &self.kinds,
+            &self.refs,
+            &self.from,
+            &self.to,
+            &self.qtys,
+            &self.ats,
+            &self.by,
+            &self.on_hand,
+            &self.reserved,
+            &self.versions,
+            received_at,
+        ]
     }
 }
 
@@ -1023,6 +1129,33 @@ pub async fn edges(pool: &Pool) -> DbResult<Vec<(String, Millis, String)>> {
     let client = connection(pool).await?;
     let rows = client.query("SELECT location, reported_at, report FROM edges ORDER BY location", &[]).await.map_err(pg)?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+}
+
+/// A position's history, newest first: at most `limit` entries with `seq` below `before`.
+pub async fn history(pool: &Pool, key: &PositionKey, before: i64, limit: i64) -> DbResult<Vec<super::HistoryRow>> {
+    let client = connection(pool).await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "{} WHERE sku = $1 AND location = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4",
+            super::SELECT_HISTORY
+        ))
+        .await
+        .map_err(pg)?;
+    let rows = client.query(&stmt, &[&key.sku.as_str(), &key.location.as_str(), &before, &limit]).await.map_err(pg)?;
+    rows.iter()
+        .map(|r| {
+            super::HistoryRow::from_columns(
+                r.get(0),
+                (r.get(1), r.get(2), r.get(3), r.get(4)),
+                r.get(5),
+                r.get(6),
+                r.get(7),
+                r.get(8),
+                (r.get(9), r.get(10), r.get(11)),
+            )
+            .map_err(StoreError::Data)
+        })
+        .collect()
 }
 
 pub async fn ping(pool: &Pool) -> bool {

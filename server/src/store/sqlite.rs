@@ -26,6 +26,27 @@ CREATE TABLE IF NOT EXISTS events (
     at          INTEGER,               -- when it happened at the source, ms
     recorded_at INTEGER NOT NULL       -- when the hub committed it, ms
 );
+-- Every change to a position (an event, a reservation's change of status), with the position
+-- as the change left it: what `GET /v1/positions/{sku}/{location}/history` pages through.
+-- `kind` is the event's type or `reservation`; `ref` the event's or reservation's id; `by_label`
+-- the label of the token that made it (never the token).
+CREATE TABLE IF NOT EXISTS history (
+    seq         INTEGER PRIMARY KEY,
+    sku         TEXT NOT NULL,
+    location    TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    ref         TEXT NOT NULL,
+    from_status TEXT,
+    to_status   TEXT,
+    qty         INTEGER NOT NULL,
+    at          INTEGER,
+    received_at INTEGER NOT NULL,
+    by_label    TEXT,
+    on_hand     INTEGER NOT NULL,
+    reserved    INTEGER NOT NULL,
+    version     INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_position ON history (sku, location, seq);
 -- Each edge node's latest report of its link to the hub (`wire::EdgeReport` as JSON).
 CREATE TABLE IF NOT EXISTS edges (
     location    TEXT PRIMARY KEY,
@@ -411,7 +432,14 @@ impl Store {
         if let Some(u) = &mut self.unacked {
             u.roll_back();
         }
-        Ok(Txn { tx: self.conn.transaction()?, unsaved: &mut self.unsaved, unacked: self.unacked.as_mut(), last: None, save: false })
+        Ok(Txn {
+            tx: self.conn.transaction()?,
+            unsaved: &mut self.unsaved,
+            unacked: self.unacked.as_mut(),
+            last: None,
+            save: false,
+            history: Vec::new(),
+        })
     }
 }
 
@@ -465,6 +493,34 @@ impl super::Ledger for Txn<'_> {
     ) -> super::DbResult<Vec<(u32, u64)>> {
         let versions = Versions::after(published, changed.len());
         Txn::save_positions(self, changed.iter().map(|(k, s)| (k, s.on_hand)), versions);
+        if !self.history.is_empty() {
+            let history = std::mem::take(&mut self.history);
+            let version = |c: &super::Change| {
+                c.version.unwrap_or_else(|| changed.binary_search_by(|(k, _)| k.cmp(&c.key)).map_or(0, |i| versions.nth(i)))
+            };
+            let mut stmt = self.tx.prepare_cached(
+                "INSERT INTO history (sku, location, kind, ref, from_status, to_status, qty, at, received_at, by_label, on_hand, reserved, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+            )?;
+            for (c, now) in &history {
+                let (kind, id, from, to) = c.columns();
+                stmt.execute(params![
+                    c.key.sku.as_str(),
+                    c.key.location.as_str(),
+                    kind,
+                    id,
+                    from,
+                    to,
+                    c.qty,
+                    c.at,
+                    now,
+                    c.by.as_deref(),
+                    c.on_hand,
+                    c.reserved,
+                    version(c) as i64
+                ])?;
+            }
+        }
         Ok(if changed.is_empty() { Vec::new() } else { vec![(0, versions.last())] })
     }
     fn reservation_by_key(&mut self, key_hash: &[u8]) -> super::DbResult<Option<ReservationRow>> {
@@ -488,6 +544,10 @@ impl super::Ledger for Txn<'_> {
     }
     fn expire_reservation(&mut self, id: &str, now: Millis) -> super::DbResult<()> {
         Ok(Txn::expire_reservation(self, id, now)?)
+    }
+    fn record_history(&mut self, changes: Vec<super::Change>, now: Millis) -> super::DbResult<()> {
+        self.history.extend(changes.into_iter().map(|c| (c, now)));
+        Ok(())
     }
     fn commit(self: Box<Self>) -> super::DbResult<()> {
         Ok(Txn::commit(*self)?)
@@ -545,6 +605,8 @@ pub struct Txn<'a> {
     last: Option<u64>,
     /// Write the positions table with this commit, due or not.
     save: bool,
+    /// Changes to positions' histories, written once the commit's versions are known.
+    history: Vec<(super::Change, Millis)>,
 }
 
 impl Txn<'_> {
@@ -696,7 +758,8 @@ impl Txn<'_> {
     /// changed since the positions table was last written, with the place in the ledger it
     /// now holds up to. Only what is committed joins the positions waiting to be written.
     pub fn commit(self) -> rusqlite::Result<()> {
-        let Txn { tx, unsaved, unacked, last, save } = self;
+        let Txn { tx, unsaved, unacked, last, save, history } = self;
+        debug_assert!(history.is_empty(), "history is written with the commit's versions");
         if let Some(last) = last {
             tx.prepare_cached("UPDATE snapshot SET issued = ?1")?.execute([last as i64])?;
         }
@@ -758,6 +821,27 @@ pub fn open_reservations(conn: &Connection, location: &str) -> rusqlite::Result<
     let mut stmt = conn
         .prepare_cached(&format!("{SELECT_RESERVATION} WHERE location = ?1 AND status IN {} ORDER BY created_at, id", open_statuses!()))?;
     let rows = stmt.query_map([location], row_of)?;
+    rows.collect()
+}
+
+/// A position's history, newest first: at most `limit` entries with `seq` below `before`.
+pub fn history(conn: &Connection, key: &PositionKey, before: i64, limit: i64) -> rusqlite::Result<Vec<super::HistoryRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{} WHERE sku = ?1 AND location = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+        super::SELECT_HISTORY
+    ))?;
+    let rows = stmt.query_map(params![key.sku.as_str(), key.location.as_str(), before, limit], |r| {
+        super::HistoryRow::from_columns(
+            r.get(0)?,
+            (r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?),
+            r.get(5)?,
+            r.get(6)?,
+            r.get(7)?,
+            r.get(8)?,
+            (r.get(9)?, r.get(10)?, r.get(11)?),
+        )
+        .map_err(unreadable)
+    })?;
     rows.collect()
 }
 
