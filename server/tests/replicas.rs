@@ -263,6 +263,19 @@ async fn the_same_events_sent_to_every_replica_apply_once() {
     for i in 0..3 {
         until_position(&cluster.api(i), "DUP", "hamburg", (200, 0)).await;
     }
+    // The owner recorded each once in the history, with the sending token's label (the writes
+    // forwarded to it carry the label, never the token), whichever replica is asked.
+    for i in 0..3 {
+        let path = "/v1/positions/DUP/hamburg/history?limit=500";
+        let (s, _, b) = cluster.api(i).raw(reqwest::Method::GET, path, &[("authorization", &format!("Bearer {TOKEN}"))], "").await;
+        assert_eq!(s, 200, "{b}");
+        let page: Value = serde_json::from_str(&b).unwrap();
+        let items = page["items"].as_array().unwrap();
+        let on_hand: Vec<i64> = items.iter().map(|i| i["on_hand"].as_i64().unwrap()).collect();
+        assert_eq!(on_hand, (1..=200).rev().collect::<Vec<i64>>(), "each event once, newest first");
+        assert!(items.iter().all(|i| i["by"].as_str().is_some_and(|l| l.starts_with("token-"))), "{b}");
+        assert!(!b.contains(TOKEN));
+    }
 }
 
 #[tokio::test]
