@@ -49,9 +49,16 @@ fn set_title(waiting: usize, base: &str) {
 pub fn report(ctx: Ctx, done: T, outcome: Result<String, Failure>) {
     ctx.said.set(match outcome {
         Ok(_) => ctx.t(done).to_string(),
-        Err(Failure::Refused { message, .. }) => format!("{} {message}", ctx.t(T::Failed)),
-        Err(Failure::Unreachable) => ctx.t(T::Unreachable).to_string(),
+        Err(e) => failure_text(ctx, &e),
     });
+}
+
+/// What a failed call says to staff: the hub's own message, or that it cannot be reached.
+pub fn failure_text(ctx: Ctx, failure: &Failure) -> String {
+    match failure {
+        Failure::Refused { message, .. } => format!("{} {message}", ctx.t(T::Failed)),
+        Failure::Unreachable => ctx.t(T::Unreachable).to_string(),
+    }
 }
 
 #[component]

@@ -9,6 +9,7 @@
 mod activity;
 pub mod api;
 mod desk;
+mod history;
 pub mod i18n;
 mod live;
 mod stock;

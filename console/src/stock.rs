@@ -11,6 +11,7 @@ use shelfcast_protocol::Position;
 
 use crate::api::{self, Failure};
 use crate::desk::report;
+use crate::history::History;
 use crate::i18n::T;
 use crate::live::listen;
 use crate::Ctx;
@@ -35,9 +36,10 @@ async fn record(kind: &str, sku: &str, location: &str, qty: i64) -> Result<Strin
     }
 }
 
-/// A position's row: its numbers and the count and adjust forms.
+/// A position's row: its numbers, the count and adjust forms, and the button that shows its
+/// history (`shown`).
 #[component]
-fn PositionRow(ctx: Ctx, position: Position) -> impl IntoView {
+fn PositionRow(ctx: Ctx, position: Position, shown: RwSignal<Option<(String, String)>>) -> impl IntoView {
     let qty = RwSignal::new(String::new());
     let (sku, location) = (position.sku.to_string(), position.location.to_string());
     let act = move |kind: &'static str, done: T| {
@@ -55,6 +57,15 @@ fn PositionRow(ctx: Ctx, position: Position) -> impl IntoView {
         }
     };
     let label = format!("{} @ {}", position.sku, position.location);
+    let this = (position.sku.to_string(), position.location.to_string());
+    let open = {
+        let this = this.clone();
+        move || shown.with(|s| s.as_ref() == Some(&this))
+    };
+    let toggle = {
+        let open = open.clone();
+        move |_| shown.set(if open() { None } else { Some(this.clone()) })
+    };
     view! {
         <tr class=format!("position {}", position.status.as_str()) data-location=position.location.to_string()>
             <th scope="row">{position.sku.to_string()} <span class="at">{position.location.to_string()}</span></th>
@@ -66,6 +77,8 @@ fn PositionRow(ctx: Ctx, position: Position) -> impl IntoView {
                     prop:value=move || qty.get() on:input=move |ev| qty.set(event_target_value(&ev)) />
                 <button type="button" on:click=act("count", T::Counted)>{move || ctx.t(T::Count)}</button>
                 <button type="button" on:click=act("adjust", T::Adjusted)>{move || ctx.t(T::Adjust)}</button>
+                <button type="button" class="show-history" aria-controls="history" aria-expanded=move || open().to_string()
+                    aria-label=format!("{} {label}", ctx.t(T::History)) on:click=toggle>{move || ctx.t(T::History)}</button>
             </td>
         </tr>
     }
@@ -73,6 +86,20 @@ fn PositionRow(ctx: Ctx, position: Position) -> impl IntoView {
 
 #[component]
 fn Positions(ctx: Ctx, positions: Signal<Vec<Position>>) -> impl IntoView {
+    let shown = RwSignal::new(None::<(String, String)>);
+    let history = move || {
+        shown.get().map(|(sku, location)| {
+            let (s, l) = (sku.clone(), location.clone());
+            let version = Signal::derive(move || {
+                positions.with(|ps| ps.iter().find(|p| p.sku.as_str() == s && p.location.as_str() == l).map_or(0, |p| p.version))
+            });
+            view! {
+                <div id="history">
+                    <History ctx=ctx sku=sku location=location version=version close=Callback::new(move |_| shown.set(None)) />
+                </div>
+            }
+        })
+    };
     view! {
         <table class="positions">
             <thead>
@@ -86,10 +113,11 @@ fn Positions(ctx: Ctx, positions: Signal<Vec<Position>>) -> impl IntoView {
             </thead>
             <tbody>
                 <For each=move || positions.get() key=|p| (p.sku.to_string(), p.location.to_string(), p.version) let:p>
-                    <PositionRow ctx=ctx position=p />
+                    <PositionRow ctx=ctx position=p shown=shown />
                 </For>
             </tbody>
         </table>
+        {history}
     }
 }
 

@@ -4,7 +4,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { startHub, startPages, browser, postEvents, event, availability, reserve, shadowText, pagesDir, until, repo } from "./harness.js";
+import { createHash } from "node:crypto";
+import { startHub, startPages, browser, postEvents, event, availability, reserve, shadowText, pagesDir, until, repo, TOKEN } from "./harness.js";
 
 const STAFF = "e2e-staff-berlin";
 const ADMIN = "e2e-admin-secret";
@@ -22,7 +23,7 @@ after(async () => {
 async function setup() {
   let hubUrl;
   const pages = await startPages(pagesDir, () => hubUrl);
-  const hub = await startHub({ origins: [pages.url], extra: ["--device-token", `${STAFF}=berlin`, "--admin-token", ADMIN] });
+  const hub = await startHub({ origins: [pages.url], extra: ["--device-token", `${STAFF}=berlin;label=desk-berlin`, "--admin-token", ADMIN] });
   hubUrl = hub.url;
   await postEvents(hub, [event("receipt", "E2E-1", "berlin", 5), event("receipt", "E2E-2", "berlin", 9), event("receipt", "E2E-1", "hamburg", 2)]);
   const context = await chromium.newContext();
@@ -148,8 +149,16 @@ test("release with 'not found': the shopper's element on the shop's page says th
   }
 });
 
-test("an oversold position appears on the oversold page, and a count from the stock look-up resolves it", async () => {
+/** The history panel's rows: [what, qty, by, on hand] of each, newest first. */
+async function historyRows(page) {
+  return page.locator("#history tr.change").evaluateAll((rows) =>
+    rows.map((r) => [".what", ".qty", ".by", ".on-hand"].map((c) => r.querySelector(c).textContent.trim())),
+  );
+}
+
+test("an oversold position appears on the oversold page with what caused it, and a count from the stock look-up resolves it", async () => {
   const s = await setup();
+  const till = `token-${createHash("sha256").update(TOKEN).digest("hex").slice(0, 8)}`;
   try {
     const page = await signIn(s);
     await page.getByRole("button", { name: "Oversold" }).click();
@@ -158,6 +167,12 @@ test("an oversold position appears on the oversold page, and a count from the st
     const row = page.locator("tr.position", { hasText: "E2E-2" });
     await row.waitFor({ timeout: 10_000 });
     assert.equal((await row.locator(".available").textContent()).trim(), "-3");
+    await row.getByRole("button", { name: "History E2E-2 @ berlin" }).click();
+    await until(async () => (await historyRows(page)).length === 2, "the history of the oversold position");
+    assert.deepEqual(await historyRows(page), [
+      ["Sale", "12", till, "-3"],
+      ["Receipt", "9", till, "9"],
+    ], "what caused it: the sale of 12 against 9 on hand, and who recorded it");
     await shoot(page, "oversold");
 
     await page.getByRole("button", { name: "Stock look-up" }).click();
@@ -171,6 +186,26 @@ test("an oversold position appears on the oversold page, and a count from the st
     await stock.getByRole("button", { name: "Count" }).click();
     await until(async () => (await availability(s.hub, "E2E-2", "berlin")).on_hand === 4, "the count on the hub");
     await until(async () => (await stock.locator(".on-hand").textContent().catch(() => "")).trim() === "4", "the count, live");
+
+    // The history pages: 20 at a time, older ones on request; a change arrives live at the top.
+    await postEvents(s.hub, Array.from({ length: 20 }, () => event("receipt", "E2E-2", "berlin", 1)));
+    await until(async () => (await availability(s.hub, "E2E-2", "berlin")).on_hand === 24, "twenty receipts");
+    await stock.getByRole("button", { name: "History E2E-2 @ berlin" }).click();
+    await until(async () => (await historyRows(page)).length === 20, "the newest page");
+    assert.deepEqual((await historyRows(page))[0], ["Receipt", "1", till, "24"]);
+    await page.getByRole("button", { name: "Older changes" }).click();
+    await until(async () => (await historyRows(page)).length === 24, "the older page");
+    assert.deepEqual((await historyRows(page)).slice(20), [
+      ["Count", "4", "desk-berlin", "4"],
+      ["Receipt", "1", till, "-2"],
+      ["Sale", "12", till, "-3"],
+      ["Receipt", "9", till, "9"],
+    ], "the count the console made, by the staff token's label");
+    assert.equal(await page.getByRole("button", { name: "Older changes" }).count(), 0, "the oldest page");
+    const { body } = await reserve(s.hub, "E2E-2", "berlin", 2);
+    await until(async () => (await historyRows(page)).length === 25, "a hold, live");
+    assert.deepEqual((await historyRows(page))[0], ["Reservation: Held", "2", "shopper", "24"]);
+    assert.ok(body.id);
     await shoot(page, "stock");
     await page.getByRole("button", { name: "Oversold" }).click();
     await page.getByText("Nothing is oversold.").waitFor();

@@ -84,9 +84,7 @@ impl DeviceTokens {
                     && label.len() <= MAX_LABEL
                     && label.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
                 if !valid {
-                    return Err(format!(
-                        "a device token's label is 1 to {MAX_LABEL} letters, digits, `.`, `_` or `-` (got `{label}`)"
-                    ));
+                    return Err(format!("a device token's label is 1 to {MAX_LABEL} letters, digits, `.`, `_` or `-` (got `{label}`)"));
                 }
                 (spec, Some(label))
             }

@@ -40,8 +40,10 @@ async fn post(api: &Api, path: &str, token: &str, body: Value) -> Value {
     serde_json::from_str(&b).unwrap()
 }
 
-/// `(kind or type, from, to, qty, by, on_hand, reserved)` of each item.
-fn summary(items: &Value) -> Vec<(String, Option<String>, Option<String>, i64, Option<String>, i64, i64)> {
+/// `(kind or type, from, to, qty, by, on_hand, reserved)` of an item.
+type Summary = (String, Option<String>, Option<String>, i64, Option<String>, i64, i64);
+
+fn summary(items: &Value) -> Vec<Summary> {
     let s = |v: &Value| v.as_str().map(String::from);
     items
         .as_array()
@@ -49,7 +51,15 @@ fn summary(items: &Value) -> Vec<(String, Option<String>, Option<String>, i64, O
         .iter()
         .map(|i| {
             let what = s(&i["type"]).unwrap_or_else(|| i["kind"].as_str().unwrap().to_string());
-            (what, s(&i["from"]), s(&i["to"]), i["qty"].as_i64().unwrap(), s(&i["by"]), i["on_hand"].as_i64().unwrap(), i["reserved"].as_i64().unwrap())
+            (
+                what,
+                s(&i["from"]),
+                s(&i["to"]),
+                i["qty"].as_i64().unwrap(),
+                s(&i["by"]),
+                i["on_hand"].as_i64().unwrap(),
+                i["reserved"].as_i64().unwrap(),
+            )
         })
         .collect()
 }

@@ -29,9 +29,7 @@ use super::route::Route;
 use super::state::{Entry, State};
 use crate::auth::Scope;
 use crate::metrics::Metrics;
-use crate::store::{
-    Answered, Backend, Change, Changed, DbResult, EdgeLedger, Ledger, Rejection, ReservationRow, SharedLedger, StoreError,
-};
+use crate::store::{Answered, Backend, Change, Changed, DbResult, EdgeLedger, Ledger, Rejection, ReservationRow, SharedLedger, StoreError};
 
 /// A commit takes at most this many events, so one huge backlog cannot starve a reservation.
 const MAX_BATCH_EVENTS: usize = 50_000;
@@ -686,7 +684,9 @@ impl Engine {
                     None => Err(WriteError::NotFound),
                     Some(row) => match &auth {
                         ActAuth::Holder(t) if !bool::from(t.as_bytes().ct_eq(row.token.as_bytes())) => Err(WriteError::NotFound),
-                        ActAuth::Device(scope, _) | ActAuth::Staff(scope, ..) if !scope.allows(&row.key.location) => Err(WriteError::Forbidden),
+                        ActAuth::Device(scope, _) | ActAuth::Staff(scope, ..) if !scope.allows(&row.key.location) => {
+                            Err(WriteError::Forbidden)
+                        }
                         _ if owned.is_some_and(|o| !o.holds(row.key.sku.as_str())) => Err(WriteError::Moved),
                         _ => self.act(txn, overlay, row, (action, &auth), now, changed)?,
                     },
@@ -724,7 +724,8 @@ impl Engine {
                     for expired in stock.expire(now) {
                         txn.expire_reservation(&expired, now)?;
                         let qty = qtys.get(&expired).copied().unwrap_or(0);
-                        let what = Changed::Reservation { id: expired, from: Some(ReservationStatus::Held), to: ReservationStatus::Expired };
+                        let what =
+                            Changed::Reservation { id: expired, from: Some(ReservationStatus::Held), to: ReservationStatus::Expired };
                         overlay.record(&key, what, qty, None, None, now);
                         self.metrics.reservations.with_label_values(&["expired"]).inc();
                         *changed = true;

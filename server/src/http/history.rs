@@ -28,15 +28,20 @@ impl Page {
     fn parse(&self) -> Result<(i64, Option<i64>), ApiError> {
         let limit = match self.limit.as_deref() {
             None => DEFAULT_LIMIT,
-            Some(l) => l.parse::<i64>().ok().filter(|l| (1..=MAX_LIMIT).contains(l)).ok_or_else(|| {
-                ApiError::bad(ErrorCode::InvalidQuery, format!("`limit` is a whole number from 1 to {MAX_LIMIT}"))
-            })?,
+            Some(l) => l
+                .parse::<i64>()
+                .ok()
+                .filter(|l| (1..=MAX_LIMIT).contains(l))
+                .ok_or_else(|| ApiError::bad(ErrorCode::InvalidQuery, format!("`limit` is a whole number from 1 to {MAX_LIMIT}")))?,
         };
         let before = match self.before.as_deref() {
             None => None,
-            Some(b) => Some(b.parse::<i64>().ok().filter(|b| *b > 0).ok_or_else(|| {
-                ApiError::bad(ErrorCode::InvalidQuery, "`before` is the `next` of an earlier page".to_string())
-            })?),
+            Some(b) => Some(
+                b.parse::<i64>()
+                    .ok()
+                    .filter(|b| *b > 0)
+                    .ok_or_else(|| ApiError::bad(ErrorCode::InvalidQuery, "`before` is the `next` of an earlier page".to_string()))?,
+            ),
         };
         Ok((limit, before))
     }
@@ -66,7 +71,8 @@ pub async fn history(
     let sku = Sku::parse(&sku).map_err(|e| ApiError::bad(ErrorCode::InvalidSku, format!("sku {e}")))?;
     let location = LocationId::parse(&location).map_err(|e| ApiError::bad(ErrorCode::InvalidLocation, format!("location {e}")))?;
     let (limit, before) = page.parse()?;
-    let (scope, _) = app.tokens.device_or_admin(&headers, "Send the location's device token or the admin token as `Authorization: Bearer <token>`.")?;
+    let (scope, _) =
+        app.tokens.device_or_admin(&headers, "Send the location's device token or the admin token as `Authorization: Bearer <token>`.")?;
     if !scope.allows(&location) {
         return Err(ApiError::Forbidden(format!("This token does not cover `{location}`.")));
     }

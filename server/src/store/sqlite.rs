@@ -826,10 +826,8 @@ pub fn open_reservations(conn: &Connection, location: &str) -> rusqlite::Result<
 
 /// A position's history, newest first: at most `limit` entries with `seq` below `before`.
 pub fn history(conn: &Connection, key: &PositionKey, before: i64, limit: i64) -> rusqlite::Result<Vec<super::HistoryRow>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{} WHERE sku = ?1 AND location = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
-        super::SELECT_HISTORY
-    ))?;
+    let mut stmt = conn
+        .prepare_cached(&format!("{} WHERE sku = ?1 AND location = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4", super::SELECT_HISTORY))?;
     let rows = stmt.query_map(params![key.sku.as_str(), key.location.as_str(), before, limit], |r| {
         super::HistoryRow::from_columns(
             r.get(0)?,
