@@ -5,6 +5,8 @@ mod common;
 use std::time::Duration;
 
 use common::*;
+use eventsource_stream::Eventsource;
+use futures_util::StreamExt;
 use reqwest::Method;
 use serde_json::{json, Value};
 use shelfcast_server::Clock;
@@ -368,4 +370,33 @@ async fn the_hub_lists_a_stores_open_reservations_oldest_first_to_its_devices() 
     assert_eq!(list("location=bad%20place", TOKEN).await.0, 400);
     let (s, _, _) = api.raw(Method::GET, "/v1/reservations?location=berlin", &[], "").await;
     assert_eq!(s, 401);
+}
+
+/// The pickup desk's stream sends the store's list when a reservation comes, goes or changes
+/// status, not at every sale there (the time left counts down in the console).
+#[tokio::test]
+async fn the_desk_stream_sends_the_list_only_when_it_changes() {
+    let hub = TestHub::start_with(|c| c.clock = Clock::manual(T0)).await;
+    let api = stocked(&hub, "S", "berlin", 5).await;
+    let r = api.http.get(api.url("/console/api/desk?location=berlin")).bearer_auth(BERLIN_ONLY).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let mut desk = Box::pin(r.bytes_stream().eventsource().map(|e| e.expect("well-formed SSE")));
+    async fn list(desk: &mut (impl futures_util::Stream<Item = eventsource_stream::Event> + Unpin)) -> Vec<String> {
+        loop {
+            let e = next(desk, "the desk's list").await;
+            if e.event == "reservations" {
+                let v: Value = serde_json::from_str(&e.data).unwrap();
+                return v["reservations"].as_array().unwrap().iter().map(|r| r["status"].as_str().unwrap().to_string()).collect();
+            }
+        }
+    }
+    assert!(list(&mut desk).await.is_empty());
+    let (_, held) = api.reserve("S", "berlin", 1, &key(1)).await;
+    assert_eq!(list(&mut desk).await, ["held"]);
+    hub.clock.advance(1_000);
+    assert_eq!(api.post_events(TOKEN, &json!([ev("desk-sale", "sale", "S", "berlin", 1)])).await.0, 200);
+    let path = format!("/v1/reservations/{}", held["id"].as_str().unwrap());
+    let auth = format!("Bearer {}", held["token"].as_str().unwrap());
+    api.raw(Method::DELETE, &path, &[("authorization", &auth)], "").await;
+    assert!(list(&mut desk).await.is_empty(), "the next list is the one without the hold: the sale sent none");
 }

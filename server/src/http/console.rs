@@ -21,7 +21,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use shelfcast_protocol::{ErrorCode, LocationId};
+use shelfcast_protocol::{ErrorCode, LocationId, ReservationStatus};
 
 use super::embed::{console, respond, CONSOLE};
 use super::AppState;
@@ -140,7 +140,9 @@ async fn desk(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<D
     let events = async_stream::stream! {
         let _watching = watching;
         yield Ok::<_, Infallible>(Event::default().retry(Duration::from_millis(2000)));
-        let mut last = String::new();
+        // Sent again only when a reservation comes, goes or changes status: the time left is
+        // counted down by the console, so a sale at the store does not resend the list.
+        let mut last = None;
         loop {
             // Watch before looking, so a change between the look and the wait still wakes us.
             let watch = app.state.fanout.watch_location(&location);
@@ -149,10 +151,10 @@ async fn desk(State(app): State<AppState>, headers: HeaderMap, Query(q): Query<D
                 None => super::reservations::open_at(&app, &location).await,
             };
             if let Ok(list) = list {
-                let data = json!({"location": location, "reservations": list}).to_string();
-                if data != last {
-                    yield Ok(Event::default().event("reservations").data(data.clone()));
-                    last = data;
+                let seen: Vec<(String, ReservationStatus)> = list.iter().map(|r| (r.id.clone(), r.status)).collect();
+                if last.as_ref() != Some(&seen) {
+                    yield Ok(Event::default().event("reservations").data(json!({"location": location, "reservations": list}).to_string()));
+                    last = Some(seen);
                 }
             }
             tokio::select! {
