@@ -23,7 +23,7 @@ after(async () => {
 async function setup() {
   let hubUrl;
   const pages = await startPages(pagesDir, () => hubUrl);
-  const hub = await startHub({ origins: [pages.url], extra: ["--device-token", `${STAFF}=berlin;label=desk-berlin`, "--admin-token", ADMIN] });
+  const hub = await startHub({ origins: [pages.url], extra: ["--device-token", `${STAFF}=berlin@desk-berlin`, "--admin-token", ADMIN] });
   hubUrl = hub.url;
   await postEvents(hub, [event("receipt", "E2E-1", "berlin", 5), event("receipt", "E2E-2", "berlin", 9), event("receipt", "E2E-1", "hamburg", 2)]);
   const context = await chromium.newContext();

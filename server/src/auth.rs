@@ -75,24 +75,24 @@ pub fn digest(token: &str) -> [u8; 32] {
 impl DeviceTokens {
     /// Adds `TOKEN=LOC1,LOC2`, `TOKEN=*`, or the same with `sha256:<64 hex digits>` in place of
     /// the token (what `shelfcast hash-token` prints), so a tokens file need not hold secrets;
-    /// `;label=NAME` at the end names the device in positions' histories (letters, digits, `.`,
-    /// `_`, `-`; at most 64).
+    /// `@LABEL` after the locations names the device in positions' histories (letters, digits,
+    /// `.`, `_`, `-`; at most 64): `TOKEN=berlin@till-3`.
     pub fn add_spec(&mut self, spec: &str) -> Result<(), String> {
-        let (spec, label) = match spec.rsplit_once(";label=") {
-            Some((spec, label)) => {
+        let (token, locations) = spec.rsplit_once('=').ok_or_else(|| {
+            "a device token must look like TOKEN=LOC1,LOC2 or TOKEN=* (the token itself is not repeated here)".to_string()
+        })?;
+        let (locations, label) = match locations.split_once('@') {
+            Some((locations, label)) => {
                 let valid = !label.is_empty()
                     && label.len() <= MAX_LABEL
                     && label.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
                 if !valid {
                     return Err(format!("a device token's label is 1 to {MAX_LABEL} letters, digits, `.`, `_` or `-` (got `{label}`)"));
                 }
-                (spec, Some(label))
+                (locations, Some(label))
             }
-            None => (spec, None),
+            None => (locations, None),
         };
-        let (token, locations) = spec.rsplit_once('=').ok_or_else(|| {
-            "a device token must look like TOKEN=LOC1,LOC2 or TOKEN=* (the token itself is not repeated here)".to_string()
-        })?;
         let digest = match token.strip_prefix("sha256:") {
             Some(hex_digest) => {
                 let mut d = [0u8; 32];
@@ -427,7 +427,7 @@ mod tests {
 
     #[test]
     fn a_token_is_known_by_its_label_or_by_a_digest_prefix() {
-        let c = creds(&["t1=berlin;label=till-3", "t2=*", "a;b=c=berlin"], None, None);
+        let c = creds(&["t1=berlin@till-3", "t2=*", "a@b=c=berlin"], None, None);
         let labelled = |token: &str| {
             let mut h = HeaderMap::new();
             h.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
@@ -435,11 +435,11 @@ mod tests {
         };
         assert_eq!(labelled("t1").unwrap(), "till-3");
         assert_eq!(labelled("t2").unwrap(), format!("token-{}", &hex::encode(digest("t2"))[..8]));
-        assert_eq!(labelled("a;b=c").unwrap().len(), "token-".len() + 8, "`;` in a token is not a label");
+        assert_eq!(labelled("a@b=c").unwrap().len(), "token-".len() + 8, "`@` in a token is not a label");
         assert_eq!(labelled("admin-secret").unwrap(), ADMIN_LABEL);
         assert!(labelled("t3").is_err());
         let mut t = DeviceTokens::default();
-        for bad in ["t=berlin;label=", "t=berlin;label=two words", "t=berlin;label=a=b", &format!("t=b;label={}", "x".repeat(65))] {
+        for bad in ["t=berlin@", "t=berlin@two words", "t=berlin@a@b", "t=*@a:b", &format!("t=b@{}", "x".repeat(65))] {
             assert!(t.add_spec(bad).unwrap_err().contains("label"), "{bad}");
         }
     }
@@ -490,7 +490,7 @@ mod tests {
     fn a_console_session_carries_its_tokens_scope_until_the_token_goes() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("tokens");
-        std::fs::write(&path, "staff=berlin;label=desk-1\n").unwrap();
+        std::fs::write(&path, "staff=berlin@desk-1\n").unwrap();
         let c = creds(&[], Some(path.clone()), None);
         let berlin = LocationId::parse("berlin").unwrap();
         let with = |cookie: &str| {

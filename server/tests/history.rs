@@ -20,7 +20,7 @@ async fn labelled_hub() -> TestHub {
         c.clock = Clock::manual(T0);
         c.hold_ttl = Duration::from_secs(60);
         c.admin_token = Some(ADMIN.into());
-        c.tokens.add_spec(&format!("{TILL}=berlin;label=till-3")).unwrap();
+        c.tokens.add_spec(&format!("{TILL}=berlin@till-3")).unwrap();
     })
     .await
 }
