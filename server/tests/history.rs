@@ -133,12 +133,20 @@ async fn every_kind_of_change_appears_newest_first_with_the_position_after_it_an
     assert_eq!((api.position("S", "berlin").await.0, api.position("S", "berlin").await.1), (5, 0));
 }
 
+/// Paging on while new changes arrive, across a restart: a graceful stop moves the SQLite
+/// ledger's log of recent changes into the indexed history, so the pages read from both.
 #[tokio::test]
-async fn paging_is_stable_while_new_events_arrive() {
-    let hub = labelled_hub().await;
-    let api = hub.client();
+async fn paging_is_stable_while_new_events_arrive_and_across_a_restart() {
+    let mut hub = labelled_hub().await;
     let batch = |from: usize, to: usize| Value::Array((from..to).map(|i| ev(&format!("r{i}"), "receipt", "S", "berlin", 1)).collect());
-    assert_eq!(api.post_events(TOKEN, &batch(0, 25)).await.0, 200);
+    assert_eq!(hub.client().post_events(TOKEN, &batch(0, 25)).await.0, 200);
+    hub.restart(|_| {}).await;
+    if hub.database.is_none() {
+        let db = rusqlite::Connection::open(hub.dir.path().join("shelfcast.db")).unwrap();
+        let count = |table: &str| db.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0)).unwrap();
+        assert_eq!((count("history_log"), count("history")), (0, 25), "moved to the indexed history at the stop");
+    }
+    let api = hub.client();
     let (_, first) = history(&api, BERLIN_ONLY, "?limit=10").await;
     let next = first["next"].as_str().expect("an older page").to_string();
     assert_eq!(api.post_events(TOKEN, &batch(25, 30)).await.0, 200, "new events meanwhile");
@@ -152,8 +160,10 @@ async fn paging_is_stable_while_new_events_arrive() {
     assert_eq!(seen, expected, "each entry once, newest first, none of the later ones");
     let on_hand: Vec<i64> = third["items"].as_array().unwrap().iter().map(|i| i["on_hand"].as_i64().unwrap()).collect();
     assert_eq!(on_hand, vec![5, 4, 3, 2, 1]);
-    let (_, newest) = history(&api, BERLIN_ONLY, "?limit=1").await;
-    assert_eq!((ids(&newest), newest["items"][0]["on_hand"].as_i64()), (vec!["r29".to_string()], Some(30)));
+    let (_, newest) = history(&api, BERLIN_ONLY, "?limit=10").await;
+    let expected: Vec<String> = (20..30).rev().map(|i| format!("r{i}")).collect();
+    assert_eq!(ids(&newest), expected, "the newest page, from before and after the restart");
+    assert_eq!(newest["items"][0]["on_hand"].as_i64(), Some(30));
 }
 
 #[tokio::test]

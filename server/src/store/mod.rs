@@ -90,8 +90,7 @@ pub struct HistoryRow {
 }
 
 /// The columns of a history entry, in the order [`HistoryRow::from_columns`] takes them.
-const SELECT_HISTORY: &str =
-    "SELECT seq, kind, ref, from_status, to_status, qty, at, received_at, by_label, on_hand, reserved, version FROM history";
+const SELECT_HISTORY: &str = "SELECT seq, kind, ref, from_status, to_status, qty, at, received_at, by_label, on_hand, reserved, version";
 
 impl HistoryRow {
     #[allow(clippy::too_many_arguments)]

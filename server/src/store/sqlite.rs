@@ -30,6 +30,26 @@ CREATE TABLE IF NOT EXISTS events (
 -- as the change left it: what `GET /v1/positions/{sku}/{location}/history` pages through.
 -- `kind` is the event's type or `reservation`; `ref` the event's or reservation's id; `by_label`
 -- the label of the token that made it (never the token).
+-- A commit appends its changes to `history_log` (no index but its order: a group commit of
+-- changes to a thousand positions dirties a page or two, not a leaf of a per-position index
+-- for each); about once a second, with the positions snapshot, they move to `history`, indexed
+-- by position, in one go. `seq` rises across both: the log's are newer than any in `history`.
+CREATE TABLE IF NOT EXISTS history_log (
+    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+    sku         TEXT NOT NULL,
+    location    TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    ref         TEXT NOT NULL,
+    from_status TEXT,
+    to_status   TEXT,
+    qty         INTEGER NOT NULL,
+    at          INTEGER,
+    received_at INTEGER NOT NULL,
+    by_label    TEXT,
+    on_hand     INTEGER NOT NULL,
+    reserved    INTEGER NOT NULL,
+    version     INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS history (
     seq         INTEGER PRIMARY KEY,
     sku         TEXT NOT NULL,
@@ -499,7 +519,7 @@ impl super::Ledger for Txn<'_> {
                 c.version.unwrap_or_else(|| changed.binary_search_by(|(k, _)| k.cmp(&c.key)).map_or(0, |i| versions.nth(i)))
             };
             let mut stmt = self.tx.prepare_cached(
-                "INSERT INTO history (sku, location, kind, ref, from_status, to_status, qty, at, received_at, by_label, on_hand, reserved, version)
+                "INSERT INTO history_log (sku, location, kind, ref, from_status, to_status, qty, at, received_at, by_label, on_hand, reserved, version)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for (c, now) in &history {
@@ -771,6 +791,8 @@ impl Txn<'_> {
                 .filter_map(|(k, u)| u.pending.or(u.committed).map(|(on_hand, v)| (k.sku.as_str(), k.location.as_str(), on_hand, v)));
             write_positions(&tx, rows)?;
             tx.prepare_cached("UPDATE snapshot SET seq = (SELECT coalesce(max(seq), 0) FROM events), version = issued")?.execute([])?;
+            tx.prepare_cached("INSERT INTO history SELECT * FROM history_log")?.execute([])?;
+            tx.prepare_cached("DELETE FROM history_log")?.execute([])?;
         }
         // Should this fail, `touched` stays set and the next transaction drops what it left.
         tx.commit()?;
@@ -824,10 +846,23 @@ pub fn open_reservations(conn: &Connection, location: &str) -> rusqlite::Result<
     rows.collect()
 }
 
-/// A position's history, newest first: at most `limit` entries with `seq` below `before`.
+/// A position's history, newest first: at most `limit` entries with `seq` below `before`: the
+/// log's (all newer) first, then the indexed ones.
 pub fn history(conn: &Connection, key: &PositionKey, before: i64, limit: i64) -> rusqlite::Result<Vec<super::HistoryRow>> {
-    let mut stmt = conn
-        .prepare_cached(&format!("{} WHERE sku = ?1 AND location = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4", super::SELECT_HISTORY))?;
+    let mut out = history_in(conn, "history_log", key, before, limit)?;
+    let left = limit - out.len() as i64;
+    if left > 0 {
+        let before = out.last().map_or(before, |r| r.seq);
+        out.extend(history_in(conn, "history", key, before, left)?);
+    }
+    Ok(out)
+}
+
+fn history_in(conn: &Connection, table: &str, key: &PositionKey, before: i64, limit: i64) -> rusqlite::Result<Vec<super::HistoryRow>> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "{} FROM {table} WHERE sku = ?1 AND location = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
+        super::SELECT_HISTORY
+    ))?;
     let rows = stmt.query_map(params![key.sku.as_str(), key.location.as_str(), before, limit], |r| {
         super::HistoryRow::from_columns(
             r.get(0)?,
