@@ -1135,7 +1135,10 @@ pub async fn edges(pool: &Pool) -> DbResult<Vec<(String, Millis, String)>> {
 pub async fn history(pool: &Pool, key: &PositionKey, before: i64, limit: i64) -> DbResult<Vec<super::HistoryRow>> {
     let client = connection(pool).await?;
     let stmt = client
-        .prepare_cached(&format!("{} FROM history WHERE sku = $1 AND location = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4", super::SELECT_HISTORY))
+        .prepare_cached(&format!(
+            "{} FROM history WHERE sku = $1 AND location = $2 AND seq < $3 ORDER BY seq DESC LIMIT $4",
+            super::SELECT_HISTORY
+        ))
         .await
         .map_err(pg)?;
     let rows = client.query(&stmt, &[&key.sku.as_str(), &key.location.as_str(), &before, &limit]).await.map_err(pg)?;

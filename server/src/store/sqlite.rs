@@ -30,26 +30,11 @@ CREATE TABLE IF NOT EXISTS events (
 -- as the change left it: what `GET /v1/positions/{sku}/{location}/history` pages through.
 -- `kind` is the event's type or `reservation`; `ref` the event's or reservation's id; `by_label`
 -- the label of the token that made it (never the token).
--- A commit appends its changes to `history_log` (no index but its order: a group commit of
--- changes to a thousand positions dirties a page or two, not a leaf of a per-position index
--- for each); about once a second, with the positions snapshot, they move to `history`, indexed
--- by position, in one go. `seq` rises across both: the log's are newer than any in `history`.
-CREATE TABLE IF NOT EXISTS history_log (
-    seq         INTEGER PRIMARY KEY AUTOINCREMENT,
-    sku         TEXT NOT NULL,
-    location    TEXT NOT NULL,
-    kind        TEXT NOT NULL,
-    ref         TEXT NOT NULL,
-    from_status TEXT,
-    to_status   TEXT,
-    qty         INTEGER NOT NULL,
-    at          INTEGER,
-    received_at INTEGER NOT NULL,
-    by_label    TEXT,
-    on_hand     INTEGER NOT NULL,
-    reserved    INTEGER NOT NULL,
-    version     INTEGER NOT NULL
-);
+-- A commit appends to `history` (in `seq` order: a group commit of changes to a thousand
+-- positions dirties a page or two). Its index by position, `history_by_position`, is brought
+-- up to date about once a second with the positions snapshot, up to `history_indexed.upto`, in
+-- one go: one leaf of it written per position and second, not per position and commit. A read
+-- takes the newer entries from the table itself, the rest through the index.
 CREATE TABLE IF NOT EXISTS history (
     seq         INTEGER PRIMARY KEY,
     sku         TEXT NOT NULL,
@@ -66,7 +51,17 @@ CREATE TABLE IF NOT EXISTS history (
     reserved    INTEGER NOT NULL,
     version     INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS history_position ON history (sku, location, seq);
+CREATE TABLE IF NOT EXISTS history_by_position (
+    sku      TEXT NOT NULL,
+    location TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    PRIMARY KEY (sku, location, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS history_indexed (
+    k    INTEGER PRIMARY KEY CHECK (k = 1),
+    upto INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO history_indexed (k, upto) VALUES (1, 0);
 -- Each edge node's latest report of its link to the hub (`wire::EdgeReport` as JSON).
 CREATE TABLE IF NOT EXISTS edges (
     location    TEXT PRIMARY KEY,
@@ -519,7 +514,7 @@ impl super::Ledger for Txn<'_> {
                 c.version.unwrap_or_else(|| changed.binary_search_by(|(k, _)| k.cmp(&c.key)).map_or(0, |i| versions.nth(i)))
             };
             let mut stmt = self.tx.prepare_cached(
-                "INSERT INTO history_log (sku, location, kind, ref, from_status, to_status, qty, at, received_at, by_label, on_hand, reserved, version)
+                "INSERT INTO history (sku, location, kind, ref, from_status, to_status, qty, at, received_at, by_label, on_hand, reserved, version)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?;
             for (c, now) in &history {
@@ -791,8 +786,12 @@ impl Txn<'_> {
                 .filter_map(|(k, u)| u.pending.or(u.committed).map(|(on_hand, v)| (k.sku.as_str(), k.location.as_str(), on_hand, v)));
             write_positions(&tx, rows)?;
             tx.prepare_cached("UPDATE snapshot SET seq = (SELECT coalesce(max(seq), 0) FROM events), version = issued")?.execute([])?;
-            tx.prepare_cached("INSERT INTO history SELECT * FROM history_log")?.execute([])?;
-            tx.prepare_cached("DELETE FROM history_log")?.execute([])?;
+            tx.prepare_cached(
+                "INSERT INTO history_by_position (sku, location, seq)
+                 SELECT sku, location, seq FROM history WHERE seq > (SELECT upto FROM history_indexed)",
+            )?
+            .execute([])?;
+            tx.prepare_cached("UPDATE history_indexed SET upto = (SELECT coalesce(max(seq), 0) FROM history)")?.execute([])?;
         }
         // Should this fail, `touched` stays set and the next transaction drops what it left.
         tx.commit()?;
@@ -846,23 +845,37 @@ pub fn open_reservations(conn: &Connection, location: &str) -> rusqlite::Result<
     rows.collect()
 }
 
-/// A position's history, newest first: at most `limit` entries with `seq` below `before`: the
-/// log's (all newer) first, then the indexed ones.
+/// A position's history, newest first: at most `limit` entries with `seq` below `before`: those
+/// not indexed yet (all newer) from the table, then the indexed ones, in one read transaction.
 pub fn history(conn: &Connection, key: &PositionKey, before: i64, limit: i64) -> rusqlite::Result<Vec<super::HistoryRow>> {
-    let mut out = history_in(conn, "history_log", key, before, limit)?;
+    let tx = conn.unchecked_transaction()?;
+    let columns = super::SELECT_HISTORY;
+    let mut out = history_in(
+        &tx,
+        &format!(
+            "{columns} FROM history WHERE seq > (SELECT upto FROM history_indexed) AND seq < ?3 AND sku = ?1 AND location = ?2
+             ORDER BY seq DESC LIMIT ?4"
+        ),
+        key,
+        before,
+        limit,
+    )?;
     let left = limit - out.len() as i64;
     if left > 0 {
         let before = out.last().map_or(before, |r| r.seq);
-        out.extend(history_in(conn, "history", key, before, left)?);
+        let indexed = format!(
+            "{columns} FROM history WHERE seq IN (
+                 SELECT seq FROM history_by_position WHERE sku = ?1 AND location = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4)
+             ORDER BY seq DESC"
+        );
+        out.extend(history_in(&tx, &indexed, key, before, left)?);
     }
+    tx.finish()?;
     Ok(out)
 }
 
-fn history_in(conn: &Connection, table: &str, key: &PositionKey, before: i64, limit: i64) -> rusqlite::Result<Vec<super::HistoryRow>> {
-    let mut stmt = conn.prepare_cached(&format!(
-        "{} FROM {table} WHERE sku = ?1 AND location = ?2 AND seq < ?3 ORDER BY seq DESC LIMIT ?4",
-        super::SELECT_HISTORY
-    ))?;
+fn history_in(conn: &Connection, sql: &str, key: &PositionKey, before: i64, limit: i64) -> rusqlite::Result<Vec<super::HistoryRow>> {
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params![key.sku.as_str(), key.location.as_str(), before, limit], |r| {
         super::HistoryRow::from_columns(
             r.get(0)?,
