@@ -297,12 +297,16 @@ impl Credentials {
 
     /// The console session the request's cookie carries, if it is one this hub signed, has not
     /// expired, and its token is still in force. A request from another origin (a browser
-    /// says so in `Origin`) is not given the session.
+    /// says so in `Origin`) is not given the session: the origin's host must be the request's
+    /// `Host`, or the `X-Forwarded-Host` a reverse proxy that rewrites `Host` sets (a page of
+    /// another site cannot send that header: it is not one a browser lets through without the
+    /// hub's consent, which it never gives).
     pub fn session(&self, headers: &HeaderMap) -> Option<Session> {
         if let Some(origin) = headers.get(header::ORIGIN) {
-            let host = headers.get(header::HOST)?.as_bytes();
             let origin_host = origin.as_bytes().splitn(2, |&b| b == b':').nth(1)?.strip_prefix(b"//")?;
-            if origin_host != host {
+            let forwarded = headers.get("x-forwarded-host").and_then(|h| h.to_str().ok()).and_then(|h| h.split(',').next());
+            let same = |host: &[u8]| host.trim_ascii() == origin_host;
+            if !headers.get(header::HOST).is_some_and(|h| same(h.as_bytes())) && !forwarded.is_some_and(|h| same(h.as_bytes())) {
                 return None;
             }
         }
@@ -511,7 +515,15 @@ mod tests {
         assert_eq!(c.session(&cross), None, "another origin's request is not given the session");
         let mut same = with(&cookie);
         same.insert(header::ORIGIN, "https://hub:8080".parse().unwrap());
-        assert_eq!(c.session(&same), Some(session));
+        assert_eq!(c.session(&same), Some(session.clone()));
+        let mut proxied = with(&cookie);
+        proxied.insert(header::HOST, "10.0.0.7:8080".parse().unwrap());
+        proxied.insert(header::ORIGIN, "https://console.shop.example".parse().unwrap());
+        assert_eq!(c.session(&proxied), None, "behind a proxy that rewrites Host, without its X-Forwarded-Host");
+        proxied.insert("x-forwarded-host", "console.shop.example".parse().unwrap());
+        assert_eq!(c.session(&proxied), Some(session.clone()), "the site the proxy serves");
+        proxied.insert("x-forwarded-host", "elsewhere.example".parse().unwrap());
+        assert_eq!(c.session(&proxied), None);
 
         let forged = format!("a{}", &cookie[1..]);
         assert_eq!(c.session(&with(&forged)), None, "a cookie changed in any way is refused");
