@@ -20,6 +20,8 @@ pub struct Metrics {
     pub partitions_owned: IntGauge,
     /// A partitioned hub: writes sent to the replica that owns their partition, by outcome.
     pub forwarded: IntCounterVec,
+    /// The console's Activity page: what the writer committed, per second (not exported).
+    pub activity: crate::activity::Activity,
 }
 
 impl Metrics {
@@ -99,6 +101,7 @@ impl Metrics {
             commit_failures,
             partitions_owned,
             forwarded,
+            activity: Default::default(),
         }
     }
 

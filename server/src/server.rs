@@ -222,7 +222,6 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         limits: http::limits::Limits::start(&config.limits, shutdown.clone()),
         follower,
         secure_cookies: tls.is_some(),
-        activity: Default::default(),
     });
     let router = http::app(app, &config.allow_origins, extra, config.edge.is_none());
     Ok(Prepared { router, demo_token: demo, tls, writer, writer_thread, shutdown, send_buffer: config.send_buffer })

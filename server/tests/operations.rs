@@ -271,6 +271,18 @@ async fn demo_mode_serves_the_page_seeds_stock_and_keeps_selling() {
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let after = versions(&api.get_json(&format!("/v1/availability?positions={all}")).await.1);
     assert!(after > before, "simulated tills changed stock ({before} → {after})");
+    // The console's Activity page counts what the simulated tills did (they write through the
+    // hub's writer, not over HTTP): the 12 seeded receipts and at least one sale or receipt since.
+    let (s, _, b) = api.raw(Method::GET, "/console/api/activity", &[("authorization", &format!("Bearer {token}"))], "").await;
+    assert_eq!(s, 200, "{b}");
+    let activity: Value = serde_json::from_str(&b).unwrap();
+    let counted: u64 = activity["seconds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["events"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()))
+        .sum();
+    assert!(counted > 12, "the demo's seed and tills on the Activity page: {counted}");
     // The printed token writes; the page's till panel records a sale too.
     let (_, b) = api.post_events(&token, &json!([ev("demo-test:1", "receipt", "TRAIL-RUNNER-42", "berlin-mitte", 1)])).await;
     assert_eq!(b["applied"], 1);

@@ -575,6 +575,7 @@ impl Engine {
                 // by thousands of streams would otherwise queue every answer (a till's sale,
                 // a shopper's hold) behind thousands of wake-ups. Readers already see the
                 // change, so whoever is answered reads what they wrote.
+                self.count_activity(&answers, now);
                 for a in answers {
                     a.send(None, &|k| version_in(k, &keys, &versions, &self.pending, &state));
                 }
@@ -607,6 +608,24 @@ impl Engine {
         self.metrics.commit_batch_commands.observe(commands as f64);
         self.metrics.commit_batch_events.observe(weight as f64);
         self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    }
+
+    /// What the console's Activity page counts: the events this commit applied (by type, with
+    /// their lag) and the holds it granted, whoever sent them (a till, an edge, the demo's).
+    fn count_activity(&self, answers: &[Answer], now: Millis) {
+        let activity = &self.metrics.activity;
+        let applied = answers.iter().flat_map(|a| match a {
+            Answer::Ingest(_, outcomes, events) => {
+                outcomes.iter().zip(events).filter(|(o, _)| **o == Outcome::Applied).map(|(_, e)| (e.kind, e.at)).collect()
+            }
+            _ => Vec::new(),
+        });
+        activity.events(applied, now);
+        for a in answers {
+            if let Answer::Reserve(_, Ok(Reserved { created: true, .. })) = a {
+                activity.hold(now);
+            }
+        }
     }
 
     /// Forgets this replica's commits that are published by now (or overtaken: a partition

@@ -114,7 +114,7 @@ async fn sign_out(State(app): State<AppState>, headers: HeaderMap) -> Response {
 async fn activity(State(app): State<AppState>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
     app.tokens.device(&headers, "Sign in to the console first.")?;
     let types: Vec<&str> = shelfcast_protocol::EventKind::ALL.iter().map(|k| k.as_str()).collect();
-    let seconds = app.activity.last(app.state.clock.now());
+    let seconds = app.metrics.activity.last(app.state.clock.now());
     Ok(Json(json!({"types": types, "seconds": seconds, "open_streams": app.state.fanout.open_streams()})))
 }
 

@@ -91,7 +91,6 @@ pub async fn post_events(State(app): State<AppState>, headers: HeaderMap, body: 
             fresh.push(seen);
         }
     }
-    app.activity.events(fresh, app.state.clock.now());
     let duplicates = results.len() - rejected - applied;
     let m = &app.metrics.events;
     m.with_label_values(&["applied"]).inc_by(applied as u64);

@@ -57,8 +57,6 @@ pub struct Shared {
     pub follower: Option<Arc<crate::engine::replicas::Sequencer>>,
     /// Served over HTTPS: the console's session cookie is `Secure`.
     pub secure_cookies: bool,
-    /// The last minutes of events and holds, for the console's Activity page.
-    pub activity: crate::activity::Activity,
 }
 
 impl Shared {

@@ -112,9 +112,6 @@ pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Body)
         e => e.into(),
     })?;
     let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };
-    if reserved.created {
-        app.activity.hold(app.state.clock.now());
-    }
     Ok((status, Json(view(&reserved.row, app.state.clock.now(), true))))
 }
 
