@@ -220,13 +220,30 @@ impl State {
     /// version order (within a partition, which is all that versions order), so a client cut
     /// off mid-burst resumes from the right place.
     pub fn changed_since(&self, keys: &[PositionKey], parts: &[u32], sent: &mut [i64], now: Millis) -> Vec<(u32, Position)> {
+        // Each partition's bound is read once, before the positions: a commit is in the table
+        // before it is published, so every version up to the bound is there. Read again for
+        // each position, a publish in between would let a later position's higher version
+        // out ahead of lower ones skipped a moment before, and a client resuming from that
+        // id would miss them.
+        let mut read: Vec<(u32, i64)> = Vec::new();
+        let bounds: Vec<i64> = parts
+            .iter()
+            .map(|p| match read.iter().find(|(q, _)| q == p) {
+                Some((_, bound)) => *bound,
+                None => {
+                    let bound = self.published(*p) as i64;
+                    read.push((*p, bound));
+                    bound
+                }
+            })
+            .collect();
         let table = self.positions.read().expect("positions lock");
         let mut out = Vec::new();
-        for ((k, p), seen) in keys.iter().zip(parts).zip(sent.iter_mut()) {
+        for (((k, p), seen), bound) in keys.iter().zip(parts).zip(sent.iter_mut()).zip(bounds) {
             // The version first: only a position to be sent has its stock read.
             let handle = table.handle(k);
             let v = handle.and_then(|h| table.version_at(h)).unwrap_or(0) as i64;
-            if v > *seen && v <= self.published(*p) as i64 {
+            if v > *seen && v <= bound {
                 *seen = v;
                 let e = handle.and_then(|h| table.at(h)).unwrap_or_default();
                 out.push((*p, e.stock.position(k, e.version, now, self.low_stock)));
@@ -384,5 +401,47 @@ mod tests {
         assert!(!waiter.is_finished(), "another partition's version says nothing of this one");
         state.publish(Vec::new(), &[(0, 5)]);
         assert!(tokio::time::timeout(Duration::from_secs(5), waiter).await.unwrap().unwrap());
+    }
+
+    /// A stream's id is the highest version it has sent, so what it sends next must all be
+    /// above it: commits of many positions published while a stream looks must never let a
+    /// higher version out ahead of a lower one.
+    #[test]
+    fn a_stream_never_sends_a_version_below_one_it_has_sent_while_commits_publish() {
+        use crate::positions::Entry;
+        use shelfcast_protocol::Stock;
+        const KEYS: usize = 50;
+        const COMMITS: u64 = 2_000;
+        let state = Arc::new(State::new(Table::default(), vec![0], Clock::manual(0), 3));
+        let keys: Vec<PositionKey> =
+            (0..KEYS).map(|i| PositionKey::new(format!("SKU-{i}").parse().unwrap(), "berlin".parse().unwrap())).collect();
+        let writer = std::thread::spawn({
+            let (state, keys) = (state.clone(), keys.clone());
+            move || {
+                for c in 0..COMMITS {
+                    let base = c * KEYS as u64;
+                    let changes: Vec<(PositionKey, Entry)> = keys
+                        .iter()
+                        .enumerate()
+                        .map(|(i, k)| (k.clone(), Entry { stock: Stock::new(1), version: base + i as u64 + 1 }))
+                        .collect();
+                    state.publish(changes, &[(0, base + KEYS as u64)]);
+                }
+            }
+        });
+        let parts = vec![0; KEYS];
+        let mut sent = vec![0; KEYS];
+        let (mut highest, mut looks) = (0, 0u64);
+        while !writer.is_finished() || looks == 0 {
+            looks += 1;
+            let before = sent.clone();
+            let got = state.changed_since(&keys, &parts, &mut sent, 0);
+            let vs: Vec<u64> = got.iter().map(|(_, p)| p.version).collect();
+            for (_, p) in got {
+                assert!(p.version > highest, "version {} sent after {highest} (look {looks}) {vs:?} after {before:?}", p.version);
+                highest = p.version;
+            }
+        }
+        writer.join().unwrap();
     }
 }
