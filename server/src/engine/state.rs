@@ -225,25 +225,15 @@ impl State {
         // each position, a publish in between would let a later position's higher version
         // out ahead of lower ones skipped a moment before, and a client resuming from that
         // id would miss them.
-        let mut read: Vec<(u32, i64)> = Vec::new();
-        let bounds: Vec<i64> = parts
-            .iter()
-            .map(|p| match read.iter().find(|(q, _)| q == p) {
-                Some((_, bound)) => *bound,
-                None => {
-                    let bound = self.published(*p) as i64;
-                    read.push((*p, bound));
-                    bound
-                }
-            })
-            .collect();
+        let published = self.published_all();
+        let bound = |p: u32| published.get(p as usize).map_or(0, |v| *v as i64);
         let table = self.positions.read().expect("positions lock");
         let mut out = Vec::new();
-        for (((k, p), seen), bound) in keys.iter().zip(parts).zip(sent.iter_mut()).zip(bounds) {
+        for ((k, p), seen) in keys.iter().zip(parts).zip(sent.iter_mut()) {
             // The version first: only a position to be sent has its stock read.
             let handle = table.handle(k);
             let v = handle.and_then(|h| table.version_at(h)).unwrap_or(0) as i64;
-            if v > *seen && v <= bound {
+            if v > *seen && v <= bound(*p) {
                 *seen = v;
                 let e = handle.and_then(|h| table.at(h)).unwrap_or_default();
                 out.push((*p, e.stock.position(k, e.version, now, self.low_stock)));
@@ -443,5 +433,11 @@ mod tests {
             }
         }
         writer.join().unwrap();
+        state.changed_since(&keys, &parts, &mut sent, 0);
+        assert_eq!(
+            sent,
+            (1..=KEYS as i64).map(|i| (COMMITS - 1) as i64 * KEYS as i64 + i).collect::<Vec<_>>(),
+            "the last commit reached the stream"
+        );
     }
 }
