@@ -35,6 +35,13 @@ pub enum Command {
     Edge(EdgeArgs),
     /// Drive till, return and receipt traffic at a hub or edge node.
     Simulate(SimulateArgs),
+    /// Send a CSV stock file (`sku,location,qty[,type]`) to a hub or edge node as events: the
+    /// same file again applies nothing twice. Exits 2 when a line was rejected (each is listed
+    /// with its line number), 1 when the import could not finish.
+    Import(crate::transfer::ImportArgs),
+    /// Write the positions of a hub or edge node as CSV (`sku,location,on_hand,…`), which
+    /// `import` reads back as counts.
+    Export(crate::transfer::ExportArgs),
     /// Measure change → stream latency over many SSE subscribers of a hub (or of Pushpin).
     Fanout(crate::fanout_load::FanoutArgs),
     /// Print the `sha256:<hex>` form of a device token, for a tokens file that holds no secrets.

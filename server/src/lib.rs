@@ -55,6 +55,7 @@ pub mod server;
 pub mod simulate;
 mod store;
 pub mod tls;
+pub mod transfer;
 
 pub use clock::Clock;
 pub use config::HubConfig;

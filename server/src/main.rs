@@ -32,7 +32,8 @@ async fn main() -> ExitCode {
     }
     // A failed start says why in one line on stderr and nothing on stdout.
     match start(cli.command).await {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(Some(code)) => code,
+        Ok(None) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("shelfcast: {error:#}");
             ExitCode::FAILURE
@@ -40,7 +41,8 @@ async fn main() -> ExitCode {
     }
 }
 
-async fn start(command: Command) -> anyhow::Result<()> {
+/// Runs the command; an exit code of its own, if it has one besides success.
+async fn start(command: Command) -> anyhow::Result<Option<ExitCode>> {
     // Every stream is a socket: take all the file descriptors the system allows this process.
     match rlimit::increase_nofile_limit(u64::MAX) {
         Ok(n) => tracing::debug!(limit = n, "open file limit"),
@@ -49,18 +51,23 @@ async fn start(command: Command) -> anyhow::Result<()> {
     let config = match command {
         Command::Serve(args) => args.config(),
         Command::Edge(args) => args.config(),
-        Command::Simulate(args) => return shelfcast_server::simulate::run(args).await.map(|_| ()),
-        Command::Fanout(args) => return shelfcast_server::fanout_load::run(args).await,
+        Command::Simulate(args) => return shelfcast_server::simulate::run(args).await.map(|_| None),
+        Command::Fanout(args) => return shelfcast_server::fanout_load::run(args).await.map(|_| None),
+        // Some lines rejected: the rest is in, and the caller hears of it.
+        Command::Import(args) => {
+            return shelfcast_server::transfer::import(args).await.map(|done| (!done.rejected.is_empty()).then_some(ExitCode::from(2)))
+        }
+        Command::Export(args) => return shelfcast_server::transfer::export(args).await.map(|_| None),
         Command::Healthcheck { url, mut listen, trust } => {
             if listen.ip().is_unspecified() {
                 listen.set_ip(if listen.is_ipv4() { Ipv4Addr::LOCALHOST.into() } else { Ipv6Addr::LOCALHOST.into() });
             }
             let url = url.unwrap_or_else(|| format!("http://{listen}/readyz"));
-            return shelfcast_server::client::healthcheck(&url, trust.hub_ca.as_deref()).await;
+            return shelfcast_server::client::healthcheck(&url, trust.hub_ca.as_deref()).await.map(|_| None);
         }
         Command::HashToken { token } => {
             println!("sha256:{}", hex::encode(shelfcast_server::auth::digest(&token)));
-            return Ok(());
+            return Ok(None);
         }
     }
     .map_err(anyhow::Error::msg)?;
@@ -74,6 +81,7 @@ async fn start(command: Command) -> anyhow::Result<()> {
         let _ = std::io::stdout().flush();
     })
     .await
+    .map(|_| None)
 }
 
 async fn stop_on_signal(shutdown: CancellationToken) {

@@ -302,6 +302,21 @@ impl Table {
             .map(|(h, _)| h)
     }
 
+    /// The positions of the SKUs whose handles are in `skus`, a SKU's in location-handle
+    /// order; and where the SKUs after them start (`None`: there are no more). A SKU's handle
+    /// never changes while the process runs, so a long read goes through the table a part at
+    /// a time, letting go of it in between, and sees every position once.
+    pub fn of_skus(&self, skus: std::ops::Range<usize>) -> (Vec<Handle>, Option<usize>) {
+        let end = skus.end.min(self.slots.by_sku.len());
+        let start = skus.start.min(end);
+        let handles = self.slots.by_sku[start..end]
+            .iter()
+            .enumerate()
+            .flat_map(|(i, row)| row.iter().map(move |(l, _)| Handle::new(start + i, *l as usize)))
+            .collect();
+        (handles, (end < self.slots.by_sku.len()).then_some(end))
+    }
+
     /// The positions whose holds exceed their on-hand at `now`.
     pub fn short(&self, now: Millis) -> impl Iterator<Item = Handle> + '_ {
         self.slots.iter().filter(move |(_, s)| s.available_at(now) < 0).map(|(h, _)| h)

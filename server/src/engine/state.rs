@@ -293,6 +293,23 @@ impl State {
         out
     }
 
+    /// One part of a walk through every position (an export): the positions of up to `skus`
+    /// SKUs from SKU handle `from` on, at the locations `keep` accepts, as of `now`; and where
+    /// the next part starts (`None` after the last). Positions added meanwhile are met by a
+    /// later part (a new SKU's handle comes after every other) or, for a new location of a
+    /// SKU already passed, not at all: each position is read once, as its part found it.
+    pub fn part(&self, from: usize, skus: usize, now: Millis, keep: impl Fn(&LocationId) -> bool) -> (Vec<Position>, Option<usize>) {
+        let table = self.positions.read().expect("positions lock");
+        let (handles, next) = table.of_skus(from..from.saturating_add(skus));
+        let out = handles
+            .into_iter()
+            .map(|h| (table.key(h), h))
+            .filter(|(k, _)| keep(&k.location))
+            .filter_map(|(k, h)| table.at(h).map(|e| e.stock.position(&k, e.version, now, self.low_stock)))
+            .collect();
+        (out, next)
+    }
+
     /// A location's positions whose version is above what `since` saw of their partition (all
     /// of a partition it does not name), in ascending version order within each partition.
     pub fn changed_at(&self, location: &LocationId, since: &Cursor, now: Millis) -> Vec<Position> {

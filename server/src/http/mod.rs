@@ -3,6 +3,7 @@
 mod console;
 mod edges;
 mod embed;
+mod export;
 mod history;
 pub mod ingest;
 pub mod limits;
@@ -134,6 +135,7 @@ fn documented(app: &AppState, hub: bool) -> OpenApiRouter<AppState> {
     let mut router = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(ingest::post_events))
         .routes(routes!(read::availability))
+        .routes(routes!(export::positions))
         .routes(routes!(stream::stream).layer(streams));
     if hub {
         let reservations = OpenApiRouter::new()
