@@ -31,13 +31,16 @@ SHELFCAST_REPLICAS_POSTGRES="$pg" cargo test --workspace --exclude shelfcast-ele
 
 say "the hub contract tests again, on PostgreSQL"
 SHELFCAST_TEST_POSTGRES="$pg" cargo test -p shelfcast-server \
-  --test ingest --test streams --test reservations --test malformed --test operations --test access --test overload --test differential --test history
+  --test ingest --test streams --test reservations --test malformed --test operations --test access --test overload --test differential --test history --test transfer
 
 say "the scale-out benchmark harness runs (2 s a row; no figure is checked)"
 bash bench/scaleout.sh 2
 
 say "the catalogue benchmark runs (100,000 positions; a start on them, and after kill -9, reads back what the ledger holds)"
 SHELFCAST_BIN=target/release/shelfcast bash bench/catalogue.sh 100000
+
+say "stock files: 1,000,000 lines imported, again (all duplicates), exported and compared with the file"
+SHELFCAST_BIN=target/release/shelfcast bash bench/import.sh 1000000
 
 say "the fan-out benchmark over TLS runs (200 subscribers, 2 s a row; no figure is checked)"
 SHELFCAST_BIN=target/release/shelfcast bash bench/fanout-tls.sh 200 2

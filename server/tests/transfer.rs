@@ -50,16 +50,22 @@ fn read_export(path: &Path) -> BTreeMap<(String, String), (i64, String)> {
 /// A stock file of 1,200 SKUs at 3 stores, each position's five lines together (count,
 /// receipt, sale, count again, receipt: only file order gives the right on-hand), with bad
 /// lines and a blank line among them; the on-hand it leaves and the lines that must be rejected, with the code.
-fn stock_file(path: &Path) -> (BTreeMap<(String, String), i64>, Vec<(u64, &'static str)>, u64) {
+/// On-hand by (sku, location); (line, code) of each bad line; how many lines are good.
+type StockFile = (BTreeMap<(String, String), i64>, Vec<(u64, &'static str)>, u64);
+
+/// A line's kind and its quantity for SKU number i.
+type Round = (&'static str, fn(i64) -> i64);
+
+fn stock_file(path: &Path) -> StockFile {
     let mut text = String::from("sku,location,qty,type\n");
     let (mut line, mut good) = (1u64, 0u64);
     let mut expect: BTreeMap<(String, String), i64> = BTreeMap::new();
     let mut bad = Vec::new();
-    let mut add = |text: &mut String, l: String| {
+    let add = |text: &mut String, l: String| {
         text.push_str(&l);
         text.push('\n');
     };
-    let rounds: [(&str, fn(i64) -> i64); 5] =
+    let rounds: [Round; 5] =
         [("count", |i| i % 40), ("receipt", |_| 5), ("sale", |_| 2), ("count", |i| i % 7 + 3), ("receipt", |i| i % 3 + 1)];
     for i in 0..1200i64 {
         for store in ["berlin", "hamburg", "munich"] {
@@ -269,4 +275,25 @@ async fn the_commands_work_over_https_through_a_slow_link_that_is_cut_meanwhile(
     let (code, _, err) = shelfcast(&["import", "--target", &target, "--token", "nobody", "--hub-ca", &ca_file, &file]).await;
     assert_eq!(code, 1);
     assert!(err.contains("401"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_offline_edge_exports_its_stores_positions_from_its_own_ledger() {
+    let (_dir, data) = data_dir();
+    // Its hub is a port nothing listens on: the store is offline from the start.
+    let edge = ChildHub::spawn_with(
+        &["edge", "--location", "berlin", "--hub", "http://127.0.0.1:9", "--token", "store", "--listen", "127.0.0.1:0", "--data"],
+        &data,
+        &["--device-token", &format!("{TOKEN}=berlin")],
+    );
+    let api = edge.client();
+    let events = serde_json::json!([ev("r1", "receipt", "A", "berlin", 9), ev("s1", "sale", "A", "berlin", 2)]);
+    assert_eq!(api.post_events(TOKEN, &events).await.0, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("berlin.csv");
+    assert_eq!(export(export_args(&edge.url, TOKEN, None, &out)).await.unwrap(), 1);
+    let positions = read_export(&out);
+    assert_eq!(positions[&("A".to_owned(), "berlin".to_owned())].0, 7, "the till's sale, not yet at the hub, is in");
+    let refused = export(export_args(&edge.url, TOKEN, Some("hamburg"), &out)).await.unwrap_err();
+    assert!(refused.to_string().contains("403"), "{refused}");
 }
