@@ -47,15 +47,15 @@ fn read_export(path: &Path) -> BTreeMap<(String, String), (i64, String)> {
         .collect()
 }
 
-/// A stock file of 1,200 SKUs at 3 stores, each position's five lines together (count,
-/// receipt, sale, count again, receipt: only file order gives the right on-hand), with bad
-/// lines and a blank line among them; the on-hand it leaves and the lines that must be rejected, with the code.
 /// On-hand by (sku, location); (line, code) of each bad line; how many lines are good.
 type StockFile = (BTreeMap<(String, String), i64>, Vec<(u64, &'static str)>, u64);
 
 /// A line's kind and its quantity for SKU number i.
 type Round = (&'static str, fn(i64) -> i64);
 
+/// A stock file of 1,200 SKUs at 3 stores, each position's five lines together (count,
+/// receipt, sale, count again, receipt: only file order gives the right on-hand), with bad
+/// lines and a blank line among them; the on-hand it leaves and the lines that must be rejected, with the code.
 fn stock_file(path: &Path) -> StockFile {
     let mut text = String::from("sku,location,qty,type\n");
     let (mut line, mut good) = (1u64, 0u64);
