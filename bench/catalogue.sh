@@ -40,10 +40,7 @@ start() {
   SHELFCAST_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --device-token "bench=*" "$@" >"$work/out" 2>"$work/err" &
   pid=$!
   url="http://127.0.0.1:$port"
-  until curl -sf -o /dev/null "$url/readyz"; do
-    kill -0 "$pid" 2>/dev/null || { cat "$work/err" >&2; exit 1; }
-    sleep 0.02
-  done
+  ready "$url" "$pid" "$work/err"
   ready_s=$(python3 -c "import time; print('%.2f' % (time.time() - $t0))")
   rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
 }

@@ -30,10 +30,7 @@ start() {
   SHELFCAST_LOG=warn "$bin" serve --listen "127.0.0.1:$port" --data "$work/data" --device-token "bench=*" >"$work/out" 2>"$work/err" &
   pid=$!
   url="http://127.0.0.1:$port"
-  until curl -sf -o /dev/null "$url/readyz"; do
-    kill -0 "$pid" 2>/dev/null || { cat "$work/err" >&2; exit 1; }
-    sleep 0.02
-  done
+  ready "$url" "$pid" "$work/err"
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 now() { date +%s.%N; }

@@ -5,3 +5,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 field() { sed -nE "s|.*$1.*|\1|p" <<<"$2"; }
 # ratio A B: A / B to two decimals (0 when B is 0).
 ratio() { python3 -c "print('%.2f' % ($1 / $2 if $2 else 0))"; }
+# ready URL PID ERRFILE: waits until URL/readyz answers 200; if process PID ends first, shows
+# ERRFILE and exits 1.
+ready() {
+  until curl -sf -o /dev/null "$1/readyz"; do
+    kill -0 "$2" 2>/dev/null || { cat "$3" >&2; exit 1; }
+    sleep 0.02
+  done
+}
