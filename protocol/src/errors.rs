@@ -41,6 +41,10 @@ codes! {
     /// A staff release without a known reason, or with a note too long.
     InvalidReason = "invalid_reason",
     TooManyPositions = "too_many_positions",
+    /// A store directory entry with a missing or bad field.
+    InvalidStore = "invalid_store",
+    /// `PUT` or `DELETE` of a store on a hub whose directory is its `--locations-file`.
+    DirectoryFromFile = "directory_from_file",
     /// `POST /admin/reload` on a hub without a tokens file.
     NoTokensFile = "no_tokens_file",
     Unauthorized = "unauthorized",

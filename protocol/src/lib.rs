@@ -13,6 +13,7 @@
 //! - [`position`]: the `Position` a reader sees, and its in/low/out-of-stock status.
 //! - [`decide`]: what a reservation request and an action on a reservation decide, the one
 //!   place those rules are written (the hub's writer and the model both call it).
+//! - [`directory`]: the store directory's entries, their checks, and nearest-store order.
 //! - [`ledger`]: a complete in-memory model (dedupe + positions + reservations), the reference the
 //!   stores are tested against.
 //! - `model` (feature `model`, and in tests): the rules driven by command sequences with every
@@ -26,6 +27,7 @@
 
 pub mod clock;
 pub mod decide;
+pub mod directory;
 pub mod errors;
 pub mod event;
 pub mod ids;

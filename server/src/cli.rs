@@ -92,6 +92,11 @@ pub struct ServeArgs {
     /// `nats://…`: replicas announce their commits here so every replica's streams follow at once.
     #[arg(long, env = "SHELFCAST_NATS", requires = "database")]
     pub nats: Option<String>,
+    /// The store directory (`GET /v1/locations`) from this JSON file, an array of stores each
+    /// with its `id`, instead of the ledger (where the admin token maintains it); re-read on
+    /// SIGHUP and whenever it changes.
+    #[arg(long, env = "SHELFCAST_LOCATIONS_FILE")]
+    pub locations_file: Option<PathBuf>,
     /// With `--database`: how long a replica that stops renewing its partition leases (killed,
     /// cut off) keeps them before other replicas take them over. Writes to those partitions
     /// wait, or are answered 503 with `Retry-After`, until then.
@@ -229,6 +234,7 @@ impl ServeArgs {
         }
         c.hold_ttl = self.hold_ttl;
         c.demo = self.demo;
+        c.locations_file = self.locations_file.clone();
         c.database = self.database.clone().filter(|d| !d.is_empty());
         c.nats = self.nats.clone().filter(|n| !n.is_empty());
         if self.lease < Duration::from_millis(800) {

@@ -31,6 +31,9 @@ pub struct HubConfig {
     pub tokens: DeviceTokens,
     /// More device tokens, re-read on SIGHUP and when the file changes.
     pub tokens_file: Option<PathBuf>,
+    /// The store directory from this JSON file (re-read on SIGHUP and when it changes) instead
+    /// of the ledger.
+    pub locations_file: Option<PathBuf>,
     /// Enables and guards `/admin/*`, and guards `/metrics`, when set.
     pub admin_token: Option<String>,
     /// Reads `/metrics` and nothing else (for a scraper); guards `/metrics` when set.
@@ -77,6 +80,7 @@ impl HubConfig {
             data,
             tokens: DeviceTokens::default(),
             tokens_file: None,
+            locations_file: None,
             admin_token: None,
             metrics_token: None,
             session_secret: None,

@@ -39,6 +39,24 @@ fn event(id: &str, kind: &str, sku: &str, location: &str, qty: i64) -> Event {
     .expect("demo events are valid")
 }
 
+/// The demo stores' directory entries: where they are and how soon a pickup is ready.
+pub fn directory() -> Vec<(&'static str, shelfcast_protocol::directory::Store)> {
+    use shelfcast_protocol::directory::{Pickup, Sla, Store};
+    let store = |name: &str, address: &str, lat: f64, lng: f64, ready_in_minutes: u32, sla: Sla| Store {
+        name: name.into(),
+        address: address.into(),
+        lat,
+        lng,
+        pickup: Pickup { enabled: true, ready_in_minutes, sla },
+        timezone: "Europe/Berlin".into(),
+    };
+    vec![
+        ("berlin-mitte", store("Berlin Mitte", "Rosenthaler Str. 1, 10119 Berlin", 52.5265, 13.4019, 60, Sla::SameDay)),
+        ("hamburg-altona", store("Hamburg Altona", "Ottenser Hauptstraße 10, 22765 Hamburg", 53.5526, 9.9322, 120, Sla::SameDay)),
+        ("munich-center", store("München Zentrum", "Kaufingerstraße 1, 80331 München", 48.1374, 11.5755, 1440, Sla::NextDay)),
+    ]
+}
+
 /// Seeds the catalogue, starts the tills, and returns the device token it created.
 pub fn start(state: &Arc<State>, writer: &Writer, tokens: &mut DeviceTokens, shutdown: CancellationToken) -> String {
     let mut buf = [0u8; 16];

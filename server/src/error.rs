@@ -33,6 +33,9 @@ pub enum ApiError {
     /// 409: the reservation is not in a state that allows this.
     #[error("{0}")]
     Conflict(String),
+    /// 409: the store directory is the hub's `--locations-file`.
+    #[error("{0}")]
+    FromFile(String),
     /// 413: over the size or count limits.
     #[error("{message}")]
     TooLarge { code: ErrorCode, message: String },
@@ -100,6 +103,7 @@ impl ApiError {
                 Some(*available),
             ),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, ErrorCode::InvalidTransition, m.clone(), None),
+            ApiError::FromFile(m) => (StatusCode::CONFLICT, ErrorCode::DirectoryFromFile, m.clone(), None),
             ApiError::TooLarge { code, message } => (StatusCode::PAYLOAD_TOO_LARGE, *code, message.clone(), None),
             ApiError::UnsupportedMediaType(m) => (StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedMediaType, m.clone(), None),
             ApiError::KeyReused => (

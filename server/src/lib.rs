@@ -35,6 +35,7 @@ pub mod client;
 mod clock;
 pub mod config;
 mod demo;
+mod directory;
 pub mod edge;
 mod engine;
 mod error;

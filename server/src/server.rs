@@ -15,6 +15,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::auth::{Credentials, Operators};
 use crate::config::HubConfig;
 use crate::demo;
+use crate::directory::Directory;
 use crate::engine::ownership::{self, Lessee, Ownership};
 use crate::engine::replicas;
 use crate::engine::route::{self, Route};
@@ -210,6 +211,24 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     if tokens.is_empty() {
         tracing::warn!("no device token given: every ingest request will be answered 401");
     }
+    let directory = match &config.locations_file {
+        Some(path) => {
+            let directory = Arc::new(Directory::from_file(path).map_err(anyhow::Error::msg).context("--locations-file")?);
+            let reloading = directory.clone();
+            let path = path.clone();
+            tokio::spawn(watch_files(vec![path.clone()], config.tokens_poll, shutdown.clone(), move |why| match reloading.reload() {
+                Ok(n) => tracing::info!(stores = n, file = %path.display(), why, "store directory reloaded"),
+                Err(error) => tracing::error!(%error, why, "store directory NOT reloaded; the previous one stays in force"),
+            }));
+            directory
+        }
+        None => Arc::new(Directory::in_ledger(reader.shared())),
+    };
+    if config.demo && directory.file().is_none() {
+        for (id, store) in demo::directory() {
+            writer.set_store(id.into(), Some(serde_json::to_string(&store)?)).await.context("entering the demo stores")?;
+        }
+    }
     let app = Arc::new(Shared {
         state,
         writer: writer.clone(),
@@ -222,6 +241,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         limits: http::limits::Limits::start(&config.limits, shutdown.clone()),
         follower,
         secure_cookies: tls.is_some(),
+        directory,
     });
     let router = http::app(app, &config.allow_origins, extra, config.edge.is_none());
     Ok(Prepared { router, demo_token: demo, tls, writer, writer_thread, shutdown, send_buffer: config.send_buffer })

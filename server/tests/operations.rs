@@ -261,6 +261,12 @@ async fn demo_mode_serves_the_page_seeds_stock_and_keeps_selling() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(seeded["positions"].as_array().unwrap().iter().all(|p| p["version"].as_u64() > Some(0)), "seeded: {seeded}");
+    // The demo stores are in the directory, nearest first from Hamburg.
+    let (s, near) = api.get_json("/v1/locations?near=53.55,9.99&sku=TRAIL-RUNNER-42").await;
+    assert_eq!(s, 200, "{near}");
+    let ids: Vec<&str> = near["locations"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["hamburg-altona", "berlin-mitte", "munich-center"]);
+    assert!(near["locations"][0]["position"]["on_hand"].as_i64().is_some());
     // The tills keep selling somewhere in the catalogue.
     let all: String = ["TRAIL-RUNNER-42", "RAIN-JACKET-M", "THERMO-MUG-350", "WOOL-SOCKS-3P"]
         .iter()

@@ -139,6 +139,12 @@ enum Command {
         report: String,
         reply: oneshot::Sender<Result<(), WriteError>>,
     },
+    /// Sets a store's directory entry (JSON), or removes it (`None`).
+    SetStore {
+        id: String,
+        store: Option<String>,
+        reply: oneshot::Sender<Result<(), WriteError>>,
+    },
     /// Answered once every command sent before it is committed (or refused).
     Barrier {
         reply: oneshot::Sender<Result<(), WriteError>>,
@@ -285,6 +291,11 @@ impl Writer {
         self.ask(|reply| Command::EdgeReport { location, report, reply }).await
     }
 
+    /// Sets or removes (`None`) a store's directory entry; not partitioned, so any replica writes it.
+    pub async fn set_store(&self, id: String, store: Option<String>) -> Result<(), WriteError> {
+        self.ask(|reply| Command::SetStore { id, store, reply }).await
+    }
+
     /// For an edge node: rebase on the hub's positions (see `Command::Rebase`); does not wait.
     pub async fn rebase(&self, positions: Vec<HubPosition>, sent_through: i64, from_scratch: bool) {
         if !positions.is_empty() || from_scratch {
@@ -351,7 +362,8 @@ impl Command {
             Command::Probe { reply }
             | Command::Barrier { reply }
             | Command::Acknowledge { reply, .. }
-            | Command::EdgeReport { reply, .. } => drop(reply.send(Err(e))),
+            | Command::EdgeReport { reply, .. }
+            | Command::SetStore { reply, .. } => drop(reply.send(Err(e))),
             Command::Sweep | Command::Rebase { .. } => {}
         }
         Answer::None
@@ -760,6 +772,11 @@ impl Engine {
             }
             Command::EdgeReport { location, report, reply } => {
                 txn.record_edge(&location, &report, now)?;
+                *changed = true;
+                Answer::Done(reply)
+            }
+            Command::SetStore { id, store, reply } => {
+                txn.set_store(&id, store.as_deref())?;
                 *changed = true;
                 Answer::Done(reply)
             }

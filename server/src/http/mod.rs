@@ -7,6 +7,7 @@ mod export;
 mod history;
 pub mod ingest;
 pub mod limits;
+mod locations;
 mod openapi;
 mod ops;
 mod read;
@@ -58,6 +59,8 @@ pub struct Shared {
     pub follower: Option<Arc<crate::engine::replicas::Sequencer>>,
     /// Served over HTTPS: the console's session cookie is `Secure`.
     pub secure_cookies: bool,
+    /// The store directory (a hub's; an edge node keeps none).
+    pub directory: Arc<crate::directory::Directory>,
 }
 
 impl Shared {
@@ -150,6 +153,8 @@ fn documented(app: &AppState, hub: bool) -> OpenApiRouter<AppState> {
             .routes(routes!(edges::list))
             .routes(routes!(read::oversold))
             .routes(routes!(history::history))
+            .routes(routes!(locations::list))
+            .routes(routes!(locations::put, locations::delete))
             .routes(routes!(read::location_changes))
             .merge(reservations);
     }

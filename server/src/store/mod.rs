@@ -248,6 +248,8 @@ pub trait Ledger {
     /// Keeps an edge node's latest report of its link (JSON), received at `now`.
     fn record_edge(&mut self, location: &str, report: &str, now: Millis) -> DbResult<()>;
     /// Records an event; `false` if its id was recorded before (a duplicate).
+    /// Sets a store's directory entry (JSON), or removes it (`None`).
+    fn set_store(&mut self, id: &str, store: Option<&str>) -> DbResult<()>;
     fn insert_event(&mut self, e: &Event, now: Millis) -> DbResult<bool>;
     /// Records events in order; for each, `false` if its id was recorded before (a duplicate,
     /// also of an earlier event in `events`).
@@ -383,6 +385,14 @@ impl Reader {
         match self {
             Reader::Sqlite(conn) => on_sqlite(conn, sqlite::edges).await,
             Reader::Postgres(pool) => postgres::edges(pool).await,
+        }
+    }
+
+    /// The store directory: (id, entry as JSON), by id.
+    pub async fn stores(&self) -> DbResult<Vec<(String, String)>> {
+        match self {
+            Reader::Sqlite(conn) => on_sqlite(conn, sqlite::stores).await,
+            Reader::Postgres(pool) => postgres::stores(pool).await,
         }
     }
 

@@ -137,6 +137,8 @@ END $$;
         on_hand BIGINT NOT NULL, reserved BIGINT NOT NULL, version BIGINT NOT NULL
     );
     CREATE INDEX history_position ON history (sku, location, seq);",
+    // 9: the store directory: each location's entry (`protocol::directory::Store` as JSON).
+    "CREATE TABLE locations (id TEXT PRIMARY KEY, store TEXT NOT NULL);",
 ];
 
 const MIGRATION_LOCK: i64 = 0x5348_454c_4643_4153; // "SHELFCAS"
@@ -788,6 +790,18 @@ impl Ledger for PgTxn<'_> {
         Ok(())
     }
 
+    fn set_store(&mut self, id: &str, store: Option<&str>) -> DbResult<()> {
+        let client = self.client;
+        match store {
+            Some(store) => {
+                let upsert = "INSERT INTO locations (id, store) VALUES ($1, $2) ON CONFLICT (id) DO UPDATE SET store = excluded.store";
+                run(self.rt, client, &mut self.begun, client.execute(upsert, &[&id, &store]))?
+            }
+            None => run(self.rt, client, &mut self.begun, client.execute("DELETE FROM locations WHERE id = $1", &[&id]))?,
+        };
+        Ok(())
+    }
+
     fn insert_event(&mut self, e: &Event, now: Millis) -> DbResult<bool> {
         Ok(self.insert_events(std::slice::from_ref(e), now)?[0])
     }
@@ -1129,6 +1143,13 @@ pub async fn edges(pool: &Pool) -> DbResult<Vec<(String, Millis, String)>> {
     let client = connection(pool).await?;
     let rows = client.query("SELECT location, reported_at, report FROM edges ORDER BY location", &[]).await.map_err(pg)?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1), r.get(2))).collect())
+}
+
+/// The store directory: (id, entry as JSON), by id.
+pub async fn stores(pool: &Pool) -> DbResult<Vec<(String, String)>> {
+    let client = connection(pool).await?;
+    let rows = client.query("SELECT id, store FROM locations ORDER BY id", &[]).await.map_err(pg)?;
+    Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
 }
 
 /// A position's history, newest first: at most `limit` entries with `seq` below `before`.

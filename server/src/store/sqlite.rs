@@ -68,6 +68,11 @@ CREATE TABLE IF NOT EXISTS edges (
     reported_at INTEGER NOT NULL,
     report      TEXT NOT NULL
 );
+-- The store directory: each location's entry (`protocol::directory::Store` as JSON).
+CREATE TABLE IF NOT EXISTS locations (
+    id    TEXT PRIMARY KEY,
+    store TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS health (
     k  INTEGER PRIMARY KEY CHECK (k = 1),
     at INTEGER NOT NULL                -- the last test write after a failed commit, ms
@@ -489,6 +494,16 @@ impl super::Ledger for Txn<'_> {
         stmt.execute(params![location, now, report])?;
         Ok(())
     }
+    fn set_store(&mut self, id: &str, store: Option<&str>) -> super::DbResult<()> {
+        match store {
+            Some(store) => self
+                .tx
+                .prepare_cached("INSERT INTO locations (id, store) VALUES (?1, ?2) ON CONFLICT (id) DO UPDATE SET store = excluded.store")?
+                .execute(params![id, store])?,
+            None => self.tx.prepare_cached("DELETE FROM locations WHERE id = ?1")?.execute(params![id])?,
+        };
+        Ok(())
+    }
     fn insert_event(&mut self, e: &Event, now: Millis) -> super::DbResult<bool> {
         Ok(Txn::insert_event(self, e, now)?)
     }
@@ -895,6 +910,13 @@ fn history_in(conn: &Connection, sql: &str, key: &PositionKey, before: i64, limi
 pub fn edges(conn: &Connection) -> rusqlite::Result<Vec<(String, Millis, String)>> {
     let mut stmt = conn.prepare_cached("SELECT location, reported_at, report FROM edges ORDER BY location")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+/// The store directory: (id, entry as JSON), by id.
+pub fn stores(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
+    let mut stmt = conn.prepare_cached("SELECT id, store FROM locations ORDER BY id")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
 
