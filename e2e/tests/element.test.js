@@ -240,8 +240,12 @@ test("a new locale or low-stock rewords a held reservation without asking the hu
     await textIs(page, "#one", "Nur noch 4 verfügbar");
     // Cancelling is the next request the page makes: nothing (a re-read of the stored hold, a
     // new stream) may come before it.
+    // The element releases optimistically: the page says so before the hub has answered, so
+    // the hub is read only once it has answered the DELETE.
+    const released = page.waitForResponse((r) => r.request().method() === "DELETE" && r.url().startsWith(`${s.hub.url}/v1/reservations/`));
     await page.locator("#one").locator("button.cancel").click();
     await textIs(page, "#one", "Zur Abholung reservieren");
+    assert.equal((await released).status(), 200);
     const id = (await page.evaluate(() => window.shelfcastEvents.find((e) => e.name === "reserved"))).detail.id;
     assert.deepEqual(asked, [`DELETE /v1/reservations/${id}`]);
     assert.equal((await availability(s.hub, "E2E-1", "berlin")).reserved, 0);
