@@ -2,7 +2,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
-import { startHub, startPages, browser, postEvents, event, availability, reserve, metric, freePort, shadowText, pagesDir, served, until } from "./harness.js";
+import { startHub, startPages, browser, postEvents, event, availability, reserve, metric, stablePort, shadowText, pagesDir, served, until } from "./harness.js";
 
 let chromium;
 before(async () => {
@@ -16,7 +16,14 @@ after(async () => {
 async function setup({ stock = { berlin: 5, hamburg: 2, munich: 0 }, port = 0, holdTtl } = {}) {
   let hubUrl;
   const pages = await startPages(pagesDir, () => hubUrl);
-  const hub = await startHub({ port, origins: [pages.url], holdTtl });
+  let hub;
+  try {
+    hub = await startHub({ port, origins: [pages.url], holdTtl });
+  } catch (e) {
+    // Nothing may stay open when a start fails, or the test file never ends.
+    await pages.close();
+    throw e;
+  }
   hubUrl = hub.url;
   const evs = Object.entries(stock).filter(([, q]) => q > 0).map(([loc, q]) => event("receipt", "E2E-1", loc, q));
   evs.push(event("receipt", "E2E-2", "berlin", 9));
@@ -233,8 +240,12 @@ test("a new locale or low-stock rewords a held reservation without asking the hu
     await textIs(page, "#one", "Nur noch 4 verfügbar");
     // Cancelling is the next request the page makes: nothing (a re-read of the stored hold, a
     // new stream) may come before it.
+    // The element releases optimistically: the page says so before the hub has answered, so
+    // the hub is read only once it has answered the DELETE.
+    const released = page.waitForResponse((r) => r.request().method() === "DELETE" && r.url().startsWith(`${s.hub.url}/v1/reservations/`));
     await page.locator("#one").locator("button.cancel").click();
     await textIs(page, "#one", "Zur Abholung reservieren");
+    assert.equal((await released).status(), 200);
     const id = (await page.evaluate(() => window.shelfcastEvents.find((e) => e.name === "reserved"))).detail.id;
     assert.deepEqual(asked, [`DELETE /v1/reservations/${id}`]);
     assert.equal((await availability(s.hub, "E2E-1", "berlin")).reserved, 0);
@@ -294,7 +305,7 @@ test("the page's language picks the words", async () => {
 });
 
 test("hub restart: reconnecting, then caught up through Last-Event-ID", async () => {
-  const port = await freePort();
+  const port = await stablePort();
   const s = await setup({ port });
   try {
     const { page, streams } = await open(s.context, `${s.pages.url}/product.html`);

@@ -160,6 +160,27 @@ export async function freePort() {
   return port;
 }
 
+/**
+ * A free port for a server that stops and must start again on the same port: chosen below the
+ * kernel's ephemeral range (32768 and up on Linux), so no client connection and no other
+ * process listening on port 0 can be given it while the server is down.
+ */
+export async function stablePort() {
+  for (let tries = 0; tries < 100; tries++) {
+    const port = 20000 + Math.floor(Math.random() * 10000);
+    const s = createServer();
+    const free = await new Promise((r) => {
+      s.once("error", () => r(false));
+      s.listen(port, "127.0.0.1", () => r(true));
+    });
+    if (free) {
+      await new Promise((r) => s.close(r));
+      return port;
+    }
+  }
+  throw new Error("no free port between 20000 and 30000");
+}
+
 /** Text of the element's shadow root (Playwright pierces open shadow roots). */
 export async function shadowText(page, selector) {
   return page.locator(selector).evaluate((el) => el.shadowRoot?.textContent ?? "");
