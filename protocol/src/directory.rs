@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::ids::LocationId;
-use crate::position::Position;
+use crate::position::PublicPosition;
 
 /// The most stores one `near` answer lists, and how many unless asked.
 pub const MAX_NEAR: usize = 50;
@@ -77,7 +77,7 @@ pub struct Listed {
     pub distance_m: Option<u64>,
     /// The position of `sku` at this store, when asked with `sku`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub position: Option<Position>,
+    pub position: Option<PublicPosition>,
 }
 
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -44,6 +44,6 @@ pub mod wire;
 pub use errors::ErrorCode;
 pub use event::{Event, EventError, EventKind};
 pub use ids::{EventId, IdError, LocationId, PositionKey, ReservationKey, Sku};
-pub use position::{Position, Status, Versions, DEFAULT_LOW_STOCK};
+pub use position::{Disclose, Position, PublicPosition, Status, Versions, DEFAULT_LOW_STOCK};
 pub use reservation::{Action, ReleaseReason, Reservation, ReservationStatus, StaffRelease, TransitionError};
 pub use stock::{Hold, Insufficient, Stock};

@@ -61,9 +61,112 @@ pub struct Position {
     pub version: u64,
 }
 
+/// How much of the stock the hub shows a reader without a token (`--disclose`): merchants may
+/// keep exact counts from competitors and show shoppers a tier instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Disclose {
+    /// Every number.
+    #[default]
+    Exact,
+    /// The numbers only while the position is `low_stock` ("Only 2 left"); otherwise the status.
+    Low,
+    /// The status alone.
+    Status,
+}
+
+impl Disclose {
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "exact" => Some(Disclose::Exact),
+            "low" => Some(Disclose::Low),
+            "status" => Some(Disclose::Status),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Disclose::Exact => "exact",
+            Disclose::Low => "low",
+            Disclose::Status => "status",
+        }
+    }
+
+    /// Whether a reader is shown the numbers of a position with `status`.
+    pub fn shows(self, status: Status) -> bool {
+        match self {
+            Disclose::Exact => true,
+            Disclose::Low => status == Status::LowStock,
+            Disclose::Status => false,
+        }
+    }
+
+    /// `p` as a reader without a token sees it under this mode.
+    pub fn apply(self, p: Position) -> PublicPosition {
+        let shown = self.shows(p.status);
+        let number = |n: i64| shown.then_some(n);
+        PublicPosition {
+            on_hand: number(p.on_hand),
+            reserved: number(p.reserved),
+            available: number(p.available),
+            sku: p.sku,
+            location: p.location,
+            status: p.status,
+            version: p.version,
+        }
+    }
+}
+
+/// A position as served to readers (`/v1/availability`, `/v1/stream`, the store directory): the
+/// numbers are `null` where the hub's disclosure withholds them; a request with a device or
+/// admin token always gets them.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicPosition {
+    pub sku: Sku,
+    pub location: LocationId,
+    /// (Read with the `all-fields` feature only, like [`Position::on_hand`].)
+    #[cfg_attr(not(feature = "all-fields"), serde(skip_deserializing))]
+    pub on_hand: Option<i64>,
+    #[cfg_attr(not(feature = "all-fields"), serde(skip_deserializing))]
+    pub reserved: Option<i64>,
+    /// `on_hand - reserved`, or `null` when withheld.
+    pub available: Option<i64>,
+    /// Always present: what an element shows when the numbers are withheld.
+    pub status: Status,
+    pub version: u64,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn disclosure_withholds_numbers() {
+        let p = |available: i64| Position {
+            sku: Sku::parse("S").unwrap(),
+            location: LocationId::parse("L").unwrap(),
+            on_hand: available + 1,
+            reserved: 1,
+            available,
+            status: Status::of(available, 3),
+            version: 9,
+        };
+        for a in [-1, 0, 2, 7] {
+            let exact = Disclose::Exact.apply(p(a));
+            assert_eq!((exact.on_hand, exact.reserved, exact.available), (Some(a + 1), Some(1), Some(a)));
+            let status = Disclose::Status.apply(p(a));
+            assert_eq!((status.on_hand, status.reserved, status.available), (None, None, None));
+            assert_eq!((status.status, status.version), (p(a).status, 9));
+            let low = Disclose::Low.apply(p(a));
+            assert_eq!(low.available.is_some(), a == 2, "low mode at available {a}");
+            assert_eq!(low.on_hand.is_some(), a == 2);
+        }
+        for mode in [Disclose::Exact, Disclose::Low, Disclose::Status] {
+            assert_eq!(Disclose::parse(mode.as_str()), Some(mode));
+        }
+        assert_eq!(Disclose::parse("none"), None);
+    }
 
     #[test]
     fn status_thresholds() {

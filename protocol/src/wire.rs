@@ -66,6 +66,13 @@ pub struct PositionsResponse {
     pub positions: Vec<Position>,
 }
 
+/// `GET /v1/availability`: the positions as the reader may see them (see `--disclose`).
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublicPositions {
+    pub positions: Vec<crate::PublicPosition>,
+}
+
 /// `POST /v1/reservations`.
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -139,6 +139,16 @@ pub struct Access {
     /// `low_stock` applies while 0 < available <= this.
     #[arg(long, env = "SHELFCAST_LOW_STOCK", default_value_t = shelfcast_protocol::DEFAULT_LOW_STOCK)]
     pub low_stock: i64,
+    /// How much of the stock readers without a token (shoppers) see, on reads, streams and the
+    /// store directory: `exact` every number; `low` the numbers only while a position is
+    /// `low_stock`, otherwise `null`; `status` no numbers, only in, low or out of stock.
+    /// Device and admin tokens (and console sessions) always see the numbers.
+    #[arg(long, env = "SHELFCAST_DISCLOSE", default_value = "exact", value_parser = disclose)]
+    pub disclose: shelfcast_protocol::Disclose,
+}
+
+fn disclose(text: &str) -> Result<shelfcast_protocol::Disclose, String> {
+    shelfcast_protocol::Disclose::parse(text).ok_or_else(|| format!("`{text}` is not one of exact, low, status"))
 }
 
 /// HTTPS served by this process itself (otherwise TLS ends at a proxy or ingress in front).
@@ -216,6 +226,7 @@ impl Access {
             return Err("--low-stock must be zero or more".into());
         }
         c.low_stock = self.low_stock;
+        c.disclose = self.disclose;
         Ok(c)
     }
 }

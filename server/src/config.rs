@@ -43,6 +43,8 @@ pub struct HubConfig {
     pub allow_origins: Vec<String>,
     pub hold_ttl: Duration,
     pub low_stock: i64,
+    /// How much of the stock readers without a token see.
+    pub disclose: shelfcast_protocol::Disclose,
     pub demo: bool,
     pub clock: Clock,
     /// How often the sweeper looks for lapsed holds.
@@ -87,6 +89,7 @@ impl HubConfig {
             allow_origins: Vec::new(),
             hold_ttl: crate::load::duration(defaults::HOLD_TTL).expect("a valid duration"),
             low_stock: DEFAULT_LOW_STOCK,
+            disclose: shelfcast_protocol::Disclose::Exact,
             demo: false,
             clock: Clock::System,
             sweep_interval: Duration::from_millis(250),

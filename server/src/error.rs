@@ -28,8 +28,9 @@ pub enum ApiError {
     #[error("{0}")]
     NotFound(String),
     /// 409: the stock is not there.
-    #[error("only {available} available")]
-    InsufficientStock { available: i64, location: shelfcast_protocol::LocationId },
+    /// `available` is `None` where the hub's disclosure withholds the number from this reader.
+    #[error("not enough available")]
+    InsufficientStock { available: Option<i64>, location: shelfcast_protocol::LocationId },
     /// 409: the reservation is not in a state that allows this.
     #[error("{0}")]
     Conflict(String),
@@ -99,8 +100,11 @@ impl ApiError {
             ApiError::InsufficientStock { available, location } => (
                 StatusCode::CONFLICT,
                 ErrorCode::InsufficientStock,
-                format!("Only {available} left at {location}: reserve fewer, or choose another store."),
-                Some(*available),
+                match available {
+                    Some(n) => format!("Only {n} left at {location}: reserve fewer, or choose another store."),
+                    None => format!("Not enough left at {location}: reserve fewer, or choose another store."),
+                },
+                *available,
             ),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, ErrorCode::InvalidTransition, m.clone(), None),
             ApiError::FromFile(m) => (StatusCode::CONFLICT, ErrorCode::DirectoryFromFile, m.clone(), None),

@@ -242,6 +242,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         follower,
         secure_cookies: tls.is_some(),
         directory,
+        disclose: config.disclose,
     });
     let router = http::app(app, &config.allow_origins, extra, config.edge.is_none());
     Ok(Prepared { router, demo_token: demo, tls, writer, writer_thread, shutdown, send_buffer: config.send_buffer })

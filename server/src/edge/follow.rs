@@ -98,6 +98,7 @@ async fn resync(edge: &Edge, client: &reqwest::Client, writer: &Writer, keys: &[
         let answer: PositionsResponse = client
             .get(format!("{}/v1/availability", edge.link.hub))
             .query(&[("positions", list)])
+            .bearer_auth(&edge.link.token)
             .send()
             .await?
             .error_for_status()?

@@ -8,7 +8,7 @@ use axum::Json;
 use serde::Deserialize;
 use shelfcast_protocol::directory::{check, nearest, Directory, Listed, Point, Store, DEFAULT_NEAR, MAX_NEAR};
 use shelfcast_protocol::wire::ErrorBody;
-use shelfcast_protocol::{ErrorCode, LocationId, PositionKey, Sku};
+use shelfcast_protocol::{ErrorCode, LocationId, PositionKey, Sku, Status};
 
 use super::AppState;
 use crate::error::ApiError;
@@ -27,11 +27,12 @@ pub struct Asked {
         ("limit" = Option<u32>, Query, description = "At most this many stores, 1 to 50 (10 with `near`, all without, unless given)", minimum = 1, maximum = 50),
         ("sku" = Option<String>, Query, description = "Adds each store's `position` of this SKU"),
         ("in_stock" = Option<bool>, Query, description = "With `sku`: only the stores where it is available (`true`)")),
+    description = "Public. Without a token, the numbers of each `position` follow the hub's `--disclose`.",
     responses(
         (status = 200, description = "`{\"locations\": [...]}`", body = Directory),
         (status = 400, description = "Bad coordinates, limit, SKU or `in_stock`", body = ErrorBody),
         (status = 503, description = "The directory or the positions cannot be read right now", body = ErrorBody)))]
-pub async fn list(State(app): State<AppState>, Query(asked): Query<Asked>) -> Result<Json<Directory>, ApiError> {
+pub async fn list(State(app): State<AppState>, headers: HeaderMap, Query(asked): Query<Asked>) -> Result<Json<Directory>, ApiError> {
     let near = asked.near.as_deref().map(Point::parse).transpose().map_err(|e| ApiError::bad(ErrorCode::InvalidQuery, e))?;
     let limit = match asked.limit.as_deref() {
         None => near.map(|_| DEFAULT_NEAR),
@@ -61,11 +62,14 @@ pub async fn list(State(app): State<AppState>, Query(asked): Query<Asked>) -> Re
     if let Some(sku) = sku {
         let keys: Vec<PositionKey> = listed.iter().map(|l| PositionKey::new(sku.clone(), l.id.clone())).collect();
         app.follow(&keys).await?;
-        for (l, p) in listed.iter_mut().zip(app.state.positions(&keys, app.state.clock.now())) {
-            l.position = Some(p);
+        // Filtered before the numbers are withheld; the status says as much as `available > 0`.
+        let mode = app.disclosure(&headers);
+        let positions = app.state.positions(&keys, app.state.clock.now());
+        for (l, p) in listed.iter_mut().zip(positions) {
+            l.position = Some(mode.apply(p));
         }
         if in_stock {
-            listed.retain(|l| l.position.as_ref().is_some_and(|p| p.available > 0));
+            listed.retain(|l| l.position.as_ref().is_some_and(|p| p.status != Status::OutOfStock));
         }
     }
     if let Some(limit) = limit {

@@ -61,9 +61,23 @@ pub struct Shared {
     pub secure_cookies: bool,
     /// The store directory (a hub's; an edge node keeps none).
     pub directory: Arc<crate::directory::Directory>,
+    /// How much of the stock readers without a token see.
+    pub disclose: shelfcast_protocol::Disclose,
 }
 
 impl Shared {
+    /// How much of the stock this request may see: every number with a device or admin token
+    /// or a console session, else what `--disclose` says. (An unknown token is no token: the
+    /// request is a shopper's.)
+    pub fn disclosure(&self, headers: &axum::http::HeaderMap) -> shelfcast_protocol::Disclose {
+        use shelfcast_protocol::Disclose;
+        if self.disclose == Disclose::Exact || self.tokens.device_or_admin(headers, "").is_ok() {
+            Disclose::Exact
+        } else {
+            self.disclose
+        }
+    }
+
     /// Makes sure the partitions of `positions` are in memory before they are read or watched.
     pub async fn follow(&self, positions: &[shelfcast_protocol::PositionKey]) -> Result<(), ApiError> {
         if self.follower.is_none() {

@@ -6,7 +6,7 @@ use axum::Json;
 use serde::Deserialize;
 use shelfcast_protocol::partition::Cursor;
 use shelfcast_protocol::wire::ErrorBody;
-use shelfcast_protocol::wire::{LocationChanges, PositionsResponse};
+use shelfcast_protocol::wire::{LocationChanges, PositionsResponse, PublicPositions};
 use shelfcast_protocol::ErrorCode;
 use shelfcast_protocol::LocationId;
 
@@ -20,14 +20,19 @@ use crate::error::ApiError;
         ("locations" = Option<String>, Query, description = "The same as `location`"),
         ("positions" = Option<String>, Query, description = "Up to 50 `SKU@location` pairs, comma-separated, instead of `sku` and `location`")),
     responses(
-        (status = 200, description = "The positions, in the order asked", body = PositionsResponse),
+        (status = 200, description = "The positions, in the order asked; without a token, numbers the hub's `--disclose` withholds are `null`", body = PublicPositions),
         (status = 400, description = "No positions, more than 50, or an invalid SKU or location", body = ErrorBody)))]
-pub async fn availability(State(app): State<AppState>, RawQuery(q): RawQuery) -> Result<Json<PositionsResponse>, ApiError> {
+pub async fn availability(
+    State(app): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Result<Json<PublicPositions>, ApiError> {
     let q = selection::parse(q.as_deref())?;
     app.serves(&q.positions)?;
     app.follow(&q.positions).await?;
-    let positions = app.state.positions(&q.positions, app.state.clock.now());
-    Ok(Json(PositionsResponse { positions }))
+    let mode = app.disclosure(&headers);
+    let positions = app.state.positions(&q.positions, app.state.clock.now()).into_iter().map(|p| mode.apply(p)).collect();
+    Ok(Json(PublicPositions { positions }))
 }
 
 /// `GET /v1/oversold`: positions where reservations exceed what is on hand, for the locations

@@ -13,7 +13,7 @@ use shelfcast_protocol::wire::ErrorBody;
 use shelfcast_protocol::wire::{ReservationView, RELEASED_BY_SHOPPER, RELEASED_BY_STORE};
 use shelfcast_protocol::ErrorCode;
 use shelfcast_protocol::{
-    Action, LocationId, PositionKey, ReleaseReason, Reservation, ReservationKey, ReservationStatus, Sku, StaffRelease,
+    Action, LocationId, PositionKey, ReleaseReason, Reservation, ReservationKey, ReservationStatus, Sku, StaffRelease, Status,
 };
 use subtle::ConstantTimeEq;
 
@@ -76,7 +76,7 @@ fn string_field<'a>(v: &'a Option<Value>, name: &str, code: ErrorCode) -> Result
         (status = 201, description = "Held", body = ReservationView),
         (status = 200, description = "This key's reservation, made before", body = ReservationView),
         (status = 400, description = "A missing or invalid field", body = ErrorBody),
-        (status = 409, description = "Not enough available (`available` says how many)", body = ErrorBody),
+        (status = 409, description = "Not enough available (`available` says how many, unless the hub's `--disclose` withholds it)", body = ErrorBody),
         (status = 413, description = "The body is over 16 KiB", body = ErrorBody),
         (status = 415, description = "Not application/json", body = ErrorBody),
         (status = 422, description = "The key was used for another sku, location or quantity", body = ErrorBody),
@@ -108,7 +108,10 @@ pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Body)
     };
     app.metrics.reservations.with_label_values(&[label]).inc();
     let reserved = outcome.map_err(|e| match e {
-        WriteError::Insufficient { available } => ApiError::InsufficientStock { available, location: position.location.clone() },
+        WriteError::Insufficient { available } => {
+            let shown = app.disclosure(&headers).shows(Status::of(available, app.state.low_stock));
+            ApiError::InsufficientStock { available: shown.then_some(available), location: position.location.clone() }
+        }
         e => e.into(),
     })?;
     let status = if reserved.created { StatusCode::CREATED } else { StatusCode::OK };

@@ -82,6 +82,7 @@ pub async fn stream(State(app): State<AppState>, headers: HeaderMap, RawQuery(q)
     let mut cursor = resume_point(header, q.last_event_id.as_deref(), &reading, &|p| app.state.published(p));
     let mut sent: Vec<i64> = parts.iter().map(|p| cursor.get(*p).map_or(-1, |v| v as i64)).collect();
 
+    let mode = app.disclosure(&headers);
     let sub = app.state.fanout.subscribe(&keys);
     let state = app.state.clone();
     let shutdown = app.shutdown.clone();
@@ -90,8 +91,8 @@ pub async fn stream(State(app): State<AppState>, headers: HeaderMap, RawQuery(q)
         yield Ok::<_, Infallible>(Event::default().retry(Duration::from_millis(2000)));
         loop {
             for (partition, p) in state.changed_since(&keys, &parts, &mut sent, state.clock.now()) {
-                let data = serde_json::to_string(&p).expect("a position serialises");
                 cursor.advance(partition, p.version);
+                let data = serde_json::to_string(&mode.apply(p)).expect("a position serialises");
                 yield Ok(Event::default().event("position").id(cursor.encode(&reading, MAX_CURSOR)).data(data));
             }
             tokio::select! {
