@@ -1,7 +1,7 @@
 //! What the shopper sees, decided from the latest position, the shopper's own hold and the
 //! state of the connection. Pure, so the browser tests can pin every case.
 
-use shelfcast_protocol::{Position, Status};
+use shelfcast_protocol::{PublicPosition, Status};
 
 /// The state of the page's stream to the hub.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -61,16 +61,35 @@ impl Hold {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Shown {
     Loading,
-    /// `available` as the shopper should read it (never below zero: oversold is out of stock).
+    /// `available` as the shopper should read it (never below zero: oversold is out of stock),
+    /// or `None` where the hub withholds the count (`--disclose`): then the hub's status.
     Stock {
         status: Status,
-        available: i64,
+        available: Option<i64>,
         stale: bool,
     },
 }
 
-pub fn shown(position: Option<&Position>, hold: &Hold, link: Link, low_stock: i64) -> Shown {
+pub fn shown(position: Option<&PublicPosition>, hold: &Hold, link: Link, low_stock: i64) -> Shown {
     let Some(p) = position else { return Shown::Loading };
-    let available = p.available - hold.unreflected(p.version);
-    Shown::Stock { status: Status::of(available, low_stock), available: available.max(0), stale: link != Link::Live }
+    let stale = link != Link::Live;
+    match p.available {
+        Some(available) => {
+            let available = available - hold.unreflected(p.version);
+            Shown::Stock { status: Status::of(available, low_stock), available: Some(available.max(0)), stale }
+        }
+        // Without the count, the shopper's own pending units cannot be taken off it.
+        None => Shown::Stock { status: p.status, available: None, stale },
+    }
+}
+
+impl Shown {
+    /// Nothing there to reserve (or not known yet).
+    pub fn sold_out(&self) -> bool {
+        match self {
+            Shown::Loading => true,
+            Shown::Stock { available: Some(a), .. } => *a <= 0,
+            Shown::Stock { status, .. } => *status == Status::OutOfStock,
+        }
+    }
 }

@@ -11,7 +11,7 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use leptos::prelude::{set_timeout, ArcTrigger, Notify, Track};
-use shelfcast_protocol::{Position, PositionKey};
+use shelfcast_protocol::{PositionKey, PublicPosition};
 use wasm_bindgen::prelude::*;
 use web_sys::{EventSource, MessageEvent};
 
@@ -27,7 +27,7 @@ use shelfcast_protocol::wire::MAX_POSITIONS as MAX_PER_STREAM;
 /// rows that show its position.
 pub struct HubLink {
     base: String,
-    positions: RefCell<Map<PositionKey, (Position, JsValue)>>,
+    positions: RefCell<Map<PositionKey, (PublicPosition, JsValue)>>,
     link: Cell<Link>,
     link_changed: ArcTrigger,
     position_changed: RefCell<Map<PositionKey, ArcTrigger>>,
@@ -43,7 +43,7 @@ pub struct HubLink {
 
 impl HubLink {
     /// The latest position of `key`, tracked by the view that asks.
-    pub fn position(&self, key: &PositionKey) -> Option<Position> {
+    pub fn position(&self, key: &PositionKey) -> Option<PublicPosition> {
         self.trigger(key).track();
         self.positions.borrow().get(key).map(|(p, _)| p.clone())
     }
@@ -335,7 +335,7 @@ fn open(hub: &Rc<HubLink>, url: &str) -> Result<Source, JsValue> {
 /// from a backup) replaces what the page had. A new version is told to every element showing it.
 fn receive(hub: &HubLink, data: &str) {
     let Some(raw) = parse_json(data) else { return };
-    let Ok(p) = serde_wasm_bindgen::from_value::<Position>(raw.clone()) else { return };
+    let Ok(p) = serde_wasm_bindgen::from_value::<PublicPosition>(raw.clone()) else { return };
     let key = PositionKey::new(p.sku.clone(), p.location.clone());
     let version = p.version;
     let reserved = p.reserved;
@@ -344,7 +344,11 @@ fn receive(hub: &HubLink, data: &str) {
     if before.as_ref().is_some_and(|(b, _)| b.version == version) {
         return;
     }
-    let fewer_held = before.is_some_and(|(b, _)| reserved < b.reserved);
+    // Where the hub withholds `reserved` (`--disclose`), any change may be a hold ending.
+    let fewer_held = before.is_some_and(|(b, _)| match (reserved, b.reserved) {
+        (Some(now), Some(was)) => now < was,
+        _ => true,
+    });
     // Listeners may add or remove elements: no borrow is held while they run.
     let listeners: Vec<Listener> =
         hub.interests.borrow().values().filter(|(keys, _)| keys.contains(&key)).map(|(_, l)| l.clone()).collect();

@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use leptos::prelude::*;
 use shelfcast_protocol::wire::{ReservationView, RELEASED_BY_STORE};
-use shelfcast_protocol::{Position, PositionKey, ReservationStatus, Status};
+use shelfcast_protocol::{PositionKey, PublicPosition, ReservationStatus, Status};
 use wasm_bindgen::{JsCast, JsValue};
 use web_sys::HtmlElement;
 
@@ -132,7 +132,7 @@ impl Cx {
         self.with(|e| e.attrs.locale())
     }
 
-    fn position(&self, key: &PositionKey) -> Option<Position> {
+    fn position(&self, key: &PositionKey) -> Option<PublicPosition> {
         self.hub_link()?.position(key)
     }
 
@@ -181,12 +181,6 @@ impl Snap {
         }
     }
 
-    fn available(&self) -> i64 {
-        match self.shown {
-            Shown::Stock { available, .. } => available,
-            Shown::Loading => 0,
-        }
-    }
 }
 
 fn text(cx: Cx, key: &PositionKey, f: fn(&Snap) -> String) -> Text {
@@ -276,7 +270,8 @@ fn change_detail(cx: Cx, key: &PositionKey) -> Option<JsValue> {
     let raw = hub.raw(key)?;
     let low = cx.with(|e| e.config.as_ref().map(|c| c.low_stock).unwrap_or_default());
     let Shown::Stock { status, available, .. } = shown(hub.position(key).as_ref(), &cx.hold(key), Link::Live, low) else { return None };
-    let mine = object(&[("status", status.as_str().into()), ("available", (available as f64).into())]);
+    let available = available.map_or(JsValue::NULL, |a| (a as f64).into());
+    let mine = object(&[("status", status.as_str().into()), ("available", available)]);
     let detail = js_sys::Object::assign(&js_sys::Object::new(), raw.unchecked_ref());
     Some(js_sys::Object::assign(&detail, mine.unchecked_ref()).into())
 }
@@ -443,8 +438,10 @@ fn row_class(s: &Snap) -> String {
 fn status_text(s: &Snap) -> String {
     match s.shown {
         Shown::Loading => s.l.checking().into(),
-        Shown::Stock { status: Status::InStock, available, .. } => s.l.in_stock(available),
-        Shown::Stock { status: Status::LowStock, available, .. } => s.l.low_stock(available),
+        Shown::Stock { status: Status::InStock, available: Some(n), .. } => s.l.in_stock(n),
+        Shown::Stock { status: Status::InStock, available: None, .. } => s.l.in_stock_short().into(),
+        Shown::Stock { status: Status::LowStock, available: Some(n), .. } => s.l.low_stock(n),
+        Shown::Stock { status: Status::LowStock, available: None, .. } => s.l.low_stock_short().into(),
         Shown::Stock { status: Status::OutOfStock, .. } => s.l.out_of_stock().into(),
     }
 }
@@ -475,7 +472,7 @@ fn action_blocked(s: &Snap) -> bool {
     match s.hold {
         Hold::Held { .. } => false,
         Hold::Pending { .. } => true,
-        _ => s.available() <= 0,
+        _ => s.shown.sold_out(),
     }
 }
 

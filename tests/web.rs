@@ -5,7 +5,7 @@ use leptos::task::tick;
 use shelfcast_element::display::{shown, Failure, Hold, Link, Shown};
 use shelfcast_element::testing::{publish, set_link};
 use shelfcast_element::ShelfcastElement;
-use shelfcast_protocol::{Position, Status};
+use shelfcast_protocol::{PublicPosition, Status};
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use wasm_bindgen_test::*;
@@ -78,6 +78,13 @@ fn position(sku: &str, location: &str, on_hand: i64, reserved: i64, version: u64
     )
 }
 
+/// A position whose numbers the hub withholds (`--disclose low` or `status`).
+fn withheld(sku: &str, location: &str, status: &str, version: u64) -> String {
+    format!(
+        r#"{{"sku":"{sku}","location":"{location}","on_hand":null,"reserved":null,"available":null,"status":"{status}","version":{version}}}"#
+    )
+}
+
 async fn live(h: &str) {
     set_link(h, Link::Live);
     settle().await;
@@ -105,6 +112,46 @@ async fn loading_then_in_low_and_out_of_stock() {
     }
     assert!(!m.text().contains("-2"), "oversold shows as out of stock, never a negative count");
     assert!(m.text().contains("Live"));
+}
+
+/// `--disclose status` (and `low` outside low stock): the hub's status in words, no digit
+/// anywhere, in every locale; nothing to reserve out of stock; the change event says `null`.
+#[wasm_bindgen_test]
+async fn withheld_counts_are_shown_as_the_status_without_a_number() {
+    let h = hub("withheld");
+    let m = mount(&[("sku", "S"), ("location", "berlin"), ("hub", &h), ("locale", "en"), ("reservable", "")]).await;
+    let details = std::rc::Rc::new(std::cell::RefCell::new(Vec::<JsValue>::new()));
+    let seen = details.clone();
+    let listener = Closure::<dyn Fn(web_sys::CustomEvent)>::new(move |e: web_sys::CustomEvent| seen.borrow_mut().push(e.detail()));
+    m.host.add_event_listener_with_callback("shelfcast:change", listener.as_ref().unchecked_ref()).unwrap();
+    live(&h).await;
+    let card = || m.query(".card").unwrap().text_content().unwrap();
+    let blocked = || m.query("button.reserve").expect("a reserve button").get_attribute("aria-disabled");
+    for (locale, status, text, class, version) in [
+        ("en", "in_stock", "In stock", "in-stock", 1),
+        ("en", "low_stock", "Low stock", "low-stock", 2),
+        ("de", "in_stock", "Auf Lager", "in-stock", 3),
+        ("de", "low_stock", "Geringer Bestand", "low-stock", 4),
+        ("fr", "in_stock", "En stock", "in-stock", 5),
+        ("fr", "out_of_stock", "Rupture de stock", "out-of-stock", 6),
+        ("en", "out_of_stock", "Out of stock", "out-of-stock", 7),
+    ] {
+        m.set("locale", locale);
+        publish(&h, &withheld("S", "berlin", status, version));
+        settle().await;
+        assert!(card().contains(text), "{locale} {status}: {}", card());
+        assert!(!card().chars().any(|c| c.is_ascii_digit()), "{locale} {status}: no digit in {:?}", card());
+        assert!(m.query(".row").unwrap().class_name().contains(class));
+        let out = (status == "out_of_stock").to_string();
+        assert_eq!(blocked().as_deref(), Some(out.as_str()), "{locale} {status}: reservable unless out of stock");
+    }
+    let last = details.borrow().last().cloned().expect("change events");
+    assert!(js_sys::Reflect::get(&last, &"available".into()).unwrap().is_null(), "no count in the event either");
+    assert_eq!(js_sys::Reflect::get(&last, &"status".into()).unwrap().as_string().as_deref(), Some("out_of_stock"));
+    // `--disclose low` gives the numbers while low: then the count is shown again.
+    publish(&h, &position("S", "berlin", 2, 0, 8));
+    settle().await;
+    assert!(card().contains("Only 2 left"), "{}", card());
 }
 
 #[wasm_bindgen_test]
@@ -275,13 +322,13 @@ async fn removing_the_element_unmounts_its_view() {
 
 // The display rules behind the views, case by case.
 
-fn pos(available: i64, version: u64) -> Position {
-    Position {
+fn pos(available: i64, version: u64) -> PublicPosition {
+    PublicPosition {
         sku: "S".parse().unwrap(),
         location: "l".parse().unwrap(),
-        on_hand: available,
-        reserved: 0,
-        available,
+        on_hand: Some(available),
+        reserved: Some(0),
+        available: Some(available),
         status: Status::of(available, 3),
         version,
     }
@@ -292,15 +339,15 @@ fn optimistic_holds_count_until_the_hub_shows_them() {
     let p = pos(5, 10);
     assert_eq!(shown(None, &Hold::None, Link::Live, 3), Shown::Loading);
     let pending = Hold::Pending { qty: 1, seen_version: 10 };
-    assert_eq!(shown(Some(&p), &pending, Link::Live, 3), Shown::Stock { status: Status::InStock, available: 4, stale: false });
+    assert_eq!(shown(Some(&p), &pending, Link::Live, 3), Shown::Stock { status: Status::InStock, available: Some(4), stale: false });
     let held = Hold::Held { id: "r".into(), token: "t".into(), qty: 1, expires_at: 0.0, lapses: 0.0, seen_version: 10 };
     assert_eq!(held.unreflected(10), 1, "the stream has not shown the hold yet");
     assert_eq!(held.unreflected(11), 0, "a newer position includes it: never subtract twice");
     let failed = Hold::Failed { reason: Failure::SoldOut };
-    assert_eq!(shown(Some(&p), &failed, Link::Reconnecting, 3), Shown::Stock { status: Status::InStock, available: 5, stale: true });
+    assert_eq!(shown(Some(&p), &failed, Link::Reconnecting, 3), Shown::Stock { status: Status::InStock, available: Some(5), stale: true });
     let one_left = pos(1, 3);
     assert_eq!(
         shown(Some(&one_left), &Hold::Pending { qty: 1, seen_version: 3 }, Link::Live, 3),
-        Shown::Stock { status: Status::OutOfStock, available: 0, stale: false }
+        Shown::Stock { status: Status::OutOfStock, available: Some(0), stale: false }
     );
 }

@@ -128,7 +128,6 @@ pub struct PublicPosition {
     /// (Read with the `all-fields` feature only, like [`Position::on_hand`].)
     #[cfg_attr(not(feature = "all-fields"), serde(skip_deserializing))]
     pub on_hand: Option<i64>,
-    #[cfg_attr(not(feature = "all-fields"), serde(skip_deserializing))]
     pub reserved: Option<i64>,
     /// `on_hand - reserved`, or `null` when withheld.
     pub available: Option<i64>,
