@@ -13,6 +13,12 @@ pub fn object(fields: &[(&str, JsValue)]) -> JsValue {
     o.into()
 }
 
+/// The string at `value.name`, if there is one. For the odd field, this is less code to
+/// download than a `Deserialize` derive of the whole shape.
+pub fn text_of(value: &JsValue, name: &str) -> Option<String> {
+    js_sys::Reflect::get(value, &JsValue::from_str(name)).ok()?.as_string()
+}
+
 /// `object` as JSON text.
 pub fn json(fields: &[(&str, JsValue)]) -> String {
     js_sys::JSON::stringify(&object(fields)).map(String::from).unwrap_or_default()

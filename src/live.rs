@@ -11,7 +11,7 @@ use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 use leptos::prelude::{set_timeout, ArcTrigger, Notify, Track};
-use shelfcast_protocol::{PositionKey, PublicPosition};
+use shelfcast_protocol::{PositionKey, PublicPosition, Status};
 use wasm_bindgen::prelude::*;
 use web_sys::{EventSource, MessageEvent};
 
@@ -335,7 +335,11 @@ fn open(hub: &Rc<HubLink>, url: &str) -> Result<Source, JsValue> {
 /// from a backup) replaces what the page had. A new version is told to every element showing it.
 fn receive(hub: &HubLink, data: &str) {
     let Some(raw) = parse_json(data) else { return };
-    let Ok(p) = serde_wasm_bindgen::from_value::<PublicPosition>(raw.clone()) else { return };
+    let Ok(mut p) = serde_wasm_bindgen::from_value::<PublicPosition>(raw.clone()) else { return };
+    if p.available.is_none() {
+        // Without the count the hub's status is what is shown.
+        p.status = Status::of_wire(&crate::dom::text_of(&raw, "status").unwrap_or_default());
+    }
     let key = PositionKey::new(p.sku.clone(), p.location.clone());
     let version = p.version;
     let reserved = p.reserved;

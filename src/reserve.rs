@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use gloo_net::http::Request;
 use serde::Deserialize;
-use shelfcast_protocol::wire::{ErrorBody, ReservationView};
+use shelfcast_protocol::wire::ReservationView;
 use shelfcast_protocol::PositionKey;
 
-use crate::dom::{json, parse_json, storage};
+use crate::dom::{json, parse_json, storage, text_of};
 
 /// What the hub answered to a reservation request.
 pub enum Answer {
@@ -55,10 +55,11 @@ pub async fn reserve(hub: &str, position: &PositionKey, qty: i64, key: &str) -> 
                 return Answer::Granted(v, text);
             }
         }
-        let err = parse::<ErrorBody>(&text);
-        return match err {
-            Some(e) if e.error.code == "insufficient_stock" => Answer::SoldOut,
-            Some(e) => Answer::Refused { code: e.error.code, message: e.error.message },
+        // `{"error":{"code":…,"message":…}}`, read field by field.
+        let error = parse_json(&text).and_then(|v| js_sys::Reflect::get(&v, &"error".into()).ok()).unwrap_or_default();
+        return match text_of(&error, "code") {
+            Some(code) if code == "insufficient_stock" => Answer::SoldOut,
+            Some(code) => Answer::Refused { code, message: text_of(&error, "message").unwrap_or_default() },
             None => Answer::Refused { code: "unexpected_answer".into(), message: format!("HTTP {status}") },
         };
     }

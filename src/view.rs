@@ -180,7 +180,6 @@ impl Snap {
             many,
         }
     }
-
 }
 
 fn text(cx: Cx, key: &PositionKey, f: fn(&Snap) -> String) -> Text {
