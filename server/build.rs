@@ -23,7 +23,9 @@ const CONSOLE: [(&str, &str); 4] =
     [("index.html", "index.html"), ("console.css", "console.css"), ("console.js", "console.js"), ("console_bg.wasm", "console_bg.wasm")];
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    // Read when the script runs, not when it was compiled: a target directory shared by two
+    // checkouts runs one compiled script for both.
+    let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR")).join("..");
     embed(&root.join("pkg"), &FILES, "embed.rs");
     embed(&root.join("console/dist"), &CONSOLE, "console.rs");
 }

@@ -13,12 +13,12 @@ after(async () => {
 });
 
 /** A hub stocked with `stock` at each location, the page server, and a fresh browser context. */
-async function setup({ stock = { berlin: 5, hamburg: 2, munich: 0 }, port = 0, holdTtl } = {}) {
+async function setup({ stock = { berlin: 5, hamburg: 2, munich: 0 }, port = 0, holdTtl, extra = [] } = {}) {
   let hubUrl;
   const pages = await startPages(pagesDir, () => hubUrl);
   let hub;
   try {
-    hub = await startHub({ port, origins: [pages.url], holdTtl });
+    hub = await startHub({ port, origins: [pages.url], holdTtl, extra });
   } catch (e) {
     // Nothing may stay open when a start fails, or the test file never ends.
     await pages.close();
@@ -62,6 +62,32 @@ test("the element appears and a sale through the API shows without reload", asyn
     await textIs(page, "#one", "Only 2 left");
     const changes = await page.evaluate(() => window.shelfcastEvents.filter((e) => e.name === "change" && e.detail.location === "berlin" && e.detail.sku === "E2E-1"));
     assert.ok(changes.some((c) => c.detail.available === 2), "shelfcast:change carried the new position");
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("a hub that discloses only the status: the page shows in, low and out of stock, and no count anywhere", async () => {
+  const s = await setup({ extra: ["--disclose", "status"] });
+  try {
+    const { page } = await open(s.context, `${s.pages.url}/product.html`);
+    const noDigits = async (state) => {
+      const text = await shadowText(page, "#one");
+      assert.ok(!/[0-9]/.test(text), `${state}: no count in "${text}"`);
+    };
+    await textIs(page, "#one", "In stock");
+    await textIs(page, "#one", "Live");
+    await noDigits("in stock");
+    assert.ok(!/[0-9]/.test(await shadowText(page, "#list")), "nor in the store list");
+    await postEvents(s.hub, [event("sale", "E2E-1", "berlin", 3)]);
+    await textIs(page, "#one", "Low stock");
+    await noDigits("low stock");
+    await postEvents(s.hub, [event("sale", "E2E-1", "berlin", 2)]);
+    await textIs(page, "#one", "Out of stock");
+    await noDigits("out of stock");
+    const changes = await page.evaluate(() => window.shelfcastEvents.filter((e) => e.name === "change" && e.detail.location === "berlin" && e.detail.sku === "E2E-1"));
+    assert.ok(changes.length >= 3, "a change event for each");
+    assert.ok(changes.every((c) => c.detail.available === null && c.detail.on_hand === null), "with no count in their details");
   } finally {
     await s.cleanup();
   }
