@@ -2,7 +2,7 @@
 // index.js uses it with the packaged build, the demo page with `trunk serve`'s build.
 
 export const TAG = "shelfcast-availability";
-export const ATTRIBUTES = ["sku", "location", "locations", "hub", "locale", "low-stock", "reservable"];
+export const ATTRIBUTES = ["sku", "location", "locations", "hub", "locale", "low-stock", "reservable", "notify"];
 
 const OPTION_ATTRIBUTES = {
   sku: "sku",
@@ -12,6 +12,7 @@ const OPTION_ATTRIBUTES = {
   locale: "locale",
   lowStock: "low-stock",
   reservable: "reservable",
+  notify: "notify",
 };
 
 /** `mount()` options as attributes: arrays joined, `true` as a present boolean attribute. */

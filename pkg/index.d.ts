@@ -25,6 +25,8 @@ export interface MountOptions extends LoadOptions {
   lowStock?: number;
   /** Offer "Reserve for pickup". */
   reservable?: boolean;
+  /** Offer "Notify me" while out of stock: fires `shelfcast:notify-request`. */
+  notify?: boolean;
 }
 
 export interface MountHandle {
@@ -37,14 +39,15 @@ export interface MountHandle {
 /**
  * A stock position (`detail` of `shelfcast:change`): the hub's fields, with `available` and
  * `status` as the element shows them (its `low-stock`, less the shopper's own hold the hub's
- * count does not include yet).
+ * count does not include yet). The counts are `null` where the hub withholds them
+ * (`--disclose low|status`); `status` is then the hub's.
  */
 export interface Position {
   sku: string;
   location: string;
-  on_hand: number;
-  reserved: number;
-  available: number;
+  on_hand: number | null;
+  reserved: number | null;
+  available: number | null;
   status: "in_stock" | "low_stock" | "out_of_stock";
   version: number;
 }
@@ -61,6 +64,12 @@ export interface ReservationDetail {
    * (ended elsewhere: the API, another page, the store) or `fulfilled` (picked up).
    */
   reason?: "cancelled" | "expired" | "released" | "fulfilled";
+}
+
+/** `detail` of `shelfcast:notify-request`: the shopper asked to hear when this is back. */
+export interface NotifyRequestDetail {
+  sku: string;
+  location: string;
 }
 
 export interface ErrorDetail {

@@ -22,6 +22,8 @@ pub struct Config {
     pub locale: Locale,
     pub low_stock: i64,
     pub reservable: bool,
+    /// "Notify me" while out of stock, firing `shelfcast:notify-request`.
+    pub notify: bool,
 }
 
 /// What is wrong with the attributes, in terms a shop developer can fix.
@@ -71,8 +73,8 @@ impl Attrs {
         }
         let hub = self.get("hub").unwrap_or(&self.default_hub).trim_end_matches('/').to_string();
         let low_stock = self.get("low-stock").and_then(|s| s.parse().ok()).filter(|n: &i64| *n >= 0).unwrap_or(DEFAULT_LOW_STOCK);
-        // A boolean attribute: present means on, unless spelled out as "false".
-        let reservable = self.values.get("reservable").is_some_and(|v| v.trim_ascii() != "false");
-        Ok(Config { hub, positions, locale: self.locale(), low_stock, reservable })
+        // Boolean attributes: present means on, unless spelled out as "false".
+        let on = |name: &str| self.values.get(name).is_some_and(|v| v.trim_ascii() != "false");
+        Ok(Config { hub, positions, locale: self.locale(), low_stock, reservable: on("reservable"), notify: on("notify") })
     }
 }

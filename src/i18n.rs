@@ -104,6 +104,14 @@ impl Locale {
         }
     }
 
+    pub fn notify(self) -> &'static str {
+        match self {
+            Locale::En => "Notify me",
+            Locale::De => "Benachrichtigen",
+            Locale::Fr => "M'avertir",
+        }
+    }
+
     pub fn out_of_stock(self) -> &'static str {
         match self {
             Locale::En => "Out of stock",

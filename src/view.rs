@@ -95,8 +95,8 @@ impl Cx {
     /// Applies an attribute change. Another hub or other positions re-subscribe (and look up
     /// stored holds again), as does a new configuration error (it is reported); a change of
     /// words or thresholds (`locale`, `low-stock`) keeps the subscription, the holds, the rows
-    /// and their DOM, so the shopper's focus stays where it is; other positions or
-    /// `reservable` make new rows.
+    /// and their DOM, so the shopper's focus stays where it is; other positions, `reservable`
+    /// or `notify` make new rows.
     pub fn set_attribute(self, name: String, value: Option<String>) {
         let (reconfigure, new_rows) = self.update(|e| {
             match value {
@@ -106,7 +106,7 @@ impl Cx {
             let config = e.attrs.config();
             let watched =
                 |c: &Result<Config, ConfigError>| c.as_ref().map(|c| (c.hub.clone(), c.positions.clone())).map_err(ConfigError::code);
-            let rows = |c: &Result<Config, ConfigError>| c.as_ref().ok().map(|c| (c.positions.clone(), c.reservable));
+            let rows = |c: &Result<Config, ConfigError>| c.as_ref().ok().map(|c| (c.positions.clone(), c.reservable, c.notify));
             let changed = (watched(&config) != watched(&e.config), rows(&config) != rows(&e.config));
             e.config = config;
             changed
@@ -163,12 +163,20 @@ struct Snap {
     now: f64,
     store: String,
     many: bool,
+    reservable: bool,
+    notify: bool,
 }
 
 impl Snap {
+    /// The row's button offers "Notify me": asked for, out of stock, and nothing held here.
+    fn notifying(&self) -> bool {
+        self.notify && self.shown != Shown::Loading && self.shown.sold_out() && !self.hold.is_active()
+    }
+
     fn take(cx: Cx, key: &PositionKey) -> Snap {
         cx.changed.track();
-        let (low, many) = cx.with(|e| e.config.as_ref().map(|c| (c.low_stock, c.positions.len() > 1)).unwrap_or_default());
+        let (low, many, reservable, notify) =
+            cx.with(|e| e.config.as_ref().map(|c| (c.low_stock, c.positions.len() > 1, c.reservable, c.notify)).unwrap_or_default());
         let link = cx.hub_link().map(|h| h.link()).unwrap_or_default();
         let hold = cx.hold(key);
         Snap {
@@ -178,6 +186,8 @@ impl Snap {
             now: cx.with(|e| e.now),
             store: store_name(key.location.as_str()),
             many,
+            reservable,
+            notify,
         }
     }
 }
@@ -330,9 +340,10 @@ pub fn root(cx: Cx) -> impl IntoView {
     });
     let rows = move || {
         cx.rows.track();
-        let (keys, reservable) = cx.with(|e| e.config.as_ref().map(|c| (c.positions.clone(), c.reservable)).unwrap_or_default());
+        let (keys, reservable, notify) =
+            cx.with(|e| e.config.as_ref().map(|c| (c.positions.clone(), c.reservable, c.notify)).unwrap_or_default());
         let many = keys.len() > 1;
-        keys.into_iter().map(|key| row(cx, key, many, reservable)).collect::<Vec<_>>()
+        keys.into_iter().map(|key| row(cx, key, many, reservable, notify)).collect::<Vec<_>>()
     };
     view! {
         <div class="card" lang=root_text(cx, |cx| cx.locale().tag().into()) part="card">
@@ -387,9 +398,11 @@ fn alert_class(cx: Cx) -> String {
     if cx.with(|e| e.config.is_err()) { "error" } else { "link unreachable" }.into()
 }
 
-fn row(cx: Cx, key: PositionKey, many: bool, reservable: bool) -> impl IntoView {
+fn row(cx: Cx, key: PositionKey, many: bool, reservable: bool, notify: bool) -> impl IntoView {
     let store = many.then(|| view! { <span class="store">{store_name(key.location.as_str())}</span> });
-    let hold = reservable.then(|| {
+    // "Notify me" is the same button, while out of stock (see `Snap::notifying`): one button a
+    // row keeps the shopper's focus in place, and is less to download than a second one.
+    let hold = (reservable || notify).then(|| {
         view! {
             <div class=text(cx, &key, hold_class)>
                 <span class="held">{text(cx, &key, held_text)}</span>
@@ -449,6 +462,8 @@ fn hold_class(s: &Snap) -> String {
     match s.hold {
         Hold::Pending { .. } => "hold pending",
         Hold::Held { .. } => "hold held",
+        // Only "Notify me" asked for, and not out of stock: nothing to offer.
+        _ if !s.reservable && !s.notifying() => "hold off",
         _ => "hold",
     }
     .into()
@@ -464,14 +479,19 @@ fn held_text(s: &Snap) -> String {
 }
 
 fn action_class(s: &Snap) -> String {
-    if let Hold::Held { .. } = s.hold { "cancel" } else { "reserve" }.into()
+    match s.hold {
+        Hold::Held { .. } => "cancel",
+        _ if s.notifying() => "notify",
+        _ => "reserve",
+    }
+    .into()
 }
 
 fn action_blocked(s: &Snap) -> bool {
     match s.hold {
         Hold::Held { .. } => false,
         Hold::Pending { .. } => true,
-        _ => s.shown.sold_out(),
+        _ => !s.notifying() && s.shown.sold_out(),
     }
 }
 
@@ -479,6 +499,7 @@ fn action_label(s: &Snap) -> String {
     match (&s.hold, s.many) {
         (Hold::Held { .. }, _) => s.l.cancel().into(),
         (Hold::Pending { .. }, _) => s.l.reserving().into(),
+        _ if s.notifying() => s.l.notify().into(),
         (_, true) => s.l.reserve_at(&s.store),
         (_, false) => s.l.reserve().into(),
     }
@@ -508,6 +529,9 @@ pub fn clicked(cx: Cx, button: &str, position: &str) {
     match (button, key) {
         ("reserve", Some(key)) => reserve_now(cx, key),
         ("cancel", Some(key)) => cancel(cx, key),
+        ("notify", Some(key)) => {
+            cx.emit("notify-request", &object(&[("sku", key.sku.as_str().into()), ("location", key.location.as_str().into())]))
+        }
         _ => {}
     }
 }

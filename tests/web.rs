@@ -154,6 +154,59 @@ async fn withheld_counts_are_shown_as_the_status_without_a_number() {
     assert!(card().contains("Only 2 left"), "{}", card());
 }
 
+/// `notify`: "Notify me" only while out of stock (and not while loading), in the element's
+/// locale; a click (or Enter on it) fires `shelfcast:notify-request` with the row's position.
+#[wasm_bindgen_test]
+async fn notify_me_shows_while_out_of_stock_and_asks_the_page() {
+    let h = hub("notify");
+    let m = mount(&[("sku", "S"), ("locations", "berlin,hamburg"), ("hub", &h), ("locale", "en"), ("notify", "")]).await;
+    let asked = std::rc::Rc::new(std::cell::RefCell::new(Vec::<(String, String)>::new()));
+    let seen = asked.clone();
+    let listener = Closure::<dyn Fn(web_sys::CustomEvent)>::new(move |e: web_sys::CustomEvent| {
+        assert!(e.bubbles() && e.composed());
+        let field = |name: &str| js_sys::Reflect::get(&e.detail(), &name.into()).unwrap().as_string().unwrap();
+        seen.borrow_mut().push((field("sku"), field("location")));
+    });
+    m.host.add_event_listener_with_callback("shelfcast:notify-request", listener.as_ref().unchecked_ref()).unwrap();
+    let button =
+        |location: &str| -> HtmlElement { m.query(&format!("[data-position='S@{location}'] button")).expect("a button").unchecked_into() };
+    // Shown: its row's button is the notify one, and not hidden (`.off` hides the row's hold part).
+    let offered = |location: &str| {
+        let b = button(location);
+        let part = b.parent_element().unwrap();
+        b.class_name() == "notify" && !part.class_name().contains("off") && b.get_attribute("aria-disabled").as_deref() == Some("false")
+    };
+    assert!(!offered("berlin"), "not while loading");
+    live(&h).await;
+    publish(&h, &position("S", "berlin", 0, 0, 1));
+    publish(&h, &position("S", "hamburg", 4, 0, 2));
+    settle().await;
+    assert!(offered("berlin"), "offered out of stock");
+    assert!(!offered("hamburg"), "not in stock");
+    assert!(m.query("[data-position='S@hamburg'] .hold").unwrap().class_name().contains("off"), "nothing shown in stock");
+    assert_eq!(button("berlin").text_content().unwrap(), "Notify me");
+    button("berlin").click();
+    settle().await;
+    assert_eq!(*asked.borrow(), [("S".to_string(), "berlin".to_string())]);
+    // Withheld counts: the hub's status decides.
+    publish(&h, &withheld("S", "hamburg", "out_of_stock", 3));
+    publish(&h, &withheld("S", "berlin", "in_stock", 4));
+    m.set("locale", "de");
+    settle().await;
+    assert!(!offered("berlin") && offered("hamburg"));
+    assert_eq!(button("hamburg").text_content().unwrap(), "Benachrichtigen");
+    m.set("locale", "fr");
+    settle().await;
+    assert_eq!(button("hamburg").text_content().unwrap(), "M'avertir");
+    button("hamburg").click();
+    settle().await;
+    assert_eq!(asked.borrow().last().unwrap(), &("S".to_string(), "hamburg".to_string()));
+    // Without the attribute there is no such button.
+    m.set("notify", "false");
+    settle().await;
+    assert!(m.query("button").is_none());
+}
+
 #[wasm_bindgen_test]
 async fn status_changes_are_announced_politely() {
     let h = hub("aria");
