@@ -43,6 +43,10 @@ codes! {
     TooManyPositions = "too_many_positions",
     /// A store directory entry with a missing or bad field.
     InvalidStore = "invalid_store",
+    /// A webhook subscription with a bad or non-public `url`, or unknown `events` or `locations`.
+    InvalidWebhook = "invalid_webhook",
+    /// A watch's `subscriber` that is not the shop's opaque id.
+    InvalidSubscriber = "invalid_subscriber",
     /// `PUT` or `DELETE` of a store on a hub whose directory is its `--locations-file`.
     DirectoryFromFile = "directory_from_file",
     /// `POST /admin/reload` on a hub without a tokens file.

@@ -39,6 +39,7 @@ pub mod position;
 pub mod reservation;
 pub mod stock;
 pub mod sync;
+pub mod webhook;
 pub mod wire;
 
 pub use errors::ErrorCode;

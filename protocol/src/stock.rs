@@ -116,6 +116,12 @@ impl Stock {
         self.held.saturating_sub(lapsed)
     }
 
+    /// Available as the ledger records it: a hold that lapsed counts until its expiry is
+    /// recorded. Webhooks compare these, so a hold lapsing is told once, when it is recorded.
+    pub fn available_recorded(&self) -> i64 {
+        self.on_hand.saturating_sub(self.held)
+    }
+
     pub fn available_at(&self, now: Millis) -> i64 {
         self.on_hand.saturating_sub(self.reserved_at(now))
     }

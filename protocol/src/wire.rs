@@ -241,3 +241,82 @@ pub struct HistoryPage {
     /// `before` for the page of older entries; `null` on the oldest page.
     pub next: Option<String>,
 }
+
+/// `POST /admin/webhooks`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookRequest {
+    /// An `https://` (or `http://`) URL; a public address unless the hub allows private ones.
+    pub url: String,
+    /// The topics to send, e.g. `position.out_of_stock`, `reservation.created`, `watch.triggered`.
+    pub events: Vec<String>,
+    /// Location ids, or `["*"]` (the default) for all.
+    #[serde(default)]
+    pub locations: Option<Vec<String>>,
+}
+
+/// A webhook subscription; `secret` only in the answer that creates it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookView {
+    pub id: String,
+    pub url: String,
+    pub events: Vec<String>,
+    pub locations: Vec<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// `whsec_…`: signs every delivery (Standard Webhooks). Shown once.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub secret: Option<String>,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WebhookList {
+    pub webhooks: Vec<WebhookView>,
+}
+
+/// One delivery of a webhook, as its subscriber's operator checks it.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryView {
+    /// The `webhook-id` header: the same on every try.
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `pending`, `delivered`, `failed` (retried for the full period) or `cancelled` (its webhook deleted).
+    pub state: String,
+    pub attempts: i64,
+    /// The receiver's last HTTP status, if it answered.
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    /// RFC 3339, while pending.
+    pub next_try: Option<String>,
+    pub created_at: String,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeliveryList {
+    pub deliveries: Vec<DeliveryView>,
+}
+
+/// `POST /v1/watches`.
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchRequest {
+    pub sku: String,
+    pub location: String,
+    /// The shop's own opaque id for the shopper (1 to 128 printable ASCII characters, no `@`).
+    pub subscriber: String,
+}
+
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WatchView {
+    pub id: String,
+    pub sku: String,
+    pub location: String,
+    pub subscriber: String,
+    pub created_at: String,
+}

@@ -106,6 +106,14 @@ pub struct ServeArgs {
     /// it does not own and that no stream watches and no request needed.
     #[arg(long, env = "SHELFCAST_FOLLOW_IDLE", default_value = defaults::FOLLOW_IDLE, value_parser = duration)]
     pub follow_idle: Duration,
+    /// Let webhooks call loopback, private and link-local addresses (a receiver inside your own
+    /// network). Without it only public http(s) URLs are accepted and called.
+    #[arg(long, env = "SHELFCAST_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
+    /// The pause after a webhook delivery's first failed try; it doubles at each failure (at
+    /// most an hour), for 72 hours after the change.
+    #[arg(long, env = "SHELFCAST_WEBHOOK_BACKOFF", default_value = defaults::WEBHOOK_BACKOFF, value_parser = duration)]
+    pub webhook_backoff: Duration,
 }
 
 /// Who may write, which shop pages may read, and what counts as low stock: the same for the
@@ -253,6 +261,11 @@ impl ServeArgs {
         }
         c.lease = self.lease;
         c.follow_idle = self.follow_idle;
+        c.allow_private_webhooks = self.allow_private_webhooks;
+        if self.webhook_backoff.is_zero() {
+            return Err("--webhook-backoff must be longer than zero".into());
+        }
+        c.webhook_backoff = self.webhook_backoff;
         Ok(c)
     }
 }

@@ -17,6 +17,7 @@ pub mod defaults {
     pub const POSITIONS_EVERY: &str = "1s";
     pub const LEASE: &str = "10s";
     pub const FOLLOW_IDLE: &str = "60s";
+    pub const WEBHOOK_BACKOFF: &str = "5s";
     pub const SEND_BUFFER: usize = 256 * 1024;
     pub const RESERVATION_RATE: u32 = 20;
     pub const STREAM_RATE: u32 = 5;
@@ -67,6 +68,10 @@ pub struct HubConfig {
     pub lease: Duration,
     /// With a shared ledger: how long a partition nobody needs stays in a replica's memory.
     pub follow_idle: Duration,
+    /// Webhooks may call loopback and private addresses (a receiver inside the network).
+    pub allow_private_webhooks: bool,
+    /// The first pause after a failed webhook delivery; doubled at each failure, at most an hour.
+    pub webhook_backoff: Duration,
     /// SQLite: how often the positions table is brought up to date (`Store::save_every`).
     pub positions_every: Duration,
     /// Set when this process is an edge node rather than the hub.
@@ -100,6 +105,8 @@ impl HubConfig {
             resync_every: Duration::from_millis(500),
             lease: crate::load::duration(defaults::LEASE).expect("a valid duration"),
             follow_idle: crate::load::duration(defaults::FOLLOW_IDLE).expect("a valid duration"),
+            allow_private_webhooks: false,
+            webhook_backoff: crate::load::duration(defaults::WEBHOOK_BACKOFF).expect("a valid duration"),
             limits: Default::default(),
             send_buffer: defaults::SEND_BUFFER,
             positions_every: crate::load::duration(defaults::POSITIONS_EVERY).expect("a valid duration"),

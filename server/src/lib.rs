@@ -55,6 +55,7 @@ mod positions;
 pub mod server;
 pub mod simulate;
 mod store;
+mod webhooks;
 pub mod tls;
 pub mod transfer;
 

@@ -154,6 +154,28 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     };
 
     sweeper::spawn(state.clone(), writer.clone(), config.sweep_interval, shutdown.clone());
+    if config.edge.is_none() {
+        // The hub sends webhooks; an edge node's changes reach them through the hub.
+        state.hooks.set_backoff(config.webhook_backoff);
+        state.hooks.refresh(&reader).await.context("reading the webhook subscriptions")?;
+        let (r, w, h, clock) = (reader.clone(), writer.clone(), state.hooks.clone(), config.clock.clone());
+        tokio::spawn(crate::webhooks::run(r, w, h, clock, config.allow_private_webhooks, shutdown.clone()));
+        if reader.shared() {
+            // Other replicas add and remove subscriptions too.
+            let (reader, hooks, stop) = (reader.clone(), state.hooks.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                while !stop.is_cancelled() {
+                    tokio::select! {
+                        _ = tokio::time::sleep(crate::webhooks::SHARED_FRESH) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                    if let Err(error) = hooks.refresh(&reader).await {
+                        tracing::warn!(%error, "webhook subscriptions not read; the ones known stay in force");
+                    }
+                }
+            });
+        }
+    }
     let mut tokens = config.tokens.clone();
     let mut extra = OpenApiRouter::new();
     let mut edge = None;
@@ -243,6 +265,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         secure_cookies: tls.is_some(),
         directory,
         disclose: config.disclose,
+        allow_private_webhooks: config.allow_private_webhooks,
     });
     let router = http::app(app, &config.allow_origins, extra, config.edge.is_none());
     Ok(Prepared { router, demo_token: demo, tls, writer, writer_thread, shutdown, send_buffer: config.send_buffer })

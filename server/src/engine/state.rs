@@ -39,6 +39,8 @@ pub struct State {
     pub fanout: Arc<Fanout>,
     pub clock: Clock,
     pub low_stock: i64,
+    /// The webhook subscriptions each commit is matched against.
+    pub hooks: Arc<crate::webhooks::Hooks>,
 }
 
 impl State {
@@ -75,6 +77,7 @@ impl State {
             fanout: Arc::default(),
             clock,
             low_stock,
+            hooks: Arc::default(),
         }
     }
 

@@ -145,6 +145,26 @@ enum Command {
         store: Option<String>,
         reply: oneshot::Sender<Result<(), WriteError>>,
     },
+    /// Adds a webhook subscription.
+    AddWebhook {
+        webhook: crate::store::Webhook,
+        reply: oneshot::Sender<Result<(), WriteError>>,
+    },
+    /// Removes a webhook subscription and ends its pending deliveries.
+    DeleteWebhook {
+        id: String,
+        reply: oneshot::Sender<Result<(), WriteError>>,
+    },
+    /// Records how webhook deliveries' tries went.
+    Tried {
+        tries: Vec<crate::store::Tried>,
+        reply: oneshot::Sender<Result<(), WriteError>>,
+    },
+    /// Adds a back-in-stock watch.
+    Watch {
+        watch: crate::store::WatchRow,
+        reply: oneshot::Sender<Result<(), WriteError>>,
+    },
     /// Answered once every command sent before it is committed (or refused).
     Barrier {
         reply: oneshot::Sender<Result<(), WriteError>>,
@@ -296,6 +316,28 @@ impl Writer {
         self.ask(|reply| Command::SetStore { id, store, reply }).await
     }
 
+    /// Adds a webhook subscription; not partitioned, so any replica writes it.
+    pub async fn add_webhook(&self, webhook: crate::store::Webhook) -> Result<(), WriteError> {
+        self.ask(|reply| Command::AddWebhook { webhook, reply }).await
+    }
+
+    pub async fn delete_webhook(&self, id: String) -> Result<(), WriteError> {
+        self.ask(|reply| Command::DeleteWebhook { id, reply }).await
+    }
+
+    /// Records webhook deliveries' tries.
+    pub async fn record_tries(&self, tries: Vec<crate::store::Tried>) -> Result<(), WriteError> {
+        if tries.is_empty() {
+            return Ok(());
+        }
+        self.ask(|reply| Command::Tried { tries, reply }).await
+    }
+
+    /// Adds a back-in-stock watch; it fires in the commit that brings its position back.
+    pub async fn watch(&self, watch: crate::store::WatchRow) -> Result<(), WriteError> {
+        self.ask(|reply| Command::Watch { watch, reply }).await
+    }
+
     /// For an edge node: rebase on the hub's positions (see `Command::Rebase`); does not wait.
     pub async fn rebase(&self, positions: Vec<HubPosition>, sent_through: i64, from_scratch: bool) {
         if !positions.is_empty() || from_scratch {
@@ -363,7 +405,11 @@ impl Command {
             | Command::Barrier { reply }
             | Command::Acknowledge { reply, .. }
             | Command::EdgeReport { reply, .. }
-            | Command::SetStore { reply, .. } => drop(reply.send(Err(e))),
+            | Command::SetStore { reply, .. }
+            | Command::AddWebhook { reply, .. }
+            | Command::DeleteWebhook { reply, .. }
+            | Command::Tried { reply, .. }
+            | Command::Watch { reply, .. } => drop(reply.send(Err(e))),
             Command::Sweep | Command::Rebase { .. } => {}
         }
         Answer::None
@@ -532,7 +578,12 @@ impl Engine {
                 let fence = owned.fence(overlay.stocks.keys());
                 shared_ledger(txn.as_mut())?.fence(&owners.me, &fence)?;
             }
-            let history = overlay.history.take().unwrap_or_default();
+            let history = overlay.history.take();
+            let delivered = match &history {
+                Some(history) => self.record_deliveries(txn.as_mut(), &overlay, history, now)?,
+                None => false,
+            };
+            let history = history.unwrap_or_default();
             let changed = overlay.changed();
             if !history.is_empty() {
                 // A change that left its position as it was (a count of what was there) keeps
@@ -551,6 +602,9 @@ impl Engine {
             }
             let stamps = Stamps::new(changed.iter().map(|(k, _)| state.partition(k.sku.as_str())).collect());
             let last = txn.save_and_commit(&changed, &stamps, self.state.published(0))?;
+            if delivered {
+                self.state.hooks.wake();
+            }
             Ok(Some((changed, stamps, last)))
         })();
         self.pending = pending;
@@ -638,6 +692,41 @@ impl Engine {
                 activity.hold(now);
             }
         }
+    }
+
+    /// Records, in the commit, the webhook deliveries its changes call for: each position's
+    /// change of status, each reservation's, and the watches of positions back in stock.
+    /// `true` if there are any.
+    fn record_deliveries(&self, txn: &mut dyn Ledger, overlay: &Overlay<'_>, history: &[Change], now: Millis) -> DbResult<bool> {
+        let hooks = self.state.hooks.current();
+        if hooks.is_empty() {
+            return Ok(false);
+        }
+        let mut out = Vec::new();
+        let mut back = Vec::new();
+        let mut touched: Vec<_> = overlay.stocks.iter().collect();
+        touched.sort_by(|a, b| a.0.cmp(b.0));
+        for (key, (before, after)) in touched {
+            let (deliveries, came_back) = crate::webhooks::for_position(&hooks, key, before, after, self.state.low_stock, now);
+            out.extend(deliveries);
+            if came_back && crate::webhooks::watched(&hooks, key.location.as_str()) {
+                back.push((key.clone(), after.available_recorded()));
+            }
+        }
+        back.sort();
+        for (key, available) in back {
+            for watch in txn.take_watches(&key, now)? {
+                out.extend(crate::webhooks::for_watch(&hooks, &watch, available, now));
+            }
+        }
+        for change in history {
+            out.extend(crate::webhooks::for_reservation(&hooks, change, now));
+        }
+        if out.is_empty() {
+            return Ok(false);
+        }
+        txn.record_deliveries(&out, now)?;
+        Ok(true)
     }
 
     /// Forgets this replica's commits that are published by now (or overtaken: a partition
@@ -777,6 +866,26 @@ impl Engine {
             }
             Command::SetStore { id, store, reply } => {
                 txn.set_store(&id, store.as_deref())?;
+                *changed = true;
+                Answer::Done(reply)
+            }
+            Command::AddWebhook { webhook, reply } => {
+                txn.insert_webhook(&webhook)?;
+                *changed = true;
+                Answer::Done(reply)
+            }
+            Command::DeleteWebhook { id, reply } => {
+                txn.delete_webhook(&id)?;
+                *changed = true;
+                Answer::Done(reply)
+            }
+            Command::Tried { tries, reply } => {
+                txn.record_tries(&tries)?;
+                *changed = true;
+                Answer::Done(reply)
+            }
+            Command::Watch { watch, reply } => {
+                txn.insert_watch(&watch)?;
                 *changed = true;
                 Answer::Done(reply)
             }

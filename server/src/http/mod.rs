@@ -12,6 +12,7 @@ mod openapi;
 mod ops;
 mod read;
 mod reservations;
+mod webhooks;
 pub mod selection;
 pub mod stream;
 
@@ -63,6 +64,8 @@ pub struct Shared {
     pub directory: Arc<crate::directory::Directory>,
     /// How much of the stock readers without a token see.
     pub disclose: shelfcast_protocol::Disclose,
+    /// Webhooks may call loopback and private addresses.
+    pub allow_private_webhooks: bool,
 }
 
 impl Shared {
@@ -169,6 +172,10 @@ fn documented(app: &AppState, hub: bool) -> OpenApiRouter<AppState> {
             .routes(routes!(history::history))
             .routes(routes!(locations::list))
             .routes(routes!(locations::put, locations::delete))
+            .routes(routes!(webhooks::create, webhooks::list))
+            .routes(routes!(webhooks::delete))
+            .routes(routes!(webhooks::deliveries))
+            .routes(routes!(webhooks::watch))
             .routes(routes!(read::location_changes))
             .merge(reservations);
     }

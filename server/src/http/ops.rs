@@ -48,7 +48,7 @@ fn admin(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// `/admin/*` exists only on a hub started with `--admin-token`.
-fn admin_only(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+pub(super) fn admin_only(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     if !app.tokens.has_admin() {
         return Err(ApiError::NotFound("Admin endpoints are enabled by starting with --admin-token.".into()));
     }

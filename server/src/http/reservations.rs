@@ -47,7 +47,7 @@ pub fn view(row: &ReservationRow, now: Millis, with_token: bool) -> ReservationV
 
 /// A request's body as a small JSON object (`what` names it in the errors): 415 unless it is
 /// `application/json`, 413 over 16 KiB, 400 if it does not parse.
-async fn small_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: Body, what: &str) -> Result<T, ApiError> {
+pub(super) async fn small_json<T: serde::de::DeserializeOwned>(headers: &HeaderMap, body: Body, what: &str) -> Result<T, ApiError> {
     if content_type(headers) != Some("application/json") {
         return Err(ApiError::UnsupportedMediaType(format!("{what} is sent as application/json.")));
     }
@@ -66,7 +66,7 @@ struct ReserveFields {
     key: Option<Value>,
 }
 
-fn string_field<'a>(v: &'a Option<Value>, name: &str, code: ErrorCode) -> Result<&'a str, ApiError> {
+pub(super) fn string_field<'a>(v: &'a Option<Value>, name: &str, code: ErrorCode) -> Result<&'a str, ApiError> {
     v.as_ref().and_then(Value::as_str).ok_or_else(|| ApiError::bad(code, format!("`{name}` is required and must be a string")))
 }
 

@@ -56,6 +56,93 @@ pub struct Change {
     pub version: Option<u64>,
 }
 
+/// A webhook subscription (contract v1.1 "Webhooks").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Webhook {
+    pub id: String,
+    pub url: String,
+    /// `whsec_` and the base64 of the signing key.
+    pub secret: String,
+    pub topics: Vec<shelfcast_protocol::webhook::Topic>,
+    /// Location ids, or `*` for all.
+    pub locations: Vec<String>,
+    pub created_at: Millis,
+}
+
+impl Webhook {
+    /// The stored `events` and `locations` columns: comma-separated (neither topics nor
+    /// location ids hold a comma).
+    fn columns(&self) -> (String, String) {
+        (self.topics.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","), self.locations.join(","))
+    }
+
+    fn from_columns(id: String, url: String, secret: String, events: &str, locations: &str, created_at: Millis) -> Webhook {
+        let topics = events.split(',').filter_map(shelfcast_protocol::webhook::Topic::parse).collect();
+        let locations = locations.split(',').filter(|l| !l.is_empty()).map(str::to_owned).collect();
+        Webhook { id, url, secret, topics, locations, created_at }
+    }
+}
+
+/// A delivery to make, recorded in the commit of the change it tells of.
+#[derive(Debug, Clone)]
+pub struct NewDelivery {
+    pub webhook: String,
+    /// `webhook-id`: the same on every try.
+    pub msg_id: String,
+    pub topic: &'static str,
+    pub body: String,
+}
+
+/// A delivery whose next try is due, with where it goes.
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub id: i64,
+    pub msg_id: String,
+    pub url: String,
+    pub secret: String,
+    pub body: String,
+    pub attempts: i64,
+    pub created_at: Millis,
+}
+
+/// The outcome of one try: `next_try` `None` ends the delivery (`state` says how).
+#[derive(Debug, Clone)]
+pub struct Tried {
+    pub id: i64,
+    pub state: &'static str,
+    pub attempts: i64,
+    pub status: Option<i64>,
+    pub error: Option<String>,
+    pub next_try: Option<Millis>,
+}
+
+/// A delivery as `GET /admin/webhooks/{id}/deliveries` lists it.
+#[derive(Debug, Clone)]
+pub struct DeliveryRow {
+    pub msg_id: String,
+    pub topic: String,
+    pub attempts: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub next_try: Option<Millis>,
+    pub state: String,
+    pub created_at: Millis,
+}
+
+/// The states of a delivery.
+pub const DELIVERY_PENDING: &str = "pending";
+pub const DELIVERY_DELIVERED: &str = "delivered";
+pub const DELIVERY_FAILED: &str = "failed";
+
+/// A back-in-stock watch.
+#[derive(Debug, Clone)]
+pub struct WatchRow {
+    pub id: String,
+    pub key: PositionKey,
+    pub subscriber: String,
+    pub created_at: Millis,
+}
+
 /// What changed a position.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Changed {
@@ -272,6 +359,17 @@ pub trait Ledger {
     fn expire_reservation(&mut self, id: &str, now: Millis) -> DbResult<()>;
     /// Records changes to positions' histories, written with the commit (received at `now`).
     fn record_history(&mut self, changes: Vec<Change>, now: Millis) -> DbResult<()>;
+    /// Adds a webhook subscription.
+    fn insert_webhook(&mut self, w: &Webhook) -> DbResult<()>;
+    /// Removes a subscription and ends its pending deliveries; `false` if there was none.
+    fn delete_webhook(&mut self, id: &str) -> DbResult<bool>;
+    /// Records deliveries to make, due at once (`now`).
+    fn record_deliveries(&mut self, deliveries: &[NewDelivery], now: Millis) -> DbResult<()>;
+    /// Records how tries went.
+    fn record_tries(&mut self, tries: &[Tried]) -> DbResult<()>;
+    fn insert_watch(&mut self, w: &WatchRow) -> DbResult<()>;
+    /// The open watches of `key`, which are done from this commit on (`fired_at` = `now`).
+    fn take_watches(&mut self, key: &PositionKey, now: Millis) -> DbResult<Vec<WatchRow>>;
     fn commit(self: Box<Self>) -> DbResult<()>;
     /// A ledger other replicas write too.
     fn as_shared(&mut self) -> Option<&mut dyn SharedLedger> {
@@ -393,6 +491,34 @@ impl Reader {
         match self {
             Reader::Sqlite(conn) => on_sqlite(conn, sqlite::stores).await,
             Reader::Postgres(pool) => postgres::stores(pool).await,
+        }
+    }
+
+    pub async fn webhooks(&self) -> DbResult<Vec<Webhook>> {
+        match self {
+            Reader::Sqlite(conn) => on_sqlite(conn, sqlite::webhooks).await,
+            Reader::Postgres(pool) => postgres::webhooks(pool).await,
+        }
+    }
+
+    /// A subscription's deliveries, newest first.
+    pub async fn deliveries(&self, webhook: &str, limit: i64) -> DbResult<Vec<DeliveryRow>> {
+        match self {
+            Reader::Sqlite(conn) => {
+                let webhook = webhook.to_string();
+                on_sqlite(conn, move |c| sqlite::deliveries(c, &webhook, limit)).await
+            }
+            Reader::Postgres(pool) => postgres::deliveries(pool, webhook, limit).await,
+        }
+    }
+
+    /// Up to `limit` deliveries due at `now`, oldest first. On a shared ledger each is claimed
+    /// for `claim` ms, so that no other replica tries it meanwhile; this process alone tries
+    /// a SQLite ledger's.
+    pub async fn due_deliveries(&self, now: Millis, limit: i64, claim: Millis) -> DbResult<Vec<DueDelivery>> {
+        match self {
+            Reader::Sqlite(conn) => on_sqlite(conn, move |c| sqlite::due_deliveries(c, now, limit)).await,
+            Reader::Postgres(pool) => postgres::due_deliveries(pool, now, limit, claim).await,
         }
     }
 

@@ -139,6 +139,23 @@ END $$;
     CREATE INDEX history_position ON history (sku, location, seq);",
     // 9: the store directory: each location's entry (`protocol::directory::Store` as JSON).
     "CREATE TABLE locations (id TEXT PRIMARY KEY, store TEXT NOT NULL);",
+    // 10: webhooks, their deliveries (the outbox) and back-in-stock watches (as `sqlite::SCHEMA`).
+    "CREATE TABLE webhooks (
+        id TEXT PRIMARY KEY, url TEXT NOT NULL, secret TEXT NOT NULL, events TEXT NOT NULL, locations TEXT NOT NULL,
+        created_at BIGINT NOT NULL
+    );
+    CREATE TABLE deliveries (
+        id BIGSERIAL PRIMARY KEY, webhook TEXT NOT NULL, msg_id TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL,
+        created_at BIGINT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0, last_status BIGINT, last_error TEXT,
+        next_try BIGINT, state TEXT NOT NULL DEFAULT 'pending'
+    );
+    CREATE INDEX deliveries_due ON deliveries (next_try) WHERE next_try IS NOT NULL;
+    CREATE INDEX deliveries_of ON deliveries (webhook, id);
+    CREATE TABLE watches (
+        id TEXT PRIMARY KEY, sku TEXT NOT NULL, location TEXT NOT NULL, subscriber TEXT NOT NULL,
+        created_at BIGINT NOT NULL, fired_at BIGINT
+    );
+    CREATE INDEX watches_open ON watches (sku, location) WHERE fired_at IS NULL;",
 ];
 
 const MIGRATION_LOCK: i64 = 0x5348_454c_4643_4153; // "SHELFCAS"
@@ -892,6 +909,69 @@ impl Ledger for PgTxn<'_> {
         Ok(())
     }
 
+    fn insert_webhook(&mut self, w: &super::Webhook) -> DbResult<()> {
+        let (events, locations) = w.columns();
+        let client = self.client;
+        let sql = "INSERT INTO webhooks (id, url, secret, events, locations, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+        run(self.rt, client, &mut self.begun, client.execute(sql, &[&w.id, &w.url, &w.secret, &events, &locations, &w.created_at]))?;
+        Ok(())
+    }
+
+    fn delete_webhook(&mut self, id: &str) -> DbResult<bool> {
+        let client = self.client;
+        let gone = run(self.rt, client, &mut self.begun, client.execute("DELETE FROM webhooks WHERE id = $1", &[&id]))? > 0;
+        let end = "UPDATE deliveries SET next_try = NULL, state = 'cancelled' WHERE webhook = $1 AND next_try IS NOT NULL";
+        run(self.rt, client, &mut self.begun, client.execute(end, &[&id]))?;
+        Ok(gone)
+    }
+
+    fn record_deliveries(&mut self, deliveries: &[super::NewDelivery], now: Millis) -> DbResult<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let client = self.client;
+        let webhooks: Vec<&str> = deliveries.iter().map(|d| d.webhook.as_str()).collect();
+        let ids: Vec<&str> = deliveries.iter().map(|d| d.msg_id.as_str()).collect();
+        let types: Vec<&str> = deliveries.iter().map(|d| d.topic).collect();
+        let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
+        let sql = "INSERT INTO deliveries (webhook, msg_id, type, body, created_at, next_try)
+                   SELECT w, m, t, b, $5, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(w, m, t, b)";
+        run(self.rt, client, &mut self.begun, client.execute(sql, &[&webhooks, &ids, &types, &bodies, &now]))?;
+        Ok(())
+    }
+
+    fn record_tries(&mut self, tries: &[super::Tried]) -> DbResult<()> {
+        let client = self.client;
+        let sql = "UPDATE deliveries SET attempts = $2, last_status = $3, last_error = $4, next_try = $5, state = $6
+                   WHERE id = $1 AND next_try IS NOT NULL";
+        for t in tries {
+            run(
+                self.rt,
+                client,
+                &mut self.begun,
+                client.execute(sql, &[&t.id, &t.attempts, &t.status, &t.error, &t.next_try, &t.state]),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn insert_watch(&mut self, w: &super::WatchRow) -> DbResult<()> {
+        let client = self.client;
+        let sql = "INSERT INTO watches (id, sku, location, subscriber, created_at) VALUES ($1, $2, $3, $4, $5)";
+        let params: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
+            [&w.id, &w.key.sku.as_str(), &w.key.location.as_str(), &w.subscriber, &w.created_at];
+        run(self.rt, client, &mut self.begun, client.execute(sql, &params))?;
+        Ok(())
+    }
+
+    fn take_watches(&mut self, key: &PositionKey, now: Millis) -> DbResult<Vec<super::WatchRow>> {
+        let client = self.client;
+        let sql = "UPDATE watches SET fired_at = $3 WHERE sku = $1 AND location = $2 AND fired_at IS NULL
+                   RETURNING id, subscriber, created_at";
+        let rows = run(self.rt, client, &mut self.begun, client.query(sql, &[&key.sku.as_str(), &key.location.as_str(), &now]))?;
+        Ok(rows.iter().map(|r| super::WatchRow { id: r.get(0), key: key.clone(), subscriber: r.get(1), created_at: r.get(2) }).collect())
+    }
+
     fn commit(self: Box<Self>) -> DbResult<()> {
         (*self).finish(&[], &Stamps::default()).map(|_| ())
     }
@@ -1150,6 +1230,65 @@ pub async fn stores(pool: &Pool) -> DbResult<Vec<(String, String)>> {
     let client = connection(pool).await?;
     let rows = client.query("SELECT id, store FROM locations ORDER BY id", &[]).await.map_err(pg)?;
     Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+}
+
+pub async fn webhooks(pool: &Pool) -> DbResult<Vec<super::Webhook>> {
+    let client = connection(pool).await?;
+    let rows = client
+        .query("SELECT id, url, secret, events, locations, created_at FROM webhooks ORDER BY created_at, id", &[])
+        .await
+        .map_err(pg)?;
+    Ok(rows
+        .iter()
+        .map(|r| super::Webhook::from_columns(r.get(0), r.get(1), r.get(2), r.get::<_, &str>(3), r.get::<_, &str>(4), r.get(5)))
+        .collect())
+}
+
+pub async fn deliveries(pool: &Pool, webhook: &str, limit: i64) -> DbResult<Vec<super::DeliveryRow>> {
+    let client = connection(pool).await?;
+    let sql = "SELECT msg_id, type, attempts, last_status, last_error, next_try, state, created_at FROM deliveries
+               WHERE webhook = $1 ORDER BY id DESC LIMIT $2";
+    let rows = client.query(sql, &[&webhook, &limit]).await.map_err(pg)?;
+    Ok(rows
+        .iter()
+        .map(|r| super::DeliveryRow {
+            msg_id: r.get(0),
+            topic: r.get(1),
+            attempts: r.get(2),
+            last_status: r.get(3),
+            last_error: r.get(4),
+            next_try: r.get(5),
+            state: r.get(6),
+            created_at: r.get(7),
+        })
+        .collect())
+}
+
+/// Claims the due deliveries for `claim` ms (`SKIP LOCKED`: replicas claim different ones).
+pub async fn due_deliveries(pool: &Pool, now: Millis, limit: i64, claim: Millis) -> DbResult<Vec<super::DueDelivery>> {
+    let client = connection(pool).await?;
+    let sql = "WITH due AS (
+                   SELECT id FROM deliveries WHERE next_try IS NOT NULL AND next_try <= $1
+                   ORDER BY next_try, id LIMIT $2 FOR UPDATE SKIP LOCKED
+               )
+               UPDATE deliveries d SET next_try = $1 + $3 FROM due, webhooks w
+               WHERE d.id = due.id AND w.id = d.webhook
+               RETURNING d.id, d.msg_id, w.url, w.secret, d.body, d.attempts, d.created_at";
+    let rows = client.query(sql, &[&now, &limit, &claim]).await.map_err(pg)?;
+    let mut due: Vec<super::DueDelivery> = rows
+        .iter()
+        .map(|r| super::DueDelivery {
+            id: r.get(0),
+            msg_id: r.get(1),
+            url: r.get(2),
+            secret: r.get(3),
+            body: r.get(4),
+            attempts: r.get(5),
+            created_at: r.get(6),
+        })
+        .collect();
+    due.sort_by_key(|d| d.id);
+    Ok(due)
 }
 
 /// A position's history, newest first: at most `limit` entries with `seq` below `before`.

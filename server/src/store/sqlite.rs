@@ -73,6 +73,42 @@ CREATE TABLE IF NOT EXISTS locations (
     id    TEXT PRIMARY KEY,
     store TEXT NOT NULL
 );
+-- Webhook subscriptions; `events` and `locations` comma-separated.
+CREATE TABLE IF NOT EXISTS webhooks (
+    id         TEXT PRIMARY KEY,
+    url        TEXT NOT NULL,
+    secret     TEXT NOT NULL,
+    events     TEXT NOT NULL,
+    locations  TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+-- Each delivery to make, written in the commit of its change (the outbox), then each try.
+-- `next_try` is NULL once it ended: delivered, failed for good, or its webhook deleted.
+CREATE TABLE IF NOT EXISTS deliveries (
+    id          INTEGER PRIMARY KEY,
+    webhook     TEXT NOT NULL,
+    msg_id      TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    created_at  INTEGER NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    last_status INTEGER,
+    last_error  TEXT,
+    next_try    INTEGER,
+    state       TEXT NOT NULL DEFAULT 'pending'
+);
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_try) WHERE next_try IS NOT NULL;
+CREATE INDEX IF NOT EXISTS deliveries_of ON deliveries (webhook, id);
+-- Back-in-stock watches; `fired_at` set when the position came back.
+CREATE TABLE IF NOT EXISTS watches (
+    id         TEXT PRIMARY KEY,
+    sku        TEXT NOT NULL,
+    location   TEXT NOT NULL,
+    subscriber TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    fired_at   INTEGER
+);
+CREATE INDEX IF NOT EXISTS watches_open ON watches (sku, location) WHERE fired_at IS NULL;
 CREATE TABLE IF NOT EXISTS health (
     k  INTEGER PRIMARY KEY CHECK (k = 1),
     at INTEGER NOT NULL                -- the last test write after a failed commit, ms
@@ -579,6 +615,55 @@ impl super::Ledger for Txn<'_> {
         self.history.extend(changes.into_iter().map(|c| (c, now)));
         Ok(())
     }
+    fn insert_webhook(&mut self, w: &super::Webhook) -> super::DbResult<()> {
+        let (events, locations) = w.columns();
+        self.tx
+            .prepare_cached("INSERT INTO webhooks (id, url, secret, events, locations, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(params![w.id, w.url, w.secret, events, locations, w.created_at])?;
+        Ok(())
+    }
+    fn delete_webhook(&mut self, id: &str) -> super::DbResult<bool> {
+        let gone = self.tx.prepare_cached("DELETE FROM webhooks WHERE id = ?1")?.execute([id])? > 0;
+        self.tx
+            .prepare_cached("UPDATE deliveries SET next_try = NULL, state = 'cancelled' WHERE webhook = ?1 AND next_try IS NOT NULL")?
+            .execute([id])?;
+        Ok(gone)
+    }
+    fn record_deliveries(&mut self, deliveries: &[super::NewDelivery], now: Millis) -> super::DbResult<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO deliveries (webhook, msg_id, type, body, created_at, next_try) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+        )?;
+        for d in deliveries {
+            stmt.execute(params![d.webhook, d.msg_id, d.topic, d.body, now])?;
+        }
+        Ok(())
+    }
+    fn record_tries(&mut self, tries: &[super::Tried]) -> super::DbResult<()> {
+        let mut stmt = self.tx.prepare_cached(
+            "UPDATE deliveries SET attempts = ?2, last_status = ?3, last_error = ?4, next_try = ?5, state = ?6
+             WHERE id = ?1 AND next_try IS NOT NULL",
+        )?;
+        for t in tries {
+            stmt.execute(params![t.id, t.attempts, t.status, t.error, t.next_try, t.state])?;
+        }
+        Ok(())
+    }
+    fn insert_watch(&mut self, w: &super::WatchRow) -> super::DbResult<()> {
+        self.tx
+            .prepare_cached("INSERT INTO watches (id, sku, location, subscriber, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
+            .execute(params![w.id, w.key.sku.as_str(), w.key.location.as_str(), w.subscriber, w.created_at])?;
+        Ok(())
+    }
+    fn take_watches(&mut self, key: &PositionKey, now: Millis) -> super::DbResult<Vec<super::WatchRow>> {
+        let mut stmt = self.tx.prepare_cached(
+            "UPDATE watches SET fired_at = ?3 WHERE sku = ?1 AND location = ?2 AND fired_at IS NULL
+             RETURNING id, subscriber, created_at",
+        )?;
+        let rows = stmt.query_map(params![key.sku.as_str(), key.location.as_str(), now], |r| {
+            Ok(super::WatchRow { id: r.get(0)?, key: key.clone(), subscriber: r.get(1)?, created_at: r.get(2)? })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+    }
     fn commit(self: Box<Self>) -> super::DbResult<()> {
         Ok(Txn::commit(*self)?)
     }
@@ -917,6 +1002,53 @@ pub fn edges(conn: &Connection) -> rusqlite::Result<Vec<(String, Millis, String)
 pub fn stores(conn: &Connection) -> rusqlite::Result<Vec<(String, String)>> {
     let mut stmt = conn.prepare_cached("SELECT id, store FROM locations ORDER BY id")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+pub fn webhooks(conn: &Connection) -> rusqlite::Result<Vec<super::Webhook>> {
+    let mut stmt = conn.prepare_cached("SELECT id, url, secret, events, locations, created_at FROM webhooks ORDER BY created_at, id")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(super::Webhook::from_columns(r.get(0)?, r.get(1)?, r.get(2)?, &r.get::<_, String>(3)?, &r.get::<_, String>(4)?, r.get(5)?))
+    })?;
+    rows.collect()
+}
+
+pub fn deliveries(conn: &Connection, webhook: &str, limit: i64) -> rusqlite::Result<Vec<super::DeliveryRow>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT msg_id, type, attempts, last_status, last_error, next_try, state, created_at FROM deliveries
+         WHERE webhook = ?1 ORDER BY id DESC LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![webhook, limit], |r| {
+        Ok(super::DeliveryRow {
+            msg_id: r.get(0)?,
+            topic: r.get(1)?,
+            attempts: r.get(2)?,
+            last_status: r.get(3)?,
+            last_error: r.get(4)?,
+            next_try: r.get(5)?,
+            state: r.get(6)?,
+            created_at: r.get(7)?,
+        })
+    })?;
+    rows.collect()
+}
+
+pub fn due_deliveries(conn: &Connection, now: Millis, limit: i64) -> rusqlite::Result<Vec<super::DueDelivery>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT d.id, d.msg_id, w.url, w.secret, d.body, d.attempts, d.created_at FROM deliveries d
+         JOIN webhooks w ON w.id = d.webhook WHERE d.next_try IS NOT NULL AND d.next_try <= ?1 ORDER BY d.next_try, d.id LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![now, limit], |r| {
+        Ok(super::DueDelivery {
+            id: r.get(0)?,
+            msg_id: r.get(1)?,
+            url: r.get(2)?,
+            secret: r.get(3)?,
+            body: r.get(4)?,
+            attempts: r.get(5)?,
+            created_at: r.get(6)?,
+        })
+    })?;
     rows.collect()
 }
 
