@@ -55,9 +55,9 @@ mod positions;
 pub mod server;
 pub mod simulate;
 mod store;
-mod webhooks;
 pub mod tls;
 pub mod transfer;
+mod webhooks;
 
 pub use clock::Clock;
 pub use config::HubConfig;

@@ -116,7 +116,14 @@ pub fn watched(hooks: &[Webhook], location: &str) -> bool {
 }
 
 /// The deliveries of one position's change in a commit, and whether it came back in stock.
-pub fn for_position(hooks: &[Webhook], key: &PositionKey, before: &Stock, after: &Stock, low_stock: i64, now: Millis) -> (Vec<NewDelivery>, bool) {
+pub fn for_position(
+    hooks: &[Webhook],
+    key: &PositionKey,
+    before: &Stock,
+    after: &Stock,
+    low_stock: i64,
+    now: Millis,
+) -> (Vec<NewDelivery>, bool) {
     let (was, is) = (before.available_recorded(), after.available_recorded());
     let topics = position_topics(was, is, low_stock);
     let mut out = Vec::new();
@@ -171,7 +178,8 @@ struct PublicOnly;
 impl reqwest::dns::Resolve for PublicOnly {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         Box::pin(async move {
-            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((name.as_str(), 0)).await?.filter(|a| webhook::public_ip(a.ip())).collect();
+            let addrs: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.filter(|a| webhook::public_ip(a.ip())).collect();
             if addrs.is_empty() {
                 return Err(format!("{} has no public address", name.as_str()).into());
             }
@@ -239,7 +247,8 @@ pub async fn run(reader: Reader, writer: Writer, hooks: Arc<Hooks>, clock: Clock
         let full = due.len() as i64 == PER_ROUND;
         if !due.is_empty() {
             let backoff = hooks.backoff();
-            let round = futures_util::stream::iter(due).map(|d| attempt(&client, d, &clock, backoff, allow_private)).buffer_unordered(IN_FLIGHT);
+            let round =
+                futures_util::stream::iter(due).map(|d| attempt(&client, d, &clock, backoff, allow_private)).buffer_unordered(IN_FLIGHT);
             // A stop does not wait for slow receivers: what was not recorded is tried again
             // after the restart (at least once).
             let tries: Vec<Tried> = tokio::select! {
@@ -289,7 +298,14 @@ async fn attempt(client: &reqwest::Client, d: DueDelivery, clock: &Clock, backof
     let attempts = d.attempts + 1;
     let (status, error) = match &sent {
         Ok(r) if r.status().is_success() => {
-            return Tried { id: d.id, state: DELIVERY_DELIVERED, attempts, status: Some(r.status().as_u16() as i64), error: None, next_try: None };
+            return Tried {
+                id: d.id,
+                state: DELIVERY_DELIVERED,
+                attempts,
+                status: Some(r.status().as_u16() as i64),
+                error: None,
+                next_try: None,
+            };
         }
         Ok(r) => (Some(r.status().as_u16() as i64), Some(format!("HTTP {}", r.status().as_u16()))),
         Err(e) => (None, Some(e.clone())),

@@ -12,9 +12,9 @@ mod openapi;
 mod ops;
 mod read;
 mod reservations;
-mod webhooks;
 pub mod selection;
 pub mod stream;
+mod webhooks;
 
 use shelfcast_protocol::ErrorCode;
 use std::sync::Arc;

@@ -102,14 +102,7 @@ pub async fn create(State(app): State<AppState>, headers: HeaderMap, body: Body)
             LocationId::parse(l).map_err(|e| invalid(format!("`locations`: {l:?} {e}")))?;
         }
     }
-    let webhook = Webhook {
-        id: new_id("wh"),
-        url,
-        secret: new_secret(),
-        topics,
-        locations,
-        created_at: app.state.clock.now(),
-    };
+    let webhook = Webhook { id: new_id("wh"), url, secret: new_secret(), topics, locations, created_at: app.state.clock.now() };
     app.writer.add_webhook(webhook.clone()).await?;
     app.state.hooks.refresh(&app.reader).await.map_err(unavailable)?;
     tracing::info!(webhook = %webhook.id, url = %webhook.url, "webhook subscribed");

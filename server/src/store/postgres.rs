@@ -945,12 +945,7 @@ impl Ledger for PgTxn<'_> {
         let sql = "UPDATE deliveries SET attempts = $2, last_status = $3, last_error = $4, next_try = $5, state = $6
                    WHERE id = $1 AND next_try IS NOT NULL";
         for t in tries {
-            run(
-                self.rt,
-                client,
-                &mut self.begun,
-                client.execute(sql, &[&t.id, &t.attempts, &t.status, &t.error, &t.next_try, &t.state]),
-            )?;
+            run(self.rt, client, &mut self.begun, client.execute(sql, &[&t.id, &t.attempts, &t.status, &t.error, &t.next_try, &t.state]))?;
         }
         Ok(())
     }

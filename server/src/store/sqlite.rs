@@ -630,9 +630,9 @@ impl super::Ledger for Txn<'_> {
         Ok(gone)
     }
     fn record_deliveries(&mut self, deliveries: &[super::NewDelivery], now: Millis) -> super::DbResult<()> {
-        let mut stmt = self.tx.prepare_cached(
-            "INSERT INTO deliveries (webhook, msg_id, type, body, created_at, next_try) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
-        )?;
+        let mut stmt = self
+            .tx
+            .prepare_cached("INSERT INTO deliveries (webhook, msg_id, type, body, created_at, next_try) VALUES (?1, ?2, ?3, ?4, ?5, ?5)")?;
         for d in deliveries {
             stmt.execute(params![d.webhook, d.msg_id, d.topic, d.body, now])?;
         }
