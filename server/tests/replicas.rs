@@ -988,3 +988,40 @@ async fn a_replica_stops_while_nats_is_away() {
     assert!(status.success(), "{status}");
     cluster.balanced(&[1], Duration::from_secs(30)).await;
 }
+
+/// Webhooks on three replicas: a subscription made on one is matched by every replica's
+/// commits, and each delivery is sent once, though every replica sends due deliveries (each
+/// claims its own with `FOR UPDATE SKIP LOCKED`).
+#[tokio::test(flavor = "multi_thread")]
+async fn every_replica_delivers_its_commits_webhooks_once() {
+    const ADMIN: &str = "replica-admin";
+    let cluster = Cluster::start_with(3, &["--admin-token", ADMIN, "--allow-private-webhooks", "--webhook-backoff", "100ms"]).await;
+    let receiver = Receiver::start().await;
+    // Some refusals first, so that tries of the same deliveries overlap across replicas.
+    receiver.fail.store(10, Ordering::SeqCst);
+    let body = json!({"url": receiver.url, "events": ["position.back_in_stock"]}).to_string();
+    let headers = [("authorization", format!("Bearer {ADMIN}")), ("content-type", "application/json".into())];
+    let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let (s, _, b) = cluster.api(0).raw(reqwest::Method::POST, "/admin/webhooks", &headers, body).await;
+    assert_eq!(s, 201, "{b}");
+    for i in 0..3 {
+        let api = cluster.api(i);
+        until(&format!("replica {i} to know the subscription"), 10, || async {
+            let (_, _, b) = api.raw(reqwest::Method::GET, "/admin/status", &headers[..1], "").await;
+            serde_json::from_str::<Value>(&b).is_ok_and(|v| v["webhooks"] == 1)
+        })
+        .await;
+    }
+    for i in 0..60 {
+        let batch = json!([ev(&format!("wh-{i}"), "receipt", &format!("WH-{i}"), "berlin", 1)]);
+        assert_eq!(cluster.api(i).post_events(TOKEN, &batch).await.0, 200);
+    }
+    until("60 deliveries", 30, || async { receiver.types().len() >= 60 }).await;
+    // Nothing is sent again once taken (a moment for a late duplicate to show).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let all = receiver.all();
+    let ids: std::collections::HashSet<&str> = all.iter().map(|r| r.id.as_str()).collect();
+    let skus: std::collections::HashSet<String> = all.iter().map(|r| r.json()["data"]["sku"].as_str().unwrap().to_owned()).collect();
+    assert_eq!((ids.len(), skus.len()), (60, 60), "one delivery per position");
+    assert_eq!(all.len(), 60 + 10, "each taken once, after the 10 refused tries");
+}

@@ -6,12 +6,10 @@
 
 mod common;
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU16, Ordering};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::http::{HeaderMap, StatusCode};
 use base64::Engine as _;
 use common::*;
 use hmac::{Hmac, Mac};
@@ -20,80 +18,6 @@ use serde_json::{json, Value};
 use sha2::Sha256;
 
 const ADMIN: &str = "admin-secret";
-
-#[derive(Clone, Debug)]
-struct Received {
-    id: String,
-    timestamp: String,
-    signature: String,
-    body: String,
-}
-
-impl Received {
-    fn json(&self) -> Value {
-        serde_json::from_str(&self.body).unwrap()
-    }
-}
-
-/// An HTTP receiver on loopback that records every request and answers `status` (and the
-/// next `fail` requests with 500 first).
-#[derive(Clone)]
-struct Receiver {
-    url: String,
-    got: Arc<Mutex<Vec<Received>>>,
-    status: Arc<AtomicU16>,
-    fail: Arc<AtomicU16>,
-}
-
-impl Receiver {
-    async fn start() -> Receiver {
-        Self::on("127.0.0.1:0").await
-    }
-
-    async fn on(addr: &str) -> Receiver {
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        let url = format!("http://{}/hooks", listener.local_addr().unwrap());
-        let r = Receiver { url, got: Arc::default(), status: Arc::new(AtomicU16::new(200)), fail: Arc::default() };
-        let me = r.clone();
-        let app = axum::Router::new().route(
-            "/hooks",
-            axum::routing::post(move |headers: HeaderMap, body: String| {
-                let me = me.clone();
-                async move {
-                    let h = |n: &str| headers.get(n).map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
-                    me.got.lock().unwrap().push(Received {
-                        id: h("webhook-id"),
-                        timestamp: h("webhook-timestamp"),
-                        signature: h("webhook-signature"),
-                        body,
-                    });
-                    if me.fail.load(Ordering::SeqCst) > 0 {
-                        me.fail.fetch_sub(1, Ordering::SeqCst);
-                        return StatusCode::INTERNAL_SERVER_ERROR;
-                    }
-                    StatusCode::from_u16(me.status.load(Ordering::SeqCst)).unwrap()
-                }
-            }),
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        r
-    }
-
-    fn all(&self) -> Vec<Received> {
-        self.got.lock().unwrap().clone()
-    }
-
-    /// The `type`s received, once per `webhook-id`, in order of first arrival.
-    fn types(&self) -> Vec<String> {
-        let mut seen = HashSet::new();
-        self.all().into_iter().filter(|r| seen.insert(r.id.clone())).map(|r| r.json()["type"].as_str().unwrap().to_owned()).collect()
-    }
-
-    async fn until_types(&self, n: usize) -> Vec<String> {
-        until(&format!("{n} deliveries"), 20, || async { self.types().len() >= n }).await;
-        self.types()
-    }
-}
 
 async fn admin(api: &Api, method: Method, path: &str, body: Option<Value>) -> (u16, Value) {
     let auth = format!("Bearer {ADMIN}");

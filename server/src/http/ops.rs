@@ -74,7 +74,7 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
 /// `GET /admin/status`: what an operator checks first.
 #[utoipa::path(get, path = "/admin/status", tag = "operations",
     responses(
-        (status = 200, description = "Version, positions, open streams, device tokens", body = Object),
+        (status = 200, description = "Version, positions, open streams, device tokens, the webhook subscriptions this process matches commits against", body = Object),
         (status = 401, description = "Without the admin token", body = ErrorBody),
         (status = 404, description = "The hub was started without --admin-token", body = ErrorBody)),
     security(("admin_token" = [])))]
@@ -87,6 +87,7 @@ pub async fn status(State(app): State<AppState>, headers: HeaderMap) -> Result<i
         "device_tokens": app.tokens.len(),
         "tokens_file": app.tokens.file().map(|p| p.display().to_string()),
         "edge": app.edge.is_some(),
+        "webhooks": app.state.hooks.current().len(),
     })))
 }
 

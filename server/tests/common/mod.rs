@@ -13,8 +13,10 @@ use serde_json::{json, Value};
 use shelfcast_server::{Clock, Hub, HubConfig, Rate};
 
 mod proxy;
+mod receiver;
 mod tls;
 pub use proxy::{Link, Proxy};
+pub use receiver::{Received, Receiver};
 pub use tls::TestCa;
 
 pub const TOKEN: &str = "till-token";
