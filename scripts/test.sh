@@ -31,7 +31,7 @@ SHELFCAST_REPLICAS_POSTGRES="$pg" cargo test --workspace --exclude shelfcast-ele
 
 say "the hub contract tests again, on PostgreSQL"
 SHELFCAST_TEST_POSTGRES="$pg" cargo test -p shelfcast-server \
-  --test ingest --test streams --test reservations --test malformed --test operations --test access --test overload --test differential --test history --test transfer --test directory --test disclosure
+  --test ingest --test streams --test reservations --test malformed --test operations --test access --test overload --test differential --test history --test transfer --test directory --test disclosure --test webhooks
 
 say "the scale-out benchmark harness runs (2 s a row; no figure is checked)"
 bash bench/scaleout.sh 2

@@ -32,6 +32,9 @@ const IN_FLIGHT: usize = 8;
 const PER_ROUND: i64 = 32;
 /// How long a replica keeps a delivery it is trying from the other replicas.
 const CLAIM: Millis = 60_000;
+/// How long ended deliveries (and fired watches) stay listed, and how often older ones go.
+const KEEP: Millis = 7 * 24 * 3_600_000;
+const PRUNE_EVERY: Millis = 3_600_000;
 /// On a shared ledger, how soon a replica knows of subscriptions made on another.
 pub const SHARED_FRESH: Duration = Duration::from_secs(1);
 
@@ -235,8 +238,13 @@ pub async fn run(reader: Reader, writer: Writer, hooks: Arc<Hooks>, clock: Clock
         client = client.dns_resolver(Arc::new(PublicOnly));
     }
     let client = client.build().expect("an HTTP client");
+    let mut pruned: Option<Millis> = None;
     loop {
         let now = clock.now();
+        if pruned.is_none_or(|at| now.saturating_sub(at) >= PRUNE_EVERY) {
+            writer.prune_deliveries(now.saturating_sub(KEEP));
+            pruned = Some(now);
+        }
         let due = match reader.due_deliveries(now, PER_ROUND, CLAIM).await {
             Ok(due) => due,
             Err(error) => {

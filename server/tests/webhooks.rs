@@ -295,3 +295,48 @@ async fn a_watch_fires_once_when_its_position_comes_back() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(receiver.types().len(), 2, "nothing more: {:?}", receiver.types());
 }
+
+/// On the hub's clock: a receiver failing for 72 hours gets no more tries (`failed`), and
+/// ended deliveries are forgotten after 7 days.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_fails_for_good_after_72_hours_and_ended_ones_go_after_a_week() {
+    const T0: i64 = 1_800_000_000_000;
+    const HOUR: i64 = 3_600_000;
+    let hub = TestHub::start_with(|c| {
+        c.admin_token = Some(ADMIN.into());
+        c.allow_private_webhooks = true;
+        c.webhook_backoff = Duration::from_millis(50);
+        c.clock = shelfcast_server::Clock::manual(T0);
+    })
+    .await;
+    let api = hub.client();
+    let receiver = Receiver::start().await;
+    receiver.status.store(503, Ordering::SeqCst);
+    let (id, _) = subscribe(&api, &receiver.url, &["position.back_in_stock"], None).await;
+    assert_eq!(api.post_events(TOKEN, &json!([ev("t1", "receipt", "T", "berlin", 1)])).await.0, 200);
+    let state = || {
+        let api = api.clone();
+        let path = format!("/admin/webhooks/{id}/deliveries");
+        async move {
+            let (_, list) = admin(&api, Method::GET, &path, None).await;
+            list["deliveries"].as_array().cloned().unwrap_or_default()
+        }
+    };
+    until("the first try", 10, || async { state().await.first().is_some_and(|d| d["attempts"] == 1) }).await;
+    // Each try is due at once on this clock once it is moved past the pause.
+    hub.clock.advance(71 * HOUR);
+    until("a try 71 hours on", 10, || async { state().await[0]["attempts"] == 2 }).await;
+    assert_eq!(state().await[0]["state"], "pending", "still within 72 hours");
+    hub.clock.advance(2 * HOUR);
+    until("the delivery to fail for good", 10, || async { state().await[0]["state"] == "failed" }).await;
+    let d = &state().await[0];
+    assert!(d["next_try"].is_null(), "{d}");
+    let tries = receiver.all().len();
+    hub.clock.advance(2 * HOUR);
+    assert_eq!(api.post_events(TOKEN, &json!([ev("t2", "sale", "T", "berlin", 1)])).await.0, 200);
+    assert_eq!(state().await.len(), 1);
+    assert_eq!(receiver.all().len(), tries, "no try after it failed");
+
+    hub.clock.advance(8 * 24 * HOUR);
+    until("ended deliveries to be forgotten after a week", 10, || async { state().await.is_empty() }).await;
+}

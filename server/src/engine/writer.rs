@@ -160,6 +160,10 @@ enum Command {
         tries: Vec<crate::store::Tried>,
         reply: oneshot::Sender<Result<(), WriteError>>,
     },
+    /// Forgets deliveries that ended, and watches that fired, before `before`.
+    PruneDeliveries {
+        before: Millis,
+    },
     /// Adds a back-in-stock watch.
     Watch {
         watch: crate::store::WatchRow,
@@ -333,6 +337,11 @@ impl Writer {
         self.ask(|reply| Command::Tried { tries, reply }).await
     }
 
+    /// Forgets ended deliveries and fired watches older than `before`; does not wait.
+    pub fn prune_deliveries(&self, before: Millis) {
+        let _ = self.tx.try_send(Command::PruneDeliveries { before });
+    }
+
     /// Adds a back-in-stock watch; it fires in the commit that brings its position back.
     pub async fn watch(&self, watch: crate::store::WatchRow) -> Result<(), WriteError> {
         self.ask(|reply| Command::Watch { watch, reply }).await
@@ -410,7 +419,7 @@ impl Command {
             | Command::DeleteWebhook { reply, .. }
             | Command::Tried { reply, .. }
             | Command::Watch { reply, .. } => drop(reply.send(Err(e))),
-            Command::Sweep | Command::Rebase { .. } => {}
+            Command::Sweep | Command::Rebase { .. } | Command::PruneDeliveries { .. } => {}
         }
         Answer::None
     }
@@ -883,6 +892,11 @@ impl Engine {
                 txn.record_tries(&tries)?;
                 *changed = true;
                 Answer::Done(reply)
+            }
+            Command::PruneDeliveries { before } => {
+                txn.prune_deliveries(before)?;
+                *changed = true;
+                Answer::None
             }
             Command::Watch { watch, reply } => {
                 txn.insert_watch(&watch)?;

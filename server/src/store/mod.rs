@@ -367,6 +367,8 @@ pub trait Ledger {
     fn record_deliveries(&mut self, deliveries: &[NewDelivery], now: Millis) -> DbResult<()>;
     /// Records how tries went.
     fn record_tries(&mut self, tries: &[Tried]) -> DbResult<()>;
+    /// Forgets deliveries that ended, and watches that fired, before `before`.
+    fn prune_deliveries(&mut self, before: Millis) -> DbResult<()>;
     fn insert_watch(&mut self, w: &WatchRow) -> DbResult<()>;
     /// The open watches of `key`, which are done from this commit on (`fired_at` = `now`).
     fn take_watches(&mut self, key: &PositionKey, now: Millis) -> DbResult<Vec<WatchRow>>;

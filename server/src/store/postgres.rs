@@ -950,6 +950,14 @@ impl Ledger for PgTxn<'_> {
         Ok(())
     }
 
+    fn prune_deliveries(&mut self, before: Millis) -> DbResult<()> {
+        let client = self.client;
+        let sql = "DELETE FROM deliveries WHERE next_try IS NULL AND created_at < $1";
+        run(self.rt, client, &mut self.begun, client.execute(sql, &[&before]))?;
+        run(self.rt, client, &mut self.begun, client.execute("DELETE FROM watches WHERE fired_at < $1", &[&before]))?;
+        Ok(())
+    }
+
     fn insert_watch(&mut self, w: &super::WatchRow) -> DbResult<()> {
         let client = self.client;
         let sql = "INSERT INTO watches (id, sku, location, subscriber, created_at) VALUES ($1, $2, $3, $4, $5)";

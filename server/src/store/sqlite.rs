@@ -648,6 +648,11 @@ impl super::Ledger for Txn<'_> {
         }
         Ok(())
     }
+    fn prune_deliveries(&mut self, before: Millis) -> super::DbResult<()> {
+        self.tx.prepare_cached("DELETE FROM deliveries WHERE next_try IS NULL AND created_at < ?1")?.execute([before])?;
+        self.tx.prepare_cached("DELETE FROM watches WHERE fired_at < ?1")?.execute([before])?;
+        Ok(())
+    }
     fn insert_watch(&mut self, w: &super::WatchRow) -> super::DbResult<()> {
         self.tx
             .prepare_cached("INSERT INTO watches (id, sku, location, subscriber, created_at) VALUES (?1, ?2, ?3, ?4, ?5)")?
