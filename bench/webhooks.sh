@@ -77,3 +77,6 @@ median() { printf '%s\n' "$@" | sort -n | awk '{v[NR]=$1} END {print v[int((NR+1
 ma=$(median "${a[@]}"); mb=$(median "${b[@]}")
 printf '| ingest 16 x 100, events/s | %s | %s | %s |\n' "${a[*]}" "${b[*]}" "$(ratio "$mb" "$ma")"
 printf 'deliveries taken per measurement with the subscription: %s; drained %s s after the load\n' "${deliveries[*]}" "${drains[*]}"
+for n in "${deliveries[@]}"; do
+  [ "$n" -gt 0 ] || { echo "no delivery reached the receiver" >&2; exit 1; }
+done

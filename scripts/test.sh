@@ -42,6 +42,9 @@ SHELFCAST_BIN=target/release/shelfcast bash bench/catalogue.sh 100000
 say "stock files: 1,000,000 lines imported, again (all duplicates), exported and compared with the file"
 SHELFCAST_BIN=target/release/shelfcast bash bench/import.sh 1000000
 
+say "the webhooks benchmark runs (1 s, one round; deliveries must reach the receiver)"
+SHELFCAST_BIN=target/release/shelfcast bash bench/webhooks.sh 1 1
+
 say "the fan-out benchmark over TLS runs (200 subscribers, 2 s a row; no figure is checked)"
 SHELFCAST_BIN=target/release/shelfcast bash bench/fanout-tls.sh 200 2
 
