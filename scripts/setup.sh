@@ -49,6 +49,11 @@ if [ "${1:-}" = "--tests" ]; then
     say "installing schemathesis"
     pip install --quiet "schemathesis==4.32.5"
   fi
+  # The Standard Webhooks package, which the tests verify webhook signatures with.
+  if ! python3 -c "import standardwebhooks" 2>/dev/null; then
+    say "installing standardwebhooks"
+    pip install --quiet "standardwebhooks==1.3.0"
+  fi
   # The Kubernetes schema validator for deploy/kubernetes/.
   if ! command -v kubernetes-validate >/dev/null; then
     say "installing kubernetes-validate"

@@ -98,9 +98,12 @@ pub const MAX_RETRY_DELAY: Millis = 3_600_000;
 /// How long a receiver has to answer.
 pub const TIMEOUT_MS: u64 = 10_000;
 
-/// The pause after the `attempts`-th failed try: `base`, doubling each time, at most an hour.
-pub fn retry_delay(attempts: u32, base: Millis) -> Millis {
-    base.saturating_mul(1i64 << attempts.saturating_sub(1).min(30)).min(MAX_RETRY_DELAY)
+/// The pause after the `attempts`-th failed try: `base`, doubling each time, at most an hour,
+/// then spread by `jitter` (0 to 1) over 80% to 120% of that, so that deliveries that failed
+/// together (a receiver down) do not all come back at the same instant.
+pub fn retry_delay(attempts: u32, base: Millis, jitter: f64) -> Millis {
+    let delay = base.saturating_mul(1i64 << attempts.saturating_sub(1).min(30)).min(MAX_RETRY_DELAY);
+    delay - delay / 5 + ((delay / 5) as f64 * 2.0 * jitter.clamp(0.0, 1.0)) as Millis
 }
 
 /// A subscription's filter: which topics, at which locations (`*`: all).
@@ -188,17 +191,18 @@ mod tests {
 
     #[test]
     fn retries_double_up_to_an_hour() {
-        assert_eq!(retry_delay(1, 5_000), 5_000);
-        assert_eq!(retry_delay(2, 5_000), 10_000);
-        assert_eq!(retry_delay(5, 5_000), 80_000);
-        assert_eq!(retry_delay(40, 5_000), MAX_RETRY_DELAY);
-        // Tried until RETRY_FOR: far more than a day's worth of tries.
+        assert_eq!(retry_delay(1, 5_000, 0.5), 5_000);
+        assert_eq!(retry_delay(2, 5_000, 0.5), 10_000);
+        assert_eq!(retry_delay(5, 5_000, 0.5), 80_000);
+        assert_eq!(retry_delay(40, 5_000, 0.5), MAX_RETRY_DELAY);
+        assert_eq!((retry_delay(2, 5_000, 0.0), retry_delay(2, 5_000, 1.0)), (8_000, 12_000), "80% to 120%");
+        // Tried until RETRY_FOR even at the longest pauses: far more than a day's worth of tries.
         let (mut at, mut n) = (0, 0);
         while at < RETRY_FOR {
             n += 1;
-            at += retry_delay(n, 5_000);
+            at += retry_delay(n, 5_000, 1.0);
         }
-        assert!(n > 60, "{n} tries");
+        assert!(n > 50, "{n} tries");
     }
 
     #[test]

@@ -20,6 +20,11 @@ pub struct Metrics {
     pub partitions_owned: IntGauge,
     /// A partitioned hub: writes sent to the replica that owns their partition, by outcome.
     pub forwarded: IntCounterVec,
+    /// Webhook delivery tries by `result`: delivered, retry (failed, tried again later), failed
+    /// (failed for good after the retry period).
+    pub webhook_tries: IntCounterVec,
+    /// Seconds since the oldest delivery still pending was recorded (0 when none is).
+    pub webhook_oldest_pending: IntGauge,
     /// The console's Activity page: what the writer committed, per second (not exported).
     pub activity: crate::activity::Activity,
 }
@@ -58,8 +63,17 @@ impl Metrics {
             &["outcome"],
         )
         .expect("metric");
+        let webhook_tries = IntCounterVec::new(Opts::new("shelfcast_webhook_tries_total", "Webhook delivery tries by result"), &["result"])
+            .expect("metric");
+        let webhook_oldest_pending = IntGauge::new(
+            "shelfcast_webhook_oldest_pending_seconds",
+            "Age of the oldest webhook delivery not yet delivered (0 when none is pending)",
+        )
+        .expect("metric");
         for c in [
             Box::new(events.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(webhook_tries.clone()),
+            Box::new(webhook_oldest_pending.clone()),
             Box::new(reservations.clone()),
             Box::new(open_streams.clone()),
             Box::new(positions.clone()),
@@ -88,6 +102,9 @@ impl Metrics {
         for outcome in ["answered", "moved", "failed"] {
             forwarded.with_label_values(&[outcome]);
         }
+        for result in ["delivered", "retry", "failed"] {
+            webhook_tries.with_label_values(&[result]);
+        }
         Self {
             registry,
             events,
@@ -101,6 +118,8 @@ impl Metrics {
             commit_failures,
             partitions_owned,
             forwarded,
+            webhook_tries,
+            webhook_oldest_pending,
             activity: Default::default(),
         }
     }

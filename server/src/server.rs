@@ -158,8 +158,8 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         // The hub sends webhooks; an edge node's changes reach them through the hub.
         state.hooks.set_backoff(config.webhook_backoff);
         state.hooks.refresh(&reader).await.context("reading the webhook subscriptions")?;
-        let (r, w, h, clock) = (reader.clone(), writer.clone(), state.hooks.clone(), config.clock.clone());
-        tokio::spawn(crate::webhooks::run(r, w, h, clock, config.allow_private_webhooks, shutdown.clone()));
+        let (r, w, h, m, clock) = (reader.clone(), writer.clone(), state.hooks.clone(), metrics.clone(), config.clock.clone());
+        tokio::spawn(crate::webhooks::run(r, w, h, m, clock, config.allow_private_webhooks, shutdown.clone()));
         if reader.shared() {
             // Other replicas add and remove subscriptions too.
             let (reader, hooks, stop) = (reader.clone(), state.hooks.clone(), shutdown.clone());

@@ -105,11 +105,12 @@ fn body(topic: Topic, now: Millis, data: Value) -> String {
     json!({"type": topic.as_str(), "timestamp": format_rfc3339(now), "data": data}).to_string()
 }
 
-fn deliveries_of(hooks: &[Webhook], topic: Topic, location: &str, body: impl Fn() -> String) -> Vec<NewDelivery> {
+/// A delivery of `topic` about `key` for each subscription that wants it; `key` is its lane.
+fn deliveries_of(hooks: &[Webhook], topic: Topic, key: &PositionKey, body: impl Fn() -> String) -> Vec<NewDelivery> {
     hooks
         .iter()
-        .filter(|h| wanted(&h.topics, &h.locations, topic, location))
-        .map(|h| NewDelivery { webhook: h.id.clone(), msg_id: new_id("msg"), topic: topic.as_str(), body: body() })
+        .filter(|h| wanted(&h.topics, &h.locations, topic, key.location.as_str()))
+        .map(|h| NewDelivery { webhook: h.id.clone(), msg_id: new_id("msg"), lane: key.to_string(), topic: topic.as_str(), body: body() })
         .collect()
 }
 
@@ -140,7 +141,7 @@ pub fn for_position(
                        "reserved": after.on_hand - is, "available": is, "status": status, "previous_available": was}),
             )
         };
-        out.extend(deliveries_of(hooks, topic, key.location.as_str(), data));
+        out.extend(deliveries_of(hooks, topic, key, data));
     }
     (out, topics.contains(&Topic::BackInStock))
 }
@@ -157,7 +158,7 @@ pub fn for_reservation(hooks: &[Webhook], change: &Change, now: Millis) -> Vec<N
                    "status": to.as_str(), "previous_status": from.map(|s| s.as_str())}),
         )
     };
-    deliveries_of(hooks, topic, change.key.location.as_str(), data)
+    deliveries_of(hooks, topic, &change.key, data)
 }
 
 /// The deliveries of a watch whose position came back.
@@ -170,7 +171,7 @@ pub fn for_watch(hooks: &[Webhook], watch: &WatchRow, available: i64, now: Milli
                    "subscriber": watch.subscriber, "available": available}),
         )
     };
-    deliveries_of(hooks, Topic::WatchTriggered, watch.key.location.as_str(), data)
+    deliveries_of(hooks, Topic::WatchTriggered, &watch.key, data)
 }
 
 /// Resolves receivers' host names to public addresses only (unless private ones are allowed):
@@ -229,7 +230,15 @@ pub async fn check_url(text: &str, allow_private: bool) -> Result<(), String> {
 }
 
 /// Sends due deliveries until `stop`; each try's outcome is recorded through the writer.
-pub async fn run(reader: Reader, writer: Writer, hooks: Arc<Hooks>, clock: Clock, allow_private: bool, stop: CancellationToken) {
+pub async fn run(
+    reader: Reader,
+    writer: Writer,
+    hooks: Arc<Hooks>,
+    metrics: Arc<crate::metrics::Metrics>,
+    clock: Clock,
+    allow_private: bool,
+    stop: CancellationToken,
+) {
     let mut client = reqwest::Client::builder()
         .timeout(Duration::from_millis(webhook::TIMEOUT_MS))
         .redirect(reqwest::redirect::Policy::none())
@@ -263,6 +272,14 @@ pub async fn run(reader: Reader, writer: Writer, hooks: Arc<Hooks>, clock: Clock
                 tries = round.collect() => tries,
                 _ = stop.cancelled() => return,
             };
+            for t in &tries {
+                let result = match t.state {
+                    DELIVERY_DELIVERED => "delivered",
+                    DELIVERY_FAILED => "failed",
+                    _ => "retry",
+                };
+                metrics.webhook_tries.with_label_values(&[result]).inc();
+            }
             if let Err(error) = writer.record_tries(tries).await {
                 // Not recorded: tried again, and a receiver may hear one twice (at least once).
                 tracing::warn!(?error, "webhook outcomes not recorded; those deliveries are tried again");
@@ -270,6 +287,10 @@ pub async fn run(reader: Reader, writer: Writer, hooks: Arc<Hooks>, clock: Clock
         }
         if full {
             continue;
+        }
+        match reader.oldest_pending().await {
+            Ok(oldest) => metrics.webhook_oldest_pending.set(oldest.map_or(0, |at| (clock.now() - at).max(0) / 1000)),
+            Err(error) => tracing::warn!(%error, "the oldest pending webhook delivery cannot be read"),
         }
         let pause = Duration::from_millis(hooks.backoff().clamp(10, 1_000) as u64);
         tokio::select! {
@@ -319,7 +340,8 @@ async fn attempt(client: &reqwest::Client, d: DueDelivery, clock: &Clock, backof
         Err(e) => (None, Some(e.clone())),
     };
     let now = clock.now();
-    let next = now + webhook::retry_delay(attempts.clamp(0, u32::MAX as i64) as u32, backoff);
+    let jitter = f64::from(random(2).iter().fold(0u16, |a, b| a << 8 | u16::from(*b))) / f64::from(u16::MAX);
+    let next = now + webhook::retry_delay(attempts.clamp(0, u32::MAX as i64) as u32, backoff, jitter);
     if next - d.created_at > webhook::RETRY_FOR {
         tracing::warn!(delivery = %d.msg_id, attempts, "a webhook delivery failed for good after retrying for its full period");
         return Tried { id: d.id, state: DELIVERY_FAILED, attempts, status, error, next_try: None };

@@ -340,3 +340,108 @@ async fn a_delivery_fails_for_good_after_72_hours_and_ended_ones_go_after_a_week
     hub.clock.advance(8 * 24 * HOUR);
     until("ended deliveries to be forgotten after a week", 10, || async { state().await.is_empty() }).await;
 }
+
+/// A position's deliveries reach a subscription in the order of its changes, one at a time,
+/// also when the receiver refuses some first (the next waits for the one before it).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_positions_deliveries_arrive_in_the_order_of_its_changes() {
+    let hub = hub(true).await;
+    let api = hub.client();
+    let receiver = Receiver::start().await;
+    receiver.fail.store(3, Ordering::SeqCst);
+    subscribe(&api, &receiver.url, &["position.out_of_stock", "position.back_in_stock"], None).await;
+    for i in 0..15 {
+        assert_eq!(api.post_events(TOKEN, &json!([ev(&format!("o{i}r"), "receipt", "O", "berlin", 1)])).await.0, 200);
+        assert_eq!(api.post_events(TOKEN, &json!([ev(&format!("o{i}s"), "sale", "O", "berlin", 1)])).await.0, 200);
+        // Another position's changes in between, in its own lane.
+        assert_eq!(api.post_events(TOKEN, &json!([ev(&format!("p{i}"), "receipt", &format!("P{i}"), "berlin", 1)])).await.0, 200);
+    }
+    receiver.until_types(45).await;
+    let order: Vec<String> = receiver
+        .all()
+        .iter()
+        .map(|r| r.json())
+        .filter(|b| b["data"]["sku"] == "O")
+        .map(|b| b["type"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    // Each try as it arrived, refused ones included: never a later change before an earlier one.
+    let mut firsts: Vec<String> = Vec::new();
+    for t in order {
+        if firsts.last() != Some(&t) {
+            firsts.push(t);
+        }
+    }
+    let expected: Vec<&str> = (0..15).flat_map(|_| ["position.back_in_stock", "position.out_of_stock"]).collect();
+    assert_eq!(firsts, expected);
+
+    let (_, _, metrics) = api.raw(Method::GET, "/metrics", &[("authorization", &format!("Bearer {ADMIN}"))], "").await;
+    let value = |series: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(series))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(-1.0)
+    };
+    assert_eq!(value("shelfcast_webhook_tries_total{result=\"delivered\"}"), 45.0, "{metrics}");
+    assert_eq!(value("shelfcast_webhook_tries_total{result=\"retry\"}"), 3.0);
+    assert_eq!(value("shelfcast_webhook_oldest_pending_seconds"), 0.0);
+}
+
+/// The receiver example of docs/examples, which checks signatures with the Python
+/// `standardwebhooks` package: it takes every delivery, and refuses one signed with another
+/// secret.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_standardwebhooks_package_verifies_the_signatures() {
+    use std::io::{BufRead, BufReader};
+    let hub = hub(true).await;
+    let api = hub.client();
+    // A subscription first (its secret is the receiver's), to an address the receiver takes next.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let url = format!("http://127.0.0.1:{port}/");
+    let (_, secret) = subscribe(&api, &url, &["position.back_in_stock", "position.low_stock"], None).await;
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/examples/webhook-receiver.py");
+    let mut child = std::process::Command::new("python3")
+        .arg(example)
+        .arg(port.to_string())
+        .env("SHELFCAST_WEBHOOK_SECRET", &secret)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let stdout = child.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    assert!(line(&mut rx).await.starts_with("listening on"), "the example starts");
+    assert_eq!(api.post_events(TOKEN, &json!([ev("py1", "receipt", "PY", "berlin", 2)])).await.0, 200);
+    let mut taken: Vec<String> = Vec::new();
+    for _ in 0..2 {
+        let line: Value = serde_json::from_str(&line(&mut rx).await).unwrap();
+        assert!(line.get("rejected").is_none(), "verified: {line}");
+        assert_eq!(line["data"]["sku"], "PY");
+        taken.push(line["type"].as_str().unwrap().to_owned());
+    }
+    taken.sort();
+    assert_eq!(taken, ["position.back_in_stock", "position.low_stock"]);
+    // Signed with another secret: refused.
+    let forged = reqwest::Client::new()
+        .post(&url)
+        .header("webhook-id", "msg_forged")
+        .header("webhook-timestamp", (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()).to_string())
+        .header("webhook-signature", "v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    assert!(line(&mut rx).await.contains("rejected"));
+    child.kill().unwrap();
+    let _ = child.wait();
+}
+
+async fn line(rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>) -> String {
+    tokio::time::timeout(Duration::from_secs(20), rx.recv()).await.expect("a line").expect("the receiver runs")
+}

@@ -89,6 +89,9 @@ pub struct NewDelivery {
     pub webhook: String,
     /// `webhook-id`: the same on every try.
     pub msg_id: String,
+    /// Deliveries of one subscription and lane (a position, `sku@location`) go out one at a
+    /// time, in the order they were recorded.
+    pub lane: String,
     pub topic: &'static str,
     pub body: String,
 }
@@ -514,7 +517,16 @@ impl Reader {
         }
     }
 
-    /// Up to `limit` deliveries due at `now`, oldest first. On a shared ledger each is claimed
+    /// When the oldest delivery still pending was recorded.
+    pub async fn oldest_pending(&self) -> DbResult<Option<Millis>> {
+        match self {
+            Reader::Sqlite(conn) => on_sqlite(conn, sqlite::oldest_pending).await,
+            Reader::Postgres(pool) => postgres::oldest_pending(pool).await,
+        }
+    }
+
+    /// Up to `limit` deliveries due at `now`, oldest first, at most one per lane: the first
+    /// pending one of its lane (the others wait for it). On a shared ledger each is claimed
     /// for `claim` ms, so that no other replica tries it meanwhile; this process alone tries
     /// a SQLite ledger's.
     pub async fn due_deliveries(&self, now: Millis, limit: i64, claim: Millis) -> DbResult<Vec<DueDelivery>> {

@@ -145,12 +145,13 @@ END $$;
         created_at BIGINT NOT NULL
     );
     CREATE TABLE deliveries (
-        id BIGSERIAL PRIMARY KEY, webhook TEXT NOT NULL, msg_id TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL,
+        id BIGSERIAL PRIMARY KEY, webhook TEXT NOT NULL, msg_id TEXT NOT NULL, lane TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL,
         created_at BIGINT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0, last_status BIGINT, last_error TEXT,
         next_try BIGINT, state TEXT NOT NULL DEFAULT 'pending'
     );
     CREATE INDEX deliveries_due ON deliveries (next_try) WHERE next_try IS NOT NULL;
     CREATE INDEX deliveries_of ON deliveries (webhook, id);
+    CREATE INDEX deliveries_lane ON deliveries (webhook, lane, id) WHERE next_try IS NOT NULL;
     CREATE TABLE watches (
         id TEXT PRIMARY KEY, sku TEXT NOT NULL, location TEXT NOT NULL, subscriber TEXT NOT NULL,
         created_at BIGINT NOT NULL, fired_at BIGINT
@@ -932,11 +933,15 @@ impl Ledger for PgTxn<'_> {
         let client = self.client;
         let webhooks: Vec<&str> = deliveries.iter().map(|d| d.webhook.as_str()).collect();
         let ids: Vec<&str> = deliveries.iter().map(|d| d.msg_id.as_str()).collect();
+        let lanes: Vec<&str> = deliveries.iter().map(|d| d.lane.as_str()).collect();
         let types: Vec<&str> = deliveries.iter().map(|d| d.topic).collect();
         let bodies: Vec<&str> = deliveries.iter().map(|d| d.body.as_str()).collect();
-        let sql = "INSERT INTO deliveries (webhook, msg_id, type, body, created_at, next_try)
-                   SELECT w, m, t, b, $5, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[]) AS u(w, m, t, b)";
-        run(self.rt, client, &mut self.begun, client.execute(sql, &[&webhooks, &ids, &types, &bodies, &now]))?;
+        // In the order given, so a lane's ids rise in the order of its changes.
+        let sql = "INSERT INTO deliveries (webhook, msg_id, lane, type, body, created_at, next_try)
+                   SELECT w, m, l, t, b, $6, $6
+                   FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS u(w, m, l, t, b, n)
+                   ORDER BY n";
+        run(self.rt, client, &mut self.begun, client.execute(sql, &[&webhooks, &ids, &lanes, &types, &bodies, &now]))?;
         Ok(())
     }
 
@@ -1267,11 +1272,19 @@ pub async fn deliveries(pool: &Pool, webhook: &str, limit: i64) -> DbResult<Vec<
         .collect())
 }
 
+pub async fn oldest_pending(pool: &Pool) -> DbResult<Option<Millis>> {
+    let client = connection(pool).await?;
+    let row = client.query_one("SELECT min(created_at) FROM deliveries WHERE next_try IS NOT NULL", &[]).await.map_err(pg)?;
+    Ok(row.get(0))
+}
+
 /// Claims the due deliveries for `claim` ms (`SKIP LOCKED`: replicas claim different ones).
 pub async fn due_deliveries(pool: &Pool, now: Millis, limit: i64, claim: Millis) -> DbResult<Vec<super::DueDelivery>> {
     let client = connection(pool).await?;
     let sql = "WITH due AS (
-                   SELECT id FROM deliveries WHERE next_try IS NOT NULL AND next_try <= $1
+                   SELECT id FROM deliveries d WHERE next_try IS NOT NULL AND next_try <= $1
+                   AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook = d.webhook AND e.lane = d.lane
+                                   AND e.next_try IS NOT NULL AND e.id < d.id)
                    ORDER BY next_try, id LIMIT $2 FOR UPDATE SKIP LOCKED
                )
                UPDATE deliveries d SET next_try = $1 + $3 FROM due, webhooks w

@@ -88,6 +88,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     id          INTEGER PRIMARY KEY,
     webhook     TEXT NOT NULL,
     msg_id      TEXT NOT NULL,
+    lane        TEXT NOT NULL,             -- the position: a lane's deliveries go in order
     type        TEXT NOT NULL,
     body        TEXT NOT NULL,
     created_at  INTEGER NOT NULL,
@@ -99,6 +100,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
 );
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_try) WHERE next_try IS NOT NULL;
 CREATE INDEX IF NOT EXISTS deliveries_of ON deliveries (webhook, id);
+CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (webhook, lane, id) WHERE next_try IS NOT NULL;
 -- Back-in-stock watches; `fired_at` set when the position came back.
 CREATE TABLE IF NOT EXISTS watches (
     id         TEXT PRIMARY KEY,
@@ -630,11 +632,11 @@ impl super::Ledger for Txn<'_> {
         Ok(gone)
     }
     fn record_deliveries(&mut self, deliveries: &[super::NewDelivery], now: Millis) -> super::DbResult<()> {
-        let mut stmt = self
-            .tx
-            .prepare_cached("INSERT INTO deliveries (webhook, msg_id, type, body, created_at, next_try) VALUES (?1, ?2, ?3, ?4, ?5, ?5)")?;
+        let mut stmt = self.tx.prepare_cached(
+            "INSERT INTO deliveries (webhook, msg_id, lane, type, body, created_at, next_try) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+        )?;
         for d in deliveries {
-            stmt.execute(params![d.webhook, d.msg_id, d.topic, d.body, now])?;
+            stmt.execute(params![d.webhook, d.msg_id, d.lane, d.topic, d.body, now])?;
         }
         Ok(())
     }
@@ -1038,10 +1040,16 @@ pub fn deliveries(conn: &Connection, webhook: &str, limit: i64) -> rusqlite::Res
     rows.collect()
 }
 
+pub fn oldest_pending(conn: &Connection) -> rusqlite::Result<Option<Millis>> {
+    conn.prepare_cached("SELECT min(created_at) FROM deliveries WHERE next_try IS NOT NULL")?.query_row([], |r| r.get(0))
+}
+
 pub fn due_deliveries(conn: &Connection, now: Millis, limit: i64) -> rusqlite::Result<Vec<super::DueDelivery>> {
     let mut stmt = conn.prepare_cached(
         "SELECT d.id, d.msg_id, w.url, w.secret, d.body, d.attempts, d.created_at FROM deliveries d
-         JOIN webhooks w ON w.id = d.webhook WHERE d.next_try IS NOT NULL AND d.next_try <= ?1 ORDER BY d.next_try, d.id LIMIT ?2",
+         JOIN webhooks w ON w.id = d.webhook WHERE d.next_try IS NOT NULL AND d.next_try <= ?1
+         AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook = d.webhook AND e.lane = d.lane AND e.next_try IS NOT NULL AND e.id < d.id)
+         ORDER BY d.next_try, d.id LIMIT ?2",
     )?;
     let rows = stmt.query_map(params![now, limit], |r| {
         Ok(super::DueDelivery {
