@@ -192,6 +192,16 @@ impl reqwest::dns::Resolve for PublicOnly {
     }
 }
 
+/// Whether a URL's host, when it is an address, is a public one (a name is checked when it is
+/// resolved, by [`PublicOnly`]).
+fn public_literal(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(ip) => webhook::public_ip((*ip).into()),
+        url::Host::Ipv6(ip) => webhook::public_ip((*ip).into()),
+        url::Host::Domain(_) => true,
+    }
+}
+
 /// Checks a subscription's URL: `http(s)`, with a host, and unless `allow_private`, a host that
 /// is not (and does not resolve only to) a loopback, private or link-local address. A name
 /// that does not resolve now is accepted: each try checks again.
@@ -208,9 +218,10 @@ pub async fn check_url(text: &str, allow_private: bool) -> Result<(), String> {
         return Ok(());
     }
     let private = || Err(format!("`{host}` is not a public address; a hub started with --allow-private-webhooks accepts it"));
+    if !public_literal(&host) {
+        return private();
+    }
     match host {
-        url::Host::Ipv4(ip) if !webhook::public_ip(ip.into()) => private(),
-        url::Host::Ipv6(ip) if !webhook::public_ip(ip.into()) => private(),
         url::Host::Domain(name) => {
             let port = url.port_or_known_default().unwrap_or(443);
             match tokio::net::lookup_host((name, port)).await {
@@ -304,12 +315,7 @@ pub async fn run(
 async fn attempt(client: &reqwest::Client, d: DueDelivery, clock: &Clock, backoff: Millis, allow_private: bool) -> Tried {
     let timestamp = clock.now() / 1000;
     let signature = sign(&d.secret, &d.msg_id, timestamp, &d.body);
-    let literal_ok = allow_private
-        || reqwest::Url::parse(&d.url).ok().and_then(|u| u.host().map(|h| h.to_owned())).is_none_or(|h| match h {
-            url::Host::Ipv4(ip) => webhook::public_ip(ip.into()),
-            url::Host::Ipv6(ip) => webhook::public_ip(ip.into()),
-            url::Host::Domain(_) => true,
-        });
+    let literal_ok = allow_private || reqwest::Url::parse(&d.url).ok().is_none_or(|u| u.host().is_none_or(|h| public_literal(&h)));
     let sent = if literal_ok {
         client
             .post(&d.url)

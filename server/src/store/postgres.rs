@@ -946,12 +946,18 @@ impl Ledger for PgTxn<'_> {
     }
 
     fn record_tries(&mut self, tries: &[super::Tried]) -> DbResult<()> {
+        // One statement for a round's outcomes: the writer waits for no round trip per try.
         let client = self.client;
-        let sql = "UPDATE deliveries SET attempts = $2, last_status = $3, last_error = $4, next_try = $5, state = $6
-                   WHERE id = $1 AND next_try IS NOT NULL";
-        for t in tries {
-            run(self.rt, client, &mut self.begun, client.execute(sql, &[&t.id, &t.attempts, &t.status, &t.error, &t.next_try, &t.state]))?;
-        }
+        let ids: Vec<i64> = tries.iter().map(|t| t.id).collect();
+        let attempts: Vec<i64> = tries.iter().map(|t| t.attempts).collect();
+        let statuses: Vec<Option<i64>> = tries.iter().map(|t| t.status).collect();
+        let errors: Vec<Option<&str>> = tries.iter().map(|t| t.error.as_deref()).collect();
+        let next: Vec<Option<i64>> = tries.iter().map(|t| t.next_try).collect();
+        let states: Vec<&str> = tries.iter().map(|t| t.state).collect();
+        let sql = "UPDATE deliveries d SET attempts = u.a, last_status = u.s, last_error = u.e, next_try = u.n, state = u.st
+                   FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::text[]) AS u(id, a, s, e, n, st)
+                   WHERE d.id = u.id AND d.next_try IS NOT NULL";
+        run(self.rt, client, &mut self.begun, client.execute(sql, &[&ids, &attempts, &statuses, &errors, &next, &states]))?;
         Ok(())
     }
 
