@@ -2,24 +2,27 @@
 // index.js uses it with the packaged build, the demo page with `trunk serve`'s build.
 
 export const TAG = "shelfcast-availability";
-export const ATTRIBUTES = ["sku", "location", "locations", "hub", "locale", "low-stock", "reservable", "notify"];
+export const ATTRIBUTES = ["sku", "location", "locations", "hub", "locale", "low-stock", "reservable", "notify", "near", "skus", "labels", "limit"];
 
-const OPTION_ATTRIBUTES = {
-  sku: "sku",
-  location: "location",
-  locations: "locations",
-  hub: "hub",
-  locale: "locale",
-  lowStock: "low-stock",
-  reservable: "reservable",
-  notify: "notify",
-};
+// The nearest stores, the shopper's own store (`location="auto"`) and the size grid live in a
+// second module, downloaded only by a page that uses them (pkg/stores.js). Its address is
+// resolved at run time, so bundlers leave it out of the first download.
+const STORES = new URL("./stores.js", import.meta.url).href;
+let stores;
+const loadStores = () => (stores ??= import(/* @vite-ignore */ STORES));
+
+/** Whether attributes (a plain object) ask for the second module (see `wanted` there). */
+function extended(attributes) {
+  return Boolean(attributes.near?.trim() || attributes.skus?.trim() || attributes.location?.trim() === "auto");
+}
+
 
 /** `mount()` options as attributes: arrays joined, `true` as a present boolean attribute. */
 export function toAttributes(options) {
   const out = {};
-  for (const [key, name] of Object.entries(OPTION_ATTRIBUTES)) {
-    const value = options[key];
+  for (const name of ATTRIBUTES) {
+    // `low-stock` is `lowStock`; the others are spelled alike.
+    const value = options[name.replace(/-s/, "S")];
     if (value === undefined || value === null || value === false) continue;
     out[name] = Array.isArray(value) ? value.join(",") : value === true ? "" : String(value);
   }
@@ -64,9 +67,27 @@ function attributesOf(element) {
  * is loaded, `hub()` is the default hub.
  */
 export function binding(View, ready, hub) {
+  // A host shows either the wasm view, or the second module's arrangement of inner elements.
+  // Returns what `stop()` takes down.
   const start = (host, attributes) => {
     const root = host.shadowRoot ?? host.attachShadow({ mode: "open" });
-    return new View(host, root, hub(), attributes);
+    if (!extended(attributes)) return new View(host, root, hub(), attributes);
+    define();
+    let stop;
+    let stopped = false;
+    loadStores().then(
+      (m) => {
+        if (!stopped) stop = m.start(host, root, hub(), attributes);
+      },
+      (error) => !stopped && unavailable(host, error),
+    );
+    return {
+      extended: true,
+      free() {
+        stopped = true;
+        stop?.();
+      },
+    };
   };
 
   class ShelfcastAvailability extends HTMLElement {
@@ -75,6 +96,10 @@ export function binding(View, ready, hub) {
     }
 
     connectedCallback() {
+      if (extended(attributesOf(this))) {
+        this._view ??= start(this, attributesOf(this));
+        return;
+      }
       ready().then(
         () => {
           // Removed again before the wasm loaded, or already running: nothing to do.
@@ -91,14 +116,25 @@ export function binding(View, ready, hub) {
       this.shadowRoot?.replaceChildren();
     }
 
+    // Moved within the page (`moveBefore`): the view stays as it is.
+    connectedMoveCallback() {}
+
     attributeChangedCallback(name, _old, value) {
-      this._view?.attribute_changed(name, value ?? undefined);
+      if (!this._view) return;
+      // The second module's arrangements start again on any change, as does a host that
+      // moves between the two kinds.
+      if (this._view.extended || extended(attributesOf(this))) {
+        this.disconnectedCallback();
+        this.connectedCallback();
+        return;
+      }
+      this._view.attribute_changed(name, value ?? undefined);
     }
   }
 
   async function mount(element, options = {}) {
     try {
-      await ready(options.wasm);
+      if (!extended(toAttributes(options))) await ready(options.wasm);
     } catch (error) {
       unavailable(element, error);
       throw error;
@@ -110,6 +146,17 @@ export function binding(View, ready, hub) {
       update(next) {
         options = { ...options, ...next };
         const attributes = toAttributes(options);
+        if (view?.extended || extended(attributes)) {
+          // The second module's arrangements start again on any change (see the element).
+          view?.free();
+          element.shadowRoot?.replaceChildren();
+          const mine = (view = { extended: true, free() {} });
+          Promise.resolve(extended(attributes) || ready(options.wasm)).then(() => {
+            if (view === mine) view = start(element, attributes);
+          }, (error) => unavailable(element, error));
+          current = attributes;
+          return;
+        }
         // New and changed values first, removals last: `{location: "x", locations: undefined}`
         // never passes through a state with no location at all.
         for (const [name, value] of Object.entries(attributes)) if (current[name] !== value) view?.attribute_changed(name, value);

@@ -33,6 +33,9 @@ function preconnect(defaultHub) {
   const byHub = new Map();
   for (const element of document.querySelectorAll("shelfcast-availability")) {
     const attr = (name) => element.getAttribute(name)?.trim() || undefined;
+    // The nearest stores, the shopper's own store and size grids are the second module's: it
+    // knows their positions only once it runs.
+    if (attr("near") || attr("skus") || attr("location") === "auto") continue;
     const sku = attr("sku") ?? "";
     const locations = (attr("locations") ?? attr("location") ?? "").split(",").map((l) => l.trim()).filter(Boolean);
     // What the view would refuse to show, it would not request either.

@@ -13,8 +13,9 @@ export interface DefineOptions extends LoadOptions {
 }
 
 export interface MountOptions extends LoadOptions {
-  sku: string;
-  /** One store. */
+  /** The product; with `near`, the one whose nearest stores are shown. */
+  sku?: string;
+  /** One store, or `"auto"`: the store the shopper made theirs ("Make this my store"). */
   location?: string;
   /** A store list, shown as one row each over a single stream. */
   locations?: string | string[];
@@ -27,6 +28,22 @@ export interface MountOptions extends LoadOptions {
   reservable?: boolean;
   /** Offer "Notify me" while out of stock: fires `shelfcast:notify-request`. */
   notify?: boolean;
+  /**
+   * The stores nearest the shopper: `"auto"` (the browser's location, asked for when the
+   * shopper clicks "Use my location") or `"LAT,LNG"`. Loads the second module (stores.js).
+   */
+  near?: string;
+  /** How many stores `near` lists (1-50, default 5). */
+  limit?: number;
+  /** A size grid at `location`: one live cell per SKU. Loads the second module (stores.js). */
+  skus?: string | string[];
+  /** The grid's cell labels, in the order of `skus` (e.g. `["40", "41", "42"]`). */
+  labels?: string | string[];
+}
+
+/** `detail` of `shelfcast:store-chosen`: the shopper made this store theirs. */
+export interface StoreChosenDetail {
+  location: string;
 }
 
 export interface MountHandle {
@@ -76,7 +93,7 @@ export interface ErrorDetail {
   /**
    * `invalid_sku`, `invalid_location`, `missing_location`, `too_many_locations`, `unreachable`,
    * `insufficient_stock`, `reservation_failed`, `release_failed`, `unexpected_answer`, `csp`,
-   * `load_failed`, or the hub's own code for a refused reservation (docs/element.md).
+   * `load_failed`, `location_unavailable`, `directory_unavailable`, `invalid_near`, or the hub's own code for a refused reservation (docs/element.md).
    */
   code: string;
   message: string;
@@ -96,5 +113,7 @@ declare global {
     "shelfcast:reserved": CustomEvent<ReservationDetail>;
     "shelfcast:released": CustomEvent<ReservationDetail>;
     "shelfcast:error": CustomEvent<ErrorDetail>;
+    "shelfcast:notify-request": CustomEvent<NotifyRequestDetail>;
+    "shelfcast:store-chosen": CustomEvent<StoreChosenDetail>;
   }
 }

@@ -46,6 +46,7 @@ mkdir -p pkg/dist/embed
 "$tools/esbuild" --log-level=warning --minify --format=esm --bundle pkg/embed.js --outfile=pkg/dist/embed/shelfcast.js
 "$tools/esbuild" --log-level=warning --minify --format=esm pkg/index.js --outfile=pkg/dist/embed/index.js
 "$tools/esbuild" --log-level=warning --minify --format=esm pkg/element.js --outfile=pkg/dist/embed/element.js
+"$tools/esbuild" --log-level=warning --minify --format=esm pkg/stores.js --outfile=pkg/dist/embed/stores.js
 for f in pkg/dist/shelfcast_element_bg.wasm pkg/dist/shelfcast_element.js pkg/dist/embed/*.js; do
   printf '%-40s %8d B raw %8d B gzip\n' "$f" "$(wc -c <"$f")" "$(gzip -9c "$f" | wc -c)" >&2
 done

@@ -9,11 +9,12 @@ use std::path::Path;
 
 // As scripts/build-element.sh made them: shelfcast.js is pkg/embed.js with the loaders and the
 // glue bundled (what the script tag downloads, with the wasm); the others are the same modules
-// one by one, minified.
-const FILES: [(&str, &str); 5] = [
+// one by one, minified, and stores.js, the second module some elements load when they need it.
+const FILES: [(&str, &str); 6] = [
     ("shelfcast.js", "dist/embed/shelfcast.js"),
     ("index.js", "dist/embed/index.js"),
     ("element.js", "dist/embed/element.js"),
+    ("stores.js", "dist/embed/stores.js"),
     ("dist/shelfcast_element.js", "dist/shelfcast_element.js"),
     ("dist/shelfcast_element_bg.wasm", "dist/shelfcast_element_bg.wasm"),
 ];

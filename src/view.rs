@@ -351,7 +351,7 @@ pub fn root(cx: Cx) -> impl IntoView {
                 {root_text(cx, alert)}
             </p>
             <ul class="rows">{rows}</ul>
-            <p class=root_text(cx, link_class) hidden=root_flag(cx, |cx| link_class(cx).is_empty())>
+            <p class=root_text(cx, link_class) part="link" hidden=root_flag(cx, |cx| link_class(cx).is_empty())>
                 {root_text(cx, link_text)}
             </p>
             <div class="sr-only" aria-live="polite" role="status">{root_text(cx, announcement)}</div>
