@@ -2,7 +2,9 @@
 //   1. bytes a browser downloads for the element (raw, gzip, brotli);
 //   2. script requested → first availability painted, median of 20 cold loads (and the same
 //      from navigation start, which adds the page's own HTML);
-//   3. till event sent → element DOM updated, over 200 events (p50/p99).
+//   3. till event sent → element DOM updated, over 200 events (p50/p99);
+//   4. the second module (stores.js): its size as served, and script requested → a list of
+//      the 3 nearest stores painted with their availability, median of 20 cold loads.
 // Run: cd e2e && node bench/element.js   (after scripts/build-element.sh and a release build)
 //      LATENCY=50 node bench/element.js   adds 50 ms to every request (Chromium's network
 //      emulation), as a shopper far from the hub would see it.
@@ -79,16 +81,34 @@ const MILESTONES = [
   "first availability painted",
 ];
 
+// The nearest stores: painted once every listed store shows its availability.
+const NEAR_PAGE = `<!doctype html><html lang="en"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<script type="module" src="{{HUB}}/embed/shelfcast.js"></script></head><body>
+<shelfcast-availability sku="BENCH" near="52.52,13.40" limit="3"></shelfcast-availability>
+<script>
+  const el = document.querySelector("shelfcast-availability");
+  (function poll() {
+    const inner = [...(el.shadowRoot?.querySelectorAll("shelfcast-availability") ?? [])];
+    if (inner.length === 3 && inner.every((e) => e.shadowRoot?.textContent.includes("In stock"))) window.firstPaint = performance.now();
+    else requestAnimationFrame(poll);
+  })();
+</script></body></html>`;
+const STORES = [["bench-store", 52.52, 13.4], ["bench-2", 52.5, 13.3], ["bench-3", 53.55, 9.99]].map(([id, lat, lng]) => ({
+  id, name: id, address: `${id} 1`, lat, lng, pickup: { enabled: true, ready_in_minutes: 60, sla: "same_day" }, timezone: "Europe/Berlin",
+}));
+
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 const dir = mkdtempSync(join(tmpdir(), "shelfcast-bench-"));
 writeFileSync(join(dir, "index.html"), PAGE);
+writeFileSync(join(dir, "near.html"), NEAR_PAGE);
+writeFileSync(join(dir, "stores.json"), JSON.stringify(STORES));
 let hubUrl;
 const pages = await startPages(dir, () => hubUrl);
-const hub = await startHub({ origins: [pages.url] });
+const hub = await startHub({ origins: [pages.url], extra: ["--locations-file", join(dir, "stores.json")] });
 hubUrl = hub.url;
 
-await postEvents(hub, [event("receipt", "BENCH", "bench-store", 100000)]);
+await postEvents(hub, STORES.map((s) => event("receipt", "BENCH", s.id, 100000)));
 const chromium = await browser();
 
 try {
@@ -185,6 +205,22 @@ try {
   console.error();
   console.log(`till event sent → DOM updated, 200 events: p50 ${pct(sent, 0.5).toFixed(1)} ms, p99 ${pct(sent, 0.99).toFixed(1)} ms (from the acknowledgement: p50 ${pct(acked, 0.5).toFixed(1)} ms, p99 ${pct(acked, 0.99).toFixed(1)} ms)`);
   await ctx.close();
+
+  // 4. The second module, downloaded only by pages that use `near`, `skus` or location="auto".
+  const second = { gzip: (await wire("stores.js", "gzip")).length, br: (await wire("stores.js", "br")).length };
+  console.log(`stores.js as served: ${second.gzip} B gzip, ${second.br} B brotli; with the element: ${total.gzip + second.gzip} B gzip`);
+  const near = [];
+  for (let i = 0; i < 20; i++) {
+    const c = await chromium.newContext();
+    const page = await c.newPage();
+    await page.goto(pages.url + "/near.html");
+    await page.waitForFunction(() => window.firstPaint !== undefined, null, { timeout: 10_000 });
+    near.push(await page.evaluate(() => window.firstPaint - performance.getEntriesByType("resource").find((e) => e.name.endsWith("/embed/shelfcast.js")).startTime));
+    await c.close();
+    process.stderr.write(`\rnearest stores, cold load ${i + 1}/20`);
+  }
+  console.error();
+  console.log(`script requested → 3 nearest stores painted, 20 cold loads: median ${pct(near, 0.5).toFixed(1)} ms, min ${Math.min(...near).toFixed(1)} ms, max ${Math.max(...near).toFixed(1)} ms`);
 } finally {
   await chromium.close();
   await hub.stop();

@@ -33,12 +33,16 @@ const STORES = [
 // Near Hamburg: Hamburg ~4 km, Berlin ~255 km, Munich ~612 km.
 const HAMBURG = { latitude: 53.55, longitude: 9.99 };
 
-async function setup({ geolocation } = {}) {
+// A shop's strict policy with Trusted Types (as in csp.test.js).
+const STRICT = (hub) =>
+  `default-src 'none'; script-src 'self' ${hub} 'wasm-unsafe-eval'; connect-src ${hub}; style-src 'self'; img-src 'self'; require-trusted-types-for 'script'`;
+
+async function setup({ geolocation, strict = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "shelfcast-stores-"));
   const file = join(dir, "stores.json");
   writeFileSync(file, JSON.stringify(STORES));
   let hubUrl;
-  const pages = await startPages(pagesDir, () => hubUrl);
+  const pages = await startPages(pagesDir, () => hubUrl, (hub) => (strict ? { "content-security-policy": STRICT(hub) } : {}));
   let hub;
   try {
     hub = await startHub({ origins: [pages.url], extra: ["--locations-file", file] });
@@ -236,6 +240,24 @@ test("the stores and sizes in German and French", async () => {
       await until(async () => (await page.locator("#sizes").getByRole("button", { name: /^42/ }).getAttribute("aria-label")) === `42: ${needles[4]}`, `cell words in ${locale}`);
       await shows(page, "#mine", needles[5]);
     }
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test("under a strict Content Security Policy with Trusted Types: the list and the grid work, and nothing is reported", async () => {
+  const s = await setup({ geolocation: HAMBURG, strict: true });
+  try {
+    const { page } = s;
+    await order(page, "#fixed", ["hamburg", "berlin", "munich"]);
+    await shows(page, "#fixed", "Ready in 2 hours");
+    await page.locator("#near").getByRole("button", { name: "Use my location" }).click();
+    await order(page, "#near", ["hamburg", "berlin", "munich"]);
+    await until(async () => (await page.locator("#sizes").getByRole("button", { name: /^42/ }).getAttribute("aria-label")) === "42: Low stock", "cell 42 low");
+    // Styled by the module's constructed sheet: the chosen cell's border is the accent colour.
+    const border = await page.locator("#sizes").getByRole("button", { name: /^41/ }).evaluate((b) => getComputedStyle(b).borderTopWidth);
+    assert.equal(border, "2px");
+    assert.deepEqual(await page.evaluate(() => window.cspViolations), []);
   } finally {
     await s.cleanup();
   }

@@ -21,8 +21,18 @@ use crate::engine::{State, Writer};
 use crate::error::ApiError;
 use crate::http::AppState;
 
-pub const SKUS: [&str; 4] = ["TRAIL-RUNNER-42", "RAIN-JACKET-M", "THERMO-MUG-350", "WOOL-SOCKS-3P"];
-pub const STORES: [&str; 3] = ["berlin-mitte", "hamburg-altona", "munich-center"];
+/// The trail runner in sizes 40-44 (the demo page's size grid), and a few other products.
+pub const SKUS: [&str; 8] = [
+    "TRAIL-RUNNER-42",
+    "RAIN-JACKET-M",
+    "THERMO-MUG-350",
+    "WOOL-SOCKS-3P",
+    "TRAIL-RUNNER-40",
+    "TRAIL-RUNNER-41",
+    "TRAIL-RUNNER-43",
+    "TRAIL-RUNNER-44",
+];
+pub const STORES: [&str; 5] = ["berlin-mitte", "hamburg-altona", "munich-center", "berlin-kreuzberg", "cologne-city"];
 
 const PAGE: &str = include_str!("../../www/index.html");
 
@@ -54,6 +64,8 @@ pub fn directory() -> Vec<(&'static str, shelfcast_protocol::directory::Store)> 
         ("berlin-mitte", store("Berlin Mitte", "Rosenthaler Str. 1, 10119 Berlin", 52.5265, 13.4019, 60, Sla::SameDay)),
         ("hamburg-altona", store("Hamburg Altona", "Ottenser Hauptstraße 10, 22765 Hamburg", 53.5526, 9.9322, 120, Sla::SameDay)),
         ("munich-center", store("München Zentrum", "Kaufingerstraße 1, 80331 München", 48.1374, 11.5755, 1440, Sla::NextDay)),
+        ("berlin-kreuzberg", store("Berlin Kreuzberg", "Bergmannstraße 5, 10961 Berlin", 52.4889, 13.3936, 30, Sla::SameDay)),
+        ("cologne-city", store("Köln City", "Schildergasse 30, 50667 Köln", 50.9367, 6.9526, 2880, Sla::ThreeDay)),
     ]
 }
 
@@ -127,7 +139,7 @@ async fn page() -> impl IntoResponse {
             ),
             (header::X_FRAME_OPTIONS, "DENY"),
             (header::REFERRER_POLICY, "no-referrer"),
-            (header::HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=()"),
+            (header::HeaderName::from_static("permissions-policy"), "camera=(), microphone=(), geolocation=(self)"),
         ],
         Html(PAGE),
     )

@@ -265,20 +265,24 @@ async fn demo_mode_serves_the_page_seeds_stock_and_keeps_selling() {
     let (s, near) = api.get_json("/v1/locations?near=53.55,9.99&sku=TRAIL-RUNNER-42").await;
     assert_eq!(s, 200, "{near}");
     let ids: Vec<&str> = near["locations"].as_array().unwrap().iter().map(|l| l["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["hamburg-altona", "berlin-mitte", "munich-center"]);
+    assert_eq!(ids, ["hamburg-altona", "berlin-mitte", "berlin-kreuzberg", "cologne-city", "munich-center"]);
     assert!(near["locations"][0]["position"]["on_hand"].as_i64().is_some());
-    // The tills keep selling somewhere in the catalogue.
-    let all: String = ["TRAIL-RUNNER-42", "RAIN-JACKET-M", "THERMO-MUG-350", "WOOL-SOCKS-3P"]
-        .iter()
-        .flat_map(|s| stores.split(',').map(move |l| format!("{s}@{l}")))
-        .collect::<Vec<_>>()
-        .join(",");
+    // The tills keep selling somewhere in the catalogue (every demo product at every demo store).
+    let skus = ["TRAIL-RUNNER-42", "RAIN-JACKET-M", "THERMO-MUG-350", "WOOL-SOCKS-3P"].into_iter().chain([
+        "TRAIL-RUNNER-40",
+        "TRAIL-RUNNER-41",
+        "TRAIL-RUNNER-43",
+        "TRAIL-RUNNER-44",
+    ]);
+    let every_store = format!("{stores},berlin-kreuzberg,cologne-city");
+    let all: String =
+        skus.flat_map(|s| every_store.split(',').map(move |l| format!("{s}@{l}")).collect::<Vec<_>>()).collect::<Vec<_>>().join(",");
     let before = versions(&api.get_json(&format!("/v1/availability?positions={all}")).await.1);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let after = versions(&api.get_json(&format!("/v1/availability?positions={all}")).await.1);
     assert!(after > before, "simulated tills changed stock ({before} → {after})");
     // The console's Activity page counts what the simulated tills did (they write through the
-    // hub's writer, not over HTTP): the 12 seeded receipts and at least one sale or receipt since.
+    // hub's writer, not over HTTP): the 40 seeded receipts and at least one sale or receipt since.
     let (s, _, b) = api.raw(Method::GET, "/console/api/activity", &[("authorization", &format!("Bearer {token}"))], "").await;
     assert_eq!(s, 200, "{b}");
     let activity: Value = serde_json::from_str(&b).unwrap();
@@ -288,7 +292,7 @@ async fn demo_mode_serves_the_page_seeds_stock_and_keeps_selling() {
         .iter()
         .flat_map(|s| s["events"].as_array().unwrap().iter().map(|n| n.as_u64().unwrap()))
         .sum();
-    assert!(counted > 12, "the demo's seed and tills on the Activity page: {counted}");
+    assert!(counted > 40, "the demo's seed and tills on the Activity page: {counted}");
     // The printed token writes; the page's till panel records a sale too.
     let (_, b) = api.post_events(&token, &json!([ev("demo-test:1", "receipt", "TRAIL-RUNNER-42", "berlin-mitte", 1)])).await;
     assert_eq!(b["applied"], 1);
