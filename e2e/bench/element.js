@@ -6,6 +6,7 @@
 //   4. the second module (stores.js): its size as served, and script requested → a list of
 //      the 3 nearest stores painted with their availability, median of 20 cold loads.
 // Run: cd e2e && node bench/element.js   (after scripts/build-element.sh and a release build)
+//      SHELFCAST_BIN=<other build> node bench/element.js   measures another build's element
 //      LATENCY=50 node bench/element.js   adds 50 ms to every request (Chromium's network
 //      emulation), as a shopper far from the hub would see it.
 import { join } from "node:path";
@@ -207,6 +208,7 @@ try {
   await ctx.close();
 
   // 4. The second module, downloaded only by pages that use `near`, `skus` or location="auto".
+  if ((await served(hub, "/embed/stores.js", "identity")).status !== 200) throw new Error("this build serves no stores.js");
   const second = { gzip: (await wire("stores.js", "gzip")).length, br: (await wire("stores.js", "br")).length };
   console.log(`stores.js as served: ${second.gzip} B gzip, ${second.br} B brotli; with the element: ${total.gzip + second.gzip} B gzip`);
   const near = [];

@@ -14,7 +14,8 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const repo = join(here, "..", "..");
 export const TOKEN = "e2e-till";
 
-const BIN = join(repo, "target", "release", "shelfcast");
+// SHELFCAST_BIN: another build, for an A/B of the benchmarks in bench/.
+const BIN = process.env.SHELFCAST_BIN ?? join(repo, "target", "release", "shelfcast");
 
 /** Starts `shelfcast serve`; `port` 0 picks one. With `tls` (from `certificate()`) it serves HTTPS. */
 export async function startHub({ port = 0, data, origins = [], holdTtl = "15m", tls, extra = [] } = {}) {

@@ -119,6 +119,12 @@ test("near=auto: asks for the location only on a click, then lists the nearest s
       assert.ok(text.includes(needle), `"${needle}" in ${text}`);
     }
     assert.ok(!text.includes("Use my location"), text);
+    // One "Live" line for the list (the last store's, through `::part(link)`), not one per store.
+    const liveLines = () =>
+      page.locator("#near").evaluate((host) =>
+        [...host.shadowRoot.querySelectorAll("shelfcast-availability")].filter((e) => e.shadowRoot?.querySelector(".live")?.checkVisibility()).length,
+      );
+    await until(async () => (await liveLines()) === 1, "one live line");
     // Berlin, the second nearest, sells out: it goes last, with its state in words.
     await postEvents(s.hub, [event("sale", "E2E-1", "berlin", 5)]);
     await order(page, "#near", ["hamburg", "munich", "berlin"]);
