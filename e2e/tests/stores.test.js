@@ -268,3 +268,26 @@ test("under a strict Content Security Policy with Trusted Types: the list and th
     await s.cleanup();
   }
 });
+
+test("mount() with near and skus: the same arrangements without a custom element in the page, updated and unmounted", async () => {
+  const s = await setup();
+  try {
+    const { page } = s;
+    await page.goto(page.url().replace("stores.html", "mount.html"));
+    await page.waitForFunction(() => window.view !== undefined);
+    await page.evaluate(() => window.view.update({ locations: undefined, near: "53.55,9.99", limit: 2 }));
+    await order(page, "#m", ["hamburg", "berlin"]);
+    await page.evaluate(() => window.view.update({ limit: 3 }));
+    await order(page, "#m", ["hamburg", "berlin", "munich"]);
+    // From the list to a size grid at one store.
+    await page.evaluate(() => window.view.update({ near: undefined, location: "berlin", skus: ["SHOE-40", "SHOE-41"], labels: ["40", "41"] }));
+    await until(async () => (await page.locator("#m").getByRole("button", { name: /^41/ }).getAttribute("aria-label")) === "41: Low stock", "cell 41 low");
+    // And back to a plain view of one store.
+    await page.evaluate(() => window.view.update({ skus: undefined, labels: undefined, location: "hamburg" }));
+    await shows(page, "#m", "Only 2 left");
+    await page.evaluate(() => window.view.unmount());
+    assert.equal(await deepText(page, "#m"), " ");
+  } finally {
+    await s.cleanup();
+  }
+});
