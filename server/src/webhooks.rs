@@ -4,6 +4,7 @@
 //! A failing receiver is tried again with a doubling pause until `webhook::RETRY_FOR` after the
 //! change. Which changes call for what is `protocol::webhook`.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, RwLock};
@@ -27,9 +28,13 @@ use crate::store::{DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING};
 
 /// The first pause after a failed try, unless configured.
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(5);
-/// Deliveries sent at once, and taken per round.
+/// Deliveries being tried at once, and at most this many of them to one subscription: a slow
+/// or hanging receiver (each try may take the full timeout) holds half the sender, never all of it.
 const IN_FLIGHT: usize = 8;
-const PER_ROUND: i64 = 32;
+const PER_RECEIVER: usize = 4;
+/// How often, at most, the age of the oldest pending delivery is read for the metrics while
+/// tries are under way.
+const OLDEST_EVERY: Duration = Duration::from_secs(1);
 /// How long a replica keeps a delivery it is trying from the other replicas.
 const CLAIM: Millis = 60_000;
 /// How long ended deliveries (and fired watches) stay listed, and how often older ones go.
@@ -259,54 +264,96 @@ pub async fn run(
     }
     let client = client.build().expect("an HTTP client");
     let mut pruned: Option<Millis> = None;
+    let mut measured: Option<tokio::time::Instant> = None;
+    // Tries under way, and the subscription of each delivery among them until its outcome is
+    // recorded (on SQLite it stays due until then, so it must not be taken again).
+    let mut flying = futures_util::stream::FuturesUnordered::new();
+    let mut trying: HashMap<i64, String> = HashMap::new();
     loop {
         let now = clock.now();
         if pruned.is_none_or(|at| now.saturating_sub(at) >= PRUNE_EVERY) {
             writer.prune_deliveries(now.saturating_sub(KEEP));
             pruned = Some(now);
         }
-        let due = match reader.due_deliveries(now, PER_ROUND, CLAIM).await {
-            Ok(due) => due,
-            Err(error) => {
-                tracing::warn!(%error, "webhook deliveries cannot be read; trying again shortly");
-                Vec::new()
+        // Fill the free places. Each try is recorded as soon as it ends, so a lane's next
+        // delivery (and other receivers' deliveries) never waits for a slow receiver's answer.
+        let mut more = false;
+        let free = IN_FLIGHT - trying.len();
+        if free > 0 {
+            let mut per: HashMap<&str, usize> = HashMap::new();
+            for w in trying.values() {
+                *per.entry(w.as_str()).or_default() += 1;
             }
-        };
-        let full = due.len() as i64 == PER_ROUND;
-        if !due.is_empty() {
-            let backoff = hooks.backoff();
-            let round =
-                futures_util::stream::iter(due).map(|d| attempt(&client, d, &clock, backoff, allow_private)).buffer_unordered(IN_FLIGHT);
-            // A stop does not wait for slow receivers: what was not recorded is tried again
-            // after the restart (at least once).
-            let tries: Vec<Tried> = tokio::select! {
-                tries = round.collect() => tries,
-                _ = stop.cancelled() => return,
-            };
-            for t in &tries {
-                let result = match t.state {
-                    DELIVERY_DELIVERED => "delivered",
-                    DELIVERY_FAILED => "failed",
-                    _ => "retry",
-                };
-                metrics.webhook_tries.with_label_values(&[result]).inc();
-            }
-            if let Err(error) = writer.record_tries(tries).await {
-                // Not recorded: tried again, and a receiver may hear one twice (at least once).
-                tracing::warn!(?error, "webhook outcomes not recorded; those deliveries are tried again");
+            let skip: Vec<String> = per.iter().filter(|(_, n)| **n >= PER_RECEIVER).map(|(w, _)| w.to_string()).collect();
+            // On SQLite the deliveries being tried are still due: asked for too, then passed over.
+            let limit = (free + trying.len()) as i64;
+            match reader.due_deliveries(now, limit, CLAIM, skip).await {
+                Ok(due) => {
+                    more = due.len() as i64 == limit;
+                    let backoff = hooks.backoff();
+                    let mut started: Vec<(i64, String)> = Vec::new();
+                    let mut passed = Vec::new();
+                    for d in due {
+                        if trying.contains_key(&d.id) || started.iter().any(|(id, _)| *id == d.id) {
+                            continue;
+                        }
+                        let busy = trying.values().chain(started.iter().map(|(_, w)| w)).filter(|w| **w == d.webhook).count();
+                        if trying.len() + started.len() >= IN_FLIGHT || busy >= PER_RECEIVER {
+                            passed.push(d.id);
+                            continue;
+                        }
+                        started.push((d.id, d.webhook.clone()));
+                        let client = client.clone();
+                        let clock = clock.clone();
+                        flying.push(async move { attempt(&client, d, &clock, backoff, allow_private).await });
+                    }
+                    trying.extend(started);
+                    if !passed.is_empty() {
+                        if let Err(error) = reader.unclaim(passed, now).await {
+                            tracing::warn!(%error, "webhook deliveries not given back; they are tried once their claim ends");
+                        }
+                    }
+                }
+                Err(error) => tracing::warn!(%error, "webhook deliveries cannot be read; trying again shortly"),
             }
         }
-        if full {
-            continue;
-        }
-        match reader.oldest_pending().await {
-            Ok(oldest) => metrics.webhook_oldest_pending.set(oldest.map_or(0, |at| (clock.now() - at).max(0) / 1000)),
-            Err(error) => tracing::warn!(%error, "the oldest pending webhook delivery cannot be read"),
+        // Read when idle, and at most once a second while tries are under way.
+        if !more && (trying.is_empty() || measured.is_none_or(|at| at.elapsed() >= OLDEST_EVERY)) {
+            measured = Some(tokio::time::Instant::now());
+            match reader.oldest_pending().await {
+                Ok(oldest) => metrics.webhook_oldest_pending.set(oldest.map_or(0, |at| (clock.now() - at).max(0) / 1000)),
+                Err(error) => tracing::warn!(%error, "the oldest pending webhook delivery cannot be read"),
+            }
         }
         let pause = Duration::from_millis(hooks.backoff().clamp(10, 1_000) as u64);
+        // A stop does not wait for slow receivers: what was not recorded is tried again after
+        // the restart (at least once).
         tokio::select! {
+            Some(first) = flying.next(), if !flying.is_empty() => {
+                let mut tries = vec![first];
+                while let Some(Some(t)) = futures_util::FutureExt::now_or_never(flying.next()) {
+                    tries.push(t);
+                }
+                for t in &tries {
+                    let result = match t.state {
+                        DELIVERY_DELIVERED => "delivered",
+                        DELIVERY_FAILED => "failed",
+                        _ => "retry",
+                    };
+                    metrics.webhook_tries.with_label_values(&[result]).inc();
+                }
+                let ids: Vec<i64> = tries.iter().map(|t| t.id).collect();
+                if let Err(error) = writer.record_tries(tries).await {
+                    // Not recorded: tried again, and a receiver may hear one twice (at least once).
+                    tracing::warn!(?error, "webhook outcomes not recorded; those deliveries are tried again");
+                }
+                for id in ids {
+                    trying.remove(&id);
+                }
+            }
             _ = hooks.wake.notified() => {}
-            _ = tokio::time::sleep(pause) => {}
+            _ = tokio::time::sleep(pause), if !(more && trying.len() < IN_FLIGHT) => {}
+            _ = std::future::ready(()), if more && trying.len() < IN_FLIGHT => {}
             _ = stop.cancelled() => return,
         }
     }

@@ -1284,33 +1284,43 @@ pub async fn oldest_pending(pool: &Pool) -> DbResult<Option<Millis>> {
     Ok(row.get(0))
 }
 
-/// Claims the due deliveries for `claim` ms (`SKIP LOCKED`: replicas claim different ones).
-pub async fn due_deliveries(pool: &Pool, now: Millis, limit: i64, claim: Millis) -> DbResult<Vec<super::DueDelivery>> {
+/// Claims the due deliveries for `claim` ms (`SKIP LOCKED`: replicas claim different ones),
+/// none of the subscriptions in `skip`.
+pub async fn due_deliveries(pool: &Pool, now: Millis, limit: i64, claim: Millis, skip: &[String]) -> DbResult<Vec<super::DueDelivery>> {
     let client = connection(pool).await?;
     let sql = "WITH due AS (
                    SELECT id FROM deliveries d WHERE next_try IS NOT NULL AND next_try <= $1
                    AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook = d.webhook AND e.lane = d.lane
                                    AND e.next_try IS NOT NULL AND e.id < d.id)
+                   AND NOT (d.webhook = ANY($4))
                    ORDER BY next_try, id LIMIT $2 FOR UPDATE SKIP LOCKED
                )
                UPDATE deliveries d SET next_try = $1 + $3 FROM due, webhooks w
                WHERE d.id = due.id AND w.id = d.webhook
-               RETURNING d.id, d.msg_id, w.url, w.secret, d.body, d.attempts, d.created_at";
-    let rows = client.query(sql, &[&now, &limit, &claim]).await.map_err(pg)?;
+               RETURNING d.id, d.webhook, d.msg_id, w.url, w.secret, d.body, d.attempts, d.created_at";
+    let rows = client.query(sql, &[&now, &limit, &claim, &skip]).await.map_err(pg)?;
     let mut due: Vec<super::DueDelivery> = rows
         .iter()
         .map(|r| super::DueDelivery {
             id: r.get(0),
-            msg_id: r.get(1),
-            url: r.get(2),
-            secret: r.get(3),
-            body: r.get(4),
-            attempts: r.get(5),
-            created_at: r.get(6),
+            webhook: r.get(1),
+            msg_id: r.get(2),
+            url: r.get(3),
+            secret: r.get(4),
+            body: r.get(5),
+            attempts: r.get(6),
+            created_at: r.get(7),
         })
         .collect();
     due.sort_by_key(|d| d.id);
     Ok(due)
+}
+
+/// Ends this process's claim on `ids`: they are due again at `now`, for any replica.
+pub async fn unclaim(pool: &Pool, ids: &[i64], now: Millis) -> DbResult<()> {
+    let client = connection(pool).await?;
+    client.execute("UPDATE deliveries SET next_try = $2 WHERE id = ANY($1) AND next_try IS NOT NULL", &[&ids, &now]).await.map_err(pg)?;
+    Ok(())
 }
 
 /// A position's history, newest first: at most `limit` entries with `seq` below `before`.

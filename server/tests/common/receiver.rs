@@ -24,13 +24,15 @@ impl Received {
 }
 
 /// An HTTP receiver on loopback that records every request and answers `status` (and the
-/// next `fail` requests with 500 first).
+/// next `fail` requests with 500 first); after [`Receiver::hold`] it records requests but
+/// answers none until [`Receiver::release`].
 #[derive(Clone)]
 pub struct Receiver {
     pub url: String,
     got: Arc<Mutex<Vec<Received>>>,
     pub status: Arc<AtomicU16>,
     pub fail: Arc<AtomicU16>,
+    open: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Receiver {
@@ -41,7 +43,13 @@ impl Receiver {
     pub async fn on(addr: &str) -> Receiver {
         let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let url = format!("http://{}/hooks", listener.local_addr().unwrap());
-        let r = Receiver { url, got: Arc::default(), status: Arc::new(AtomicU16::new(200)), fail: Arc::default() };
+        let r = Receiver {
+            url,
+            got: Arc::default(),
+            status: Arc::new(AtomicU16::new(200)),
+            fail: Arc::default(),
+            open: Arc::new(tokio::sync::watch::Sender::new(true)),
+        };
         let me = r.clone();
         let app = axum::Router::new().route(
             "/hooks",
@@ -55,6 +63,7 @@ impl Receiver {
                         signature: h("webhook-signature"),
                         body,
                     });
+                    let _ = me.open.subscribe().wait_for(|open| *open).await;
                     if me.fail.load(Ordering::SeqCst) > 0 {
                         me.fail.fetch_sub(1, Ordering::SeqCst);
                         return StatusCode::INTERNAL_SERVER_ERROR;
@@ -65,6 +74,15 @@ impl Receiver {
         );
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         r
+    }
+
+    /// From now on, requests wait for [`Receiver::release`] before they are answered.
+    pub fn hold(&self) {
+        self.open.send_replace(false);
+    }
+
+    pub fn release(&self) {
+        self.open.send_replace(true);
     }
 
     pub fn all(&self) -> Vec<Received> {
