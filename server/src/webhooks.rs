@@ -18,7 +18,6 @@ use sha2::Sha256;
 use shelfcast_protocol::clock::{format_rfc3339, Millis};
 use shelfcast_protocol::webhook::{self, position_topics, reservation_topic, wanted, Topic};
 use shelfcast_protocol::{PositionKey, Status, Stock};
-use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -28,13 +27,11 @@ use crate::store::{DELIVERY_DELIVERED, DELIVERY_FAILED, DELIVERY_PENDING};
 
 /// The first pause after a failed try, unless configured.
 pub const DEFAULT_BACKOFF: Duration = Duration::from_secs(5);
-/// Deliveries being tried at once, and at most this many of them to one subscription: a slow
-/// or hanging receiver (each try may take the full timeout) holds half the sender, never all of it.
+/// Each subscription's deliveries are sent by a task of its own, in rounds: up to PER_ROUND due
+/// ones taken, IN_FLIGHT at a time, their outcomes recorded in one commit. A slow or hanging
+/// receiver (each try may take the full timeout) slows its own rounds, never another's.
 const IN_FLIGHT: usize = 8;
-const PER_RECEIVER: usize = 4;
-/// How often, at most, the age of the oldest pending delivery is read for the metrics while
-/// tries are under way.
-const OLDEST_EVERY: Duration = Duration::from_secs(1);
+const PER_ROUND: i64 = 32;
 /// How long a replica keeps a delivery it is trying from the other replicas.
 const CLAIM: Millis = 60_000;
 /// How long ended deliveries (and fired watches) stay listed, and how often older ones go.
@@ -46,13 +43,18 @@ pub const SHARED_FRESH: Duration = Duration::from_secs(1);
 /// The subscriptions the writer matches each commit against, and the sender's cue.
 pub struct Hooks {
     list: RwLock<Arc<Vec<Webhook>>>,
-    wake: Notify,
+    /// Counts commits that recorded deliveries; each subscription's sender watches it.
+    wake: tokio::sync::watch::Sender<u64>,
     backoff: AtomicI64,
 }
 
 impl Default for Hooks {
     fn default() -> Self {
-        Hooks { list: RwLock::default(), wake: Notify::new(), backoff: AtomicI64::new(DEFAULT_BACKOFF.as_millis() as i64) }
+        Hooks {
+            list: RwLock::default(),
+            wake: tokio::sync::watch::Sender::new(0),
+            backoff: AtomicI64::new(DEFAULT_BACKOFF.as_millis() as i64),
+        }
     }
 }
 
@@ -71,7 +73,7 @@ impl Hooks {
 
     /// A commit recorded deliveries: send them now rather than at the next look.
     pub fn wake(&self) {
-        self.wake.notify_one();
+        self.wake.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     pub fn set_backoff(&self, backoff: Duration) {
@@ -245,7 +247,8 @@ pub async fn check_url(text: &str, allow_private: bool) -> Result<(), String> {
     }
 }
 
-/// Sends due deliveries until `stop`; each try's outcome is recorded through the writer.
+/// Sends due deliveries until `stop`: a sender per subscription (started and ended as
+/// subscriptions come and go), ended deliveries pruned, the oldest pending one's age measured.
 pub async fn run(
     reader: Reader,
     writer: Writer,
@@ -263,98 +266,117 @@ pub async fn run(
         client = client.dns_resolver(Arc::new(PublicOnly));
     }
     let client = client.build().expect("an HTTP client");
+    let mut senders: HashMap<String, tokio::task::AbortHandle> = HashMap::new();
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut wake = hooks.wake.subscribe();
     let mut pruned: Option<Millis> = None;
     let mut measured: Option<tokio::time::Instant> = None;
-    // Tries under way, and the subscription of each delivery among them until its outcome is
-    // recorded (on SQLite it stays due until then, so it must not be taken again).
-    let mut flying = futures_util::stream::FuturesUnordered::new();
-    let mut trying: HashMap<i64, String> = HashMap::new();
     loop {
         let now = clock.now();
         if pruned.is_none_or(|at| now.saturating_sub(at) >= PRUNE_EVERY) {
             writer.prune_deliveries(now.saturating_sub(KEEP));
             pruned = Some(now);
         }
-        // Fill the free places. Each try is recorded as soon as it ends, so a lane's next
-        // delivery (and other receivers' deliveries) never waits for a slow receiver's answer.
-        let mut more = false;
-        let free = IN_FLIGHT - trying.len();
-        if free > 0 {
-            let mut per: HashMap<&str, usize> = HashMap::new();
-            for w in trying.values() {
-                *per.entry(w.as_str()).or_default() += 1;
+        let current = hooks.current();
+        senders.retain(|id, task| {
+            let keep = current.iter().any(|w| &w.id == id);
+            if !keep {
+                task.abort();
             }
-            let skip: Vec<String> = per.iter().filter(|(_, n)| **n >= PER_RECEIVER).map(|(w, _)| w.to_string()).collect();
-            // On SQLite the deliveries being tried are still due: asked for too, then passed over.
-            let limit = (free + trying.len()) as i64;
-            match reader.due_deliveries(now, limit, CLAIM, skip).await {
-                Ok(due) => {
-                    more = due.len() as i64 == limit;
-                    let backoff = hooks.backoff();
-                    let mut started: Vec<(i64, String)> = Vec::new();
-                    let mut passed = Vec::new();
-                    for d in due {
-                        if trying.contains_key(&d.id) || started.iter().any(|(id, _)| *id == d.id) {
-                            continue;
-                        }
-                        let busy = trying.values().chain(started.iter().map(|(_, w)| w)).filter(|w| **w == d.webhook).count();
-                        if trying.len() + started.len() >= IN_FLIGHT || busy >= PER_RECEIVER {
-                            passed.push(d.id);
-                            continue;
-                        }
-                        started.push((d.id, d.webhook.clone()));
-                        let client = client.clone();
-                        let clock = clock.clone();
-                        flying.push(async move { attempt(&client, d, &clock, backoff, allow_private).await });
-                    }
-                    trying.extend(started);
-                    if !passed.is_empty() {
-                        if let Err(error) = reader.unclaim(passed, now).await {
-                            tracing::warn!(%error, "webhook deliveries not given back; they are tried once their claim ends");
-                        }
-                    }
-                }
-                Err(error) => tracing::warn!(%error, "webhook deliveries cannot be read; trying again shortly"),
+            keep
+        });
+        for w in current.iter() {
+            if !senders.contains_key(&w.id) {
+                let sender = Sender {
+                    webhook: w.id.clone(),
+                    reader: reader.clone(),
+                    writer: writer.clone(),
+                    hooks: hooks.clone(),
+                    metrics: metrics.clone(),
+                    clock: clock.clone(),
+                    client: client.clone(),
+                    allow_private,
+                };
+                senders.insert(w.id.clone(), tasks.spawn(sender.run(stop.clone())));
             }
         }
-        // Read when idle, and at most once a second while tries are under way.
-        if !more && (trying.is_empty() || measured.is_none_or(|at| at.elapsed() >= OLDEST_EVERY)) {
+        while tasks.try_join_next().is_some() {}
+        let pause = Duration::from_millis(hooks.backoff().clamp(10, 1_000) as u64);
+        // Every pause, not at every commit that wakes this loop.
+        if measured.is_none_or(|at| at.elapsed() >= pause) {
             measured = Some(tokio::time::Instant::now());
             match reader.oldest_pending().await {
                 Ok(oldest) => metrics.webhook_oldest_pending.set(oldest.map_or(0, |at| (clock.now() - at).max(0) / 1000)),
                 Err(error) => tracing::warn!(%error, "the oldest pending webhook delivery cannot be read"),
             }
         }
-        let pause = Duration::from_millis(hooks.backoff().clamp(10, 1_000) as u64);
-        // A stop does not wait for slow receivers: what was not recorded is tried again after
-        // the restart (at least once).
         tokio::select! {
-            Some(first) = flying.next(), if !flying.is_empty() => {
-                let mut tries = vec![first];
-                while let Some(Some(t)) = futures_util::FutureExt::now_or_never(flying.next()) {
-                    tries.push(t);
+            _ = wake.changed() => {}
+            _ = tokio::time::sleep(pause) => {}
+            _ = stop.cancelled() => break,
+        }
+    }
+    // A stop does not wait for slow receivers: what was not recorded is tried again after the
+    // restart (at least once).
+    tasks.abort_all();
+}
+
+/// The sender of one subscription's deliveries.
+struct Sender {
+    webhook: String,
+    reader: Reader,
+    writer: Writer,
+    hooks: Arc<Hooks>,
+    metrics: Arc<crate::metrics::Metrics>,
+    clock: Clock,
+    client: reqwest::Client,
+    allow_private: bool,
+}
+
+impl Sender {
+    async fn run(self, stop: CancellationToken) {
+        let mut wake = self.hooks.wake.subscribe();
+        loop {
+            let now = self.clock.now();
+            let due = match self.reader.due_deliveries(now, PER_ROUND, CLAIM, &self.webhook).await {
+                Ok(due) => due,
+                Err(error) => {
+                    tracing::warn!(%error, webhook = %self.webhook, "webhook deliveries cannot be read; trying again shortly");
+                    Vec::new()
                 }
+            };
+            let full = due.len() as i64 == PER_ROUND;
+            if !due.is_empty() {
+                let backoff = self.hooks.backoff();
+                let round = futures_util::stream::iter(due)
+                    .map(|d| attempt(&self.client, d, &self.clock, backoff, self.allow_private))
+                    .buffer_unordered(IN_FLIGHT);
+                let tries: Vec<Tried> = tokio::select! {
+                    tries = round.collect() => tries,
+                    _ = stop.cancelled() => return,
+                };
                 for t in &tries {
                     let result = match t.state {
                         DELIVERY_DELIVERED => "delivered",
                         DELIVERY_FAILED => "failed",
                         _ => "retry",
                     };
-                    metrics.webhook_tries.with_label_values(&[result]).inc();
+                    self.metrics.webhook_tries.with_label_values(&[result]).inc();
                 }
-                let ids: Vec<i64> = tries.iter().map(|t| t.id).collect();
-                if let Err(error) = writer.record_tries(tries).await {
+                if let Err(error) = self.writer.record_tries(tries).await {
                     // Not recorded: tried again, and a receiver may hear one twice (at least once).
                     tracing::warn!(?error, "webhook outcomes not recorded; those deliveries are tried again");
                 }
-                for id in ids {
-                    trying.remove(&id);
-                }
             }
-            _ = hooks.wake.notified() => {}
-            _ = tokio::time::sleep(pause), if !(more && trying.len() < IN_FLIGHT) => {}
-            _ = std::future::ready(()), if more && trying.len() < IN_FLIGHT => {}
-            _ = stop.cancelled() => return,
+            if full {
+                continue;
+            }
+            let pause = Duration::from_millis(self.hooks.backoff().clamp(10, 1_000) as u64);
+            tokio::select! {
+                _ = wake.changed() => {}
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.cancelled() => return,
+            }
         }
     }
 }

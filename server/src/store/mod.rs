@@ -100,8 +100,6 @@ pub struct NewDelivery {
 #[derive(Debug, Clone)]
 pub struct DueDelivery {
     pub id: i64,
-    /// Its subscription's id.
-    pub webhook: String,
     pub msg_id: String,
     pub url: String,
     pub secret: String,
@@ -527,25 +525,17 @@ impl Reader {
         }
     }
 
-    /// Up to `limit` deliveries due at `now`, oldest first, at most one per lane: the first
-    /// pending one of its lane (the others wait for it), none of the subscriptions in `skip`.
-    /// On a shared ledger each is claimed for `claim` ms, so that no other replica tries it
-    /// meanwhile; this process alone tries a SQLite ledger's.
-    pub async fn due_deliveries(&self, now: Millis, limit: i64, claim: Millis, skip: Vec<String>) -> DbResult<Vec<DueDelivery>> {
+    /// Up to `limit` of subscription `webhook`'s deliveries due at `now`, oldest first, at most
+    /// one per lane: the first pending one of its lane (the others wait for it). On a shared
+    /// ledger each is claimed for `claim` ms, so that no other replica tries it meanwhile; this
+    /// process alone tries a SQLite ledger's.
+    pub async fn due_deliveries(&self, now: Millis, limit: i64, claim: Millis, webhook: &str) -> DbResult<Vec<DueDelivery>> {
         match self {
             Reader::Sqlite(conn) => {
-                let skip = serde_json::to_string(&skip).unwrap_or_else(|_| "[]".into());
-                on_sqlite(conn, move |c| sqlite::due_deliveries(c, now, limit, &skip)).await
+                let webhook = webhook.to_string();
+                on_sqlite(conn, move |c| sqlite::due_deliveries(c, now, limit, &webhook)).await
             }
-            Reader::Postgres(pool) => postgres::due_deliveries(pool, now, limit, claim, &skip).await,
-        }
-    }
-
-    /// Gives back claimed deliveries this process will not try now: due again at `now`.
-    pub async fn unclaim(&self, ids: Vec<i64>, now: Millis) -> DbResult<()> {
-        match self {
-            Reader::Sqlite(_) => Ok(()),
-            Reader::Postgres(pool) => postgres::unclaim(pool, &ids, now).await,
+            Reader::Postgres(pool) => postgres::due_deliveries(pool, now, limit, claim, webhook).await,
         }
     }
 

@@ -157,6 +157,8 @@ END $$;
         created_at BIGINT NOT NULL, fired_at BIGINT
     );
     CREATE INDEX watches_open ON watches (sku, location) WHERE fired_at IS NULL;",
+    // 11: each subscription's sender reads its own due deliveries, oldest first.
+    "CREATE INDEX deliveries_due_of ON deliveries (webhook, next_try, id) WHERE next_try IS NOT NULL;",
 ];
 
 const MIGRATION_LOCK: i64 = 0x5348_454c_4643_4153; // "SHELFCAS"
@@ -1284,43 +1286,34 @@ pub async fn oldest_pending(pool: &Pool) -> DbResult<Option<Millis>> {
     Ok(row.get(0))
 }
 
-/// Claims the due deliveries for `claim` ms (`SKIP LOCKED`: replicas claim different ones),
-/// none of the subscriptions in `skip`.
-pub async fn due_deliveries(pool: &Pool, now: Millis, limit: i64, claim: Millis, skip: &[String]) -> DbResult<Vec<super::DueDelivery>> {
+/// Claims subscription `webhook`'s due deliveries for `claim` ms (`SKIP LOCKED`: replicas
+/// claim different ones).
+pub async fn due_deliveries(pool: &Pool, now: Millis, limit: i64, claim: Millis, webhook: &str) -> DbResult<Vec<super::DueDelivery>> {
     let client = connection(pool).await?;
     let sql = "WITH due AS (
-                   SELECT id FROM deliveries d WHERE next_try IS NOT NULL AND next_try <= $1
+                   SELECT id FROM deliveries d WHERE next_try IS NOT NULL AND next_try <= $1 AND webhook = $4
                    AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook = d.webhook AND e.lane = d.lane
                                    AND e.next_try IS NOT NULL AND e.id < d.id)
-                   AND NOT (d.webhook = ANY($4))
                    ORDER BY next_try, id LIMIT $2 FOR UPDATE SKIP LOCKED
                )
                UPDATE deliveries d SET next_try = $1 + $3 FROM due, webhooks w
                WHERE d.id = due.id AND w.id = d.webhook
-               RETURNING d.id, d.webhook, d.msg_id, w.url, w.secret, d.body, d.attempts, d.created_at";
-    let rows = client.query(sql, &[&now, &limit, &claim, &skip]).await.map_err(pg)?;
+               RETURNING d.id, d.msg_id, w.url, w.secret, d.body, d.attempts, d.created_at";
+    let rows = client.query(sql, &[&now, &limit, &claim, &webhook]).await.map_err(pg)?;
     let mut due: Vec<super::DueDelivery> = rows
         .iter()
         .map(|r| super::DueDelivery {
             id: r.get(0),
-            webhook: r.get(1),
-            msg_id: r.get(2),
-            url: r.get(3),
-            secret: r.get(4),
-            body: r.get(5),
-            attempts: r.get(6),
-            created_at: r.get(7),
+            msg_id: r.get(1),
+            url: r.get(2),
+            secret: r.get(3),
+            body: r.get(4),
+            attempts: r.get(5),
+            created_at: r.get(6),
         })
         .collect();
     due.sort_by_key(|d| d.id);
     Ok(due)
-}
-
-/// Ends this process's claim on `ids`: they are due again at `now`, for any replica.
-pub async fn unclaim(pool: &Pool, ids: &[i64], now: Millis) -> DbResult<()> {
-    let client = connection(pool).await?;
-    client.execute("UPDATE deliveries SET next_try = $2 WHERE id = ANY($1) AND next_try IS NOT NULL", &[&ids, &now]).await.map_err(pg)?;
-    Ok(())
 }
 
 /// A position's history, newest first: at most `limit` entries with `seq` below `before`.

@@ -101,6 +101,8 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries (next_try) WHERE next_try IS NOT NULL;
 CREATE INDEX IF NOT EXISTS deliveries_of ON deliveries (webhook, id);
 CREATE INDEX IF NOT EXISTS deliveries_lane ON deliveries (webhook, lane, id) WHERE next_try IS NOT NULL;
+-- Each subscription's sender reads its own due deliveries, oldest first.
+CREATE INDEX IF NOT EXISTS deliveries_due_of ON deliveries (webhook, next_try, id) WHERE next_try IS NOT NULL;
 -- Back-in-stock watches; `fired_at` set when the position came back.
 CREATE TABLE IF NOT EXISTS watches (
     id         TEXT PRIMARY KEY,
@@ -1044,25 +1046,23 @@ pub fn oldest_pending(conn: &Connection) -> rusqlite::Result<Option<Millis>> {
     conn.prepare_cached("SELECT min(created_at) FROM deliveries WHERE next_try IS NOT NULL")?.query_row([], |r| r.get(0))
 }
 
-/// `skip`: a JSON array of the subscriptions to leave out.
-pub fn due_deliveries(conn: &Connection, now: Millis, limit: i64, skip: &str) -> rusqlite::Result<Vec<super::DueDelivery>> {
+pub fn due_deliveries(conn: &Connection, now: Millis, limit: i64, webhook: &str) -> rusqlite::Result<Vec<super::DueDelivery>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT d.id, d.webhook, d.msg_id, w.url, w.secret, d.body, d.attempts, d.created_at FROM deliveries d
+        "SELECT d.id, d.msg_id, w.url, w.secret, d.body, d.attempts, d.created_at FROM deliveries d
          JOIN webhooks w ON w.id = d.webhook WHERE d.next_try IS NOT NULL AND d.next_try <= ?1
          AND NOT EXISTS (SELECT 1 FROM deliveries e WHERE e.webhook = d.webhook AND e.lane = d.lane AND e.next_try IS NOT NULL AND e.id < d.id)
-         AND d.webhook NOT IN (SELECT value FROM json_each(?3))
+         AND d.webhook = ?3
          ORDER BY d.next_try, d.id LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![now, limit, skip], |r| {
+    let rows = stmt.query_map(params![now, limit, webhook], |r| {
         Ok(super::DueDelivery {
             id: r.get(0)?,
-            webhook: r.get(1)?,
-            msg_id: r.get(2)?,
-            url: r.get(3)?,
-            secret: r.get(4)?,
-            body: r.get(5)?,
-            attempts: r.get(6)?,
-            created_at: r.get(7)?,
+            msg_id: r.get(1)?,
+            url: r.get(2)?,
+            secret: r.get(3)?,
+            body: r.get(4)?,
+            attempts: r.get(5)?,
+            created_at: r.get(6)?,
         })
     })?;
     rows.collect()
