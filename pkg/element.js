@@ -11,7 +11,7 @@ const STORES = new URL("./stores.js", import.meta.url).href;
 let stores;
 const loadStores = () => (stores ??= import(/* @vite-ignore */ STORES));
 
-/** Whether attributes (a plain object) ask for the second module (see `wanted` there). */
+/** Whether attributes (a plain object) ask for the second module. */
 function extended(attributes) {
   return Boolean(attributes.near?.trim() || attributes.skus?.trim() || attributes.location?.trim() === "auto");
 }

@@ -119,11 +119,6 @@ function styles(root) {
   root.adoptedStyleSheets = [sheet];
 }
 
-/** Whether `attributes` (a plain object) ask for this module. */
-export function wanted(attributes) {
-  return Boolean(attributes.near?.trim() || attributes.skus?.trim() || attributes.location?.trim() === "auto");
-}
-
 function words(attributes) {
   const tag = (attributes.locale?.trim() || document.documentElement.lang || "en").slice(0, 2).toLowerCase();
   return [WORDS[tag] ? tag : "en", WORDS[tag] ?? WORDS.en];
@@ -133,7 +128,7 @@ function words(attributes) {
  * What a store's pickup promises, in words. The store's service level wins where it is longer
  * than a day: a store whose pickups take days never says "Ready in 1 hour".
  */
-export function readyIn(pickup, w) {
+function readyIn(pickup, w) {
   if (!pickup || pickup.enabled === false) return w.noPickup;
   const days = /^([2-6])-day$/.exec(pickup.sla ?? "");
   if (pickup.sla === "multi-week") return w.weeks;
@@ -157,7 +152,7 @@ function distance(meters, lang) {
 const MINE = "shelfcast:my-store";
 const storeKey = (hub) => `shelfcast:store:${hub}`;
 
-export function myStore(hub) {
+function myStore(hub) {
   try {
     return localStorage.getItem(storeKey(hub)) || undefined;
   } catch {
@@ -201,10 +196,11 @@ function emit(host, name, detail) {
 export function start(host, root, hub, attributes) {
   hub = (attributes.hub?.trim() || hub).replace(/\/+$/, "");
   const [lang, w] = words(attributes);
-  const inner = (sku, location, extra = {}) => {
+  // `reservable` false: no reserve button here, whatever the element says (pickup is off).
+  const inner = (sku, location, reservable = true) => {
     const e = el(TAG, { sku, location, hub });
     for (const name of PASSED) if (attributes[name] !== undefined) e.setAttribute(name, attributes[name]);
-    for (const [k, v] of Object.entries(extra)) if (v === false) e.removeAttribute(k);
+    if (!reservable) e.removeAttribute("reservable");
     return e;
   };
   styles(root);
@@ -316,7 +312,7 @@ function nearest(box, { host, hub, w, lang, sku, near, limit, inner, on }) {
         "li",
         { "data-location": s.id },
         el("div", { class: "head" }, el("span", { class: "name", text: s.name }), el("span", { class: "meta", text: meta })),
-        inner(sku, s.id, { reservable: s.pickup?.enabled !== false }),
+        inner(sku, s.id, s.pickup?.enabled !== false),
         el("button", { type: "button", class: "mine", "aria-pressed": "false", text: w.makeMine }),
       );
       row.rank = rank;
