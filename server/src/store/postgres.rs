@@ -217,20 +217,30 @@ pub fn connect(url: &str) -> DbResult<Client> {
 /// transaction it leaves open (its replica paused, or cut off mid-commit) is ended by the
 /// server after 5 s, so the partition locks it holds (`SharedLedger::fence`) cannot keep
 /// another replica from taking its partitions over.
+///
+/// Every statement of the writer finds its rows by a key, and each is prepared once, its plan
+/// kept. A plan made while a table was nearly empty (a new database, the first minute of a
+/// cluster) would scan the whole table, and keep scanning it as it grows, until PostgreSQL
+/// analyses the table again: with sequential scans off, the kept plans use the keys' indexes
+/// whatever the table's size was (BENCHMARKS.md, "Plans that stay keyed").
 async fn connect_writer(url: &str) -> DbResult<(tokio_postgres::Client, Stmts)> {
     let mut config: tokio_postgres::Config = url.parse()?;
     config.connect_timeout(Duration::from_secs(5));
-    config.options("-c idle_in_transaction_session_timeout=5000");
+    config.options("-c idle_in_transaction_session_timeout=5000 -c enable_seqscan=off");
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(connection);
     let stmts = Stmts::prepare(&client).await?;
     Ok((client, stmts))
 }
 
-/// A pool for the readers beside the writer (reservation lookups, readiness, resync).
+/// A pool for the readers beside the writer (reservation lookups, readiness, resync). Their
+/// statements are planned for the parameters of each call: a kept plan made while a table was
+/// nearly empty would go on scanning it whole (see `connect_writer`), and some reads here
+/// (a partition's load) do want a scan.
 pub fn pool(url: &str, size: usize) -> DbResult<Pool> {
     let mut config: tokio_postgres::Config = url.parse()?;
     config.connect_timeout(Duration::from_secs(5));
+    config.options("-c plan_cache_mode=force_custom_plan");
     let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
     Pool::builder(manager)
         .max_size(size)
