@@ -32,7 +32,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# start ARGS...: starts a hub, waits until /readyz answers 200; sets pid, url, ready_s, rss_kb.
+# start ARGS...: starts a hub, waits until /readyz answers 200; sets pid, url, ready_s, rss_kb,
+# anon_kb (the private part of rss_kb: without the program's code mapped from its file, which
+# every process of the same binary on a machine shares).
 start() {
   local port t0
   port=$(free_port)
@@ -43,6 +45,7 @@ start() {
   ready "$url" "$pid" "$work/err"
   ready_s=$(python3 -c "import time; print('%.2f' % (time.time() - $t0))")
   rss_kb=$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")
+  anon_kb=$(awk '/^RssAnon/ {print $2}' "/proc/$pid/status")
 }
 stop() { kill "$pid"; wait "$pid" 2>/dev/null || true; pid=; }
 
@@ -146,7 +149,7 @@ start --data "$work/unused" --database "$base/$db"
 stop
 pg_positions "$db" "$n"
 start --data "$work/unused" --database "$base/$db"
-alone_kb=$rss_kb
+alone_kb=$rss_kb alone_anon=$anon_kb
 check SKU-00000000 store-00 0
 stop
 nport=$(free_port)
@@ -172,8 +175,14 @@ done
 [ "$total" = "$n" ] || { echo "the replicas hold $total positions, not $n" >&2; exit 1; }
 sleep 15 # freed memory goes back to the system within the allocator's decay time (10 s)
 url=${rurls[1]} check "$last_sku" "$last_loc" "$last_qty"
-worst=0
-for p in "${rpids[@]}"; do kb=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status"); [ "$kb" -gt "$worst" ] && worst=$kb; echo "replica $p: $((kb / 1024)) MB" >&2; done
+worst=0 worst_anon=0
+for p in "${rpids[@]}"; do
+  kb=$(awk '/^VmRSS/ {print $2}' "/proc/$p/status") anon=$(awk '/^RssAnon/ {print $2}' "/proc/$p/status")
+  [ "$kb" -gt "$worst" ] && worst=$kb
+  [ "$anon" -gt "$worst_anon" ] && worst_anon=$anon
+  echo "replica $p: $((kb / 1024)) MB resident, $((anon / 1024)) MB of it private" >&2
+done
 echo
-echo "replicas | positions | one replica holding all (MB) | the largest of 3 replicas (MB) | ratio"
-echo "postgres, 3 replicas | $n | $((alone_kb / 1024)) | $((worst / 1024)) | $(ratio "$worst" "$alone_kb")"
+echo "replicas | positions | memory | one replica holding all (MB) | the largest of 3 replicas (MB) | ratio"
+echo "postgres, 3 replicas | $n | resident | $((alone_kb / 1024)) | $((worst / 1024)) | $(ratio "$worst" "$alone_kb")"
+echo "postgres, 3 replicas | $n | private (resident less the shared code) | $((alone_anon / 1024)) | $((worst_anon / 1024)) | $(ratio "$worst_anon" "$alone_anon")"

@@ -243,6 +243,77 @@ async fn a_hold_cancelled_on_another_replica_frees_its_units_everywhere() {
     assert_eq!(cluster.api(1).reserve("FREE", "berlin", 1, "free-key-0000000004").await.0, 409, "held again");
 }
 
+/// A hold's idempotency key, sent to every replica at once: for one position it is granted
+/// once and every answer is that reservation; for two positions whose partitions two different
+/// replicas own, one is granted and the other answered "key reused" (the owners' commits take
+/// the key's lock, so they cannot both grant it).
+#[tokio::test]
+async fn one_reservation_key_sent_to_every_replica_at_once_holds_once() {
+    let cluster = Cluster::start(3).await;
+    cluster.balanced(&[0, 1, 2], Duration::from_secs(30)).await;
+    let (a, b) = (cluster.sku_owned_by(0, "KEYED-A").await, cluster.sku_owned_by(1, "KEYED-B").await);
+    let stock = json!([ev("keyed-a", "receipt", &a, "berlin", 1000), ev("keyed-b", "receipt", &b, "berlin", 1000)]);
+    cluster.api(2).post_events(TOKEN, &stock).await;
+    for round in 0..20 {
+        // The same position from every replica, three times each.
+        let key = format!("same-key-{round:010}");
+        let tasks: Vec<_> = (0..9)
+            .map(|i| {
+                let (api, sku, key) = (cluster.api(i), a.clone(), key.clone());
+                tokio::spawn(async move { api.reserve(&sku, "berlin", 1, &key).await })
+            })
+            .collect();
+        let mut ids = std::collections::HashSet::new();
+        let mut created = 0;
+        for t in tasks {
+            let (status, body) = t.await.unwrap();
+            assert!(status == 201 || status == 200, "round {round}: {status} {body}");
+            created += usize::from(status == 201);
+            ids.insert(body["id"].as_str().unwrap().to_string());
+        }
+        assert_eq!((created, ids.len()), (1, 1), "round {round}: one reservation, created once");
+
+        // One key for two positions, owned by two replicas, sent through all three.
+        let key = format!("two-positions-{round:010}");
+        let tasks: Vec<_> = (0..6)
+            .map(|i| {
+                let (api, sku, key) = (cluster.api(i), if i % 2 == 0 { a.clone() } else { b.clone() }, key.clone());
+                tokio::spawn(async move { (sku.clone(), api.reserve(&sku, "berlin", 1, &key).await) })
+            })
+            .collect();
+        let mut granted = std::collections::HashSet::new();
+        let mut refused = 0;
+        for t in tasks {
+            let (sku, (status, body)) = t.await.unwrap();
+            match status {
+                200 | 201 => drop(granted.insert(sku)),
+                422 => {
+                    assert_eq!(body["error"]["code"], "idempotency_key_reused", "round {round}: {body}");
+                    refused += 1;
+                }
+                _ => panic!("round {round}: {status} {body}"),
+            }
+        }
+        assert_eq!(granted.len(), 1, "round {round}: the key holds one position, not {granted:?}");
+        assert_eq!(refused, 3, "round {round}: the other position's three requests are refused");
+    }
+    let held: Vec<(String, i64)> = cluster
+        .db()
+        .await
+        .query("SELECT sku, count(*) FROM reservations WHERE sku IN ($1, $2) GROUP BY sku ORDER BY sku", &[&a, &b])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let total: i64 = held.iter().map(|(_, n)| n).sum();
+    assert_eq!(total, 40, "one reservation per key: {held:?}");
+    for i in 0..3 {
+        let want_a = held.iter().find(|(s, _)| *s == a).map_or(0, |(_, n)| *n);
+        until_position(&cluster.api(i), &a, "berlin", (1000, want_a)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_same_events_sent_to_every_replica_apply_once() {
     let cluster = Cluster::start(3).await;
