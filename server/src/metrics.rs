@@ -1,6 +1,8 @@
 //! Prometheus metrics, served at `/metrics`.
 
-use prometheus::{exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    exponential_buckets, Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     registry: Registry,
@@ -20,6 +22,9 @@ pub struct Metrics {
     pub partitions_owned: IntGauge,
     /// A partitioned hub: writes sent to the replica that owns their partition, by outcome.
     pub forwarded: IntCounterVec,
+    /// Positions answered to edge nodes following their location: about the changes they
+    /// missed; a rate far above the location's rate of change means an edge starting over.
+    pub edge_positions: IntCounter,
     /// Webhook delivery tries by `result`: delivered, retry (failed, tried again later), failed
     /// (failed for good after the retry period).
     pub webhook_tries: IntCounterVec,
@@ -63,6 +68,9 @@ impl Metrics {
             &["outcome"],
         )
         .expect("metric");
+        let edge_positions =
+            IntCounter::new("shelfcast_edge_positions_sent_total", "Positions answered to edge nodes following their location")
+                .expect("metric");
         let webhook_tries = IntCounterVec::new(Opts::new("shelfcast_webhook_tries_total", "Webhook delivery tries by result"), &["result"])
             .expect("metric");
         let webhook_oldest_pending = IntGauge::new(
@@ -84,6 +92,7 @@ impl Metrics {
             Box::new(commit_failures.clone()),
             Box::new(partitions_owned.clone()),
             Box::new(forwarded.clone()),
+            Box::new(edge_positions.clone()),
         ] {
             registry.register(c).expect("unique metric");
         }
@@ -118,6 +127,7 @@ impl Metrics {
             commit_failures,
             partitions_owned,
             forwarded,
+            edge_positions,
             webhook_tries,
             webhook_oldest_pending,
             activity: Default::default(),

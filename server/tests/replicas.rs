@@ -965,6 +965,7 @@ async fn an_edge_follows_its_location_over_every_partition() {
         &[],
     );
     let edge_api = edge.client();
+    let mut sent_before = 0;
     for round in 1..=2i64 {
         for (i, sku) in skus.iter().enumerate() {
             let body = json!([ev(&format!("hub-{round}-{sku}"), "receipt", sku, "berlin", i as i64 + 1)]);
@@ -973,14 +974,23 @@ async fn an_edge_follows_its_location_over_every_partition() {
         for (i, sku) in skus.iter().enumerate() {
             until_position(&edge_api, sku, "berlin", (round * (i as i64 + 1), 0)).await;
         }
+        if round == 1 {
+            sent_before = metric(&cluster.replicas[0].client(), "shelfcast_edge_positions_sent_total").await;
+        }
     }
+    // The edge went on from its cursor: round 2 cost about its 24 changes, not the location's
+    // every position at every poll (which an edge starting over is sent, poll after poll).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let sent = metric(&cluster.replicas[0].client(), "shelfcast_edge_positions_sent_total").await - sent_before;
+    assert!((24..=48).contains(&sent), "positions sent to the edge for 24 changes: {sent}");
     let (_, sync) = edge_api.get_json("/v1/sync").await;
     assert_eq!(sync["online"], true, "{sync}");
     edge.kill9();
 }
 
 /// A gauge of a replica's `/metrics`.
-async fn gauge(api: &Api, name: &str) -> i64 {
+/// One series of `api`'s `/metrics` (a gauge or a counter without labels).
+async fn metric(api: &Api, name: &str) -> i64 {
     let text = api.http.get(api.url("/metrics")).send().await.unwrap().text().await.unwrap();
     let line = text.lines().find(|l| l.starts_with(name) && l[name.len()..].starts_with(' ')).unwrap_or_else(|| panic!("no {name}"));
     line[name.len()..].trim().parse().unwrap()
@@ -1004,7 +1014,7 @@ async fn a_replica_holds_its_own_partitions_and_what_its_readers_need() {
     let deadline = Instant::now() + Duration::from_secs(10);
     for i in 0..3 {
         loop {
-            let held = gauge(&cluster.api(i), "shelfcast_positions").await;
+            let held = metric(&cluster.api(i), "shelfcast_positions").await;
             if held == owned_by(i) {
                 break;
             }
@@ -1024,7 +1034,7 @@ async fn a_replica_holds_its_own_partitions_and_what_its_readers_need() {
     assert_eq!(next_position(&mut stream, "the first state").await["on_hand"], 0);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let beside = skus.iter().filter(|s| partition_of(s, 256) == partition_of(&theirs, 256)).count() as i64;
-    assert_eq!(gauge(&api, "shelfcast_positions").await, owned_by(0) + beside, "the watched partition stays, the one read is let go");
+    assert_eq!(metric(&api, "shelfcast_positions").await, owned_by(0) + beside, "the watched partition stays, the one read is let go");
     let body = json!([ev("elsewhere-1", "receipt", &theirs, "berlin", 7)]);
     assert_eq!(cluster.api(2).post_events(TOKEN, &body).await.0, 200);
     assert_eq!(next_position(&mut stream, "a change made elsewhere").await["on_hand"], 7);
@@ -1032,7 +1042,7 @@ async fn a_replica_holds_its_own_partitions_and_what_its_readers_need() {
     // Nothing needs them any more: let go within the idle time (and a tick).
     drop(stream);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while gauge(&api, "shelfcast_positions").await != owned_by(0) {
+    while metric(&api, "shelfcast_positions").await != owned_by(0) {
         assert!(Instant::now() < deadline, "partitions nobody needs are let go");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }

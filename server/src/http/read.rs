@@ -129,5 +129,6 @@ pub async fn location_changes(
     let cursor = Some(upto.iter().enumerate().map(|(p, v)| (p as u32, *v)).collect::<Cursor>().encode(&all, usize::MAX));
     drop(watch);
     let reservations = super::reservations::open_at(&app, &location).await?;
+    app.metrics.edge_positions.inc_by(positions.len() as u64);
     Ok(Json(LocationChanges { version, cursor, positions, reservations }))
 }
