@@ -11,7 +11,7 @@ pub struct Metrics {
     /// `outcome`: created, replayed, insufficient_stock, key_reused, confirmed, released, fulfilled, expired.
     pub reservations: IntCounterVec,
     pub open_streams: IntGauge,
-    /// Positions with negative `available`.
+    /// Positions with negative `available` (a replica: of the partitions it owns).
     pub oversold: IntGauge,
     pub positions: IntGauge,
     pub commit_batch_commands: Histogram,
@@ -43,7 +43,9 @@ impl Metrics {
                 .expect("metric");
         let open_streams = IntGauge::new("shelfcast_open_streams", "Open SSE streams").expect("metric");
         let positions = IntGauge::new("shelfcast_positions", "Positions held in memory").expect("metric");
-        let oversold = IntGauge::new("shelfcast_oversold_positions", "Positions where holds exceed on-hand").expect("metric");
+        let oversold =
+            IntGauge::new("shelfcast_oversold_positions", "Positions where holds exceed on-hand (a replica: in the partitions it owns)")
+                .expect("metric");
         let commit_batch_commands = Histogram::with_opts(
             HistogramOpts::new("shelfcast_commit_batch_commands", "Requests sharing one group commit")
                 .buckets(exponential_buckets(1.0, 2.0, 12).expect("buckets")),

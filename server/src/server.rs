@@ -85,6 +85,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
     let hold_ttl = config.hold_ttl.as_millis() as i64;
     // A partitioned hub: what loads the partitions its readers need.
     let mut follower = None;
+    let mut owners = None;
     let (state, writer, writer_thread, reader) = match &config.database {
         None => {
             let mut store = Store::open(&config.data).with_context(|| format!("opening the ledger in {}", config.data.display()))?;
@@ -143,6 +144,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             );
             tokio::spawn(replicas::let_go(sequencer.clone(), ownership.clone(), config.follow_idle, shutdown.clone()));
             follower = Some(sequencer);
+            owners = Some(ownership.clone());
             tokio::spawn(lessee.run(shutdown.clone()));
             if let Some(nats) = &nats {
                 tokio::spawn(route::serve(nats.clone(), ownership.me.clone(), writer.clone(), shutdown.clone()));
@@ -262,6 +264,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
         edge,
         limits: http::limits::Limits::start(&config.limits, shutdown.clone()),
         follower,
+        owners,
         secure_cookies: tls.is_some(),
         directory,
         disclose: config.disclose,

@@ -314,6 +314,34 @@ async fn one_reservation_key_sent_to_every_replica_at_once_holds_once() {
     }
 }
 
+/// Each replica counts the oversold positions of the partitions it owns: with every replica
+/// holding an oversold position (each has read it), their `shelfcast_oversold_positions` add
+/// up to one.
+#[tokio::test]
+async fn the_replicas_oversold_gauges_add_up_to_the_oversold_positions() {
+    let cluster = Cluster::start(3).await;
+    cluster.balanced(&[0, 1, 2], Duration::from_secs(30)).await;
+    cluster.api(0).post_events(TOKEN, &json!([ev("over-stock", "receipt", "OVER", "berlin", 2)])).await;
+    let (s, r) = cluster.api(1).reserve("OVER", "berlin", 2, "over-key-0000000001").await;
+    assert_eq!(s, 201, "{r}");
+    cluster.api(2).post_events(TOKEN, &json!([ev("over-sale", "sale", "OVER", "berlin", 1)])).await;
+    for i in 0..3 {
+        until_position(&cluster.api(i), "OVER", "berlin", (1, 2)).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut each = Vec::new();
+        for i in 0..3 {
+            each.push(metric(&cluster.api(i), "shelfcast_oversold_positions").await);
+        }
+        if each.iter().sum::<i64>() == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "one oversold position, counted by the replicas as {each:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_same_events_sent_to_every_replica_apply_once() {
     let cluster = Cluster::start(3).await;

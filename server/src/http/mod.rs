@@ -58,6 +58,8 @@ pub struct Shared {
     /// A partitioned hub (replicas): loads the partitions a request needs that this replica
     /// does not follow yet.
     pub follower: Option<Arc<crate::engine::replicas::Sequencer>>,
+    /// A partitioned hub: the partitions this replica owns (what its gauges count as its own).
+    pub owners: Option<Arc<crate::engine::ownership::Ownership>>,
     /// Served over HTTPS: the console's session cookie is `Secure`.
     pub secure_cookies: bool,
     /// The store directory (a hub's; an edge node keeps none).

@@ -67,7 +67,10 @@ pub async fn metrics(State(app): State<AppState>, headers: HeaderMap) -> Result<
     }
     app.metrics.open_streams.set(app.state.fanout.open_streams() as i64);
     app.metrics.positions.set(app.state.len() as i64);
-    app.metrics.oversold.set(app.state.oversold(app.state.clock.now(), |_| true).len() as i64);
+    // A replica counts the oversold positions of the partitions it owns, so the replicas' sum
+    // counts each once (a replica also holds the partitions its readers follow).
+    let own = |k: &shelfcast_protocol::PositionKey| app.owners.as_ref().is_none_or(|o| o.writes(app.state.partition(k.sku.as_str())));
+    app.metrics.oversold.set(app.state.oversold(app.state.clock.now(), own).len() as i64);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], app.metrics.render()))
 }
 
