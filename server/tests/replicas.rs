@@ -342,6 +342,42 @@ async fn the_replicas_oversold_gauges_add_up_to_the_oversold_positions() {
     }
 }
 
+/// Requests that reach their owner together share one insert of their events: each is still
+/// answered for its own events, applied or duplicate, whatever came with it.
+#[tokio::test]
+async fn requests_committed_together_are_each_answered_for_their_own_events() {
+    let cluster = Cluster::start(3).await;
+    let id = |r: usize, i: usize| format!("mix-{r}-{i}");
+    // Request r has r + 1 events; those at even places are in the ledger already.
+    let known: Vec<Value> =
+        (0..40).flat_map(|r| (0..=r).step_by(2).map(move |i| (r, i))).map(|(r, i)| ev(&id(r, i), "receipt", "MIX", "berlin", 1)).collect();
+    assert_eq!(cluster.api(0).post_events(TOKEN, &Value::Array(known)).await.0, 200);
+    let tasks: Vec<_> = (0..40)
+        .map(|r| {
+            let api = cluster.api(r);
+            let events = Value::Array((0..=r).map(|i| ev(&id(r, i), "receipt", "MIX", "berlin", 1)).collect());
+            tokio::spawn(async move { api.post_events(TOKEN, &events).await })
+        })
+        .collect();
+    for (r, t) in tasks.into_iter().enumerate() {
+        let (status, body) = t.await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        let got: Vec<(String, String)> = body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| (x["id"].as_str().unwrap().to_string(), x["status"].as_str().unwrap().to_string()))
+            .collect();
+        let want: Vec<(String, String)> =
+            (0..=r).map(|i| (id(r, i), if i % 2 == 0 { "duplicate" } else { "applied" }.to_string())).collect();
+        assert_eq!(got, want, "request {r}");
+    }
+    let total = (1..=40).sum::<i64>();
+    for i in 0..3 {
+        until_position(&cluster.api(i), "MIX", "berlin", (total, 0)).await;
+    }
+}
+
 #[tokio::test]
 async fn the_same_events_sent_to_every_replica_apply_once() {
     let cluster = Cluster::start(3).await;

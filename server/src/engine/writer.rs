@@ -496,6 +496,33 @@ fn version_in(key: &PositionKey, changed: &[PositionKey], versions: &[u64], pend
     }
 }
 
+/// Inserts the events of every ingest among `commands` in one statement, in the commands' order
+/// (an id twice in the batch is new the first time only, as if each request went in on its
+/// own), and answers, for each ingest in order, which of its events were new.
+fn insert_all_events(txn: &mut dyn Ledger, commands: &mut [Command], now: Millis) -> DbResult<Vec<Vec<bool>>> {
+    let mut all = Vec::new();
+    let mut counts = Vec::new();
+    for c in commands.iter_mut() {
+        if let Command::Ingest { events, .. } = c {
+            counts.push(events.len());
+            all.append(events);
+        }
+    }
+    let fresh = if all.is_empty() { Vec::new() } else { txn.insert_events(&all, now)? };
+    // Each request gets its events back, from the last.
+    let mut out = Vec::with_capacity(counts.len());
+    let mut fresh = fresh;
+    for c in commands.iter_mut().rev() {
+        if let Command::Ingest { events, .. } = c {
+            let n = counts.pop().expect("a count per ingest");
+            *events = all.split_off(all.len() - n);
+            out.push(fresh.split_off(fresh.len() - n));
+        }
+    }
+    out.reverse();
+    Ok(out)
+}
+
 /// The shared part of a ledger: only a shared ledger is locked and fenced.
 fn shared_ledger(txn: &mut dyn Ledger) -> DbResult<&mut dyn SharedLedger> {
     txn.as_shared().ok_or_else(|| StoreError::Data("only a shared ledger is locked".into()))
@@ -576,9 +603,20 @@ impl Engine {
                     todo.iter().filter_map(|c| if let Command::Reserve { key, .. } = c { Some(key_hash(key)) } else { None }).collect();
                 shared_ledger(txn.as_mut())?.lock_keys(&keys)?;
             }
+            // A shared ledger: every event of the batch's requests inserted in one statement
+            // (which ones are new depends on no decision), not a round trip per request.
+            let mut fresh = match shared {
+                true => insert_all_events(txn.as_mut(), &mut todo, now)?,
+                false => Vec::new(),
+            }
+            .into_iter();
             let mut wrote = false;
             for command in todo {
-                answers.push(self.decide(txn.as_mut(), &mut overlay, command, now, owned.as_ref(), &mut wrote)?);
+                let known = match &command {
+                    Command::Ingest { .. } => fresh.next(),
+                    _ => None,
+                };
+                answers.push(self.decide(txn.as_mut(), &mut overlay, command, known, now, owned.as_ref(), &mut wrote)?);
             }
             if !wrote {
                 return Ok(None);
@@ -747,11 +785,14 @@ impl Engine {
         }
     }
 
+    /// `fresh`: for an ingest whose events are in the ledger already, which of them were new.
+    #[allow(clippy::too_many_arguments)]
     fn decide(
         &mut self,
         txn: &mut dyn Ledger,
         overlay: &mut Overlay<'_>,
         command: Command,
+        fresh: Option<Vec<bool>>,
         now: Millis,
         owned: Option<&Owned>,
         changed: &mut bool,
@@ -759,7 +800,10 @@ impl Engine {
         Ok(match command {
             Command::Ingest { events, by, reply } => {
                 let mut outcomes = Vec::with_capacity(events.len());
-                let fresh = txn.insert_events(&events, now)?;
+                let fresh = match fresh {
+                    Some(fresh) => fresh,
+                    None => txn.insert_events(&events, now)?,
+                };
                 for (e, fresh) in events.iter().zip(fresh) {
                     if fresh {
                         overlay.stock(&e.key).apply(e.kind, e.qty);
