@@ -508,10 +508,9 @@ fn insert_all_events(txn: &mut dyn Ledger, commands: &mut [Command], now: Millis
             all.append(events);
         }
     }
-    let fresh = if all.is_empty() { Vec::new() } else { txn.insert_events(&all, now)? };
+    let mut fresh = if all.is_empty() { Vec::new() } else { txn.insert_events(&all, now)? };
     // Each request gets its events back, from the last.
     let mut out = Vec::with_capacity(counts.len());
-    let mut fresh = fresh;
     for c in commands.iter_mut().rev() {
         if let Command::Ingest { events, .. } = c {
             let n = counts.pop().expect("a count per ingest");
