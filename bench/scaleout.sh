@@ -8,6 +8,8 @@
 # - Ingest with one replica alone (its own database): what one replica does without others.
 # - A flash sale: 1 SKU at 1 store, 1,000 units, 20,000 reservation attempts from 200 shoppers
 #   spread over the 3 replicas: exactly 1,000 granted (checked), time to sell out, p99.
+# - The machine's ceiling for the first row: the same shoppers against 3 replicas that answer
+#   every hold 429 before reading it (HTTP and the load generator alone), against pgbench.
 #   bash bench/scaleout.sh [seconds per row, default 10]
 # DELAY_MS=0.5: the replicas and pgbench reach PostgreSQL through a TCP link that delays each
 # direction by that much (bench/link.py; 0.5 = a 1 ms round trip, as to a cloud database).
@@ -41,15 +43,21 @@ if [ -n "${DELAY_MS:-}" ]; then
 fi
 dburl="postgres://shelfcast:shelfcast@$pghost:$pgport"
 
-urls=()
-for i in 1 2 3; do
-  SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/unused$i" --database "$dburl/$db" --nats "nats://127.0.0.1:$nport" \
-    --device-token "bench=*" --reservation-rate 0 --stream-rate 0 >"$work/hub$i.out" 2>"$work/hub$i.err" & pids+=($!)
-done
-for i in 1 2 3; do
-  for _ in $(seq 100); do grep -q "listening on" "$work/hub$i.out" && break; sleep 0.1; done
-  urls+=("$(sed -n 's/^listening on //p' "$work/hub$i.out")")
-done
+# replicas RATE: starts 3 replicas on the database with that --reservation-rate; their
+# addresses in `urls`, their processes in `hubs`.
+replicas() {
+  urls=() hubs=()
+  for i in 1 2 3; do
+    SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/unused$i" --database "$dburl/$db" --nats "nats://127.0.0.1:$nport" \
+      --device-token "bench=*" --reservation-rate "$1" --stream-rate 0 >"$work/hub$i.out" 2>"$work/hub$i.err" & pids+=($!) hubs+=($!)
+  done
+  for i in 1 2 3; do
+    for _ in $(seq 100); do grep -q "listening on" "$work/hub$i.out" && break; sleep 0.1; done
+    urls+=("$(sed -n 's/^listening on //p' "$work/hub$i.out")")
+    ready "${urls[$((i - 1))]}" "${hubs[$((i - 1))]}" "$work/hub$i.err"
+  done
+}
+replicas 0
 echo "replicas at ${urls[*]}, database $db, NATS on $nport, ${secs}s per row" >&2
 
 rate() { field " ([0-9]+) $1" "$2"; }
@@ -115,6 +123,25 @@ flash_held=$(curl -sf "${urls[2]}/v1/availability?sku=SKU-00000&location=flash" 
 # Not a figure: the rule. Exactly the stock is granted, whatever the race.
 [ "$flash_granted" = 1000 ] && [ "$flash_held" = 1000 ] || { echo "flash sale: $flash_granted granted, $flash_held held, not 1000" >&2; exit 1; }
 
+# The ceiling of this machine for the row above: the same load generator and shoppers against 3
+# replicas that answer every hold at once with 429 (their --reservation-rate is 1/s), before
+# reading its body, deciding or storing anything. No hold can be decided faster than that here.
+echo "ceiling: the same shoppers against 3 replicas that refuse every hold at once (429)" >&2
+kill "${hubs[@]}"; wait "${hubs[@]}" 2>/dev/null || true
+replicas 1
+outs=()
+for i in 0 1 2; do
+  "$sim" simulate --reserve --target "${urls[$i]}" --token bench --rate 0 --duration "${secs}s" --concurrency $((clients / 3)) \
+    --skus "$hot" --locations s1 >"$work/ceil$i.out" 2>"$work/ceil$i.err" & outs+=($!)
+done
+wait "${outs[@]}"
+ceil_rps=0 ceil_cpu=0
+for i in 0 1 2; do
+  o=$(cat "$work/ceil$i.out")
+  ceil_rps=$((ceil_rps + $(python3 -c "print(round($(field ': ([0-9]+) reservation requests' "$o") / $(field 'simulated ([0-9.]+)s' "$o")))")))
+  ceil_cpu=$((ceil_cpu + $(field 'load generator CPU: ([0-9]+)%' "$(cat "$work/ceil$i.err")")))
+done
+
 printf '| row | Shelfcast | peer / baseline | ratio |\n|---|---:|---:|---:|\n'
 printf '| contended reservations/s, %d clients, %d hot positions | %s (3 replicas) | %s (pgbench UPDATE) | %s× |\n' "$clients" "$hot" "$sc_rps" "$pg_tps" "$(ratio "$sc_rps" "$pg_tps")"
 printf '| ingest events/s, 16×100 per replica | %s (3 replicas) | %s (through 1 of the 3) | %s× |\n' "$three_eps" "$one_eps" "$(ratio "$three_eps" "$one_eps")"
@@ -123,3 +150,5 @@ printf '| change → stream p50 / p99 / max ms | %s / %s / %s (across replicas) 
   "$cross50" "$cross99" "$crossmax" "$same50" "$same99" "$samemax" "$(ratio "$cross50" "$same50")"
 printf '| flash sale: 1,000 units, 20,000 attempts, 200 shoppers over 3 replicas | %s granted, %s sold out, sold out in %s s, p99 %s ms | exactly 1,000 | |\n' \
   "$flash_granted" "$flash_out" "${flash_secs:-?}" "$flash_p99"
+printf '| ceiling: holds answered 429 at once, same shoppers, 3 replicas | %s requests/s (load generators %s%% of a core) | %s (pgbench UPDATE) | %s× |\n' \
+  "$ceil_rps" "$ceil_cpu" "$pg_tps" "$(ratio "$ceil_rps" "$pg_tps")"
