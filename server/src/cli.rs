@@ -102,6 +102,11 @@ pub struct ServeArgs {
     /// wait, or are answered 503 with `Retry-After`, until then.
     #[arg(long, env = "SHELFCAST_LEASE", default_value = defaults::LEASE, value_parser = duration)]
     pub lease: Duration,
+    /// With `--database`: while writes come together (the last group commit carried several),
+    /// how long the writer waits for more before committing, so that one commit (two round
+    /// trips to PostgreSQL) carries more of them. `0s`: never waits.
+    #[arg(long, env = "SHELFCAST_COMMIT_WAIT", default_value = defaults::COMMIT_WAIT, value_parser = duration)]
+    pub commit_wait: Duration,
     /// With `--database`: how long a replica keeps in memory a partition of the catalogue that
     /// it does not own and that no stream watches and no request needed.
     #[arg(long, env = "SHELFCAST_FOLLOW_IDLE", default_value = defaults::FOLLOW_IDLE, value_parser = duration)]
@@ -260,6 +265,10 @@ impl ServeArgs {
             return Err("--lease must be at least 800ms".into());
         }
         c.lease = self.lease;
+        if self.commit_wait > Duration::from_millis(100) {
+            return Err("--commit-wait must be at most 100ms".into());
+        }
+        c.commit_wait = self.commit_wait;
         c.follow_idle = self.follow_idle;
         c.allow_private_webhooks = self.allow_private_webhooks;
         if self.webhook_backoff.is_zero() {

@@ -16,6 +16,7 @@ pub mod defaults {
     pub const HOLD_TTL: &str = "15m";
     pub const POSITIONS_EVERY: &str = "1s";
     pub const LEASE: &str = "10s";
+    pub const COMMIT_WAIT: &str = "2ms";
     pub const FOLLOW_IDLE: &str = "60s";
     pub const WEBHOOK_BACKOFF: &str = "5s";
     pub const SEND_BUFFER: usize = 256 * 1024;
@@ -66,6 +67,9 @@ pub struct HubConfig {
     pub resync_every: Duration,
     /// With a shared ledger: how long partitions stay with a replica that stopped renewing them.
     pub lease: Duration,
+    /// With a shared ledger: how long the writer waits for more writes before a group commit
+    /// while writes come together (zero: never).
+    pub commit_wait: Duration,
     /// With a shared ledger: how long a partition nobody needs stays in a replica's memory.
     pub follow_idle: Duration,
     /// Webhooks may call loopback and private addresses (a receiver inside the network).
@@ -104,6 +108,7 @@ impl HubConfig {
             nats: None,
             resync_every: Duration::from_millis(500),
             lease: crate::load::duration(defaults::LEASE).expect("a valid duration"),
+            commit_wait: crate::load::duration(defaults::COMMIT_WAIT).expect("a valid duration"),
             follow_idle: crate::load::duration(defaults::FOLLOW_IDLE).expect("a valid duration"),
             allow_private_webhooks: false,
             webhook_backoff: crate::load::duration(defaults::WEBHOOK_BACKOFF).expect("a valid duration"),

@@ -96,7 +96,8 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
             let loaded = store.load().context("loading positions")?;
             tracing::info!(positions = loaded.positions.len(), version = loaded.version, data = %config.data.display(), "ledger loaded");
             let state = Arc::new(State::new(loaded.positions, vec![loaded.version], config.clock.clone(), config.low_stock));
-            let (writer, thread) = Writer::spawn(Box::new(store), state.clone(), metrics.clone(), hold_ttl, None, None);
+            let (writer, thread) =
+                Writer::spawn(Box::new(store), state.clone(), metrics.clone(), hold_ttl, std::time::Duration::ZERO, None, None);
             let reader = Store::open_reader(&config.data).context("opening a reader")?;
             (state, writer, thread, Reader::Sqlite(Arc::new(Mutex::new(reader))))
         }
@@ -121,6 +122,7 @@ async fn prepare(config: HubConfig, shutdown: CancellationToken) -> anyhow::Resu
                 state.clone(),
                 metrics.clone(),
                 hold_ttl,
+                config.commit_wait,
                 Some(sequencer.clone()),
                 Some(ownership.clone()),
             );

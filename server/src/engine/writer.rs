@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use shelfcast_protocol::clock::Millis;
@@ -222,6 +222,7 @@ impl Writer {
         state: Arc<State>,
         metrics: Arc<Metrics>,
         hold_ttl: Millis,
+        commit_wait: Duration,
         sequencer: Option<Arc<Sequencer>>,
         owners: Option<Arc<Ownership>>,
     ) -> (Writer, JoinHandle<()>) {
@@ -231,7 +232,7 @@ impl Writer {
         let handle = std::thread::Builder::new()
             .name("shelfcast-writer".into())
             .spawn(move || {
-                let engine = Engine { state, metrics, hold_ttl, storage_ok: ok, sequencer, owners, pending: HashMap::new() };
+                let engine = Engine { state, metrics, hold_ttl, commit_wait, storage_ok: ok, sequencer, owners, pending: HashMap::new() };
                 engine.run(store, rx)
             })
             .expect("spawn writer thread");
@@ -430,6 +431,8 @@ struct Engine {
     state: Arc<State>,
     metrics: Arc<Metrics>,
     hold_ttl: Millis,
+    /// How long to wait for more writes before a group commit while writes come together.
+    commit_wait: Duration,
     /// Shared ledger: commits are published in version order through this.
     sequencer: Option<Arc<Sequencer>>,
     /// Shared ledger: the partitions this replica owns, the only ones it writes.
@@ -523,6 +526,19 @@ fn insert_all_events(txn: &mut dyn Ledger, commands: &mut [Command], now: Millis
 }
 
 /// The shared part of a ledger: only a shared ledger is locked and fenced.
+/// Adds the commands already queued to `batch`, up to a batch's limits.
+fn take_queued(rx: &mut mpsc::Receiver<Command>, batch: &mut Vec<Command>, weight: &mut usize) {
+    while *weight < MAX_BATCH_EVENTS && batch.len() < MAX_BATCH_COMMANDS {
+        match rx.try_recv() {
+            Ok(c) => {
+                *weight += c.weight();
+                batch.push(c);
+            }
+            Err(_) => break,
+        }
+    }
+}
+
 fn shared_ledger(txn: &mut dyn Ledger) -> DbResult<&mut dyn SharedLedger> {
     txn.as_shared().ok_or_else(|| StoreError::Data("only a shared ledger is locked".into()))
 }
@@ -549,18 +565,26 @@ fn random_hex(bytes: usize) -> String {
 
 impl Engine {
     fn run(mut self, mut store: Box<dyn Backend>, mut rx: mpsc::Receiver<Command>) {
+        let mut last = 0;
         while let Some(first) = rx.blocking_recv() {
             let mut weight = first.weight();
             let mut batch = vec![first];
-            while weight < MAX_BATCH_EVENTS && batch.len() < MAX_BATCH_COMMANDS {
-                match rx.try_recv() {
-                    Ok(c) => {
-                        weight += c.weight();
-                        batch.push(c);
+            take_queued(&mut rx, &mut batch, &mut weight);
+            // Writes coming together (the last commit carried several): wait a moment for
+            // more, in steps, as long as more arrive. A commit costs the same round trips
+            // whatever it carries, and on a busy machine each costs CPU of its own.
+            if last > 1 && !self.commit_wait.is_zero() {
+                let until = Instant::now() + self.commit_wait;
+                while weight < MAX_BATCH_EVENTS && batch.len() < MAX_BATCH_COMMANDS && Instant::now() < until {
+                    std::thread::sleep(self.commit_wait / 4);
+                    let before = batch.len();
+                    take_queued(&mut rx, &mut batch, &mut weight);
+                    if batch.len() == before {
+                        break;
                     }
-                    Err(_) => break,
                 }
             }
+            last = batch.len();
             self.commit_batch(store.as_mut(), batch, weight);
         }
         if let Err(error) = store.save() {
