@@ -525,9 +525,9 @@ fn insert_all_events(txn: &mut dyn Ledger, commands: &mut [Command], now: Millis
     Ok(out)
 }
 
-/// The shared part of a ledger: only a shared ledger is locked and fenced.
-/// Adds the commands already queued to `batch`, up to a batch's limits.
-fn take_queued(rx: &mut mpsc::Receiver<Command>, batch: &mut Vec<Command>, weight: &mut usize) {
+/// Adds the commands already queued to `batch`, up to a batch's limits; how many it added.
+fn take_queued(rx: &mut mpsc::Receiver<Command>, batch: &mut Vec<Command>, weight: &mut usize) -> usize {
+    let before = batch.len();
     while *weight < MAX_BATCH_EVENTS && batch.len() < MAX_BATCH_COMMANDS {
         match rx.try_recv() {
             Ok(c) => {
@@ -537,8 +537,10 @@ fn take_queued(rx: &mut mpsc::Receiver<Command>, batch: &mut Vec<Command>, weigh
             Err(_) => break,
         }
     }
+    batch.len() - before
 }
 
+/// The shared part of a ledger: only a shared ledger is locked and fenced.
 fn shared_ledger(txn: &mut dyn Ledger) -> DbResult<&mut dyn SharedLedger> {
     txn.as_shared().ok_or_else(|| StoreError::Data("only a shared ledger is locked".into()))
 }
@@ -575,11 +577,10 @@ impl Engine {
             // whatever it carries, and on a busy machine each costs CPU of its own.
             if last > 1 && !self.commit_wait.is_zero() {
                 let until = Instant::now() + self.commit_wait;
-                while weight < MAX_BATCH_EVENTS && batch.len() < MAX_BATCH_COMMANDS && Instant::now() < until {
+                // A full batch takes nothing more, which ends the wait too.
+                while Instant::now() < until {
                     std::thread::sleep(self.commit_wait / 4);
-                    let before = batch.len();
-                    take_queued(&mut rx, &mut batch, &mut weight);
-                    if batch.len() == before {
+                    if take_queued(&mut rx, &mut batch, &mut weight) == 0 {
                         break;
                     }
                 }
