@@ -33,9 +33,11 @@ const STORES = [
 // Near Hamburg: Hamburg ~4 km, Berlin ~255 km, Munich ~612 km.
 const HAMBURG = { latitude: 53.55, longitude: 9.99 };
 
-// A shop's strict policy with Trusted Types (as in csp.test.js).
+// A shop's strict policy with Trusted Types (as in csp.test.js). `img-src data:` lets the test
+// page's own `data:` favicon load: Chromium fetches it at no fixed moment, and its violation
+// would be the page's, not the element's.
 const STRICT = (hub) =>
-  `default-src 'none'; script-src 'self' ${hub} 'wasm-unsafe-eval'; connect-src ${hub}; style-src 'self'; img-src 'self'; require-trusted-types-for 'script'`;
+  `default-src 'none'; script-src 'self' ${hub} 'wasm-unsafe-eval'; connect-src ${hub}; style-src 'self'; img-src 'self' data:; require-trusted-types-for 'script'`;
 
 async function setup({ geolocation, strict = false } = {}) {
   const dir = mkdtempSync(join(tmpdir(), "shelfcast-stores-"));
