@@ -413,6 +413,39 @@ async fn the_same_events_sent_to_every_replica_apply_once() {
     }
 }
 
+/// A commit's history takes the versions its positions got in the same statement: many
+/// positions of many partitions in one request, each changed several times, and holds on them.
+/// Every position's history runs down from its current version (the changes of one commit
+/// share the version it gave their position).
+#[tokio::test]
+async fn each_history_entry_carries_the_version_its_change_gave_the_position() {
+    let cluster = Cluster::start(3).await;
+    let keys: Vec<(String, &str)> = (0..12).flat_map(|i| ["berlin", "hamburg"].map(|l| (format!("HV-{i}"), l))).collect();
+    let mut batch = Vec::new();
+    for round in 0..3 {
+        for (sku, location) in &keys {
+            batch.push(ev(&format!("hv-{sku}-{location}-{round}"), "receipt", sku, location, 1));
+        }
+    }
+    let (s, b) = cluster.api(1).post_events(TOKEN, &Value::Array(batch)).await;
+    assert_eq!((s, b["applied"].as_i64()), (200, Some(72)), "{b}");
+    for (i, (sku, location)) in keys.iter().enumerate().step_by(5) {
+        let (s, r) = cluster.api(i % 3).reserve(sku, location, 1, &format!("hv-hold-{sku}-{location}")).await;
+        assert_eq!((s, r["status"].as_str()), (201, Some("held")), "{r}");
+    }
+    for (i, (sku, location)) in keys.iter().enumerate() {
+        let (_, _, _, version) = cluster.api(0).position(sku, location).await;
+        let path = format!("/v1/positions/{sku}/{location}/history?limit=10");
+        let (s, _, b) = cluster.api(2).raw(reqwest::Method::GET, &path, &[("authorization", &format!("Bearer {TOKEN}"))], "").await;
+        assert_eq!(s, 200, "{b}");
+        let page: Value = serde_json::from_str(&b).unwrap();
+        let versions: Vec<u64> = page["items"].as_array().unwrap().iter().map(|i| i["version"].as_u64().unwrap()).collect();
+        assert_eq!(versions.first(), Some(&version), "{sku}@{location}: the newest entry has the position's version: {b}");
+        assert_eq!(versions.len(), 3 + usize::from(i % 5 == 0), "three receipts, and the hold if any: {b}");
+        assert!(versions.windows(2).all(|w| w[0] >= w[1] && w[1] > 0), "{sku}@{location}: {versions:?}");
+    }
+}
+
 #[tokio::test]
 async fn a_stream_on_one_replica_sees_writes_through_another() {
     let cluster = Cluster::start(3).await;

@@ -271,6 +271,9 @@ struct Stmts {
     version_reservations: Statement,
     version_and_save: Statement,
     version_and_save_holds: Statement,
+    /// `version_and_save` and `version_and_save_holds` with the commit's history (`SaveArgs::statement`).
+    version_and_save_history: Statement,
+    version_and_save_holds_history: Statement,
     insert_reservations: Statement,
     reservation_by_key: Statement,
     reservation: Statement,
@@ -310,16 +313,12 @@ impl Stmts {
             version_and_save: c.prepare(&format!("{VERSION_AND_SAVE} {VERSIONS_TAKEN}")).await?,
             // The same, with the reservations this commit granted (each with its position's
             // new version; a grant always changes its position).
-            version_and_save_holds: c
-                .prepare(&format!(
-                    "{VERSION_AND_SAVE},
-                  r AS (INSERT INTO reservations (id, key_hash, token, sku, location, qty, status, expires_at, created_at, updated_at, version)
-                        SELECT x.id, x.h, x.tok, x.s, x.l, x.q, x.st, x.e, $19, $19, coalesce(t.ver, 0)
-                          FROM unnest($11::text[], $12::bytea[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::text[], $18::bigint[])
-                               AS x(id, h, tok, s, l, q, st, e)
-                          LEFT JOIN t ON t.s = x.s AND t.l = x.l)
-                 {VERSIONS_TAKEN}"
-                ))
+            version_and_save_holds: c.prepare(&format!("{VERSION_AND_SAVE}, {SAVE_HOLDS} {VERSIONS_TAKEN}")).await?,
+            // The same, with the commit's history, each change without a version taking its
+            // position's new one from `t`.
+            version_and_save_history: c.prepare(&format!("{VERSION_AND_SAVE}, {} {VERSIONS_TAKEN}", save_history(11))).await?,
+            version_and_save_holds_history: c
+                .prepare(&format!("{VERSION_AND_SAVE}, {SAVE_HOLDS}, {} {VERSIONS_TAKEN}", save_history(20)))
                 .await?,
             // Versioned at the commit (`touched`), when the commit's versions are known.
             insert_reservations: c.prepare(
@@ -489,8 +488,8 @@ const VERSION_AND_SAVE: &str = "WITH f AS (SELECT * FROM unnest($5::int[], $6::b
                AND EXISTS (SELECT 1 FROM members m WHERE m.id = $8 AND m.lease_until > clock_timestamp())
             RETURNING p.id, p.version, f.n),
       g AS (SELECT shelfcast_fence((SELECT count(*) FROM v), $10::bigint) AS held),
-      t AS (SELECT v.version - v.n + t.k AS ver, t.s, t.l, t.o, t.part
-              FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $9::bigint[]) AS t(s, l, o, part, k)
+      t AS (SELECT v.version - v.n + t.k AS ver, t.s, t.l, t.o, t.part, t.i
+              FROM unnest($1::text[], $2::text[], $3::bigint[], $4::int[], $9::bigint[]) WITH ORDINALITY AS t(s, l, o, part, k, i)
               JOIN v ON v.id = t.part),
       p AS (INSERT INTO positions (sku, location, on_hand, version, part)
             SELECT t.s, t.l, t.o, t.ver, t.part FROM t
@@ -499,6 +498,45 @@ const VERSION_AND_SAVE: &str = "WITH f AS (SELECT * FROM unnest($5::int[], $6::b
 /// What `VERSION_AND_SAVE` answers: each partition taken, its version and the versions it gave
 /// out, once the fence held.
 const VERSIONS_TAKEN: &str = "SELECT v.id, v.version, v.n FROM g LEFT JOIN v ON g.held";
+
+/// The reservations granted in the commit, each with its position's new version from
+/// `VERSION_AND_SAVE`'s `t` (a grant always changes its position).
+const SAVE_HOLDS: &str =
+    "r AS (INSERT INTO reservations (id, key_hash, token, sku, location, qty, status, expires_at, created_at, updated_at, version)
+        SELECT x.id, x.h, x.tok, x.s, x.l, x.q, x.st, x.e, $19, $19, coalesce(t.ver, 0)
+          FROM unnest($11::text[], $12::bytea[], $13::text[], $14::text[], $15::text[], $16::bigint[], $17::text[], $18::bigint[])
+               AS x(id, h, tok, s, l, q, st, e)
+          LEFT JOIN t ON t.s = x.s AND t.l = x.l)";
+
+/// The commit's history (`HistoryColumns`, from parameter `$first`, then each change's place
+/// among the changed positions) in `VERSION_AND_SAVE`'s statement: a change without a version
+/// takes the one its position got in `t`, by place in one array built once (a join on
+/// (sku, location) would be planned as a loop over both lists).
+fn save_history(first: usize) -> String {
+    let n = |i: usize| first + i;
+    format!(
+        "h AS (INSERT INTO history (sku, location, kind, ref, from_status, to_status, qty, at, received_at, by_label, on_hand, reserved, version)
+        SELECT x.s, x.l, x.k, x.r, x.fs, x.ts, x.q, x.a, ${}, x.b, x.oh, x.rs, coalesce(x.v, ((SELECT array_agg(t.ver ORDER BY t.i) FROM t))[x.pi], 0)
+          FROM unnest(${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::bigint[], ${}::bigint[],
+                      ${}::text[], ${}::bigint[], ${}::bigint[], ${}::bigint[], ${}::int[]) WITH ORDINALITY
+               AS x(s, l, k, r, fs, ts, q, a, b, oh, rs, v, pi, n)
+         ORDER BY x.n)",
+        n(12),
+        n(0),
+        n(1),
+        n(2),
+        n(3),
+        n(4),
+        n(5),
+        n(6),
+        n(7),
+        n(8),
+        n(9),
+        n(10),
+        n(11),
+        n(13)
+    )
+}
 
 /// SQLSTATE of `shelfcast_fence`'s error.
 const FENCED: &str = "SF001";
@@ -682,11 +720,13 @@ impl<'c> SaveArgs<'c> {
         out
     }
 
-    fn statement<'t>(&self, stmts: &'t Stmts) -> &'t Statement {
-        if self.holds.is_empty() {
-            &stmts.version_and_save
-        } else {
-            &stmts.version_and_save_holds
+    /// The statement for these parameters, and `history` after them when there is any.
+    fn statement<'t>(&self, stmts: &'t Stmts, history: bool) -> &'t Statement {
+        match (self.holds.is_empty(), history) {
+            (true, false) => &stmts.version_and_save,
+            (false, false) => &stmts.version_and_save_holds,
+            (true, true) => &stmts.version_and_save_history,
+            (false, true) => &stmts.version_and_save_holds_history,
         }
     }
 }
@@ -753,12 +793,31 @@ impl PgTxn<'_> {
         }
         let empty = Holds::of(&[]);
         let holds = args.as_ref().map(|a| Holds::of(&a.holds));
-        let params = args.as_ref().map(|a| a.params(holds.as_ref().unwrap_or(&empty)));
+        let columns = HistoryColumns::of(&history);
+        let recorded = columns.params(&self.history_at);
+        // The history goes into the versions' statement when there is one, on its own otherwise.
+        let (with_history, alone) = (args.is_some() && !history.is_empty(), args.is_none() && !history.is_empty());
+        // Each change's place (from 1) among the changed positions, for those without a version.
+        let places: Vec<Option<i32>> = match with_history {
+            true => history
+                .iter()
+                .map(|c| c.version.is_none().then(|| changed.binary_search_by(|(k, _)| k.cmp(&c.key)).ok().map(|i| i as i32 + 1)).flatten())
+                .collect(),
+            false => Vec::new(),
+        };
+        let params = args.as_ref().map(|a| {
+            let mut p = a.params(holds.as_ref().unwrap_or(&empty));
+            if with_history {
+                p.extend(recorded);
+                p.push(&places);
+            }
+            p
+        });
         let (client, stmts) = (self.client, self.stmts);
         let outcome = run(self.rt, client, &mut self.begun, async {
             let save = async {
                 match (&args, &params) {
-                    (Some(a), Some(p)) => client.query(a.statement(stmts), p).await,
+                    (Some(a), Some(p)) => client.query(a.statement(stmts, with_history), p).await,
                     _ => Ok(Vec::new()),
                 }
             };
@@ -768,12 +827,10 @@ impl PgTxn<'_> {
                     false => client.execute(&stmts.version_reservations, &[&touched]).await,
                 }
             };
-            let columns = HistoryColumns::of(&history);
-            let params = columns.params(&self.history_at);
             let record = async {
-                match history.is_empty() {
-                    true => Ok(0),
-                    false => client.execute(&stmts.insert_history, &params).await,
+                match alone {
+                    true => client.execute(&stmts.insert_history, &recorded).await,
+                    false => Ok(0),
                 }
             };
             let (saved, versioned, recorded, committed) = futures_util::join!(save, version, record, client.batch_execute("COMMIT"));
@@ -798,7 +855,7 @@ impl Ledger for PgTxn<'_> {
         let holds = Holds::of(&args.holds);
         let params = args.params(&holds);
         let (client, stmts) = (self.client, self.stmts);
-        let rows = run(self.rt, client, &mut self.begun, client.query(args.statement(stmts), &params))?;
+        let rows = run(self.rt, client, &mut self.begun, client.query(args.statement(stmts, false), &params))?;
         Ok(versions_taken(&rows))
     }
 
