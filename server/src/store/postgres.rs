@@ -316,9 +316,9 @@ impl Stmts {
             version_and_save_holds: c.prepare(&format!("{VERSION_AND_SAVE}, {SAVE_HOLDS} {VERSIONS_TAKEN}")).await?,
             // The same, with the commit's history, each change without a version taking its
             // position's new one from `t`.
-            version_and_save_history: c.prepare(&format!("{VERSION_AND_SAVE}, {} {VERSIONS_TAKEN}", save_history(11))).await?,
+            version_and_save_history: c.prepare(&format!("{VERSION_AND_SAVE}, h AS ({}) {VERSIONS_TAKEN}", history_insert(11, true))).await?,
             version_and_save_holds_history: c
-                .prepare(&format!("{VERSION_AND_SAVE}, {SAVE_HOLDS}, {} {VERSIONS_TAKEN}", save_history(20)))
+                .prepare(&format!("{VERSION_AND_SAVE}, {SAVE_HOLDS}, h AS ({}) {VERSIONS_TAKEN}", history_insert(20, true)))
                 .await?,
             // Versioned at the commit (`touched`), when the commit's versions are known.
             insert_reservations: c.prepare(
@@ -333,19 +333,9 @@ impl Stmts {
                 .await?,
             expire_reservation: c
                 .prepare("UPDATE reservations SET status = 'expired', updated_at = $2 WHERE id = $1 AND status = 'held'").await?,
-            // After the positions are saved (in the same round trip): a change without a
-            // version takes its position's new one.
-            insert_history: c
-                .prepare(
-                    "INSERT INTO history (sku, location, kind, ref, from_status, to_status, qty, at, received_at, by_label, on_hand, reserved, version)
-                     SELECT x.s, x.l, x.k, x.r, x.f, x.t, x.q, x.a, $13, x.b, x.oh, x.rs, coalesce(x.v, p.version, 0)
-                       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[],
-                                   $9::text[], $10::bigint[], $11::bigint[], $12::bigint[]) WITH ORDINALITY
-                            AS x(s, l, k, r, f, t, q, a, b, oh, rs, v, n)
-                       LEFT JOIN positions p ON p.sku = x.s AND p.location = x.l
-                      ORDER BY x.n",
-                )
-                .await?,
+            // A commit's history when its positions were saved before (`version_and_save`) or
+            // none were: each change without a version takes its position's.
+            insert_history: c.prepare(&history_insert(1, false)).await?,
         })
     }
 }
@@ -508,33 +498,30 @@ const SAVE_HOLDS: &str =
                AS x(id, h, tok, s, l, q, st, e)
           LEFT JOIN t ON t.s = x.s AND t.l = x.l)";
 
-/// The commit's history (`HistoryColumns`, from parameter `$first`, then each change's place
-/// among the changed positions) in `VERSION_AND_SAVE`'s statement: a change without a version
-/// takes the one its position got in `t`, by place in one array built once (a join on
-/// (sku, location) would be planned as a loop over both lists).
-fn save_history(first: usize) -> String {
-    let n = |i: usize| first + i;
+/// Inserts the changes of `HistoryColumns` (parameters from `$first`, `received_at` the 13th)
+/// into the history in their order. A change without a version takes its position's:
+/// - `by_place`: in `VERSION_AND_SAVE`'s statement, the one its position got in `t`, by its
+///   place among the saved positions (parameter 14, from 1) in one array built once (a join
+///   on (sku, location) would be planned as a loop over both lists);
+/// - else, a statement after the positions are saved: the position's, by its index.
+fn history_insert(first: usize, by_place: bool) -> String {
+    const TYPES: [&str; 12] = ["text", "text", "text", "text", "text", "text", "bigint", "bigint", "text", "bigint", "bigint", "bigint"];
+    let mut columns: Vec<String> = TYPES.iter().enumerate().map(|(i, t)| format!("${}::{t}[]", first + i)).collect();
+    let (place, version, join) = match by_place {
+        true => {
+            columns.push(format!("${}::int[]", first + 13));
+            (", pi", "((SELECT array_agg(t.ver ORDER BY t.i) FROM t))[x.pi]", "")
+        }
+        false => ("", "p.version", "LEFT JOIN positions p ON p.sku = x.s AND p.location = x.l"),
+    };
     format!(
-        "h AS (INSERT INTO history (sku, location, kind, ref, from_status, to_status, qty, at, received_at, by_label, on_hand, reserved, version)
-        SELECT x.s, x.l, x.k, x.r, x.fs, x.ts, x.q, x.a, ${}, x.b, x.oh, x.rs, coalesce(x.v, ((SELECT array_agg(t.ver ORDER BY t.i) FROM t))[x.pi], 0)
-          FROM unnest(${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::text[], ${}::bigint[], ${}::bigint[],
-                      ${}::text[], ${}::bigint[], ${}::bigint[], ${}::bigint[], ${}::int[]) WITH ORDINALITY
-               AS x(s, l, k, r, fs, ts, q, a, b, oh, rs, v, pi, n)
-         ORDER BY x.n)",
-        n(12),
-        n(0),
-        n(1),
-        n(2),
-        n(3),
-        n(4),
-        n(5),
-        n(6),
-        n(7),
-        n(8),
-        n(9),
-        n(10),
-        n(11),
-        n(13)
+        "INSERT INTO history (sku, location, kind, ref, from_status, to_status, qty, at, received_at, by_label, on_hand, reserved, version)
+         SELECT x.s, x.l, x.k, x.r, x.fs, x.ts, x.q, x.a, ${}, x.b, x.oh, x.rs, coalesce(x.v, {version}, 0)
+           FROM unnest({}) WITH ORDINALITY AS x(s, l, k, r, fs, ts, q, a, b, oh, rs, v{place}, n)
+           {join}
+          ORDER BY x.n",
+        first + 12,
+        columns.join(", ")
     )
 }
 
@@ -801,7 +788,10 @@ impl PgTxn<'_> {
         let places: Vec<Option<i32>> = match with_history {
             true => history
                 .iter()
-                .map(|c| c.version.is_none().then(|| changed.binary_search_by(|(k, _)| k.cmp(&c.key)).ok().map(|i| i as i32 + 1)).flatten())
+                .map(|c| match c.version {
+                    Some(_) => None,
+                    None => changed.binary_search_by(|(k, _)| k.cmp(&c.key)).ok().map(|i| i as i32 + 1),
+                })
                 .collect(),
             false => Vec::new(),
         };
