@@ -763,8 +763,8 @@ impl PgTxn<'_> {
         }))
     }
 
-    /// Saves (with `save`: the versions' statement), versions the reservations written before,
-    /// and commits: all in one round trip. A fenced commit fails in its first statement, and
+    /// Saves (with `save`: the versions' statement, which records the history too), versions
+    /// the reservations written before, and commits: all in one round trip. A fenced commit fails in its first statement, and
     /// its `COMMIT` then rolls it back.
     fn finish(mut self, changed: &[(PositionKey, Stock)], stamps: &Stamps) -> DbResult<Vec<(u32, u64)>> {
         let args = self.save_args(changed, stamps)?;
@@ -781,24 +781,26 @@ impl PgTxn<'_> {
         let empty = Holds::of(&[]);
         let holds = args.as_ref().map(|a| Holds::of(&a.holds));
         let columns = HistoryColumns::of(&history);
-        let recorded = columns.params(&self.history_at);
+        let history_params = columns.params(&self.history_at);
         // The history goes into the versions' statement when there is one, on its own otherwise.
         let (with_history, alone) = (args.is_some() && !history.is_empty(), args.is_none() && !history.is_empty());
-        // Each change's place (from 1) among the changed positions, for those without a version.
+        // Each change's place (from 1) among the changed positions, for those without a version
+        // (the writer gives one to every change of a position the commit leaves as it was).
+        let place = |c: &super::Change| match c.version {
+            Some(_) => Ok(None),
+            None => match changed.binary_search_by(|(k, _)| k.cmp(&c.key)) {
+                Ok(i) => Ok(Some(i as i32 + 1)),
+                Err(_) => Err(StoreError::Data(format!("a change of {} without a version, its position unchanged", c.key))),
+            },
+        };
         let places: Vec<Option<i32>> = match with_history {
-            true => history
-                .iter()
-                .map(|c| match c.version {
-                    Some(_) => None,
-                    None => changed.binary_search_by(|(k, _)| k.cmp(&c.key)).ok().map(|i| i as i32 + 1),
-                })
-                .collect(),
+            true => history.iter().map(place).collect::<DbResult<_>>()?,
             false => Vec::new(),
         };
         let params = args.as_ref().map(|a| {
             let mut p = a.params(holds.as_ref().unwrap_or(&empty));
             if with_history {
-                p.extend(recorded);
+                p.extend(history_params);
                 p.push(&places);
             }
             p
@@ -819,7 +821,7 @@ impl PgTxn<'_> {
             };
             let record = async {
                 match alone {
-                    true => client.execute(&stmts.insert_history, &recorded).await,
+                    true => client.execute(&stmts.insert_history, &history_params).await,
                     false => Ok(0),
                 }
             };
