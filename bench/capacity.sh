@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# What a replica adds: hub replicas on PostgreSQL 15 and NATS, each held to the same share of a
+# core by a cgroup CPU limit (as `resources.limits.cpu` holds a pod in Kubernetes), 1 replica
+# against 3, the same load on both:
+# - contended reservations/s: 48 shoppers on 10 hot positions (as `bench/scaleout.sh`);
+# - ingest events/s: 3 × 16 devices × 100 events per request over 1,000 SKUs.
+# On this machine's shared cores, adding replicas adds no cores; under a limit each replica
+# brings its own share, as it does on a cluster. PostgreSQL, NATS and the load generators run
+# unlimited. Each configuration starts on a new database.
+#   bash bench/capacity.sh [seconds per row, default 10] [share of a core per replica, default 0.1]
+# Needs a writable cgroup CPU controller (root; cgroup v1 `cpu` or v2 with `cpu` delegated);
+# without one it says so and measures nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. bench/lib.sh
+secs=${1:-10}
+share=${2:-0.1}
+period=100000
+quota=$(python3 -c "print(int($share * $period))")
+if [ -w /sys/fs/cgroup/cpu/cgroup.procs ]; then
+  cgroot=/sys/fs/cgroup/cpu
+elif [ -w /sys/fs/cgroup/cgroup.procs ] && grep -qw cpu /sys/fs/cgroup/cgroup.subtree_control 2>/dev/null; then
+  cgroot=/sys/fs/cgroup
+else
+  echo "bench/capacity.sh: no writable cgroup CPU controller here (needs root); nothing measured" >&2
+  exit 0
+fi
+# limit DIR: holds the cgroup DIR to the share (cgroup v1 or v2).
+limit() { if [ -e "$1/cpu.max" ]; then echo "$quota $period" >"$1/cpu.max"; else echo "$quota" >"$1/cpu.cfs_quota_us"; fi; }
+bash scripts/services.sh >&2
+bin=${SHELFCAST_BIN:-target/release/shelfcast}
+[ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
+sim=${SHELFCAST_SIM_BIN:-$bin}
+base=postgres://shelfcast:shelfcast@127.0.0.1:5432
+db=shelfcast_capacity_$$
+work=$(mktemp -d)
+pids=() hubs=() groups=()
+stop_hubs() {
+  for p in "${hubs[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${hubs[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; done
+  hubs=()
+  for g in "${groups[@]}"; do rmdir "$g" 2>/dev/null || true; done
+  groups=()
+}
+cleanup() {
+  stop_hubs
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$db" || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+nport=$(free_port)
+nats-server -a 127.0.0.1 -p "$nport" >/dev/null 2>&1 & pids+=($!)
+
+# cpu_ticks PID...: their CPU time so far, in clock ticks.
+cpu_ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | paste -sd+ | bc; }
+hz=$(getconf CLK_TCK)
+
+# replicas N: N replicas on a new database, each in a cgroup of its own held to the share;
+# their addresses in `urls`.
+replicas() {
+  PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$db"
+  PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "$db"
+  urls=()
+  for i in $(seq "$1"); do
+    g="$cgroot/shelfcast_capacity_$$_$i"
+    mkdir -p "$g" && limit "$g" && groups+=("$g")
+    rm -rf "$work/data$i"
+    # The shell joins the cgroup and becomes the replica, so every thread it starts is held.
+    SHELFCAST_LOG=warn sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$g" "$bin" serve --listen 127.0.0.1:0 \
+      --data "$work/data$i" --database "$base/$db" --nats "nats://127.0.0.1:$nport" --device-token "bench=*" \
+      --reservation-rate 0 --stream-rate 0 >"$work/hub$i.out" 2>"$work/hub$i.err" & hubs+=($!)
+  done
+  for i in $(seq "$1"); do
+    for _ in $(seq 100); do grep -q "listening on" "$work/hub$i.out" && break; sleep 0.1; done
+    urls+=("$(sed -n 's/^listening on //p' "$work/hub$i.out")")
+    ready "${urls[$((i - 1))]}" "${hubs[$((i - 1))]}" "$work/hub$i.err"
+  done
+}
+
+# run KIND N: starts N replicas, drives 3 load generators at them (spread round-robin), prints
+# "<total rate> <replicas' CPU in cores>".
+run() {
+  replicas "$2"
+  local outs=() args=() word
+  if [ "$1" = holds ]; then
+    local seed
+    seed=$(python3 -c "import json; print(json.dumps([{'id':'seed-%d'%i,'type':'receipt','sku':'SKU-%05d'%i,'location':'s1','qty':1000000000} for i in range(10)]))")
+    curl -sf -X POST "${urls[0]}/v1/events" -H 'authorization: Bearer bench' -H 'content-type: application/json' -d "$seed" >/dev/null
+    args=(--reserve --concurrency 16 --skus 10 --locations s1) word=reservations/s
+  else
+    args=(--concurrency 16 --batch 100 --skus 1000 --locations s1,s2,s3,s4) word=events/s
+  fi
+  local t0 s0
+  t0=$(cpu_ticks "${hubs[@]}") s0=$(date +%s.%N)
+  for i in 0 1 2; do
+    "$sim" simulate --target "${urls[$((i % $2))]}" --token bench --rate 0 --duration "${secs}s" "${args[@]}" \
+      >"$work/load$i.out" 2>/dev/null & outs+=($!)
+  done
+  wait "${outs[@]}"
+  local t1 s1 total=0
+  t1=$(cpu_ticks "${hubs[@]}") s1=$(date +%s.%N)
+  for i in 0 1 2; do total=$((total + $(field " ([0-9]+) $word" "$(cat "$work/load$i.out")"))); done
+  stop_hubs
+  echo "$total $(python3 -c "print('%.2f' % (($t1 - $t0) / $hz / ($s1 - $s0)))")"
+}
+
+echo "each replica held to $share of a core; ${secs}s per row" >&2
+echo "contended holds, 1 replica then 3" >&2
+read -r h1 hc1 < <(run holds 1)
+read -r h3 hc3 < <(run holds 3)
+echo "ingest, 1 replica then 3" >&2
+read -r i1 ic1 < <(run ingest 1)
+read -r i3 ic3 < <(run ingest 3)
+
+printf '| row, each replica held to %s of a core | 1 replica | 3 replicas | 3 ÷ 1 |\n|---|---:|---:|---:|\n' "$share"
+printf '| contended reservations/s, 48 shoppers, 10 hot positions | %s (replicas used %s cores) | %s (%s cores) | %s× |\n' \
+  "$h1" "$hc1" "$h3" "$hc3" "$(ratio "$h3" "$h1")"
+printf '| ingest events/s, 3 × 16 devices × 100 events | %s (%s cores) | %s (%s cores) | %s× |\n' \
+  "$i1" "$ic1" "$i3" "$ic3" "$(ratio "$i3" "$i1")"
