@@ -112,6 +112,9 @@ read -r h3 hc3 < <(run holds 3)
 echo "ingest, 1 replica then 3" >&2
 read -r i1 ic1 < <(run ingest 1)
 read -r i3 ic3 < <(run ingest 3)
+for v in "$h1" "$h3" "$i1" "$i3"; do
+  [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "bench/capacity.sh: a row measured nothing (see the replicas' logs)" >&2; exit 1; }
+done
 
 printf '| row, each replica held to %s of a core | 1 replica | 3 replicas | 3 ÷ 1 |\n|---|---:|---:|---:|\n' "$share"
 printf '| contended reservations/s, 48 shoppers, 10 hot positions | %s (replicas used %s cores) | %s (%s cores) | %s× |\n' \
