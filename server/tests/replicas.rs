@@ -314,6 +314,37 @@ async fn one_reservation_key_sent_to_every_replica_at_once_holds_once() {
     }
 }
 
+/// A key sent again after its position sold out gets the hold it was granted, through every
+/// replica, and the same key for another position is refused as reused: a hold refused from
+/// memory is answered only once its key is read.
+#[tokio::test]
+async fn a_key_sent_again_after_its_position_sold_out_gets_its_hold_back() {
+    let cluster = Cluster::start(3).await;
+    cluster.balanced(&[0, 1, 2], Duration::from_secs(30)).await;
+    let (a, b) = (cluster.sku_owned_by(0, "SOLD-A").await, cluster.sku_owned_by(1, "SOLD-B").await);
+    let stock = json!([ev("sold-a", "receipt", &a, "berlin", 2), ev("sold-b", "receipt", &b, "berlin", 5)]);
+    cluster.api(2).post_events(TOKEN, &stock).await;
+    for i in 0..3 {
+        until_position(&cluster.api(i), &a, "berlin", (2, 0)).await;
+    }
+    let (status, first) = cluster.api(1).reserve(&a, "berlin", 2, "sold-out-key-0001").await;
+    assert_eq!(status, 201, "{first}");
+    let (status, body) = cluster.api(2).reserve(&a, "berlin", 1, "sold-out-key-0002").await;
+    assert_eq!(status, 409, "the position is sold out: {body}");
+    for i in 0..3 {
+        let (status, body) = cluster.api(i).reserve(&a, "berlin", 2, "sold-out-key-0001").await;
+        assert_eq!(status, 200, "replica {i}: the key's hold, not sold out: {body}");
+        assert_eq!(body["id"], first["id"], "replica {i}: {body}");
+        let (status, body) = cluster.api(i).reserve(&b, "berlin", 1, "sold-out-key-0001").await;
+        assert_eq!(status, 422, "replica {i}: {body}");
+        assert_eq!(body["error"]["code"], "idempotency_key_reused", "replica {i}: {body}");
+    }
+    for i in 0..3 {
+        until_position(&cluster.api(i), &a, "berlin", (2, 2)).await;
+        until_position(&cluster.api(i), &b, "berlin", (5, 0)).await;
+    }
+}
+
 /// Each replica counts the oversold positions of the partitions it owns: with every replica
 /// holding an oversold position (each has read it), their `shelfcast_oversold_positions` add
 /// up to one.

@@ -371,7 +371,8 @@ impl Writer {
 enum Answer {
     /// The outcomes, and the events' positions (their versions are known after the commit).
     Ingest(oneshot::Sender<Result<Vec<(Outcome, u64)>, WriteError>>, Vec<Outcome>, Vec<Event>),
-    Reserve(oneshot::Sender<Result<Reserved, WriteError>>, Result<Reserved, WriteError>),
+    /// With the request, to decide it again if the commit's claimed keys were taken.
+    Reserve(oneshot::Sender<Result<Reserved, WriteError>>, Result<Reserved, WriteError>, (ReservationKey, PositionKey, i64)),
     Act(oneshot::Sender<Result<ReservationRow, WriteError>>, Result<ReservationRow, WriteError>),
     Done(oneshot::Sender<Result<(), WriteError>>),
     None,
@@ -386,10 +387,24 @@ impl Answer {
             (Answer::Ingest(tx, outcomes, events), None) => {
                 drop(tx.send(Ok(outcomes.into_iter().zip(&events).map(|(o, e)| (o, version(&e.key))).collect())))
             }
-            (Answer::Reserve(tx, r), failed) => drop(tx.send(failed.map_or(r, Err))),
+            (Answer::Reserve(tx, r, _), failed) => drop(tx.send(failed.map_or(r, Err))),
             (Answer::Act(tx, r), failed) => drop(tx.send(failed.map_or(r, Err))),
             (Answer::Done(tx), failed) => drop(tx.send(failed.map_or(Ok(()), Err))),
             (Answer::None, _) => {}
+        }
+    }
+}
+
+impl Answer {
+    /// The hold to decide again, its answer unsent, after a commit that kept nothing; any other
+    /// answer is sent as failed.
+    fn again(self) -> Option<Command> {
+        match self {
+            Answer::Reserve(reply, _, (key, position, qty)) => Some(Command::Reserve { key, position, qty, reply }),
+            other => {
+                other.send(Some(WriteError::Unavailable), &|_| 0);
+                None
+            }
         }
     }
 }
@@ -597,6 +612,21 @@ impl Engine {
 
     fn commit_batch(&mut self, store: &mut dyn Backend, batch: Vec<Command>, weight: usize) {
         let started = Instant::now();
+        let commands = batch.len();
+        if let Some(again) = self.commit(store, batch, true) {
+            // Nothing was kept; the holds are decided again with their keys read.
+            self.commit(store, again, false);
+        }
+        self.metrics.commit_batch_commands.observe(commands as f64);
+        self.metrics.commit_batch_events.observe(weight as f64);
+        self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+    }
+
+    /// Decides `batch` and commits it. `claim`: a batch of holds alone claims their keys
+    /// unread (`SharedLedger::claim_keys`), so its commit is one round trip; if a key may have
+    /// been granted already ([`StoreError::KeyTaken`]), nothing is kept and the holds come
+    /// back, unanswered, to be decided again.
+    fn commit(&mut self, store: &mut dyn Backend, batch: Vec<Command>, claim: bool) -> Option<Vec<Command>> {
         let now = self.state.clock.now();
         let state = self.state.clone();
         let shared = store.shared();
@@ -610,6 +640,8 @@ impl Engine {
         // `None`: nothing to write. `Some((changed positions, their partitions, each
         // partition's last version))`: committed.
         type Committed = Option<(Vec<(PositionKey, Stock)>, Stamps, Vec<(u32, u64)>)>;
+        // Whether the batch's keys were claimed unread (`claim` and holds alone).
+        let mut claimed = false;
         let result = (|| -> DbResult<Committed> {
             let mut txn = store.begin()?;
             if txn.as_edge().is_none() {
@@ -622,10 +654,15 @@ impl Engine {
                     _ => todo.push(command),
                 }
             }
+            claimed = shared && claim && todo.iter().all(|c| matches!(c, Command::Reserve { .. }));
             if shared {
                 let keys: Vec<[u8; 32]> =
                     todo.iter().filter_map(|c| if let Command::Reserve { key, .. } = c { Some(key_hash(key)) } else { None }).collect();
-                shared_ledger(txn.as_mut())?.lock_keys(&keys)?;
+                // A shopper's hold, the common case, uses a new key: claimed, not read.
+                match claimed {
+                    true => shared_ledger(txn.as_mut())?.claim_keys(&keys),
+                    false => shared_ledger(txn.as_mut())?.lock_keys(&keys)?,
+                }
             }
             // A shared ledger: every event of the batch's requests inserted in one statement
             // (which ones are new depends on no decision), not a round trip per request.
@@ -641,6 +678,11 @@ impl Engine {
                     _ => None,
                 };
                 answers.push(self.decide(txn.as_mut(), &mut overlay, command, known, now, owned.as_ref(), &mut wrote)?);
+            }
+            // A hold refused from memory (sold out) may repeat a key granted before: its
+            // answer is that reservation, which only the keys' read tells.
+            if claimed && answers.iter().any(|a| matches!(a, Answer::Reserve(_, Err(_), _))) {
+                return Err(StoreError::KeyTaken);
             }
             if !wrote {
                 return Ok(None);
@@ -720,6 +762,7 @@ impl Engine {
                     self.state.fanout.changed(wake.iter().map(|(k, _)| k));
                 }
             }
+            Err(StoreError::KeyTaken) if claimed => return Some(answers.into_iter().filter_map(Answer::again).collect()),
             Err(StoreError::Fenced) => {
                 tracing::warn!(
                     commands,
@@ -742,9 +785,7 @@ impl Engine {
                 }
             }
         }
-        self.metrics.commit_batch_commands.observe(commands as f64);
-        self.metrics.commit_batch_events.observe(weight as f64);
-        self.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
+        None
     }
 
     /// What the console's Activity page counts: the events this commit applied (by type, with
@@ -759,7 +800,7 @@ impl Engine {
         });
         activity.events(applied, now);
         for a in answers {
-            if let Answer::Reserve(_, Ok(Reserved { created: true, .. })) = a {
+            if let Answer::Reserve(_, Ok(Reserved { created: true, .. }), _) = a {
                 activity.hold(now);
             }
         }
@@ -858,7 +899,7 @@ impl Engine {
                                 let row = ReservationRow {
                                     id,
                                     token: random_hex(32),
-                                    key: position,
+                                    key: position.clone(),
                                     qty,
                                     status: held.status,
                                     expires_at: held.expires_at,
@@ -874,7 +915,7 @@ impl Engine {
                         }
                     }
                 };
-                Answer::Reserve(reply, answer)
+                Answer::Reserve(reply, answer, (key, position, qty))
             }
             Command::Act { id, auth, action, reply } => {
                 let answer = match txn.reservation(&id)? {

@@ -264,6 +264,12 @@ pub enum StoreError {
     /// the commit is kept.
     #[error("a partition this replica wrote to has moved to another replica")]
     Fenced,
+    /// A reservation key the commit claimed without reading it (`SharedLedger::claim_keys`)
+    /// was, or may have been, granted already (the insert found it; or a hold was refused,
+    /// which a granted key would have answered): nothing of the commit is kept, and its holds
+    /// are decided again with the keys read.
+    #[error("a reservation key of this commit was granted already")]
+    KeyTaken,
 }
 
 pub type DbResult<T> = Result<T, StoreError>;
@@ -392,6 +398,11 @@ pub trait SharedLedger {
     /// never deadlock, and reads their reservations: a key is granted once, whichever owners
     /// the same key reaches for different positions.
     fn lock_keys(&mut self, keys: &[[u8; 32]]) -> DbResult<()>;
+    /// Claims keys a batch of new holds uses without reading them: each counts as not granted
+    /// yet, and their locks are taken (as `lock_keys` takes them) in the commit's own round trip.
+    /// If one was granted already, the commit fails with [`StoreError::KeyTaken`] and keeps
+    /// nothing. A batch whose keys are new (nearly every one) costs one round trip, not two.
+    fn claim_keys(&mut self, keys: &[[u8; 32]]);
     /// The commit fails with [`StoreError::Fenced`] unless `member` still owns each of these
     /// partitions at its epoch, within its lease: checked with the versions, or at the commit,
     /// and held until the commit, so no take-over overtakes it.

@@ -28,6 +28,7 @@ use shelfcast_protocol::{Event, Hold, PositionKey, ReservationStatus, StaffRelea
 use super::{Backend, DbResult, Ledger, ReservationRow, SharedLedger, StoreError, SELECT_RESERVATION};
 use crate::positions::Table;
 use futures_util::TryStreamExt;
+use tokio_postgres::error::SqlState;
 
 /// Schema versions, applied in order, once, under an advisory lock (replicas may start together).
 const MIGRATIONS: &[&str] = &[
@@ -391,6 +392,7 @@ impl Backend for PgBackend {
             fence: None,
             history: Vec::new(),
             history_at: 0,
+            claimed: Vec::new(),
         }))
     }
 
@@ -423,6 +425,8 @@ struct PgTxn<'a> {
     /// at `history_at`).
     history: Vec<super::Change>,
     history_at: Millis,
+    /// The locks of the keys claimed unread (`claim_keys`), sorted, taken at the commit.
+    claimed: Vec<i64>,
 }
 
 impl Drop for PgTxn<'_> {
@@ -434,10 +438,15 @@ impl Drop for PgTxn<'_> {
     }
 }
 
-/// A database error, the fence's as [`StoreError::Fenced`].
+/// The unique index of reservation keys: a claimed key (`claim_keys`) granted before.
+const KEY_INDEX: &str = "reservations_key_hash_key";
+
+/// A database error, the fence's as [`StoreError::Fenced`], a claimed key's as
+/// [`StoreError::KeyTaken`].
 fn store_error(e: tokio_postgres::Error) -> StoreError {
-    match e.code() {
-        Some(code) if code.code() == FENCED => StoreError::Fenced,
+    match e.as_db_error() {
+        Some(db) if db.code().code() == FENCED => StoreError::Fenced,
+        Some(db) if *db.code() == SqlState::UNIQUE_VIOLATION && db.constraint() == Some(KEY_INDEX) => StoreError::KeyTaken,
         _ => StoreError::Postgres(e),
     }
 }
@@ -654,6 +663,15 @@ impl SharedLedger for PgTxn<'_> {
         Ok(())
     }
 
+    fn claim_keys(&mut self, keys: &[[u8; 32]]) {
+        for k in keys {
+            self.keyed.insert(*k, None);
+        }
+        self.claimed.extend(keys.iter().map(lock_id));
+        self.claimed.sort_unstable();
+        self.claimed.dedup();
+    }
+
     fn fence(&mut self, member: &str, partitions: &[(u32, i64)]) -> DbResult<()> {
         self.fence = Some((member.to_string(), partitions.to_vec()));
         Ok(())
@@ -805,8 +823,16 @@ impl PgTxn<'_> {
             }
             p
         });
+        let claimed = std::mem::take(&mut self.claimed);
         let (client, stmts) = (self.client, self.stmts);
         let outcome = run(self.rt, client, &mut self.begun, async {
+            // The claimed keys' locks first: a key granted before fails the holds' insert.
+            let lock = async {
+                match claimed.is_empty() {
+                    true => Ok(0),
+                    false => client.execute(&stmts.lock_keys, &[&claimed]).await,
+                }
+            };
             let save = async {
                 match (&args, &params) {
                     (Some(a), Some(p)) => client.query(a.statement(stmts, with_history), p).await,
@@ -825,7 +851,9 @@ impl PgTxn<'_> {
                     false => Ok(0),
                 }
             };
-            let (saved, versioned, recorded, committed) = futures_util::join!(save, version, record, client.batch_execute("COMMIT"));
+            let (locked, saved, versioned, recorded, committed) =
+                futures_util::join!(lock, save, version, record, client.batch_execute("COMMIT"));
+            locked?;
             let saved = saved?;
             versioned?;
             recorded?;
