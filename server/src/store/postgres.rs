@@ -256,7 +256,8 @@ pub fn pool(url: &str, size: usize) -> DbResult<Pool> {
 /// its own that waits for each answer; the connection's I/O runs on a runtime of its own
 /// while it does, so that statements that do not wait for each other's answers go out
 /// together (pipelined): a group commit is two round trips, `BEGIN` with its first statements
-/// and the versions with the `COMMIT`.
+/// and the versions with the `COMMIT`, or one for holds whose keys are claimed unread
+/// (`claim_keys`).
 pub struct PgBackend {
     url: String,
     rt: Option<tokio::runtime::Runtime>,
