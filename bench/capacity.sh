@@ -27,10 +27,7 @@ else
 fi
 # limit DIR: holds the cgroup DIR to the share (cgroup v1 or v2).
 limit() { if [ -e "$1/cpu.max" ]; then echo "$quota $period" >"$1/cpu.max"; else echo "$quota" >"$1/cpu.cfs_quota_us"; fi; }
-bash scripts/services.sh >&2
-bin=${SHELFCAST_BIN:-target/release/shelfcast}
-[ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
-sim=${SHELFCAST_SIM_BIN:-$bin}
+services_and_binaries
 base=postgres://shelfcast:shelfcast@127.0.0.1:5432
 db=shelfcast_capacity_$$
 work=$(mktemp -d)

@@ -13,3 +13,13 @@ ready() {
     sleep 0.02
   done
 }
+# services_and_binaries: starts PostgreSQL and NATS; sets `bin`, the hub measured (SHELFCAST_BIN
+# for an A/B against another build, else this build's, built), and `sim`, the load generator
+# (`shelfcast simulate`: this build's unless SHELFCAST_SIM_BIN says, so an A/B measures two
+# hubs with one generator).
+services_and_binaries() {
+  bash scripts/services.sh >&2
+  bin=${SHELFCAST_BIN:-target/release/shelfcast}
+  [ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
+  sim=${SHELFCAST_SIM_BIN:-$bin}
+}

@@ -17,13 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . bench/lib.sh
 secs=${1:-10}
-bash scripts/services.sh >&2
-# SHELFCAST_BIN: measure that binary instead (an A/B against another build).
-bin=${SHELFCAST_BIN:-target/release/shelfcast}
-[ -n "${SHELFCAST_BIN:-}" ] || cargo build --release -p shelfcast-server >&2
-# The load generator (`shelfcast simulate`): this build's unless SHELFCAST_SIM_BIN says, so an
-# A/B measures two hubs with one generator.
-sim=${SHELFCAST_SIM_BIN:-$bin}
+services_and_binaries
 base=postgres://shelfcast:shelfcast@127.0.0.1:5432
 db=shelfcast_bench_$$
 work=$(mktemp -d)
