@@ -56,7 +56,7 @@ hz=$(getconf CLK_TCK)
 # replicas N: N replicas on a new database, each in a cgroup of its own held to the share;
 # their addresses in `urls`.
 replicas() {
-  PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$db"
+  PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$db" 2>/dev/null
   PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "$db"
   urls=()
   for i in $(seq "$1"); do
