@@ -393,9 +393,7 @@ impl Answer {
             (Answer::None, _) => {}
         }
     }
-}
 
-impl Answer {
     /// The hold to decide again, its answer unsent, after a commit that kept nothing; any other
     /// answer is sent as failed.
     fn again(self) -> Option<Command> {
