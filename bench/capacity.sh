@@ -34,7 +34,7 @@ work=$(mktemp -d)
 pids=() hubs=() groups=()
 stop_hubs() {
   for p in "${hubs[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${hubs[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; done
+  for p in "${hubs[@]}"; do wait "$p" 2>/dev/null || true; done
   hubs=()
   for g in "${groups[@]}"; do rmdir "$g" 2>/dev/null || true; done
   groups=()
@@ -75,8 +75,9 @@ replicas() {
   done
 }
 
-# run KIND N: starts N replicas, drives 3 load generators at them (spread round-robin), prints
-# "<total rate> <replicas' CPU in cores>".
+# run KIND N: starts N replicas, drives 3 load generators at them (spread round-robin); sets
+# `rate` (the total) and `cores` (the replicas' CPU). Run in this shell, not a subshell, so that
+# the cleanup stops whatever replicas and cgroups a failing row leaves.
 run() {
   replicas "$2"
   local outs=() args=() word
@@ -95,23 +96,25 @@ run() {
       >"$work/load$i.out" 2>/dev/null & outs+=($!)
   done
   wait "${outs[@]}"
-  local t1 s1 total=0
+  local t1 s1 n
   t1=$(cpu_ticks "${hubs[@]}") s1=$(date +%s.%N)
-  for i in 0 1 2; do total=$((total + $(field " ([0-9]+) $word" "$(cat "$work/load$i.out")"))); done
+  rate=0
+  for i in 0 1 2; do
+    n=$(field " ([0-9]+) $word" "$(cat "$work/load$i.out")")
+    [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "bench/capacity.sh: $1 on $2 replica(s) measured nothing (see the replicas' logs)" >&2; exit 1; }
+    rate=$((rate + n))
+  done
+  cores=$(python3 -c "print('%.2f' % (($t1 - $t0) / $hz / ($s1 - $s0)))")
   stop_hubs
-  echo "$total $(python3 -c "print('%.2f' % (($t1 - $t0) / $hz / ($s1 - $s0)))")"
 }
 
 echo "each replica held to $share of a core; ${secs}s per row" >&2
 echo "contended holds, 1 replica then 3" >&2
-read -r h1 hc1 < <(run holds 1)
-read -r h3 hc3 < <(run holds 3)
+run holds 1; h1=$rate hc1=$cores
+run holds 3; h3=$rate hc3=$cores
 echo "ingest, 1 replica then 3" >&2
-read -r i1 ic1 < <(run ingest 1)
-read -r i3 ic3 < <(run ingest 3)
-for v in "$h1" "$h3" "$i1" "$i3"; do
-  [[ "$v" =~ ^[1-9][0-9]*$ ]] || { echo "bench/capacity.sh: a row measured nothing (see the replicas' logs)" >&2; exit 1; }
-done
+run ingest 1; i1=$rate ic1=$cores
+run ingest 3; i3=$rate ic3=$cores
 
 printf '| row, each replica held to %s of a core | 1 replica | 3 replicas | 3 ÷ 1 |\n|---|---:|---:|---:|\n' "$share"
 printf '| contended reservations/s, 48 shoppers, 10 hot positions | %s (replicas used %s cores) | %s (%s cores) | %s× |\n' \

@@ -426,7 +426,7 @@ struct PgTxn<'a> {
     /// at `history_at`).
     history: Vec<super::Change>,
     history_at: Millis,
-    /// The locks of the keys claimed unread (`claim_keys`), sorted, taken at the commit.
+    /// The locks of the keys claimed unread (`claim_keys`), taken at the commit.
     claimed: Vec<i64>,
 }
 
@@ -664,13 +664,13 @@ impl SharedLedger for PgTxn<'_> {
         Ok(())
     }
 
+    /// The locks go out with the commit (`finish`), in the order `lock_keys` takes them (its
+    /// statement sorts them).
     fn claim_keys(&mut self, keys: &[[u8; 32]]) {
         for k in keys {
             self.keyed.insert(*k, None);
         }
         self.claimed.extend(keys.iter().map(lock_id));
-        self.claimed.sort_unstable();
-        self.claimed.dedup();
     }
 
     fn fence(&mut self, member: &str, partitions: &[(u32, i64)]) -> DbResult<()> {
@@ -782,9 +782,10 @@ impl PgTxn<'_> {
         }))
     }
 
-    /// Saves (with `save`: the versions' statement, which records the history too), versions
-    /// the reservations written before, and commits: all in one round trip. A fenced commit fails in its first statement, and
-    /// its `COMMIT` then rolls it back.
+    /// Takes the claimed keys' locks, saves (with `save`: the versions' statement, which records
+    /// the history too), versions the reservations written before, and commits: all in one
+    /// round trip. A fenced commit, or one whose claimed key was granted before, fails in its
+    /// statement, and its `COMMIT` then rolls it back.
     fn finish(mut self, changed: &[(PositionKey, Stock)], stamps: &Stamps) -> DbResult<Vec<(u32, u64)>> {
         let args = self.save_args(changed, stamps)?;
         if args.is_none() {
