@@ -210,21 +210,24 @@ impl Route {
     }
 }
 
-/// Answers the writes other replicas send for the partitions this one owns, each in its own
-/// task (so they share group commits), until `shutdown`.
+/// Answers the writes other replicas send for the partitions this one owns, until `shutdown`.
+/// The writes wait for their answers together in this one task (they share group commits):
+/// no task per write, and one wake-up answers all the writes of a commit.
 pub async fn serve(nats: async_nats::Client, me: String, writer: Writer, shutdown: CancellationToken) {
     let mut sub = match nats.subscribe(subject(&me)).await {
         Ok(s) => s,
         Err(error) => return tracing::error!(%error, "NATS: cannot take forwarded writes"),
     };
+    let mut answering = futures_util::stream::FuturesUnordered::new();
     loop {
         let msg = tokio::select! {
             _ = shutdown.cancelled() => return,
+            Some(()) = answering.next(), if !answering.is_empty() => continue,
             msg = sub.next() => match msg { Some(m) => m, None => return },
         };
-        let (nats, writer) = (nats.clone(), writer.clone());
-        tokio::spawn(async move {
-            let Some(reply) = msg.reply else { return };
+        let Some(reply) = msg.reply else { continue };
+        let (nats, writer) = (&nats, &writer);
+        answering.push(async move {
             let answer = match serde_json::from_slice::<Forward>(&msg.payload) {
                 Ok(Forward::Ingest(events, by)) => serde_json::to_vec(&writer.ingest_here(events, by).await),
                 Ok(Forward::Reserve { key, position, qty }) => serde_json::to_vec(&writer.reserve_here(key, position, qty).await),

@@ -572,9 +572,11 @@ fn key_hash(key: &ReservationKey) -> [u8; 32] {
     Sha256::digest(key.as_str().as_bytes()).into()
 }
 
+/// Unguessable ids and tokens from the thread's CSPRNG (ChaCha, seeded and reseeded from the
+/// OS): the same strength as the OS generator without a system call for each.
 fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
-    getrandom::fill(&mut buf).expect("the OS random number generator");
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut buf);
     hex::encode(buf)
 }
 
