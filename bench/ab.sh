@@ -26,8 +26,7 @@ start() {
   SHELFCAST_LOG=warn "$1" serve --listen 127.0.0.1:0 --data "$work/data" --device-token "bench=*" \
     --reservation-rate 0 --stream-rate 0 >"$work/out" 2>"$work/err" &
   hub_pid=$!
-  for _ in $(seq 100); do grep -q "listening on" "$work/out" 2>/dev/null && break; sleep 0.1; done
-  url=$(sed -n 's/^listening on //p' "$work/out")
+  url=$(listening "$work/out")
 }
 stop() { kill "$hub_pid"; wait "$hub_pid" 2>/dev/null || true; hub_pid=; }
 # The same load generator (B's) for both.
@@ -44,8 +43,7 @@ measure() {
     ;;
   holds-48x10)
     start "$2"
-    python3 -c "import json; print(json.dumps([{'id':'seed-%d'%i,'type':'count','sku':'SKU-%05d'%i,'location':'s1','qty':1000000000} for i in range(10)]))" |
-      curl -sf -X POST "$url/v1/events" -H 'authorization: Bearer bench' -H 'content-type: application/json' --data-binary @- >/dev/null
+    seed_hot "$url" 10 count
     field ' ([0-9]+) reservations/s decided.*' "$(sim --reserve --concurrency 48 --skus 10 --locations s1)"
     stop
     ;;

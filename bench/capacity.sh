@@ -69,8 +69,7 @@ replicas() {
       --reservation-rate 0 --stream-rate 0 >"$work/hub$i.out" 2>"$work/hub$i.err" & hubs+=($!)
   done
   for i in $(seq "$1"); do
-    for _ in $(seq 100); do grep -q "listening on" "$work/hub$i.out" && break; sleep 0.1; done
-    urls+=("$(sed -n 's/^listening on //p' "$work/hub$i.out")")
+    urls+=("$(listening "$work/hub$i.out")")
     ready "${urls[$((i - 1))]}" "${hubs[$((i - 1))]}" "$work/hub$i.err"
   done
 }
@@ -82,9 +81,7 @@ run() {
   replicas "$2"
   local outs=() args=() word
   if [ "$1" = holds ]; then
-    local seed
-    seed=$(python3 -c "import json; print(json.dumps([{'id':'seed-%d'%i,'type':'receipt','sku':'SKU-%05d'%i,'location':'s1','qty':1000000000} for i in range(10)]))")
-    curl -sf -X POST "${urls[0]}/v1/events" -H 'authorization: Bearer bench' -H 'content-type: application/json' -d "$seed" >/dev/null
+    seed_hot "${urls[0]}" 10
     args=(--reserve --concurrency 16 --skus 10 --locations s1) word=reservations/s
   else
     args=(--concurrency 16 --batch 100 --skus 1000 --locations s1,s2,s3,s4) word=events/s

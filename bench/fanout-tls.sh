@@ -35,9 +35,8 @@ run() { # run NAME HUB-FLAGS... -- FANOUT-FLAGS...
   SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/hub" --device-token "bench=*" \
     --reservation-rate 0 --stream-rate 0 "${hub_flags[@]}" >"$work/hub.out" 2>"$work/hub.err" &
   hub=$!
-  for _ in $(seq 100); do grep -q "listening on" "$work/hub.out" 2>/dev/null && break; sleep 0.1; done
   local url
-  url=$(sed -n 's/^listening on //p' "$work/hub.out")
+  url=$(listening "$work/hub.out")
   "$bin" fanout --target "$url" --token bench --subscribers "$subs" --duration "${secs}s" --pids "$hub" "${fanout_flags[@]}"
   kill "$hub"
   wait "$hub" 2>/dev/null || true

@@ -27,8 +27,7 @@ SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/hub" --device
   --reservation-rate 0 --stream-rate 0 >"$work/hub.out" 2>"$work/hub.err" &
 hub=$!
 pids+=($hub)
-for _ in $(seq 100); do grep -q "listening on" "$work/hub.out" 2>/dev/null && break; sleep 0.1; done
-url=$(sed -n 's/^listening on //p' "$work/hub.out")
+url=$(listening "$work/hub.out")
 sc=$("$bin" fanout --target "$url" --token bench --subscribers "$subs" --duration "${secs}s" --pids "$hub")
 kill "$hub"
 

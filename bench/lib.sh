@@ -13,6 +13,18 @@ ready() {
     sleep 0.02
   done
 }
+# listening OUTFILE: the address a starting hub prints to OUTFILE ("listening on ADDR"),
+# waiting up to 10 s for it.
+listening() {
+  for _ in $(seq 100); do grep -q "listening on" "$1" 2>/dev/null && break; sleep 0.1; done
+  sed -n 's/^listening on //p' "$1" | head -n1
+}
+# seed_hot URL N [TYPE]: a billion units (TYPE receipt, or count) of SKU-00000 to SKU-<N-1> at
+# location s1, sent to the hub at URL: stock that never runs out, so every hold is granted.
+seed_hot() {
+  python3 -c "import json; print(json.dumps([{'id':'seed-%d'%i,'type':'${3:-receipt}','sku':'SKU-%05d'%i,'location':'s1','qty':1000000000} for i in range($2)]))" |
+    curl -sf -X POST "$1/v1/events" -H 'authorization: Bearer bench' -H 'content-type: application/json' -d @- >/dev/null
+}
 # services_and_binaries: starts PostgreSQL and NATS; sets `bin`, the hub measured (SHELFCAST_BIN
 # for an A/B against another build, else this build's, built), and `sim`, the load generator
 # (`shelfcast simulate`: this build's unless SHELFCAST_SIM_BIN says, so an A/B measures two

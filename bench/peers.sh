@@ -37,8 +37,7 @@ hub() { # hub NAME: starts a SQLite hub with its data in $work/NAME; its URL in 
   SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/$1" --device-token "bench=*" \
     --reservation-rate 0 --stream-rate 0 >"$work/$1.out" 2>"$work/$1.err" &
   pids+=($!)
-  for _ in $(seq 100); do grep -q "listening on" "$work/$1.out" 2>/dev/null && break; sleep 0.1; done
-  url=$(sed -n 's/^listening on //p' "$work/$1.out")
+  url=$(listening "$work/$1.out")
 }
 sim() { "$bin" simulate --rate 0 --duration "${secs}s" "$@" 2>"$work/sim.err"; }
 tills=(--skus 1000 --locations s1,s2,s3,s4,s5,s6,s7,s8)

@@ -46,8 +46,7 @@ replicas() {
       --device-token "bench=*" --reservation-rate "$1" --stream-rate 0 >"$work/hub$i.out" 2>"$work/hub$i.err" & pids+=($!) hubs+=($!)
   done
   for i in 1 2 3; do
-    for _ in $(seq 100); do grep -q "listening on" "$work/hub$i.out" && break; sleep 0.1; done
-    urls+=("$(sed -n 's/^listening on //p' "$work/hub$i.out")")
+    urls+=("$(listening "$work/hub$i.out")")
     ready "${urls[$((i - 1))]}" "${hubs[$((i - 1))]}" "$work/hub$i.err"
   done
 }
@@ -58,8 +57,7 @@ rate() { field " ([0-9]+) $1" "$2"; }
 clients=48
 hot=10
 # Stock that never runs out, so every request is a granted hold on both sides.
-seed=$(python3 -c "import json; print(json.dumps([{'id':'seed-%d'%i,'type':'receipt','sku':'SKU-%05d'%i,'location':'s1','qty':1000000000} for i in range($hot)]))")
-curl -sf -X POST "${urls[0]}/v1/events" -H 'authorization: Bearer bench' -H 'content-type: application/json' -d "$seed" >/dev/null
+seed_hot "${urls[0]}" "$hot"
 
 echo "pgbench: $clients clients, $hot hot rows, conditional UPDATE" >&2
 PGPASSWORD=shelfcast psql -q -h 127.0.0.1 -U shelfcast -d "$db" -c \
@@ -95,8 +93,7 @@ echo "ingest, one replica alone on its own database" >&2
 PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "${db}_solo"
 SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/solo" --database "$dburl/${db}_solo" \
   --device-token "bench=*" --reservation-rate 0 --stream-rate 0 >"$work/solo.out" 2>"$work/solo.err" & pids+=($!)
-for _ in $(seq 100); do grep -q "listening on" "$work/solo.out" && break; sleep 0.1; done
-solo=$(sed -n 's/^listening on //p' "$work/solo.out")
+solo=$(listening "$work/solo.out")
 solo_eps=$(rate "events/s" "$("$sim" simulate --target "$solo" --token bench --rate 0 --duration "${secs}s" --concurrency 16 --batch 100 \
   --skus 1000 --locations s1,s2,s3,s4 2>/dev/null)")
 

@@ -119,6 +119,7 @@ impl Sequencer {
     /// Follows `partitions` from now on, loading those not followed yet from the ledger;
     /// returns once their positions are here. Marks them as needed now.
     pub async fn follow(&self, partitions: &[u32]) -> Result<(), crate::store::StoreError> {
+        self.state.touch(partitions);
         if self.state.missing(partitions).is_empty() {
             return Ok(());
         }

@@ -110,15 +110,19 @@ impl State {
         (0..self.partitions).filter(|p| self.follows(*p)).map(|p| (p, self.published(p))).collect()
     }
 
-    /// Of `partitions`, those not followed; the others are marked as needed now.
-    pub fn missing(&self, partitions: &[u32]) -> Vec<u32> {
+    /// Marks `partitions` as needed now: an idle partition is let go (`idle`), a used one kept.
+    pub fn touch(&self, partitions: &[u32]) {
         let now = self.clock.now();
-        let mut out: Vec<u32> = partitions.iter().copied().filter(|p| !self.follows(*p)).collect();
         for p in partitions {
             if let Some(at) = self.used_at.get(*p as usize) {
                 at.store(now, Ordering::Release);
             }
         }
+    }
+
+    /// Of `partitions`, those not followed, sorted and once each.
+    pub fn missing(&self, partitions: &[u32]) -> Vec<u32> {
+        let mut out: Vec<u32> = partitions.iter().copied().filter(|p| !self.follows(*p)).collect();
         out.sort_unstable();
         out.dedup();
         out
