@@ -3,7 +3,10 @@
 # core by a cgroup CPU limit (as `resources.limits.cpu` holds a pod in Kubernetes), 1 replica
 # against 3, the same load on both:
 # - contended reservations/s: 48 shoppers on 10 hot positions (as `bench/scaleout.sh`);
-# - ingest events/s: 3 × 16 devices × 100 events per request over 1,000 SKUs.
+# - ingest events/s: 3 × 16 devices × 100 events per request over 1,000 SKUs;
+# - the holds again on 3 replicas each alone on a database of its own, 16 shoppers at each:
+#   every hold reaches its owner, nothing is forwarded (what steering clients to the owners of
+#   their positions would give at most).
 # On this machine's shared cores, adding replicas adds no cores; under a limit each replica
 # brings its own share, as it does on a cluster. PostgreSQL, NATS and the load generators run
 # unlimited. Each configuration starts on a new database.
@@ -42,7 +45,7 @@ stop_hubs() {
 cleanup() {
   stop_hubs
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$db" || true
+  for d in "$db" "${db}_1" "${db}_2" "${db}_3"; do PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$d" || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,11 +56,23 @@ nats-server -a 127.0.0.1 -p "$nport" >/dev/null 2>&1 & pids+=($!)
 cpu_ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | paste -sd+ | bc; }
 hz=$(getconf CLK_TCK)
 
-# replicas N: N replicas on a new database, each in a cgroup of its own held to the share;
-# their addresses in `urls`.
+# fresh DATABASE: an empty database of that name.
+fresh() {
+  PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$1" 2>/dev/null
+  PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "$1"
+}
+
+# replicas N [apart]: N replicas on a new database, each in a cgroup of its own held to the
+# share; their addresses in `urls`. `apart`: each alone on a new database of its own, without
+# NATS (nothing is forwarded).
 replicas() {
-  PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$db" 2>/dev/null
-  PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "$db"
+  local links=(--nats "nats://127.0.0.1:$nport") dbs=()
+  if [ "${2:-}" = apart ]; then
+    links=() dbs=("${db}_1" "${db}_2" "${db}_3")
+  else
+    dbs=("$db" "$db" "$db")
+  fi
+  for d in $(printf '%s\n' "${dbs[@]:0:$1}" | sort -u); do fresh "$d"; done
   urls=()
   for i in $(seq "$1"); do
     g="$cgroot/shelfcast_capacity_$$_$i"
@@ -65,7 +80,7 @@ replicas() {
     rm -rf "$work/data$i"
     # The shell joins the cgroup and becomes the replica, so every thread it starts is held.
     SHELFCAST_LOG=warn sh -c 'echo $$ >"$0/cgroup.procs" && exec "$@"' "$g" "$bin" serve --listen 127.0.0.1:0 \
-      --data "$work/data$i" --database "$base/$db" --nats "nats://127.0.0.1:$nport" --device-token "bench=*" \
+      --data "$work/data$i" --database "$base/${dbs[$((i - 1))]}" "${links[@]}" --device-token "bench=*" \
       --reservation-rate 0 --stream-rate 0 >"$work/hub$i.out" 2>"$work/hub$i.err" & hubs+=($!)
   done
   for i in $(seq "$1"); do
@@ -74,14 +89,16 @@ replicas() {
   done
 }
 
-# run KIND N: starts N replicas, drives 3 load generators at them (spread round-robin); sets
-# `rate` (the total) and `cores` (the replicas' CPU). Run in this shell, not a subshell, so that
-# the cleanup stops whatever replicas and cgroups a failing row leaves.
+# run KIND N [apart]: starts N replicas (as `replicas`), drives 3 load generators at them
+# (spread round-robin); sets `rate` (the total) and `cores` (the replicas' CPU). Run in this
+# shell, not a subshell, so that the cleanup stops whatever replicas and cgroups a failing row
+# leaves.
 run() {
-  replicas "$2"
-  local outs=() args=() word
+  replicas "$2" "${3:-}"
+  local outs=() args=() word u
   if [ "$1" = holds ]; then
-    seed_hot "${urls[0]}" 10
+    # Apart, each replica's database needs its own stock.
+    for u in "${urls[@]:0:$([ "${3:-}" = apart ] && echo "$2" || echo 1)}"; do seed_hot "$u" 10; done
     args=(--reserve --concurrency 16 --skus 10 --locations s1) word=reservations/s
   else
     args=(--concurrency 16 --batch 100 --skus 1000 --locations s1,s2,s3,s4) word=events/s
@@ -112,9 +129,13 @@ run holds 3; h3=$rate hc3=$cores
 echo "ingest, 1 replica then 3" >&2
 run ingest 1; i1=$rate ic1=$cores
 run ingest 3; i3=$rate ic3=$cores
+echo "contended holds, 3 replicas each alone (nothing forwarded)" >&2
+run holds 3 apart; a3=$rate ac3=$cores
 
 printf '| row, each replica held to %s of a core | 1 replica | 3 replicas | 3 ÷ 1 |\n|---|---:|---:|---:|\n' "$share"
 printf '| contended reservations/s, 48 shoppers, 10 hot positions | %s (replicas used %s cores) | %s (%s cores) | %s× |\n' \
   "$h1" "$hc1" "$h3" "$hc3" "$(ratio "$h3" "$h1")"
 printf '| ingest events/s, 3 × 16 devices × 100 events | %s (%s cores) | %s (%s cores) | %s× |\n' \
   "$i1" "$ic1" "$i3" "$ic3" "$(ratio "$i3" "$i1")"
+printf '| contended reservations/s, each replica alone on its own database (nothing forwarded) | %s (%s cores) | %s (%s cores) | %s× |\n' \
+  "$h1" "$hc1" "$a3" "$ac3" "$(ratio "$a3" "$h1")"
