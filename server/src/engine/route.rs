@@ -210,9 +210,10 @@ impl Route {
     }
 }
 
-/// Answers the writes other replicas send for the partitions this one owns, until `shutdown`.
-/// The writes wait for their answers together in this one task (they share group commits):
-/// no task per write, and one wake-up answers all the writes of a commit.
+/// Answers the writes other replicas send for the partitions this one owns, until `shutdown`,
+/// then answers those already taken (for up to `ANSWER_WITHIN`, after which their senders send
+/// them again). The writes wait for their answers together in this one task (they share group
+/// commits): no task per write, and one wake-up answers all the writes of a commit.
 pub async fn serve(nats: async_nats::Client, me: String, writer: Writer, shutdown: CancellationToken) {
     let mut sub = match nats.subscribe(subject(&me)).await {
         Ok(s) => s,
@@ -221,9 +222,9 @@ pub async fn serve(nats: async_nats::Client, me: String, writer: Writer, shutdow
     let mut answering = futures_util::stream::FuturesUnordered::new();
     loop {
         let msg = tokio::select! {
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => break,
             Some(()) = answering.next(), if !answering.is_empty() => continue,
-            msg = sub.next() => match msg { Some(m) => m, None => return },
+            msg = sub.next() => match msg { Some(m) => m, None => break },
         };
         let Some(reply) = msg.reply else { continue };
         let (nats, writer) = (&nats, &writer);
@@ -237,4 +238,5 @@ pub async fn serve(nats: async_nats::Client, me: String, writer: Writer, shutdow
             let _ = nats.publish(reply, answer.expect("an answer serialises").into()).await;
         });
     }
+    let _ = tokio::time::timeout(ANSWER_WITHIN, async { while answering.next().await.is_some() {} }).await;
 }
