@@ -95,10 +95,11 @@ replicas() {
 # leaves.
 run() {
   replicas "$2" "${3:-}"
-  local outs=() args=() word u
+  local outs=() args=() word u stocked=("${urls[0]}")
+  # Apart, each replica's database needs stock of its own.
+  [ "${3:-}" = apart ] && stocked=("${urls[@]}")
   if [ "$1" = holds ]; then
-    # Apart, each replica's database needs its own stock.
-    for u in "${urls[@]:0:$([ "${3:-}" = apart ] && echo "$2" || echo 1)}"; do seed_hot "$u" 10; done
+    for u in "${stocked[@]}"; do seed_hot "$u" 10; done
     args=(--reserve --concurrency 16 --skus 10 --locations s1) word=reservations/s
   else
     args=(--concurrency 16 --batch 100 --skus 1000 --locations s1,s2,s3,s4) word=events/s
