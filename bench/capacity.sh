@@ -56,12 +56,6 @@ nats-server -a 127.0.0.1 -p "$nport" >/dev/null 2>&1 & pids+=($!)
 cpu_ticks() { for p in "$@"; do awk '{print $14 + $15}' "/proc/$p/stat"; done | paste -sd+ | bc; }
 hz=$(getconf CLK_TCK)
 
-# fresh DATABASE: an empty database of that name.
-fresh() {
-  PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$1" 2>/dev/null
-  PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "$1"
-}
-
 # replicas N [apart]: N replicas on a new database, each in a cgroup of its own held to the
 # share; their addresses in `urls`. `apart`: each alone on a new database of its own, without
 # NATS (nothing is forwarded).

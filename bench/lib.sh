@@ -25,6 +25,11 @@ seed_hot() {
   python3 -c "import json; print(json.dumps([{'id':'seed-%d'%i,'type':'${3:-receipt}','sku':'SKU-%05d'%i,'location':'s1','qty':1000000000} for i in range($2)]))" |
     curl -sf -X POST "$1/v1/events" -H 'authorization: Bearer bench' -H 'content-type: application/json' -d @- >/dev/null
 }
+# fresh DATABASE: an empty database of that name on this machine's PostgreSQL.
+fresh() {
+  PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$1" 2>/dev/null
+  PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "$1"
+}
 # services_and_binaries: starts PostgreSQL and NATS; sets `bin`, the hub measured (SHELFCAST_BIN
 # for an A/B against another build, else this build's, built), and `sim`, the load generator
 # (`shelfcast simulate`: this build's unless SHELFCAST_SIM_BIN says, so an A/B measures two

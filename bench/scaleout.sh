@@ -8,6 +8,10 @@
 # - Ingest with one replica alone (its own database): what one replica does without others.
 # - A flash sale: 1 SKU at 1 store, 1,000 units, 20,000 reservation attempts from 200 shoppers
 #   spread over the 3 replicas: exactly 1,000 granted (checked), time to sell out, p99.
+# - The first row's references, the same 48 shoppers on the same 10 hot positions: one replica
+#   alone on its own database; 3 replicas each alone on a database of its own, 16 shoppers at
+#   each (nothing forwarded: the most any routing of holds could give with this commit path);
+#   the SQLite hub (one process, no database server).
 # - The machine's ceiling for the first row: the same shoppers against 3 replicas that answer
 #   every hold 429 before reading it (HTTP and the load generator alone), against pgbench.
 #   bash bench/scaleout.sh [seconds per row, default 10]
@@ -21,10 +25,15 @@ services_and_binaries
 base=postgres://shelfcast:shelfcast@127.0.0.1:5432
 db=shelfcast_bench_$$
 work=$(mktemp -d)
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.5; PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$db" || true; PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "${db}_solo" || true; rm -rf "$work"; }
+pids=() dbs=("$db")
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  sleep 0.5
+  for d in "${dbs[@]}"; do PGPASSWORD=shelfcast dropdb -h 127.0.0.1 -U shelfcast --if-exists "$d" || true; done
+  rm -rf "$work"
+}
 trap cleanup EXIT
-PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "$db"
+fresh "$db"
 nport=$(free_port)
 nats-server -a 127.0.0.1 -p "$nport" >/dev/null 2>&1 & pids+=($!)
 # Where the replicas and pgbench reach PostgreSQL: directly, or through a delaying link.
@@ -50,6 +59,16 @@ replicas() {
     ready "${urls[$((i - 1))]}" "${hubs[$((i - 1))]}" "$work/hub$i.err"
   done
 }
+# alone NAME [DATABASE]: a hub alone, without NATS, on a new PostgreSQL database NAME (on
+# embedded SQLite when DATABASE is `sqlite`); its address in `url`, its process in `hubs`.
+alone() {
+  local store=(--database "$dburl/$1")
+  if [ "${2:-}" = sqlite ]; then store=(); else fresh "$1" && dbs+=("$1"); fi
+  SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/$1" "${store[@]}" --device-token "bench=*" \
+    --reservation-rate 0 --stream-rate 0 >"$work/$1.out" 2>"$work/$1.err" & pids+=($!) hubs+=($!)
+  url=$(listening "$work/$1.out")
+  ready "$url" "${hubs[-1]}" "$work/$1.err"
+}
 replicas 0
 echo "replicas at ${urls[*]}, database $db, NATS on $nport, ${secs}s per row" >&2
 
@@ -67,15 +86,22 @@ printf '\\set id random(1, %d)\nUPDATE bench_stock SET reserved = reserved + 1 W
 pg_tps=$(PGPASSWORD=shelfcast pgbench -n -h "$pghost" -p "$pgport" -U shelfcast -c "$clients" -j 2 -T "$secs" -f "$work/reserve.sql" "$db" 2>/dev/null |
   sed -nE 's/^tps = ([0-9.]+).*/\1/p')
 
+# holds_at URL...: the shoppers on the hot positions, spread evenly over the URLs at once; the
+# holds decided per second, summed, in `held`.
+holds_at() {
+  local outs=() i
+  for i in $(seq 0 $(($# - 1))); do
+    "$sim" simulate --reserve --target "${@:$((i + 1)):1}" --token bench --rate 0 --duration "${secs}s" --concurrency $((clients / $#)) \
+      --skus "$hot" --locations s1 >"$work/res$i.out" 2>/dev/null & outs+=($!)
+  done
+  wait "${outs[@]}"
+  held=0
+  for i in $(seq 0 $(($# - 1))); do held=$((held + $(rate "reservations/s" "$(cat "$work/res$i.out")"))); done
+}
+
 echo "Shelfcast: $clients shoppers over 3 replicas, $hot hot positions" >&2
-outs=()
-for i in 0 1 2; do
-  "$sim" simulate --reserve --target "${urls[$i]}" --token bench --rate 0 --duration "${secs}s" --concurrency $((clients / 3)) \
-    --skus "$hot" --locations s1 >"$work/res$i.out" 2>/dev/null & outs+=($!)
-done
-wait "${outs[@]}"
-sc_rps=0
-for i in 0 1 2; do sc_rps=$((sc_rps + $(rate "reservations/s" "$(cat "$work/res$i.out")"))); done
+holds_at "${urls[@]}"
+sc_rps=$held
 
 echo "ingest, 1 replica then 3" >&2
 one=$("$sim" simulate --target "${urls[0]}" --token bench --rate 0 --duration "${secs}s" --concurrency 16 --batch 100 --skus 1000 --locations s1,s2,s3,s4 2>/dev/null)
@@ -90,11 +116,8 @@ three_eps=0
 for i in 0 1 2; do three_eps=$((three_eps + $(rate "events/s" "$(cat "$work/ing$i.out")"))); done
 
 echo "ingest, one replica alone on its own database" >&2
-PGPASSWORD=shelfcast createdb -h 127.0.0.1 -U shelfcast "${db}_solo"
-SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/solo" --database "$dburl/${db}_solo" \
-  --device-token "bench=*" --reservation-rate 0 --stream-rate 0 >"$work/solo.out" 2>"$work/solo.err" & pids+=($!)
-solo=$(listening "$work/solo.out")
-solo_eps=$(rate "events/s" "$("$sim" simulate --target "$solo" --token bench --rate 0 --duration "${secs}s" --concurrency 16 --batch 100 \
+alone "${db}_solo"
+solo_eps=$(rate "events/s" "$("$sim" simulate --target "$url" --token bench --rate 0 --duration "${secs}s" --concurrency 16 --batch 100 \
   --skus 1000 --locations s1,s2,s3,s4 2>/dev/null)")
 
 echo "change -> stream latency, 200 changes each" >&2
@@ -114,7 +137,26 @@ flash_held=$(curl -sf "${urls[2]}/v1/availability?sku=SKU-00000&location=flash" 
 # Not a figure: the rule. Exactly the stock is granted, whatever the race.
 [ "$flash_granted" = 1000 ] && [ "$flash_held" = 1000 ] || { echo "flash sale: $flash_granted granted, $flash_held held, not 1000" >&2; exit 1; }
 
-# The ceiling of this machine for the row above: the same load generator and shoppers against 3
+echo "references: the same shoppers on one replica alone, on 3 replicas each alone, on the SQLite hub" >&2
+kill "${hubs[@]}"; wait "${hubs[@]}" 2>/dev/null || true
+hubs=()
+alone "${db}_one"
+seed_hot "$url" "$hot"
+holds_at "$url"
+one_rps=$held
+kill "${hubs[@]}"; wait "${hubs[@]}" 2>/dev/null || true
+hubs=() apart=()
+for i in 1 2 3; do alone "${db}_apart$i" && seed_hot "$url" "$hot" && apart+=("$url"); done
+holds_at "${apart[@]}"
+apart_rps=$held
+kill "${hubs[@]}"; wait "${hubs[@]}" 2>/dev/null || true
+hubs=()
+alone sqlite sqlite
+seed_hot "$url" "$hot"
+holds_at "$url"
+sqlite_rps=$held
+
+# The ceiling of this machine for the first row: the same load generator and shoppers against 3
 # replicas that answer every hold at once with 429 (their --reservation-rate is 1/s), before
 # reading its body, deciding or storing anything. No hold can be decided faster than that here.
 echo "ceiling: the same shoppers against 3 replicas that refuse every hold at once (429)" >&2
@@ -141,5 +183,10 @@ printf '| change → stream p50 / p99 / max ms | %s / %s / %s (across replicas) 
   "$cross50" "$cross99" "$crossmax" "$same50" "$same99" "$samemax" "$(ratio "$cross50" "$same50")"
 printf '| flash sale: 1,000 units, 20,000 attempts, 200 shoppers over 3 replicas | %s granted, %s sold out, sold out in %s s, p99 %s ms | exactly 1,000 | |\n' \
   "$flash_granted" "$flash_out" "${flash_secs:-?}" "$flash_p99"
+printf '| contended reservations/s, the same shoppers on one replica alone | %s | %s (pgbench UPDATE) | %s× |\n' "$one_rps" "$pg_tps" "$(ratio "$one_rps" "$pg_tps")"
+printf '| contended reservations/s, 3 replicas each alone on its own database (nothing forwarded) | %s | %s (pgbench UPDATE) | %s× |\n' \
+  "$apart_rps" "$pg_tps" "$(ratio "$apart_rps" "$pg_tps")"
+printf '| contended reservations/s, the SQLite hub (one process, no database server) | %s | %s (pgbench UPDATE) | %s× |\n' \
+  "$sqlite_rps" "$pg_tps" "$(ratio "$sqlite_rps" "$pg_tps")"
 printf '| ceiling: holds answered 429 at once, same shoppers, 3 replicas | %s requests/s (load generators %s%% of a core) | %s (pgbench UPDATE) | %s× |\n' \
   "$ceil_rps" "$ceil_cpu" "$pg_tps" "$(ratio "$ceil_rps" "$pg_tps")"
