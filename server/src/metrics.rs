@@ -110,7 +110,7 @@ impl Metrics {
         }
         commit_failures.with_label_values(&["storage"]);
         commit_failures.with_label_values(&["fenced"]);
-        for outcome in ["answered", "moved", "failed"] {
+        for outcome in ["answered", "moved", "unanswered", "failed"] {
             forwarded.with_label_values(&[outcome]);
         }
         for result in ["delivered", "retry", "failed"] {

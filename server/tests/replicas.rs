@@ -1029,6 +1029,56 @@ async fn a_rolling_restart_under_load_loses_nothing() {
     check_ledger(&cluster, &skus, &acked).await;
 }
 
+/// An owner told to stop answers the writes already forwarded to it before it goes, and NATS
+/// sends it no more: no sender waits out the 2 s and sends its write again. The owner reaches
+/// PostgreSQL through a link that delays each direction by 20 ms, so its commits are slow and
+/// shoppers on the other replica always have holds waiting on it when it is stopped.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_owner_stopping_answers_the_writes_forwarded_to_it() {
+    let database = fresh_database_at("SHELFCAST_REPLICAS_POSTGRES").await.expect("set SHELFCAST_REPLICAS_POSTGRES");
+    let pg: url_parts::Parts = url_parts::parse(&database);
+    let link = Proxy::start_with(pg.addr, Link { delay: Duration::from_millis(20), hold_reads: Duration::ZERO }).await;
+    let through = pg.with_addr(link.addr);
+    let mut cluster = Cluster::start_on(2, &[], database, |i, url| if i == 0 { through.clone() } else { url.to_string() });
+    cluster.balanced(&[0, 1], Duration::from_secs(30)).await;
+    let sku = cluster.sku_owned_by(0, "DRAIN").await;
+    let (status, body) = cluster.api(1).post_events(TOKEN, &json!([ev("drain-stock", "receipt", &sku, "berlin", 1_000_000)])).await;
+    assert_eq!(status, 200, "{body}");
+    let stop = Arc::new(AtomicBool::new(false));
+    let shoppers: Vec<_> = (0..8)
+        .map(|s| {
+            let (api, sku, stop) = (cluster.api(1), sku.clone(), stop.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                for n in 0.. {
+                    if stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    statuses.push(api.reserve(&sku, "berlin", 1, &format!("drain-shopper-{s:02}-{n:08}")).await.0);
+                }
+                statuses
+            })
+        })
+        .collect();
+    let sender = cluster.api(1);
+    until("holds forwarded to the owner", 30, || async { metric(&sender, "shelfcast_forwarded_total{outcome=\"answered\"}").await >= 20 })
+        .await;
+    let leaving = cluster.replicas.remove(0);
+    leaving.signal("TERM");
+    let mut leaving = leaving;
+    assert!(leaving.child.wait().unwrap().success(), "the owner stops cleanly");
+    cluster.balanced(&[1], Duration::from_secs(30)).await;
+    let (status, body) = sender.reserve(&sku, "berlin", 1, "drain-the-last-hold").await;
+    assert_eq!(status, 201, "the partition's new owner sells: {body}");
+    stop.store(true, Ordering::Relaxed);
+    for s in shoppers {
+        for status in s.await.unwrap() {
+            assert!(matches!(status, 201 | 503), "a shopper was answered {status} (200: its hold, sent again after no answer)");
+        }
+    }
+    assert_eq!(metric(&sender, "shelfcast_forwarded_total{outcome=\"unanswered\"}").await, 0, "a forwarded hold went unanswered");
+}
+
 /// A stream resumed on another replica while its SKU's partition moves (its owner stops and
 /// hands it over, writes going on through a third replica) misses nothing: versions never go
 /// back across the resume, and the reader ends at the ledger's state.

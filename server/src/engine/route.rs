@@ -83,21 +83,24 @@ impl Route {
         }
         let payload = serde_json::to_vec(forward).expect("a write serialises");
         let request = async_nats::Request::new().payload(payload.into()).timeout(Some(ANSWER_WITHIN));
-        let answer = match nats.send_request(subject(member), request).await {
-            Ok(msg) => serde_json::from_slice::<Result<T, WriteError>>(&msg.payload)
-                .unwrap_or_else(|e| Err(WriteError::Internal(format!("an unreadable answer from replica {member}: {e}")))),
+        let (answer, outcome) = match nats.send_request(subject(member), request).await {
+            Ok(msg) => {
+                let answer = serde_json::from_slice::<Result<T, WriteError>>(&msg.payload)
+                    .unwrap_or_else(|e| Err(WriteError::Internal(format!("an unreadable answer from replica {member}: {e}"))));
+                let outcome = match &answer {
+                    Ok(_) => "answered",
+                    Err(WriteError::Moved) => "moved",
+                    Err(_) => "failed",
+                };
+                (answer, outcome)
+            }
             // The owner is gone (killed, or just stopped): its partitions pass to another.
-            Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => Err(WriteError::Moved),
+            Err(e) if e.kind() == async_nats::RequestErrorKind::NoResponders => (Err(WriteError::Moved), "moved"),
             // It may have committed: sent again, idempotency answers "duplicate" (or the same hold).
             Err(error) => {
                 tracing::warn!(%error, member, "a forwarded write went unanswered; sending it again");
-                Err(WriteError::Moved)
+                (Err(WriteError::Moved), "unanswered")
             }
-        };
-        let outcome = match &answer {
-            Ok(_) => "answered",
-            Err(WriteError::Moved) => "moved",
-            Err(_) => "failed",
         };
         self.metrics.forwarded.with_label_values(&[outcome]).inc();
         answer
@@ -210,8 +213,10 @@ impl Route {
     }
 }
 
-/// Answers the writes other replicas send for the partitions this one owns, until `shutdown`,
-/// then answers those already taken (for up to `ANSWER_WITHIN`, after which their senders send
+/// Answers the writes other replicas send for the partitions this one owns, until `shutdown`.
+/// Then it drains its subscription: NATS sends no more writes here (their senders hear "no
+/// responders" and go to the partitions' next owner at once), and the writes already on their
+/// way or taken are still answered, for up to `ANSWER_WITHIN` (after which their senders send
 /// them again). The writes wait for their answers together in this one task (they share group
 /// commits): no task per write, and one wake-up answers all the writes of a commit.
 pub async fn serve(nats: async_nats::Client, me: String, writer: Writer, shutdown: CancellationToken) {
@@ -226,17 +231,39 @@ pub async fn serve(nats: async_nats::Client, me: String, writer: Writer, shutdow
             Some(()) = answering.next(), if !answering.is_empty() => continue,
             msg = sub.next() => match msg { Some(m) => m, None => break },
         };
-        let Some(reply) = msg.reply else { continue };
-        let (nats, writer) = (&nats, &writer);
-        answering.push(async move {
-            let answer = match serde_json::from_slice::<Forward>(&msg.payload) {
-                Ok(Forward::Ingest(events, by)) => serde_json::to_vec(&writer.ingest_here(events, by).await),
-                Ok(Forward::Reserve { key, position, qty }) => serde_json::to_vec(&writer.reserve_here(key, position, qty).await),
-                Ok(Forward::Act { id, auth, action }) => serde_json::to_vec(&writer.act_here(id, auth, action).await),
-                Err(e) => serde_json::to_vec(&Err::<(), _>(WriteError::Internal(format!("an unreadable forwarded write: {e}")))),
-            };
-            let _ = nats.publish(reply, answer.expect("an answer serialises").into()).await;
-        });
+        answering.extend(answer(&nats, &writer, msg));
     }
-    let _ = tokio::time::timeout(ANSWER_WITHIN, async { while answering.next().await.is_some() {} }).await;
+    if let Err(error) = sub.drain().await {
+        tracing::warn!(%error, "NATS: forwarded writes not drained");
+    }
+    let last = async {
+        loop {
+            let msg = tokio::select! {
+                Some(()) = answering.next(), if !answering.is_empty() => continue,
+                msg = sub.next() => match msg { Some(m) => m, None => break },
+            };
+            answering.extend(answer(&nats, &writer, msg));
+        }
+        while answering.next().await.is_some() {}
+    };
+    let _ = tokio::time::timeout(ANSWER_WITHIN, last).await;
+}
+
+/// The answer to one forwarded write, published to its sender once the writer has decided it
+/// (`None`: a message without a reply subject, which nobody waits for).
+fn answer<'a>(
+    nats: &'a async_nats::Client,
+    writer: &'a Writer,
+    msg: async_nats::Message,
+) -> Option<impl std::future::Future<Output = ()> + 'a> {
+    let reply = msg.reply?;
+    Some(async move {
+        let answer = match serde_json::from_slice::<Forward>(&msg.payload) {
+            Ok(Forward::Ingest(events, by)) => serde_json::to_vec(&writer.ingest_here(events, by).await),
+            Ok(Forward::Reserve { key, position, qty }) => serde_json::to_vec(&writer.reserve_here(key, position, qty).await),
+            Ok(Forward::Act { id, auth, action }) => serde_json::to_vec(&writer.act_here(id, auth, action).await),
+            Err(e) => serde_json::to_vec(&Err::<(), _>(WriteError::Internal(format!("an unreadable forwarded write: {e}")))),
+        };
+        let _ = nats.publish(reply, answer.expect("an answer serialises").into()).await;
+    })
 }
