@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
-import { startHub, startPages, browser, postEvents, event, availability, reserve, shadowText, pagesDir, until, repo, TOKEN } from "./harness.js";
+import { startHub, startPages, browser, postEvents, event, availability, reserve, shadowText, pagesDir, until, repo, TOKEN, scratch } from "./harness.js";
 
 const STAFF = "e2e-staff-berlin";
 const ADMIN = "e2e-admin-secret";
@@ -274,9 +274,7 @@ async function cuttableProxy(target) {
 async function startEdge(hubUrl) {
   const { spawn } = await import("node:child_process");
   const { createInterface } = await import("node:readline");
-  const { mkdtempSync } = await import("node:fs");
-  const { tmpdir } = await import("node:os");
-  const data = mkdtempSync(join(tmpdir(), "shelfcast-e2e-edge-"));
+  const data = scratch("shelfcast-e2e-edge-");
   const args = ["edge", "--location", "berlin", "--hub", hubUrl, "--token", STAFF, "--device-token", `${STAFF}=berlin`,
     "--listen", "127.0.0.1:0", "--data", data, "--report-every", "200ms", "--follow-every", "100ms"];
   const child = spawn(join(repo, "target", "release", "shelfcast"), args, { stdio: ["ignore", "pipe", "inherit"], env: { ...process.env, SHELFCAST_LOG: "error" } });

@@ -3,7 +3,7 @@
 import { spawn, execFileSync } from "node:child_process";
 import { createServer, get, request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
-import { mkdtempSync, readFileSync, existsSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, existsSync, statSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname, extname, normalize } from "node:path";
 import { createInterface } from "node:readline";
@@ -17,9 +17,19 @@ export const TOKEN = "e2e-till";
 // SHELFCAST_BIN: another build, for an A/B of the benchmarks in bench/.
 const BIN = process.env.SHELFCAST_BIN ?? join(repo, "target", "release", "shelfcast");
 
+const scratches = [];
+process.once("exit", () => scratches.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
+/** A new directory under the system's temporary one, removed when this test file's process exits. */
+export function scratch(prefix) {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  scratches.push(dir);
+  return dir;
+}
+
 /** Starts `shelfcast serve`; `port` 0 picks one. With `tls` (from `certificate()`) it serves HTTPS. */
 export async function startHub({ port = 0, data, origins = [], holdTtl = "15m", tls, extra = [] } = {}) {
-  data ??= mkdtempSync(join(tmpdir(), "shelfcast-e2e-"));
+  data ??= scratch("shelfcast-e2e-");
   const args = ["serve", "--listen", `127.0.0.1:${port}`, "--data", data, "--device-token", `${TOKEN}=*`, "--hold-ttl", holdTtl, ...extra];
   for (const o of origins) args.push("--allow-origin", o);
   if (tls) args.push("--tls-cert", tls.cert, "--tls-key", tls.key);
@@ -50,7 +60,7 @@ export async function startHub({ port = 0, data, origins = [], holdTtl = "15m", 
  * `{ cert, key }` paths and the certificate's `pem`, which the harness trusts for that hub.
  */
 export function certificate() {
-  const dir = mkdtempSync(join(tmpdir(), "shelfcast-e2e-tls-"));
+  const dir = scratch("shelfcast-e2e-tls-");
   const [cert, key] = [join(dir, "cert.pem"), join(dir, "key.pem")];
   execFileSync("openssl", ["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", key, "-out", cert], { stdio: "ignore" });

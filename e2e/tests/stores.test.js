@@ -3,10 +3,9 @@
 // real Chromium with its geolocation granted or denied.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { startHub, startPages, browser, postEvents, event, hubFetch, metric, pagesDir, until } from "./harness.js";
+import { startHub, startPages, browser, postEvents, event, hubFetch, metric, pagesDir, until, scratch } from "./harness.js";
 
 let chromium;
 before(async () => {
@@ -40,7 +39,7 @@ const STRICT = (hub) =>
   `default-src 'none'; script-src 'self' ${hub} 'wasm-unsafe-eval'; connect-src ${hub}; style-src 'self'; img-src 'self' data:; require-trusted-types-for 'script'`;
 
 async function setup({ geolocation, strict = false } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), "shelfcast-stores-"));
+  const dir = scratch("shelfcast-stores-");
   const file = join(dir, "stores.json");
   writeFileSync(file, JSON.stringify(STORES));
   let hubUrl;
