@@ -39,6 +39,9 @@ bash bench/scaleout.sh 2
 say "the replica-capacity benchmark runs (each replica held to 0.1 of a core, 2 s a row; no figure is checked)"
 SHELFCAST_BIN=target/release/shelfcast bash bench/capacity.sh 2 0.1
 
+say "the cost benchmark runs (CPU per hold and per event by process, 2 s a row; no figure is checked)"
+SHELFCAST_BIN=target/release/shelfcast bash bench/cost.sh 2
+
 say "the catalogue benchmark runs (100,000 positions; a start on them, and after kill -9, reads back what the ledger holds)"
 SHELFCAST_BIN=target/release/shelfcast bash bench/catalogue.sh 100000
 
