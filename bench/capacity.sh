@@ -77,10 +77,7 @@ replicas() {
       --data "$work/data$i" --database "$base/${dbs[$((i - 1))]}" "${links[@]}" --device-token "bench=*" \
       --reservation-rate 0 --stream-rate 0 >"$work/hub$i.out" 2>"$work/hub$i.err" & hubs+=($!)
   done
-  for i in $(seq "$1"); do
-    urls+=("$(listening "$work/hub$i.out")")
-    ready "${urls[$((i - 1))]}" "${hubs[$((i - 1))]}" "$work/hub$i.err"
-  done
+  ready_all "$1"
 }
 
 # run KIND N [apart]: starts N replicas (as `replicas`), drives 3 load generators at them

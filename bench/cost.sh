@@ -53,10 +53,7 @@ start() {
     SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/data$i" --database "$base/$db" "${links[@]}" \
       --device-token "bench=*" --reservation-rate 0 --stream-rate 0 >"$work/hub$i.out" 2>"$work/hub$i.err" & hubs+=($!)
   done
-  for i in $(seq "$1"); do
-    urls+=("$(listening "$work/hub$i.out")")
-    ready "${urls[$((i - 1))]}" "${hubs[$((i - 1))]}" "$work/hub$i.err"
-  done
+  ready_all "$1"
 }
 stop() {
   for p in "${hubs[@]}"; do kill "$p" 2>/dev/null || true; done

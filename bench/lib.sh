@@ -19,6 +19,16 @@ listening() {
   for _ in $(seq 100); do grep -q "listening on" "$1" 2>/dev/null && break; sleep 0.1; done
   sed -n 's/^listening on //p' "$1" | head -n1
 }
+# ready_all N: waits for hubs 1 to N, started with their output in $work/hub<i>.out and their
+# errors in $work/hub<i>.err (their processes in `hubs`), to listen and answer ready; their
+# addresses go in `urls`, in that order.
+ready_all() {
+  local i
+  for i in $(seq "$1"); do
+    urls+=("$(listening "$work/hub$i.out")")
+    ready "${urls[$((i - 1))]}" "${hubs[$((i - 1))]}" "$work/hub$i.err"
+  done
+}
 # seed_hot URL N [TYPE]: a billion units (TYPE receipt, or count) of SKU-00000 to SKU-<N-1> at
 # location s1, sent to the hub at URL: stock that never runs out, so every hold is granted.
 seed_hot() {

@@ -54,10 +54,7 @@ replicas() {
     SHELFCAST_LOG=warn "$bin" serve --listen 127.0.0.1:0 --data "$work/unused$i" --database "$dburl/$db" --nats "nats://127.0.0.1:$nport" \
       --device-token "bench=*" --reservation-rate "$1" --stream-rate 0 >"$work/hub$i.out" 2>"$work/hub$i.err" & pids+=($!) hubs+=($!)
   done
-  for i in 1 2 3; do
-    urls+=("$(listening "$work/hub$i.out")")
-    ready "${urls[$((i - 1))]}" "${hubs[$((i - 1))]}" "$work/hub$i.err"
-  done
+  ready_all 3
 }
 # alone NAME [DATABASE]: a hub alone, without NATS, on a new PostgreSQL database NAME (on
 # embedded SQLite when DATABASE is `sqlite`); its address in `url`, its process in `hubs`.
